@@ -1,0 +1,1 @@
+"""hubscale autoscaler: ComputeCluster model, scaling policy, simulator and (later) controller."""

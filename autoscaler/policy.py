@@ -1,0 +1,283 @@
+"""hubscale's scaling policy: metrics in, a target worker count and its reason out.
+
+Pure: no I/O, no clock, no randomness. Everything it must remember between calls (when demand
+dropped, when work last ran, the user's recent pauses) goes back in ``Decision.memo``; the
+controller stores it in ``status.policyState``, so a restarted controller decides the same way.
+
+Rules (DESIGN.md): scale up at once to what the backlog needs; scale down only after demand stayed
+lower for a stabilization window; hold, never shrink, when metrics are missing, NaN or stale;
+with nothing running, keep the workers through the user's usual pause between bursts of work
+(anticipation from recent activity), then release them, and at the latest after
+``idleTimeoutSeconds`` go to ``minWorkers``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from autoscaler.decision import ClusterState, Decision, Memo
+from autoscaler.signals import FlinkSignal, Signal, SparkSignal, WorkerLoad, known
+from autoscaler.spec import ComputeClusterSpec
+from autoscaler.victims import choose_victims
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """What the metrics say the cluster needs now, in workers, and whether anything runs."""
+
+    workers: int
+    active: bool
+    why: str  # the numbers behind it, for the reason string
+    protect: bool = False  # catching up on a backlog: never shrink now
+
+
+@dataclass(frozen=True)
+class HubscalePolicy:
+    """hubscale's policy; fields are its tunables (seconds, ratios)."""
+
+    name: str = "hubscale"
+    interval_s: float = 5.0
+    stale_after_s: float = 45.0  # newest sample older than this: hold
+    spark_stabilization_s: float = 20.0  # Spark: lower demand must last this long
+    flink_stabilization_s: float = 180.0  # Flink: each rescale restarts the job, so wait longer
+    flink_target_utilization: float = 0.8  # DS2: aim the busy time of slots at this ratio
+    flink_catch_up_s: float = 300.0  # drain a backlog within this long
+    flink_backlog_protect_s: float = 5.0  # a backlog above this many seconds of input: no shrink
+    keep_warm_max_s: float = 120.0  # longest pause the workers are kept warm through
+    keep_warm_default_s: float = 20.0  # keep-warm before any pause of this user is known
+    pauses_remembered: int = 8
+
+    def describe(self) -> str:
+        """One line with the tunables, for the bench output."""
+        return (
+            f"interval {self.interval_s:g} s, hold on metrics older than {self.stale_after_s:g} s,"
+            f" stabilization spark {self.spark_stabilization_s:g} s / flink"
+            f" {self.flink_stabilization_s:g} s, flink target utilization"
+            f" {self.flink_target_utilization:g}, catch-up {self.flink_catch_up_s:g} s,"
+            f" keep warm through this user's recent pauses up to {self.keep_warm_max_s:g} s"
+            f" ({self.keep_warm_default_s:g} s before any is known)"
+        )
+
+    def decide(
+        self, spec: ComputeClusterSpec, signal: Signal, state: ClusterState, now: float
+    ) -> Decision:
+        """Target workers for one cluster, with a reason a person can read."""
+        if signal.sampled_at is None:
+            return _hold(spec, state, signal, "no metrics yet", "metrics-missing")
+        age_s = now - signal.sampled_at
+        if age_s > self.stale_after_s:
+            return _hold(spec, state, signal, f"metrics stale for {age_s:.0f} s", "metrics-stale")
+        if isinstance(signal, SparkSignal):
+            demand = spark_demand(spec, signal)
+        else:
+            demand = self.flink_demand(spec, signal, state)
+        if demand is None:
+            return _hold(spec, state, signal, "metrics missing or invalid", "metrics-missing")
+        return self._decide(spec, signal.workers, demand, state, now)
+
+    def flink_demand(
+        self, spec: ComputeClusterSpec, signal: FlinkSignal, state: ClusterState
+    ) -> Demand | None:
+        """Slots the jobs need (DS2: true processing rate per slot at the target utilization)."""
+        if not (known(signal.slots_required) and known(signal.running_jobs)):
+            return None
+        slots_per_worker = max(1, signal.slots_per_worker)
+        max_slots = min(signal.slots_required, spec.max_workers * slots_per_worker)
+        if signal.slots_required == 0:
+            return Demand(0, False, "no Flink job")
+        if signal.running_jobs == 0:
+            workers = math.ceil(max_slots / slots_per_worker)
+            return Demand(
+                workers, True, f"{signal.slots_required:.0f} slots wanted by waiting jobs"
+            )
+        rates = (signal.input_rate, signal.processing_rate, signal.busy_ratio, signal.parallelism)
+        if not all(known(value) for value in rates) or signal.parallelism == 0:
+            return None  # restarting or rescaling: no trustworthy rate
+        backlog = signal.backlog_records if known(signal.backlog_records) else 0.0
+        protect = backlog > signal.input_rate * self.flink_backlog_protect_s
+        if signal.busy_ratio < 0.01 or signal.processing_rate == 0:
+            slots = 1 if signal.input_rate == 0 else state.workers * slots_per_worker
+            why = f"input {signal.input_rate:.0f}/s, slots almost idle"
+        else:
+            rate_per_slot = signal.processing_rate / (signal.busy_ratio * signal.parallelism)
+            target_rate = signal.input_rate + backlog / self.flink_catch_up_s
+            slots = math.ceil(target_rate / (rate_per_slot * self.flink_target_utilization))
+            why = (
+                f"input {signal.input_rate:.0f}/s + backlog {backlog:.0f}"
+                f" at {rate_per_slot:.0f}/s per slot needs {slots} slots"
+            )
+        slots = min(max(slots, 1), max_slots)
+        return Demand(math.ceil(slots / slots_per_worker), True, why, protect)
+
+    def _decide(
+        self,
+        spec: ComputeClusterSpec,
+        workers: tuple[WorkerLoad, ...],
+        demand: Demand,
+        state: ClusterState,
+        now: float,
+    ) -> Decision:
+        memo = _Memo.read(state.memo)
+        memo = memo.on_active(now, self.pauses_remembered) if demand.active else memo.on_idle()
+        wanted = _clamp(demand.workers, spec)
+        if demand.workers > spec.max_workers:
+            demand = replace(demand, why=f"{demand.why} (capped at maxWorkers {spec.max_workers})")
+        current = state.desired
+        if wanted >= current or demand.protect:
+            target = max(wanted, current) if demand.protect else wanted
+            cause = "backlog" if target > current else "steady"
+            reason = demand.why if target > current else f"steady at {target}: {demand.why}"
+            return _decision(spec, state, workers, target, reason, cause, memo.no_low())
+        if demand.active:
+            return self._shrink_after_window(spec, state, workers, wanted, demand, memo, now)
+        return self._idle(spec, state, workers, memo, now)
+
+    def _shrink_after_window(self, spec, state, workers, wanted, demand, memo, now) -> Decision:
+        window_s = (
+            self.spark_stabilization_s if spec.engine == "spark" else self.flink_stabilization_s
+        )
+        memo = memo.on_low(now, wanted)
+        waited_s = now - memo.low_since
+        if waited_s < window_s:
+            reason = f"demand {wanted} < {state.desired} for {waited_s:.0f}/{window_s:.0f} s"
+            return _decision(spec, state, workers, state.desired, reason, "stabilizing", memo)
+        target = int(memo.low_peak)
+        reason = f"demand stayed at or below {target} for {waited_s:.0f} s: {demand.why}"
+        return _decision(spec, state, workers, target, reason, "shrink", memo.no_low())
+
+    def _idle(self, spec, state, workers, memo: _Memo, now: float) -> Decision:
+        idle_s = now - memo.last_active if memo.last_active is not None else math.inf
+        floor = spec.min_workers
+        if idle_s >= spec.idle_timeout_seconds:
+            reason = f"idle for {min(idle_s, 1e9):.0f} s: scaling to minWorkers {floor}"
+            return _decision(spec, state, workers, floor, reason, "idle", memo.no_low())
+        keep_warm_s = memo.keep_warm_s(self.keep_warm_default_s, self.keep_warm_max_s)
+        if idle_s < keep_warm_s:
+            reason = (
+                f"nothing running for {idle_s:.0f} s; keeping {state.desired} warm"
+                f" for {keep_warm_s:.0f} s, this user's usual pause"
+            )
+            return _decision(spec, state, workers, state.desired, reason, "anticipate", memo)
+        reason = (
+            f"nothing running for {idle_s:.0f} s, longer than this user's usual pause"
+            f" ({keep_warm_s:.0f} s): releasing to {floor}"
+        )
+        return _decision(spec, state, workers, floor, reason, "idle", memo.no_low())
+
+
+def spark_demand(spec: ComputeClusterSpec, signal: SparkSignal) -> Demand | None:
+    """Workers the drivers' executor demand needs, plus one per app still waiting for any."""
+    needed, waiting = signal.needed_executors, signal.waiting_apps
+    if not known(needed) and not known(waiting):
+        return None
+    executors = needed if known(needed) else 0.0
+    cores = executors * max(1, signal.executor_cores)
+    workers = math.ceil(cores / spec.worker.cores - 1e-9)
+    if known(waiting):
+        workers = max(workers, math.ceil(waiting))
+    why = f"{executors:.0f} executors needed"
+    if known(waiting) and waiting:
+        why += f", {waiting:.0f} apps waiting"
+    return Demand(workers, workers > 0, why)
+
+
+def _clamp(workers: int, spec: ComputeClusterSpec) -> int:
+    return max(spec.min_workers, min(spec.max_workers, workers))
+
+
+def _hold(spec: ComputeClusterSpec, state: ClusterState, signal: Signal, why: str, cause: str):
+    """No usable metrics: keep the target, moved only by the spec's bounds."""
+    held = Decision.no_change(state, f"{why}: holding at {state.desired}", cause)
+    bounded = _clamp(held.target, spec)
+    if bounded == held.target:
+        return held
+    victims = choose_victims(signal.workers, state.workers - bounded)
+    return Decision(bounded, f"{held.reason} (bounded to {bounded})", "bounds", victims, state.memo)
+
+
+def _decision(spec, state, workers, target, reason, cause, memo: _Memo) -> Decision:
+    """A decision with the victims a shrink needs, the target within the spec's bounds."""
+    bounded = _clamp(target, spec)
+    if bounded != target:
+        reason = f"{reason} (bounded to {bounded})"
+        cause = "bounds"
+    victims = choose_victims(workers, state.workers - bounded) if bounded < state.workers else ()
+    return Decision(bounded, reason, cause, victims, memo.write())
+
+
+@dataclass(frozen=True, slots=True)
+class _Memo:
+    """The policy's memory, as read from and written to ``status.policyState``."""
+
+    last_active: float | None = None  # last time anything ran or waited
+    busy_since: float | None = None  # start of the current stretch of work
+    pauses: tuple[float, ...] = ()  # recent pauses between stretches of work, seconds
+    low_since: float | None = None  # demand below the target since
+    low_peak: float = 0.0  # highest demand seen since low_since
+
+    @classmethod
+    def read(cls, memo: Memo) -> _Memo:
+        def number(key: str) -> float | None:
+            value = memo.get(key)
+            return float(value) if isinstance(value, int | float) and known(value) else None
+
+        pauses = memo.get("pauses", ())
+        pauses = tuple(float(p) for p in pauses if known(p)) if isinstance(pauses, tuple) else ()
+        return cls(
+            number("lastActive"),
+            number("busySince"),
+            pauses,
+            number("lowSince"),
+            number("lowPeak") or 0.0,
+        )
+
+    def write(self) -> Memo:
+        values: dict[str, float | tuple[float, ...]] = {"pauses": self.pauses}
+        for key, value in (
+            ("lastActive", self.last_active),
+            ("busySince", self.busy_since),
+            ("lowSince", self.low_since),
+        ):
+            if value is not None:
+                values[key] = value
+        if self.low_since is not None:
+            values["lowPeak"] = self.low_peak
+        return values
+
+    def on_active(self, now: float, remembered: int) -> _Memo:
+        """Work runs now: a pause that just ended joins the user's recent pauses."""
+        pauses = self.pauses
+        busy_since = self.busy_since
+        if self.last_active is not None and now - self.last_active > 0 and busy_since is None:
+            pauses = (*pauses, now - self.last_active)[-remembered:]
+        if busy_since is None:
+            busy_since = now
+        return _Memo(now, busy_since, pauses, self.low_since, self.low_peak)
+
+    def on_idle(self) -> _Memo:
+        return _Memo(self.last_active, None, self.pauses, self.low_since, self.low_peak)
+
+    def on_low(self, now: float, demand: int) -> _Memo:
+        if self.low_since is None:
+            return _Memo(self.last_active, self.busy_since, self.pauses, now, float(demand))
+        peak = max(self.low_peak, float(demand))
+        return _Memo(self.last_active, self.busy_since, self.pauses, self.low_since, peak)
+
+    def no_low(self) -> _Memo:
+        return _Memo(self.last_active, self.busy_since, self.pauses)
+
+    def keep_warm_s(self, default_s: float, max_s: float) -> float:
+        """Keep warm through the longest recent pause that is short enough to be worth it."""
+        if not self.pauses:
+            return default_s
+        short = [p for p in self.pauses if p <= max_s]
+        return max(short) if short else 0.0
+
+
+DEFAULT_POLICY = HubscalePolicy()
+
+
+def decide(spec: ComputeClusterSpec, signal: Signal, state: ClusterState, now: float) -> Decision:
+    """hubscale's decision with the default tunables."""
+    return DEFAULT_POLICY.decide(spec, signal, state, now)

@@ -1,0 +1,65 @@
+"""``python -m autoscaler.sim``: replay a trace (or generate a day) under every policy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from autoscaler.sim.compare import compare
+from autoscaler.sim.engine import SimConfig
+from autoscaler.sim.generator import TeamDay, generate
+from autoscaler.sim.output import comparison_json, describe_run, write_json
+from autoscaler.sim.trace import TraceError, dump_trace, load_trace
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m autoscaler.sim",
+        description="Replay a team's trace under hubscale's policy and the common baselines.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--trace", help="JSON Lines trace to replay")
+    source.add_argument("--generate", metavar="OUT", help="write a generated day to OUT and run it")
+    parser.add_argument("--users", type=int, default=TeamDay.users, help="generated users")
+    parser.add_argument("--hours", type=float, default=TeamDay.hours, help="generated day length")
+    parser.add_argument("--seed", type=int, default=TeamDay.seed, help="generator seed")
+    parser.add_argument(
+        "--worker-start-s",
+        type=float,
+        default=SimConfig.worker_start_s,
+        help="seconds from asking for a worker to it running tasks",
+    )
+    parser.add_argument("--max-workers", type=int, default=SimConfig.max_workers)
+    parser.add_argument("--budget-cores", type=int, default=None, help="global core budget")
+    parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.generate:
+        day = TeamDay(users=args.users, hours=args.hours, seed=args.seed)
+        events = generate(day)
+        dump_trace(events, args.generate)
+        trace = {"users": day.users, "hours": day.hours, "seed": day.seed, "file": args.generate}
+    else:
+        try:
+            events = load_trace(args.trace)
+        except (OSError, TraceError) as error:
+            print(f"{args.trace}: {error}", file=sys.stderr)
+            return 2
+        trace = {"file": args.trace, "users": len({event.user for event in events})}
+    config = SimConfig(
+        worker_start_s=args.worker_start_s,
+        max_workers=args.max_workers,
+        budget_cores=args.budget_cores,
+    )
+    comparison = compare(events, config)
+    print(describe_run(comparison, config))
+    if args.json:
+        write_json(comparison_json(comparison, config, trace), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

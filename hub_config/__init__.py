@@ -1,0 +1,1 @@
+"""hubscale JupyterHub configuration and profiles; arrives with the hub issue."""

@@ -1,0 +1,376 @@
+"""hubscale's policy: rules from DESIGN.md, and properties that hold for any input."""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autoscaler.decision import CAUSES, ClusterState, Decision
+from autoscaler.policy import HubscalePolicy, decide
+from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
+from autoscaler.spec import ComputeClusterSpec
+
+POLICY = HubscalePolicy()
+NOW = 100_000.0
+
+
+def spark_spec(**fields) -> ComputeClusterSpec:
+    return ComputeClusterSpec(owner="alice", engine="spark", **fields)
+
+
+def flink_spec(**fields) -> ComputeClusterSpec:
+    return ComputeClusterSpec(owner="alice", engine="flink", **fields)
+
+
+def idle_workers(n: int) -> tuple[WorkerLoad, ...]:
+    return tuple(WorkerLoad(f"w{i}", 0.0) for i in range(n))
+
+
+def spark(needed: float, workers: int = 0, at: float = NOW, waiting: float = 0.0) -> SparkSignal:
+    return SparkSignal(
+        at, needed_executors=needed, waiting_apps=waiting, workers=idle_workers(workers)
+    )
+
+
+def at_workers(n: int, memo=None, last_scale: float | None = None) -> ClusterState:
+    return ClusterState(n, n, last_scale, memo or {})
+
+
+def run(spec, signals_at, state: ClusterState) -> list[Decision]:
+    """Feed decisions back as a backend would: the target becomes the workers."""
+    decisions = []
+    for now, signal in signals_at:
+        decision = POLICY.decide(spec, signal, state, now)
+        decisions.append(decision)
+        state = ClusterState(decision.target, decision.target, now, decision.memo)
+    return decisions
+
+
+def test_backlog_scales_up_at_once_to_what_it_needs():
+    decision = decide(spark_spec(), spark(needed=5), at_workers(0), NOW)
+    assert decision.target == 5
+    assert decision.cause == "backlog"
+    assert "5 executors needed" in decision.reason
+
+
+def test_scale_up_is_bounded_by_max_workers():
+    decision = decide(spark_spec(maxWorkers=3), spark(needed=50), at_workers(1), NOW)
+    assert decision.target == 3
+    assert "capped at maxWorkers 3" in decision.reason
+
+
+def test_waiting_app_before_any_driver_metric_scales_from_zero():
+    signal = SparkSignal(NOW, needed_executors=math.nan, waiting_apps=1.0)
+    assert decide(spark_spec(), signal, at_workers(0), NOW).target == 1
+
+
+def test_multi_core_workers_need_fewer_workers():
+    spec = spark_spec(worker={"cores": 4, "memory": "8Gi"})
+    signal = SparkSignal(NOW, needed_executors=3.0, waiting_apps=0.0, executor_cores=4)
+    assert decide(spec, signal, at_workers(0), NOW).target == 3
+    signal = SparkSignal(NOW, needed_executors=6.0, waiting_apps=0.0, executor_cores=2)
+    assert decide(spec, signal, at_workers(0), NOW).target == 3
+
+
+def test_scale_down_waits_for_stabilization_window():
+    window = POLICY.spark_stabilization_s
+    steps = [(NOW + t, spark(2, workers=6, at=NOW + t)) for t in range(0, int(window) + 10, 5)]
+    decisions = run(spark_spec(), steps, at_workers(6))
+    held = [d for d in decisions if d.target == 6]
+    assert held and all(d.cause == "stabilizing" for d in held)
+    first_shrink = next(i for i, d in enumerate(decisions) if d.target < 6)
+    assert steps[first_shrink][0] - NOW >= window
+    assert decisions[first_shrink].target == 2
+    assert decisions[first_shrink].cause == "shrink"
+
+
+def test_stabilization_keeps_the_highest_demand_seen_in_the_window():
+    loads = [2, 5, 3, 2, 2, 2, 2, 2]
+    steps = [(NOW + 5 * i, spark(n, workers=6, at=NOW + 5 * i)) for i, n in enumerate(loads)]
+    decisions = run(spark_spec(), steps, at_workers(6))
+    shrunk = [d.target for d in decisions if d.cause == "shrink"]
+    assert shrunk[0] == 5
+
+
+def test_a_rise_during_the_window_restarts_it():
+    loads = [2, 2, 2, 6, 2, 2, 2]
+    steps = [(NOW + 5 * i, spark(n, workers=6, at=NOW + 5 * i)) for i, n in enumerate(loads)]
+    decisions = run(spark_spec(), steps, at_workers(6))
+    assert all(d.target == 6 for d in decisions)
+
+
+def test_idle_goes_to_min_workers_after_idle_timeout():
+    spec = spark_spec(minWorkers=1, idleTimeoutSeconds=60)
+    memo = {"lastActive": NOW - 61, "pauses": (300.0,) * 8}
+    decision = decide(spec, spark(0, workers=4), at_workers(4, memo), NOW)
+    assert decision.target == 1
+    assert decision.cause == "idle"
+    assert len(decision.victims) == 3
+
+
+def test_keeps_workers_warm_through_this_users_usual_pause():
+    memo = {"lastActive": NOW - 40, "pauses": (30.0, 60.0, 45.0)}
+    warm = decide(spark_spec(), spark(0, workers=4), at_workers(4, memo), NOW)
+    assert warm.target == 4
+    assert warm.cause == "anticipate"
+    later = {"lastActive": NOW - 70, "pauses": (30.0, 60.0, 45.0)}
+    released = decide(spark_spec(), spark(0, workers=4), at_workers(4, later), NOW)
+    assert released.target == 0
+    assert "usual pause" in released.reason
+
+
+def test_long_pauses_are_not_worth_keeping_warm():
+    memo = {"lastActive": NOW - 10, "pauses": (900.0, 1200.0)}
+    decision = decide(spark_spec(), spark(0, workers=4), at_workers(4, memo), NOW)
+    assert decision.target == 0
+
+
+def test_pause_between_bursts_is_remembered():
+    steps = [
+        (NOW, spark(3, workers=0)),
+        (NOW + 5, spark(0, workers=3, at=NOW + 5)),
+        (NOW + 35, spark(2, workers=3, at=NOW + 35)),
+    ]
+    decisions = run(spark_spec(), steps, at_workers(0))
+    assert decisions[-1].memo["pauses"] == (35.0,)  # from the last time work was seen
+
+
+def test_stale_metrics_hold_with_a_reason_naming_the_age():
+    signal = spark(0, workers=4, at=NOW - 45.5)
+    decision = decide(spark_spec(), signal, at_workers(4), NOW)
+    assert decision.target == 4
+    assert decision.cause == "metrics-stale"
+    assert decision.reason == "metrics stale for 46 s: holding at 4"
+
+
+def test_no_metrics_at_all_hold():
+    decision = decide(spark_spec(), SparkSignal(None), at_workers(3), NOW)
+    assert (decision.target, decision.cause) == (3, "metrics-missing")
+
+
+def test_hold_still_respects_a_lowered_max_workers():
+    decision = decide(spark_spec(maxWorkers=2), SparkSignal(None), at_workers(5), NOW)
+    assert decision.target == 2
+    assert decision.cause == "bounds"
+
+
+def flink(
+    rate: float,
+    parallelism: float,
+    busy: float,
+    backlog: float = 0.0,
+    required: float = 8.0,
+    at: float = NOW,
+) -> FlinkSignal:
+    processing = rate if backlog == 0 else parallelism * 1000
+    return FlinkSignal(
+        at,
+        slots_required=required,
+        running_jobs=1.0,
+        input_rate=rate,
+        processing_rate=processing,
+        busy_ratio=busy,
+        backlog_records=backlog,
+        parallelism=parallelism,
+        workers=tuple(WorkerLoad(f"tm{i}", 1.0) for i in range(int(parallelism))),
+    )
+
+
+def test_flink_scales_to_reach_target_utilization():
+    # 2 slots 100 % busy processing 2000/s: 1000/s per slot; 3000/s at 0.8 needs 4 slots.
+    signal = flink(rate=3000, parallelism=2, busy=1.0, backlog=0.0)
+    signal = FlinkSignal(**{**_fields(signal), "processing_rate": 2000.0})
+    decision = decide(flink_spec(), signal, at_workers(2), NOW)
+    assert decision.target == 4
+
+
+def test_flink_job_waiting_for_slots_scales_from_zero_to_its_parallelism():
+    signal = FlinkSignal(NOW, slots_required=3.0, running_jobs=0.0)
+    decision = decide(flink_spec(), signal, at_workers(0), NOW)
+    assert decision.target == 3
+
+
+def test_flink_never_scales_down_while_catching_up_on_backlog():
+    memo = {"lowSince": NOW - 10_000, "lowPeak": 1.0}
+    signal = flink(rate=500, parallelism=6, busy=1.0, backlog=50_000)
+    decision = decide(flink_spec(), signal, at_workers(6, memo), NOW)
+    assert decision.target >= 6
+
+
+def test_flink_restarting_job_holds():
+    signal = FlinkSignal(
+        NOW,
+        slots_required=8.0,
+        running_jobs=1.0,
+        input_rate=100.0,
+        processing_rate=math.nan,
+        busy_ratio=math.nan,
+        parallelism=4.0,
+    )
+    decision = decide(flink_spec(), signal, at_workers(4), NOW)
+    assert (decision.target, decision.cause) == (4, "metrics-missing")
+
+
+def _fields(signal: FlinkSignal) -> dict:
+    return {name: getattr(signal, name) for name in FlinkSignal.__slots__}
+
+
+# Properties ----------------------------------------------------------------------------------
+
+garbage = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-1e6, max_value=-1e-9),
+    st.just(math.nan),
+)
+metric = st.one_of(st.floats(min_value=0, max_value=1e4), garbage)
+loads = st.lists(
+    st.builds(
+        WorkerLoad,
+        name=st.text("abcdefgh", min_size=1, max_size=4),
+        busy=st.one_of(st.sampled_from([0.0, 1.0, 2.0]), st.just(math.nan)),
+        ready=st.booleans(),
+    ),
+    max_size=10,
+    unique_by=lambda w: w.name,
+)
+
+
+@st.composite
+def specs(draw, engine=None):
+    low = draw(st.integers(0, 5))
+    high = draw(st.integers(low, 12))
+    return ComputeClusterSpec(
+        owner="u",
+        engine=engine or draw(st.sampled_from(["spark", "flink"])),
+        minWorkers=low,
+        maxWorkers=high,
+        idleTimeoutSeconds=draw(st.integers(0, 1000)),
+    )
+
+
+spark_signals = st.builds(
+    SparkSignal,
+    sampled_at=st.one_of(st.none(), st.floats(NOW - 100, NOW)),
+    needed_executors=metric,
+    waiting_apps=metric,
+    executor_cores=st.integers(1, 4),
+    workers=loads,
+)
+flink_signals = st.builds(
+    FlinkSignal,
+    sampled_at=st.one_of(st.none(), st.floats(NOW - 100, NOW)),
+    slots_required=metric,
+    running_jobs=metric,
+    input_rate=metric,
+    processing_rate=metric,
+    busy_ratio=st.one_of(st.floats(0, 1), garbage),
+    backlog_records=metric,
+    parallelism=metric,
+    workers=loads,
+)
+memos = st.fixed_dictionaries(
+    {},
+    optional={
+        "lastActive": st.floats(NOW - 2000, NOW),
+        "pauses": st.lists(st.floats(0, 2000), max_size=8).map(tuple),
+        "lowSince": st.floats(NOW - 500, NOW),
+        "lowPeak": st.floats(0, 20),
+        "busySince": st.floats(NOW - 500, NOW),
+    },
+)
+
+
+@st.composite
+def cases(draw):
+    spec = draw(specs())
+    signal = draw(spark_signals if spec.engine == "spark" else flink_signals)
+    desired = draw(st.integers(0, 15))
+    state = ClusterState(len(signal.workers), desired, None, draw(memos))
+    return spec, signal, state
+
+
+@settings(max_examples=400)
+@given(cases())
+def test_target_always_within_min_and_max(case):
+    spec, signal, state = case
+    decision = decide(spec, signal, state, NOW)
+    assert spec.min_workers <= decision.target <= spec.max_workers
+    assert decision.cause in CAUSES
+
+
+def _unusable(signal) -> bool:
+    def bad(value: float) -> bool:
+        return not math.isfinite(value) or value < 0
+
+    if signal.sampled_at is None or NOW - signal.sampled_at > POLICY.stale_after_s:
+        return True
+    if isinstance(signal, SparkSignal):
+        return bad(signal.needed_executors) and bad(signal.waiting_apps)
+    return bad(signal.slots_required) or bad(signal.running_jobs)
+
+
+@settings(max_examples=400)
+@given(cases())
+def test_never_shrinks_on_missing_stale_nan_or_negative_metrics(case):
+    spec, signal, state = case
+    decision = decide(spec, signal, state, NOW)
+    if _unusable(signal):
+        assert decision.target == max(spec.min_workers, min(spec.max_workers, state.desired))
+        if decision.target >= state.workers:
+            assert decision.victims == ()
+
+
+@settings(max_examples=400)
+@given(cases())
+def test_never_names_a_busy_victim_while_an_idle_worker_stays(case):
+    spec, signal, state = case
+    decision = decide(spec, signal, state, NOW)
+    victims = set(decision.victims)
+    assert len(victims) == len(decision.victims)
+    idle_left = [w for w in signal.workers if w.name not in victims and w.busy == 0]
+    busy_taken = [w for w in signal.workers if w.name in victims and w.ready and w.busy != 0]
+    assert not (idle_left and busy_taken)
+
+
+@settings(max_examples=300)
+@given(specs("spark"), st.floats(0, 100), st.floats(0, 100), st.integers(0, 15), memos)
+def test_spark_target_is_monotone_in_backlog(spec, low, extra, desired, memo):
+    state = ClusterState(desired, desired, None, memo)
+    smaller = decide(spec, spark(low, workers=desired), state, NOW)
+    larger = decide(spec, spark(low + extra, workers=desired), state, NOW)
+    assert larger.target >= smaller.target
+
+
+@settings(max_examples=300)
+@given(
+    specs("flink"),
+    st.floats(0, 50_000),
+    st.floats(0, 50_000),
+    st.floats(0, 1e6),
+    st.integers(1, 8),
+    st.integers(0, 15),
+)
+def test_flink_target_is_monotone_in_input_and_backlog(spec, rate, extra, backlog, slots, desired):
+    state = ClusterState(desired, desired, None, {})
+    base = flink(rate, slots, busy=0.9, backlog=backlog)
+    more = FlinkSignal(**{**_fields(base), "input_rate": rate + extra})
+    more_backlog = FlinkSignal(**{**_fields(base), "backlog_records": backlog + extra})
+    target = decide(spec, base, state, NOW).target
+    assert decide(spec, more, state, NOW).target >= target
+    assert decide(spec, more_backlog, state, NOW).target >= target
+
+
+@settings(max_examples=200)
+@given(specs(), st.floats(0, 40), st.integers(0, 12))
+def test_no_flapping_on_a_constant_load(spec, load, start):
+    if spec.engine == "spark":
+        signal_at = lambda t: spark(load, workers=0, at=t)  # noqa: E731
+    else:
+        signal_at = lambda t: flink(load * 1000, max(1, start), busy=0.5, at=t)  # noqa: E731
+    steps = [(NOW + 5 * i, signal_at(NOW + 5 * i)) for i in range(200)]
+    targets = [d.target for d in run(spec, steps, at_workers(start))]
+    changes = sum(1 for a, b in pairwise(targets) if a != b)
+    assert changes <= 1

@@ -1,0 +1,136 @@
+"""The simulator: accounting on tiny hand-computed traces, determinism, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from autoscaler.decision import Decision
+from autoscaler.policy import HubscalePolicy
+from autoscaler.sim.__main__ import main
+from autoscaler.sim.compare import compare
+from autoscaler.sim.engine import SimConfig, oracle, simulate
+from autoscaler.sim.generator import TeamDay, generate
+from autoscaler.sim.report import slowdowns, summarize
+from autoscaler.sim.trace import FlinkJob, Session, SparkJob, Stage, dump_trace
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A test policy: always the same target (so the accounting can be computed by hand)."""
+
+    target: int
+    name: str = "fixed"
+    interval_s: float = 5.0
+
+    def decide(self, spec, signal, state, now):
+        return Decision(self.target, "fixed", "steady", (), state.memo)
+
+    def describe(self) -> str:
+        return f"always {self.target}"
+
+
+CONFIG = SimConfig(worker_start_s=10.0, flink_rescale_s=10.0, max_workers=8, lag_sample_s=5.0)
+
+
+def test_spark_accounting_matches_a_hand_computed_schedule():
+    # 2 workers asked at t=0, ready at 10; 4 tasks of 10 s run 10-20 and 20-30.
+    events = [SparkJob(0.0, "alice", "j1", (Stage(4, 10.0),))]
+    result = simulate(Fixed(2), events, CONFIG)
+    assert result.completions == {("alice", "j1"): 30.0}
+    assert result.held_core_s == {"spark": 2 * 30.0}
+    assert result.busy_core_s == 40.0
+    assert (result.scale_ups, result.scale_downs) == (1, 0)
+
+
+def test_always_on_reference_and_oracle_for_the_same_job():
+    events = [SparkJob(0.0, "alice", "j1", (Stage(4, 10.0),))]
+    reference = simulate(Fixed(8, name="static"), events, CONFIG)
+    assert reference.completions == {("alice", "j1"): 10.0}  # warm: no start latency
+    best = oracle(events, CONFIG, reference)
+    assert best.held_core_s == {"spark": 40.0, "flink": 0.0}
+    slow = simulate(Fixed(2), events, CONFIG)
+    assert slowdowns(slow, reference) == [3.0]
+    row = summarize(slow, reference, best)
+    assert row.oracle_ratio == pytest.approx(60 / 40)
+
+
+def test_stages_run_one_after_another_and_jobs_share_cores_fifo():
+    events = [
+        SparkJob(0.0, "alice", "a", (Stage(3, 10.0), Stage(1, 5.0))),
+        SparkJob(0.0, "alice", "b", (Stage(1, 10.0),)),
+    ]
+    result = simulate(Fixed(3, name="static"), events, CONFIG)
+    # a's 3 tasks take all cores 0-10, then its 1-task stage 10-15; b gets a core at 10-20.
+    assert result.completions == {("alice", "a"): 15.0, ("alice", "b"): 20.0}
+
+
+def test_flink_lag_builds_while_the_job_restarts_and_stays_without_headroom():
+    # 2000 records/s for 100 s, 1000 per slot: 2 TMs ready at 10, job restarts until 20.
+    job = FlinkJob(0.0, "bob", "s", 8, 1000.0, ((0.0, 2000.0), (100.0, 2000.0)))
+    result = simulate(Fixed(2), [job], CONFIG)
+    assert result.held_core_s == {"flink": 2 * 100.0}
+    assert result.lags[:4] == [5.0, 10.0, 15.0, 20.0]
+    assert result.lags[4:] == [20.0] * (len(result.lags) - 4)
+    assert len(result.lags) == 20
+
+
+def test_flink_catches_up_with_headroom_and_oracle_holds_needed_slots():
+    job = FlinkJob(0.0, "bob", "s", 8, 1000.0, ((0.0, 2000.0), (100.0, 2000.0)))
+    result = simulate(Fixed(4), [job], CONFIG)
+    # backlog 40,000 at t=20, drained at 2,000/s net: gone by t=40.
+    assert result.lags[3] == 20.0
+    assert result.lags[7] == 0.0
+    best = oracle([job], CONFIG, result)
+    assert best.held_core_s["flink"] == pytest.approx(200.0)
+
+
+def test_same_trace_same_result():
+    events = generate(TeamDay(users=6, hours=2, seed=11))
+    first = simulate(HubscalePolicy(), events, CONFIG)
+    second = simulate(HubscalePolicy(), events, CONFIG)
+    assert first == second
+    assert first.completions  # the day had jobs, and all of them finished
+    assert len(first.completions) == sum(isinstance(e, SparkJob) for e in events)
+
+
+def test_hubscale_scales_a_cold_cluster_up_and_back_to_zero():
+    events = [SparkJob(0.0, "alice", "j1", (Stage(16, 10.0),)), Session(300.0, "alice", "end")]
+    result = simulate(HubscalePolicy(), events, CONFIG)
+    # Up to 8 at once, ready at 10, two waves of 10 s: done at 30.
+    assert result.completions[("alice", "j1")] == 30.0
+    assert result.scale_ups == 1 and result.scale_downs == 1
+    # Held: 8 cores from 0 until released after the default keep-warm following the job.
+    assert 8 * 30 < result.held_core_s["spark"] <= 8 * (30 + 20 + 2 * 5)
+
+
+def test_compare_reports_every_policy_against_static_and_oracle():
+    events = generate(TeamDay(users=4, hours=1, seed=5))
+    comparison = compare(events, CONFIG, processes=1)
+    names = [row.name for row in comparison.rows]
+    assert names[0] == "static" and names[-1] == "oracle" and "hubscale" in names
+    rows = {row.name: row for row in comparison.rows}
+    assert rows["static"].p95_slowdown == 1.0
+    assert rows["oracle"].oracle_ratio == 1.0
+    assert all(row.oracle_ratio >= 1.0 for row in comparison.rows)
+    assert set(comparison.descriptions) == set(names)
+
+
+def test_cli_replays_a_trace_and_writes_json(tmp_path, capsys):
+    trace = tmp_path / "day.jsonl"
+    dump_trace(generate(TeamDay(users=3, hours=1, seed=9)), trace)
+    out = tmp_path / "out.json"
+    assert main(["--trace", str(trace), "--worker-start-s", "5", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "hubscale" in printed and "oracle" in printed and "worker start 5 s" in printed
+    data = json.loads(out.read_text())
+    assert {p["name"] for p in data["policies"]} >= {"hubscale", "static", "oracle", "keda-hpa"}
+
+
+def test_cli_names_the_bad_line_of_a_malformed_trace(tmp_path, capsys):
+    trace = tmp_path / "bad.jsonl"
+    trace.write_text('{"t": 0, "user": "a", "session": "start"}\n{"t": 1}\n')
+    assert main(["--trace", str(trace)]) == 2
+    assert "line 2: user: missing" in capsys.readouterr().err
