@@ -37,16 +37,16 @@ class HubscalePolicy:
     """hubscale's policy; fields are its tunables (seconds, ratios)."""
 
     name: str = "hubscale"
-    interval_s: float = 5.0
+    interval_s: float = 2.0
     stale_after_s: float = 45.0  # newest sample older than this: hold
     spark_stabilization_s: float = 20.0  # Spark: lower demand must last this long
     flink_stabilization_s: float = 180.0  # Flink: each rescale restarts the job, so wait longer
-    flink_target_utilization: float = 0.8  # DS2: aim the busy time of slots at this ratio
+    flink_target_utilization: float = 0.9  # DS2: aim the busy time of slots at this ratio
     flink_catch_up_s: float = 300.0  # drain a backlog within this long
     flink_backlog_protect_s: float = 5.0  # a backlog above this many seconds of input: no shrink
     keep_warm_max_s: float = 120.0  # longest pause the workers are kept warm through
-    keep_warm_default_s: float = 20.0  # keep-warm before any pause of this user is known
-    pauses_remembered: int = 8
+    keep_warm_min_s: float = 30.0  # keep-warm floor, also before any pause of this user is known
+    pauses_remembered: int = 16
 
     def describe(self) -> str:
         """One line with the tunables, for the bench output."""
@@ -56,7 +56,7 @@ class HubscalePolicy:
             f" {self.flink_stabilization_s:g} s, flink target utilization"
             f" {self.flink_target_utilization:g}, catch-up {self.flink_catch_up_s:g} s,"
             f" keep warm through this user's recent pauses up to {self.keep_warm_max_s:g} s"
-            f" ({self.keep_warm_default_s:g} s before any is known)"
+            f" (at least {self.keep_warm_min_s:g} s)"
         )
 
     def decide(
@@ -152,7 +152,7 @@ class HubscalePolicy:
         if idle_s >= spec.idle_timeout_seconds:
             reason = f"idle for {min(idle_s, 1e9):.0f} s: scaling to minWorkers {floor}"
             return _decision(spec, state, workers, floor, reason, "idle", memo.no_low())
-        keep_warm_s = memo.keep_warm_s(self.keep_warm_default_s, self.keep_warm_max_s)
+        keep_warm_s = memo.keep_warm_s(self.keep_warm_min_s, self.keep_warm_max_s)
         if idle_s < keep_warm_s:
             reason = (
                 f"nothing running for {idle_s:.0f} s; keeping {state.desired} warm"
@@ -267,12 +267,13 @@ class _Memo:
     def no_low(self) -> _Memo:
         return _Memo(self.last_active, self.busy_since, self.pauses)
 
-    def keep_warm_s(self, default_s: float, max_s: float) -> float:
-        """Keep warm through the longest recent pause that is short enough to be worth it."""
-        if not self.pauses:
-            return default_s
+    def keep_warm_s(self, floor_s: float, max_s: float) -> float:
+        """Keep warm through the longest recent pause short enough to be worth it (at least
+        ``floor_s``); a user whose recent pauses were all long gets no keep-warm at all."""
         short = [p for p in self.pauses if p <= max_s]
-        return max(short) if short else 0.0
+        if self.pauses and not short:
+            return 0.0
+        return max([floor_s, *short])
 
 
 DEFAULT_POLICY = HubscalePolicy()

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         max_workers=args.max_workers,
         budget_cores=args.budget_cores,
     )
-    comparison = compare(events, config)
+    comparison = compare(events, config, progress=sys.stderr)
     print(describe_run(comparison, config))
     if args.json:
         write_json(comparison_json(comparison, config, trace), args.json)

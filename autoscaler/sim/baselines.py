@@ -464,6 +464,10 @@ class FlinkAutoscalerPolicy(_Baseline):
         default_factory=SparkDynamicAllocationPolicy, metadata={"key": "Spark"}
     )
 
+    def interval_for(self, engine: str) -> float:
+        """Spark clusters run at dynamic allocation's own pace, Flink at the operator's."""
+        return self.spark.interval_s if engine == "spark" else self.interval_s
+
     def decide(
         self, spec: ComputeClusterSpec, signal: Signal, state: ClusterState, now: float
     ) -> Decision:

@@ -7,6 +7,7 @@ one budget split over 1,000 users take here; writes it all to bench/results/late
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 import time
@@ -85,12 +86,22 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def main() -> int:
-    day = TeamDay()
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m autoscaler.sim.bench", description=__doc__)
+    parser.add_argument("--users", type=int, default=TeamDay.users)
+    parser.add_argument("--hours", type=float, default=TeamDay.hours)
+    parser.add_argument("--seed", type=int, default=TeamDay.seed)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    day = TeamDay(users=args.users, hours=args.hours, seed=args.seed)
     config = SimConfig()
     started = time.perf_counter()
     events = generate(day)
-    comparison = compare(events, config)
+    comparison = compare(events, config, progress=sys.stderr)
     simulated_s = time.perf_counter() - started
     print(f"trace: {day.users} users, {day.hours:g} h, seed {day.seed}, {len(events)} events")
     print(describe_run(comparison, config))
@@ -128,8 +139,8 @@ def main() -> int:
         comparison, config, {"users": day.users, "hours": day.hours, "seed": day.seed}
     )
     data["controller"] = controller
-    write_json(data, RESULTS)
-    print(f"written: {RESULTS}")
+    write_json(data, args.out)
+    print(f"written: {args.out}")
     return 0
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TextIO
 
 from autoscaler.decision import Policy
 from autoscaler.policy import HubscalePolicy
@@ -44,6 +46,7 @@ def compare(
     config: SimConfig | None = None,
     policies: list[Policy] | None = None,
     processes: int | None = None,
+    progress: TextIO | None = None,
 ) -> Comparison:
     """Simulate each policy (in parallel processes) and summarize against static and oracle."""
     config = config or SimConfig()
@@ -53,11 +56,10 @@ def compare(
     workers = processes or min(len(policies), os.cpu_count() or 1)
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            runs = list(
-                pool.map(simulate, policies, [events] * len(policies), [config] * len(policies))
-            )
+            futures = [pool.submit(_timed, policy, events, config) for policy in policies]
+            runs = [_report(future.result(), progress) for future in futures]
     else:
-        runs = [simulate(policy, events, config) for policy in policies]
+        runs = [_report(_timed(policy, events, config), progress) for policy in policies]
     reference = next(run for run in runs if run.policy == "static")
     best = oracle(events, config, reference)
     order = ["static", *(run.policy for run in runs if run.policy != "static")]
@@ -71,5 +73,13 @@ def compare(
     return Comparison(rows, descriptions)
 
 
-def runs_by_name(runs: list[RunResult]) -> dict[str, RunResult]:
-    return {run.policy: run for run in runs}
+def _timed(policy: Policy, events: list[Event], config: SimConfig) -> tuple[RunResult, float]:
+    started = time.perf_counter()
+    return simulate(policy, events, config), time.perf_counter() - started
+
+
+def _report(timed: tuple[RunResult, float], progress: TextIO | None) -> RunResult:
+    run, seconds = timed
+    if progress:
+        print(f"simulated {run.policy} in {seconds:.0f} s", file=progress, flush=True)
+    return run

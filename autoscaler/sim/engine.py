@@ -102,12 +102,15 @@ def horizon_of(events: list[Event]) -> float:
 
 
 def simulate(policy: Policy, events: list[Event], config: SimConfig | None = None) -> RunResult:
-    """Ask ``policy`` every ``policy.interval_s`` for every awake cluster; apply its targets."""
+    """Ask ``policy`` about every awake cluster each interval of its engine; apply the targets."""
     config = config or SimConfig()
     clusters = build_clusters(events, config)
     specs = {key: config.spec(*key) for key in clusters}
     states = {key: ClusterState(workers=0, desired=0) for key in clusters}
     metrics_lag_s = config.scrape_interval_s / 2 if policy.name in PROMETHEUS_READERS else 0.0
+    intervals = {engine: interval_of(policy, engine) for engine in ("spark", "flink")}
+    step_s = min(intervals.values())
+    every = {engine: max(1, round(interval / step_s)) for engine, interval in intervals.items()}
     warm = policy.name in ALWAYS_ON
     horizon = horizon_of(events)
     result = RunResult(policy.name, horizon, len(clusters))
@@ -121,6 +124,8 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
             awake.add(heapq.heappop(sleeping)[1])
         decisions = {}
         for key in sorted(awake):
+            if tick % every[key[1]]:
+                continue
             cluster = clusters[key]
             signal = _observe(cluster, now, metrics_lag_s)
             state = states[key]
@@ -147,12 +152,13 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
             )
             if cluster.idle and target == 0 and cluster.next_arrival < math.inf:
                 awake.discard(key)
-                wake = math.ceil(cluster.next_arrival / policy.interval_s) * policy.interval_s
+                interval = intervals[key[1]]
+                wake = math.ceil(cluster.next_arrival / interval) * interval
                 heapq.heappush(sleeping, (wake, key))
             elif cluster.idle and target == 0:
                 awake.discard(key)
         tick += 1
-        now = tick * policy.interval_s
+        now = tick * step_s
 
     end = max(horizon, max((c.now for c in clusters.values()), default=0.0))
     result.horizon_s = end
@@ -168,6 +174,13 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
         else:
             result.lags.extend(cluster.lags)
     return result
+
+
+def interval_of(policy: Policy, engine: str) -> float:
+    """How often the policy decides for a cluster of ``engine`` (``interval_for`` if it has one:
+    a policy that hands one engine to another system runs at that system's pace)."""
+    interval_for = getattr(policy, "interval_for", None)
+    return interval_for(engine) if interval_for else policy.interval_s
 
 
 def _observe(cluster: Cluster, now: float, metrics_lag_s: float) -> Signal:

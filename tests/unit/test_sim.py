@@ -10,6 +10,7 @@ import pytest
 from autoscaler.decision import Decision
 from autoscaler.policy import HubscalePolicy
 from autoscaler.sim.__main__ import main
+from autoscaler.sim.bench import main as bench_main
 from autoscaler.sim.compare import compare
 from autoscaler.sim.engine import SimConfig, oracle, simulate
 from autoscaler.sim.generator import TeamDay, generate
@@ -134,3 +135,52 @@ def test_cli_names_the_bad_line_of_a_malformed_trace(tmp_path, capsys):
     trace.write_text('{"t": 0, "user": "a", "session": "start"}\n{"t": 1}\n')
     assert main(["--trace", str(trace)]) == 2
     assert "line 2: user: missing" in capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class PerEngine(Fixed):
+    """Fixed, asked every second for Spark and every 3 s for Flink."""
+
+    def interval_for(self, engine: str) -> float:
+        return 1.0 if engine == "spark" else 3.0
+
+
+def test_a_policy_can_run_each_engine_at_its_own_pace():
+    events = [
+        SparkJob(0.0, "alice", "j1", (Stage(1, 1.0),)),
+        FlinkJob(0.0, "bob", "s", 1, 1000.0, ((0.0, 10.0), (30.0, 10.0))),
+    ]
+    result = simulate(PerEngine(1), events, CONFIG)
+    # 0..30 s: Spark asked at 31 ticks of 1 s, Flink at 11 ticks of 3 s.
+    assert result.decisions == 31 + 11
+
+
+def test_bench_prints_every_policy_and_writes_the_documented_json(tmp_path, capsys):
+    out = tmp_path / "latest.json"
+    assert bench_main(["--users", "3", "--hours", "1", "--seed", "4", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "decide over 1,000 clusters" in printed and "target: hubscale" in printed
+    data = json.loads(out.read_text())
+    assert data["trace"] == {"users": 3, "hours": 1.0, "seed": 4}
+    names = {policy["name"] for policy in data["policies"]}
+    assert names == {
+        "hubscale",
+        "static",
+        "spark-dynamic-allocation",
+        "dask-adaptive",
+        "keda-hpa",
+        "flink-autoscaler",
+        "oracle",
+    }
+    for policy in data["policies"]:
+        assert {
+            "held_core_hours",
+            "oracle_ratio",
+            "p50_slowdown",
+            "p95_slowdown",
+            "p95_lag_s",
+            "scale_events",
+            "scale_downs_per_cluster_hour",
+        } <= set(policy)
+    assert set(data["controller"]) == {"decide_1000_clusters_ms", "budget_split_1000_users_ms"}
+    assert all(value > 0 for value in data["controller"].values())
