@@ -5,9 +5,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit bench lint format up clean
+# Debian packages the tests and `make up` run for real (Prometheus and promtool).
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-install: $(STAMP)
+.PHONY: install system test unit bench lint format up clean
+
+install: system $(STAMP)
+
+system:
+	@command -v prometheus >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,0 +1,25 @@
+"""Small helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float = 30.0, every_s: float = 0.2):
+    """Poll until ``condition()`` is truthy; its value, or AssertionError after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s:g} s")
+        time.sleep(every_s)
