@@ -125,7 +125,24 @@ class _SparkRun:
         return self.job.stages[self.stage].task_seconds
 
 
-class SparkClusterSim:
+class _ClusterSim:
+    """What both engines' clusters share: a worker pool and jobs still to arrive."""
+
+    pool: WorkerPool
+    arrivals: deque
+    runs: list
+
+    @property
+    def next_arrival(self) -> float:
+        return self.arrivals[0].t if self.arrivals else math.inf
+
+    @property
+    def idle(self) -> bool:
+        """Nothing runs, waits or is held: the cluster can sleep until its next arrival."""
+        return not self.runs and self.pool.empty
+
+
+class SparkClusterSim(_ClusterSim):
     """One user's Spark cluster: jobs arrive, tasks run on ready workers' cores."""
 
     def __init__(self, jobs: list[SparkJob], cores: int, start_s: float) -> None:
@@ -138,15 +155,6 @@ class SparkClusterSim:
         # Tasks started together for one job end together: (finish, seq, run, {worker: tasks}).
         self._tasks: list[tuple[float, int, _SparkRun, dict[str, int]]] = []
         self._seq = count()
-
-    @property
-    def next_arrival(self) -> float:
-        return self.arrivals[0].t if self.arrivals else math.inf
-
-    @property
-    def idle(self) -> bool:
-        """Nothing runs, waits or is held: the cluster can sleep until its next arrival."""
-        return not self.runs and self.pool.empty
 
     def advance(self, until: float) -> None:
         """Run every event up to ``until``."""
@@ -269,7 +277,7 @@ class _FlinkRun:
         return nxt
 
 
-class FlinkClusterSim:
+class FlinkClusterSim(_ClusterSim):
     """One user's Flink session cluster: streaming jobs on the ready TaskManagers' slots."""
 
     def __init__(
@@ -282,14 +290,6 @@ class FlinkClusterSim:
         self.sample_s = sample_s
         self.lags: list[float] = []  # seconds of backlog, sampled every sample_s while jobs run
         self.now = 0.0
-
-    @property
-    def next_arrival(self) -> float:
-        return self.arrivals[0].t if self.arrivals else math.inf
-
-    @property
-    def idle(self) -> bool:
-        return not self.runs and self.pool.empty
 
     def advance(self, until: float) -> None:
         """Integrate the streams up to ``until``, stopping at every change and lag sample."""
