@@ -4,18 +4,31 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pyspark and apache-flink pin different py4j versions: each engine gets its own environment.
+SPARK_VENV := .venv-spark
+SPARK_STAMP := $(SPARK_VENV)/.installed
+PYSPARK_VERSION := 4.3.0
 
 # Debian packages the tests and `make up` run for real (Prometheus and promtool).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: install system test unit bench lint format up clean
 
-install: system $(STAMP)
+install: system $(STAMP) $(SPARK_STAMP)
 
 system:
-	@command -v prometheus >/dev/null || { \
+	@missing=""; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(SPARK_STAMP): Makefile
+	test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
+	$(SPARK_VENV)/bin/pip install --quiet --disable-pip-version-check 'pyspark==$(PYSPARK_VERSION)'
+	touch $(SPARK_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,4 +59,4 @@ up:
 	@exit 1
 
 clean:
-	rm -rf $(VENV) bench/results .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SPARK_VENV) bench/results .pytest_cache .ruff_cache .hypothesis

@@ -8,11 +8,11 @@ targets labelled with ``cluster``, ``user``, ``engine`` and ``role``, so one que
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from autoscaler.atomic_files import write_atomic
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +38,4 @@ def file_sd_document(targets: Iterable[ScrapeTarget]) -> list[dict]:
 def write_file_sd(path: Path, targets: Iterable[ScrapeTarget]) -> None:
     """Replace the target file atomically: Prometheus never reads half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(file_sd_document(targets), indent=1, sort_keys=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(file_sd_document(targets), indent=1, sort_keys=True))

@@ -6,12 +6,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from autoscaler.backends import processes
+from autoscaler.backends.processes import ProcessSpec
+from autoscaler.backends.spark_conf import SparkClusterPorts
+from autoscaler.backends.spark_local import LocalSparkCluster
 from autoscaler.prometheus_server import PrometheusServer
 from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
-from tests.support import free_port
+from tests.support import free_port, wait_for
 
 SCRAPE_INTERVAL_S = 1.0
 
@@ -63,3 +68,43 @@ def exporters(prometheus: PrometheusServer, request) -> Iterator[Callable[[str],
     yield start
     for exporter in started:
         exporter.stop()
+
+
+@dataclass
+class RunningSpark:
+    """A real standalone master and one worker, shared by the session's Spark tests."""
+
+    cluster: LocalSparkCluster
+    master: ProcessSpec
+    workers: list[ProcessSpec]
+
+    @property
+    def master_ui(self) -> str:
+        return f"http://127.0.0.1:{self.cluster.ports.master_ui}"
+
+    def state(self) -> dict:
+        return httpx.get(f"{self.master_ui}/json/", timeout=5).json()
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSpark]:
+    ports = SparkClusterPorts(free_port(), free_port(), free_port())
+    cluster = LocalSparkCluster(tmp_path_factory.mktemp("spark"), ports, 1, 1024)
+    cluster.prepare()
+    running = RunningSpark(cluster, cluster.master(), [cluster.worker("w0", free_port())])
+    processes.start(running.master)
+    for worker in running.workers:
+        processes.start(worker)
+    try:
+        wait_for(lambda: _alive_workers(running) == len(running.workers), timeout_s=90)
+        yield running
+    finally:
+        for spec in [*running.workers, running.master]:
+            processes.stop(spec.pid_file)
+
+
+def _alive_workers(running: RunningSpark) -> int:
+    try:
+        return running.state()["aliveworkers"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return 0

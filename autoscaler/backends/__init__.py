@@ -1,0 +1,1 @@
+"""Backends turn ComputeCluster objects into running clusters: local processes or Kubernetes."""

@@ -1,0 +1,112 @@
+"""Child processes of the local backend: started detached, found again after a restart.
+
+Each process has a pid file holding its pid and its start time from ``/proc``, so a restarted
+controller adopts exactly the processes it started (a reused pid does not match) and never starts
+a duplicate. A process runs in its own session: stopping it signals the whole group (the JVM and
+any Python workers it forked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """How to start one process and where its pid file and log go."""
+
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    pid_file: Path
+    log_file: Path
+    cwd: Path | None = None
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid recorded in ``pid_file`` if that very process still runs (not a reused pid)."""
+    try:
+        pid_text, started_text = pid_file.read_text().split()
+        pid, started = int(pid_text), int(started_text)
+    except (OSError, ValueError):
+        return None
+    if start_time(pid) != started or _is_zombie(pid):
+        return None
+    return pid
+
+
+def start(spec: ProcessSpec) -> int:
+    """Start the process in its own session, record it, and return its pid."""
+    spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+    spec.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(spec.log_file, "ab") as log:
+        process = subprocess.Popen(
+            list(spec.argv),
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    started = start_time(process.pid)
+    temporary = spec.pid_file.with_suffix(".tmp")
+    temporary.write_text(f"{process.pid} {started}\n")
+    os.replace(temporary, spec.pid_file)
+    return process.pid
+
+
+def stop(pid_file: Path, timeout_s: float = 15.0, first_signal: int = signal.SIGTERM) -> bool:
+    """Signal the recorded process group, SIGKILL it after ``timeout_s``; True if one ran."""
+    pid = running_pid(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    _signal_group(pid, first_signal)
+    deadline = time.monotonic() + timeout_s
+    while running_pid(pid_file) is not None and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.1)
+    if running_pid(pid_file) is not None:
+        _signal_group(pid, signal.SIGKILL)
+        while running_pid(pid_file) is not None:
+            _reap(pid)
+            time.sleep(0.05)
+    _reap(pid)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)
+
+
+def _reap(pid: int) -> None:
+    """Collect our own exited child so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"

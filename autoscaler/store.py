@@ -1,0 +1,234 @@
+"""The local-mode store of ComputeCluster objects: the local twin of the Kubernetes API for them.
+
+Each object is ``<state>/clusters/<name>.yaml`` (the document without status, written by the
+spawner) with its status beside it in ``<name>.status.yaml`` (written only by the controller).
+Every write is a write-then-rename, so a reader sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from autoscaler.atomic_files import unlink_durably, write_atomic
+from autoscaler.decision import ClusterState, Decision
+from autoscaler.spec import (
+    ComputeCluster,
+    ComputeClusterStatus,
+    Condition,
+    Phase,
+    SpecError,
+    cluster_to_yaml,
+    load_cluster_yaml,
+)
+
+log = logging.getLogger(__name__)
+
+CLUSTERS_DIR = "clusters"
+SPEC_SUFFIX = ".yaml"
+STATUS_SUFFIX = ".status.yaml"
+DIR_MODE = 0o700  # the directory will hold per-user secrets
+READY = "Ready"
+READY_PHASES = ("Ready", "Idle")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCluster:
+    """One object as the store holds it: the document (or why it is unusable) and its status."""
+
+    name: str
+    cluster: ComputeCluster | None  # the document without status; None when ``error`` is set
+    error: SpecError | None
+    status: ComputeClusterStatus | None  # None if absent or unreadable; the controller rewrites it
+
+
+class LocalClusterStore:
+    """ComputeCluster objects as YAML files in a state directory, one spec and one status each."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.directory = state_dir / CLUSTERS_DIR
+        state_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        self.directory.mkdir(mode=DIR_MODE, exist_ok=True)
+        os.chmod(self.directory, DIR_MODE)  # mkdir's mode is cut by the umask and skips old dirs
+
+    def apply(self, cluster: ComputeCluster) -> ComputeCluster:
+        """Create or replace an object's document (the spawner's call); its status is left alone."""
+        document = cluster.model_copy(update={"status": None})
+        write_atomic(self._spec_path(document.metadata.name), cluster_to_yaml(document))
+        log.info("cluster-applied name=%s engine=%s", document.metadata.name, document.spec.engine)
+        return document
+
+    def delete(self, name: str) -> bool:
+        """Remove an object's document; the controller tears the cluster down, then its status."""
+        removed = unlink_durably(self._spec_path(name))
+        if removed:
+            log.info("cluster-deleted name=%s", name)
+        return removed
+
+    def list(self) -> list[StoredCluster]:
+        """Every object, sorted by name; an unusable document is listed with its error."""
+        stored = (self._read(name) for name in sorted(self._spec_names()))
+        return [item for item in stored if item is not None]
+
+    def get(self, name: str) -> StoredCluster | None:
+        """One object, or None when its document does not exist."""
+        return self._read(name)
+
+    def write_status(self, name: str, status: ComputeClusterStatus) -> bool:
+        """Replace an object's status (the controller's call); False if the object is gone.
+
+        A delete racing this write leaves a status without a document: ``orphaned_statuses``.
+        """
+        if not self._spec_path(name).exists():
+            return False
+        text = yaml.safe_dump(
+            status.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False
+        )
+        write_atomic(self._status_path(name), text)
+        return True
+
+    def delete_status(self, name: str) -> bool:
+        """Remove an object's status once its cluster is torn down; False if there was none."""
+        return unlink_durably(self._status_path(name))
+
+    def orphaned_statuses(self) -> list[str]:
+        """Names with a status but no document: deleted while the controller was down."""
+        names = (path.name.removesuffix(STATUS_SUFFIX) for path in self._files(STATUS_SUFFIX))
+        return sorted(name for name in names if not self._spec_path(name).exists())
+
+    def _spec_names(self) -> Iterator[str]:
+        """Names of the spec files (status files end in .yaml too)."""
+        for path in self._files(SPEC_SUFFIX):
+            if not path.name.endswith(STATUS_SUFFIX):
+                yield path.name.removesuffix(SPEC_SUFFIX)
+
+    def _files(self, suffix: str) -> Iterator[Path]:
+        """Regular files with this suffix; dot files (our temp files among them) are skipped."""
+        for path in self.directory.glob(f"*{suffix}"):
+            if not path.name.startswith(".") and path.is_file():
+                yield path
+
+    def _read(self, name: str) -> StoredCluster | None:
+        """One object with its status; None when its document does not exist."""
+        try:
+            text = self._spec_path(name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as err:
+            error = SpecError("<document>", f"cannot read {self._spec_path(name)}: {err}")
+            return StoredCluster(name, None, error, self._read_status(name))
+        try:
+            cluster = _document(name, text)
+        except SpecError as err:
+            log.warning("cluster-invalid name=%s error=%r", name, str(err))
+            return StoredCluster(name, None, err, self._read_status(name))
+        return StoredCluster(name, cluster, None, self._read_status(name))
+
+    def _read_status(self, name: str) -> ComputeClusterStatus | None:
+        """An object's status; None when absent or unreadable (the controller writes a new one)."""
+        path = self._status_path(name)
+        try:
+            return _status(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, SpecError) as err:
+            log.warning("status-unreadable name=%s action=rewrite error=%r", name, str(err))
+            return None
+
+    def _spec_path(self, name: str) -> Path:
+        """Where an object's document lives."""
+        return self.directory / f"{_file_stem(name)}{SPEC_SUFFIX}"
+
+    def _status_path(self, name: str) -> Path:
+        """Where an object's status lives, beside its document."""
+        return self.directory / f"{_file_stem(name)}{STATUS_SUFFIX}"
+
+
+def state_from_status(status: ComputeClusterStatus | None) -> ClusterState:
+    """What the policy knows of a cluster, rebuilt from its status (a fresh cluster without one)."""
+    if status is None:
+        return ClusterState(workers=0, desired=0)
+    return ClusterState(
+        workers=status.workers,
+        desired=status.desired,
+        last_scale_time=_epoch(status.last_scale_time),
+        memo=dict(status.policy_state),
+    )
+
+
+def status_after(
+    decision: Decision,
+    workers: int,
+    now: float,
+    phase: Phase,
+    previous: ComputeClusterStatus | None,
+) -> ComputeClusterStatus:
+    """The status to write after a decision; times move only when what they date changed."""
+    desired_before = previous.desired if previous is not None else 0
+    last_scale_time = previous.last_scale_time if previous is not None else None
+    if decision.target != desired_before:
+        last_scale_time = _rfc3339(now)
+    ready = "True" if phase in READY_PHASES else "False"
+    conditions = previous.conditions if previous is not None else []
+    before = next((c for c in conditions if c.type == READY), None)
+    transition = before.last_transition_time if before and before.status == ready else _rfc3339(now)
+    others = [c for c in conditions if c.type != READY]
+    condition = Condition(
+        type=READY,
+        status=ready,
+        reason=phase,
+        message=decision.reason,
+        last_transition_time=transition,
+    )
+    return ComputeClusterStatus(
+        workers=workers,
+        desired=decision.target,
+        phase=phase,
+        last_scale_time=last_scale_time,
+        reason=decision.reason,
+        conditions=[condition, *others],
+        policy_state=dict(decision.memo),
+    )
+
+
+def _document(name: str, text: str) -> ComputeCluster:
+    """A spec file's object; a status written into it is dropped, as Kubernetes drops it."""
+    cluster = load_cluster_yaml(text)
+    if cluster.metadata.name != name:
+        raise SpecError(
+            "metadata.name",
+            f"must match the file name {name + SPEC_SUFFIX!r}, got {cluster.metadata.name!r}",
+        )
+    return cluster.model_copy(update={"status": None})
+
+
+def _status(text: str) -> ComputeClusterStatus:
+    """A status file's content: the status mapping as it appears under ``status:``."""
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
+        raise SpecError("status", f"must be a mapping, got {type(data).__name__}")
+    return ComputeClusterStatus(**data)
+
+
+def _file_stem(name: str) -> str:
+    """A name usable as a file name in the store's directory, and nowhere else."""
+    if not name or name.startswith(".") or any(bad in name for bad in ("/", os.sep, "\x00")):
+        raise ValueError(f"not a ComputeCluster name: {name!r}")
+    return name
+
+
+def _rfc3339(epoch_s: float) -> str:
+    """Epoch seconds as RFC 3339 UTC, e.g. 2024-05-01T12:00:00Z (microseconds when present)."""
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _epoch(text: str | None) -> float | None:
+    """An RFC 3339 time (as the model validated it) as epoch seconds."""
+    return None if text is None else datetime.fromisoformat(text.upper()).timestamp()

@@ -1,0 +1,102 @@
+"""A real Spark standalone cluster from the pyspark package, started as the local backend does.
+
+Shares one master and worker for the session; each test runs its own driver (a PySpark program
+in the Spark environment, as a user's kernel would).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from autoscaler.backends import processes
+from autoscaler.backends.spark_local import spark_python
+
+pytestmark = pytest.mark.integration
+
+DRIVER = """
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("hubscale-test").getOrCreate()
+print("RESULT", spark.sparkContext.parallelize(range(10000), 20).map(lambda x: x * x).sum())
+spark.stop()
+"""
+
+
+def test_worker_registers_and_the_master_serves_prometheus_metrics(spark):
+    assert spark.state()["aliveworkers"] == 1
+    metrics = httpx.get(f"{spark.master_ui}/metrics/master/prometheus/", timeout=5).text
+    assert "metrics_master_waitingApps_Value" in metrics
+    assert "metrics_master_aliveWorkers_Value" in metrics
+
+
+def test_the_cluster_config_is_private_and_binds_to_loopback(spark):
+    conf = spark.cluster.conf_dir / "spark-defaults.conf"
+    assert os.stat(conf).st_mode & 0o777 == 0o600
+    assert os.stat(spark.cluster.secret_file).st_mode & 0o777 == 0o600
+    text = conf.read_text()
+    assert "spark.authenticate true" in text and "spark.master.rest.enabled false" in text
+    assert spark.cluster.secret_file.read_text().strip() in text
+    assert f"spark://127.0.0.1:{spark.cluster.ports.master}" in text
+
+
+def test_a_driver_with_the_clusters_config_gets_the_exact_result(spark, tmp_path):
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    result = subprocess.run(
+        [str(spark_python()), str(script)],
+        env=spark.cluster.env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"RESULT {sum(x * x for x in range(10000))}" in result.stdout
+
+
+def test_a_driver_with_another_users_secret_is_refused_by_the_master(spark, tmp_path):
+    own = (spark.cluster.conf_dir / "spark-defaults.conf").read_text().splitlines(keepends=True)
+    other = tmp_path / "other-user-conf"
+    other.mkdir()
+    lines = [line for line in own if not line.startswith("spark.authenticate.secret ")]
+    (other / "spark-defaults.conf").write_text("".join(lines) + "spark.authenticate.secret x\n")
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    driver = subprocess.Popen(
+        [str(spark_python()), str(script)],
+        env={**spark.cluster.env(), "SPARK_CONF_DIR": str(other)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    refused = False
+    deadline = time.monotonic() + 120
+    try:
+        for line in driver.stdout:
+            assert not line.startswith("RESULT"), "a driver with the wrong secret ran a job"
+            if "SaslException" in line:
+                refused = True
+                break
+            if time.monotonic() > deadline:
+                break
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    assert refused
+    assert spark.state()["activeapps"] == []
+
+
+def test_a_pid_file_adopts_only_the_process_it_recorded(spark, tmp_path):
+    pid = processes.running_pid(spark.master.pid_file)
+    assert pid is not None
+    started = processes.start_time(pid)
+    reused = tmp_path / "reused.pid"
+    reused.write_text(f"{pid} {started + 1}\n")  # same pid, other start: not ours
+    assert processes.running_pid(reused) is None
+    assert processes.stop(reused) is False
+    assert processes.running_pid(spark.master.pid_file) == pid
