@@ -85,7 +85,8 @@ def stop(pid_file: Path, timeout_s: float = 15.0, first_signal: int = signal.SIG
         time.sleep(0.1)
     if running_pid(pid_file) is not None:
         _signal_group(pid, signal.SIGKILL)
-        while running_pid(pid_file) is not None:
+        deadline = time.monotonic() + timeout_s
+        while running_pid(pid_file) is not None and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.05)
     _reap(pid)

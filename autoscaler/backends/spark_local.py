@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,7 +152,3 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(text)
     os.chmod(path, 0o600)
-
-
-if __name__ == "__main__":  # pragma: no cover - a debugging aid: print SPARK_HOME
-    print(spark_home(), file=sys.stdout)
