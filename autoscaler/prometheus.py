@@ -88,7 +88,9 @@ class PrometheusClient:
             raise PrometheusBadResponse(f"expected a vector for {promql!r}, got {_short(data)}")
         return [_series(item, promql) for item in data["result"]]
 
-    async def by_label(self, promql: str, label: str = "cluster", at: float | None = None):
+    async def by_label(
+        self, promql: str, label: str = "cluster", at: float | None = None
+    ) -> Reading:
         """The query's value per ``label`` value; the query must aggregate by that label."""
         series = await self.vector(promql, at)
         values: dict[str, float] = {}

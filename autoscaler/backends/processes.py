@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from autoscaler.atomic_files import write_atomic
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessSpec:
@@ -65,10 +67,7 @@ def start(spec: ProcessSpec) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    started = start_time(process.pid)
-    temporary = spec.pid_file.with_suffix(".tmp")
-    temporary.write_text(f"{process.pid} {started}\n")
-    os.replace(temporary, spec.pid_file)
+    write_atomic(spec.pid_file, f"{process.pid} {start_time(process.pid)}\n")
     return process.pid
 
 

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from autoscaler.atomic_files import write_atomic
 from autoscaler.backends import processes
 from autoscaler.backends.spark_conf import (
     SparkClusterPorts,
@@ -78,10 +79,10 @@ class LocalSparkCluster:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.conf_dir.mkdir(exist_ok=True, mode=0o700)
         if not self.secret_file.exists():
-            _write_private(self.secret_file, new_secret())
+            write_atomic(self.secret_file, new_secret())
         secret = self.secret_file.read_text().strip()
         metrics = self.conf_dir / "metrics.properties"
-        _write_private(metrics, metrics_properties())
+        write_atomic(metrics, metrics_properties())
         defaults = spark_defaults(
             self.ports,
             secret,
@@ -89,7 +90,7 @@ class LocalSparkCluster:
             executor_memory_mib(self.worker_memory_mib),
             str(metrics),
         )
-        _write_private(self.conf_dir / "spark-defaults.conf", render_properties(defaults))
+        write_atomic(self.conf_dir / "spark-defaults.conf", render_properties(defaults))
 
     def env(self) -> dict[str, str]:
         """Environment for the daemons and for a driver using this cluster."""
@@ -144,11 +145,3 @@ class LocalSparkCluster:
             log_file=self.directory / "logs" / f"{role}.log",
             cwd=self.directory,
         )
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (it may hold the cluster's secret)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.chmod(path, 0o600)
