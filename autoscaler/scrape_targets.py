@@ -35,7 +35,13 @@ def file_sd_document(targets: Iterable[ScrapeTarget]) -> list[dict]:
     ]
 
 
-def write_file_sd(path: Path, targets: Iterable[ScrapeTarget]) -> None:
-    """Replace the target file atomically: Prometheus never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(file_sd_document(targets), indent=1, sort_keys=True))
+def write_file_sd(path: Path, targets: Iterable[ScrapeTarget]) -> bool:
+    """Replace the target file atomically (Prometheus never reads half a file) if it changed."""
+    text = json.dumps(file_sd_document(targets), indent=1, sort_keys=True)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except OSError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text)
+    return True

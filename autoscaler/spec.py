@@ -298,7 +298,7 @@ def load_cluster_yaml(text: str) -> ComputeCluster:
         problem = getattr(err, "problem", None) or str(err)
         raise SpecError("<document>", f"not valid YAML: {problem}{where}") from None
     if not isinstance(data, Mapping):
-        raise SpecError("<document>", f"must be a mapping, got {_show_typed(data)}")
+        raise SpecError("<document>", f"must be a mapping, got {show_typed(data)}")
     return parse_cluster(data)
 
 
@@ -383,7 +383,7 @@ def _spec_error(err: ValidationError, where: tuple[str, ...]) -> SpecError:
         loc = (*where, *detail["loc"])
         if "field" in detail.get("ctx", {}):
             loc = (*loc, detail["ctx"]["field"])
-        problems.append((_path(loc), _reason(detail)))
+        problems.append((_path(loc), validation_reason(detail)))
     return SpecError(*problems[0], problems)
 
 
@@ -397,14 +397,14 @@ def _path(loc: tuple[str | int, ...]) -> str:
     return path or "<document>"
 
 
-def _reason(detail: ErrorDetails) -> str:
+def validation_reason(detail: ErrorDetails) -> str:
     kind, ctx, got = detail["type"], detail.get("ctx", {}), detail["input"]
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
         return "unknown field"
     if kind in _TYPE_WORDS:
-        return f"must be {_TYPE_WORDS[kind]}, got {_show_typed(got)}"
+        return f"must be {_TYPE_WORDS[kind]}, got {show_typed(got)}"
     if kind == "literal_error":
         allowed = re.findall(r"'([^']*)'", ctx["expected"])
         one_of = allowed[0] if len(allowed) == 1 else "one of " + ", ".join(allowed)
@@ -434,7 +434,7 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _show_typed(value: object) -> str:
+def show_typed(value: object) -> str:
     return "null" if value is None else f"{type(value).__name__} {_show(value)}"
 
 

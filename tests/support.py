@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 
+from autoscaler.backends.ports import free_port
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+__all__ = ["free_port", "wait_for"]
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float = 30.0, every_s: float = 0.2):

@@ -3,7 +3,8 @@
 Each process has a pid file holding its pid and its start time from ``/proc``, so a restarted
 controller adopts exactly the processes it started (a reused pid does not match) and never starts
 a duplicate. A process runs in its own session: stopping it signals the whole group (the JVM and
-any Python workers it forked).
+any Python workers it forked). Each also carries a marker in its environment (inherited by what it
+forks), so a process started just before a crash, before its pid file was written, is still found.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from autoscaler.atomic_files import write_atomic
 
+MARKER_VARIABLE = "HUBSCALE_PROCESS"
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessSpec:
@@ -29,6 +32,7 @@ class ProcessSpec:
     pid_file: Path
     log_file: Path
     cwd: Path | None = None
+    marker: str = ""  # HUBSCALE_PROCESS in its environment, e.g. "<cluster>/<role>"
 
 
 def start_time(pid: int) -> int | None:
@@ -60,7 +64,7 @@ def start(spec: ProcessSpec) -> int:
     with open(spec.log_file, "ab") as log:
         process = subprocess.Popen(
             list(spec.argv),
-            env=dict(spec.env),
+            env={**spec.env, MARKER_VARIABLE: spec.marker} if spec.marker else dict(spec.env),
             cwd=spec.cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -110,3 +114,47 @@ def _is_zombie(pid: int) -> bool:
     except OSError:
         return True
     return stat[stat.rindex(")") + 2] == "Z"
+
+
+def marked(prefix: str) -> dict[int, str]:
+    """Running processes whose marker starts with ``prefix``, by pid (readable ones only)."""
+    found: dict[int, str] = {}
+    needle = f"{MARKER_VARIABLE}=".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        for variable in environ.split(b"\0"):
+            if variable.startswith(needle):
+                marker = variable[len(needle) :].decode(errors="replace")
+                if marker.startswith(prefix) and not _is_zombie(int(entry.name)):
+                    found[int(entry.name)] = marker
+                break
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """The live direct children of ``pid`` (e.g. the executors a Spark worker launched)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL a process group we no longer track (an orphan found by its marker)."""
+    _signal_group(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+import signal
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from autoscaler.atomic_files import write_atomic
 from autoscaler.backends import processes
+from autoscaler.backends.local import RuntimeRecord
+from autoscaler.backends.ports import free_port, free_port_range
 from autoscaler.backends.spark_conf import (
     SparkClusterPorts,
     executor_memory_mib,
+    master_url,
     metrics_properties,
     render_properties,
     spark_defaults,
 )
+from autoscaler.scrape_targets import ScrapeTarget
+from autoscaler.spec import ComputeCluster
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -52,6 +59,17 @@ def spark_home() -> Path:
     return found[-1]
 
 
+def client_env(conf_dir: Path) -> dict[str, str]:
+    """What a driver (a user's kernel) needs to use a cluster: its client configuration."""
+    return {
+        "SPARK_HOME": str(spark_home()),
+        "SPARK_CONF_DIR": str(conf_dir),
+        "SPARK_LOCAL_IP": "127.0.0.1",  # else the driver binds the external interface, slowly
+        "PYSPARK_PYTHON": str(spark_python()),
+        "PYSPARK_DRIVER_PYTHON": str(spark_python()),
+    }
+
+
 def new_secret() -> str:
     """A per-cluster secret for spark.authenticate."""
     return secrets.token_urlsafe(32)
@@ -65,6 +83,7 @@ class LocalSparkCluster:
     ports: SparkClusterPorts
     worker_cores: int = 1
     worker_memory_mib: int = 1024
+    name: str = ""  # the ComputeCluster's name: marks its processes
 
     @property
     def conf_dir(self) -> Path:
@@ -96,13 +115,9 @@ class LocalSparkCluster:
         """Environment for the daemons and for a driver using this cluster."""
         return {
             **os.environ,
-            "SPARK_HOME": str(spark_home()),
-            "SPARK_CONF_DIR": str(self.conf_dir),
+            **client_env(self.conf_dir),
             "SPARK_LOG_DIR": str(self.directory / "logs"),
-            "SPARK_LOCAL_IP": "127.0.0.1",
             "SPARK_DAEMON_MEMORY": DAEMON_MEMORY,
-            "PYSPARK_PYTHON": str(spark_python()),
-            "PYSPARK_DRIVER_PYTHON": str(spark_python()),
         }
 
     def _spark_class(self, *arguments: str) -> list[str]:
@@ -144,4 +159,68 @@ class LocalSparkCluster:
             pid_file=self.directory / "pids" / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
             cwd=self.directory,
+            marker=f"{self.name}/{role}",
         )
+
+    # The local backend's engine interface (autoscaler.backends.local.LocalEngine).
+
+    def head(self) -> processes.ProcessSpec:
+        return self.master()
+
+    def begin_drain(self, name: str, pid: int) -> None:
+        """Spark's graceful decommission: the worker's executors finish or migrate, then exit."""
+        os.kill(pid, signal.SIGPWR)
+
+    def drained(self, name: str, pid: int) -> bool:
+        """True once the worker runs no executor (its executors are its child processes)."""
+        return not processes.children(pid)
+
+    def targets(self, workers: Mapping[str, int]) -> list[ScrapeTarget]:
+        """Master, each worker, and every port of the drivers' UI range."""
+        master = ScrapeTarget(
+            f"127.0.0.1:{self.ports.master_ui}", {"role": "master"}, "/metrics/master/prometheus/"
+        )
+        per_worker = [
+            ScrapeTarget(f"127.0.0.1:{port}", {"role": "worker", "worker": name}, METRICS_PATH)
+            for name, port in workers.items()
+        ]
+        first = self.ports.driver_ui_first
+        drivers = [
+            ScrapeTarget(f"127.0.0.1:{port}", {"role": "driver"}, METRICS_PATH)
+            for port in range(first, first + self.ports.driver_ui_count)
+        ]
+        return [master, *per_worker, *drivers]
+
+    def client_config(self) -> dict[str, str]:
+        """What a notebook needs to reach this cluster (SPARK_CONF_DIR carries the secret)."""
+        return {
+            "engine": "spark",
+            "master_url": master_url(self.ports),
+            "master_ui": f"http://127.0.0.1:{self.ports.master_ui}",
+            "conf_dir": str(self.conf_dir),
+        }
+
+
+METRICS_PATH = "/metrics/prometheus/"
+
+
+def allocate_ports(driver_ui_count: int = 8) -> dict[str, int]:
+    """Ports for a new cluster, kept in its runtime record for its whole life."""
+    ports = SparkClusterPorts(
+        free_port(), free_port(), free_port_range(driver_ui_count), driver_ui_count
+    )
+    return asdict(ports)
+
+
+def engine_for(
+    cluster: ComputeCluster, directory: Path, record: RuntimeRecord
+) -> LocalSparkCluster:
+    """The local backend's adapter for one Spark ComputeCluster."""
+    worker = cluster.spec.worker
+    return LocalSparkCluster(
+        directory,
+        SparkClusterPorts(**record.ports),
+        worker.cores,
+        worker.memory_mib,
+        cluster.metadata.name,
+    )

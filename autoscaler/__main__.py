@@ -1,0 +1,108 @@
+"""``python -m autoscaler``: run the controller with the local backend.
+
+Every flag has an environment variable (shown in ``--help``). Stopping the controller (SIGTERM,
+Ctrl-C) leaves the clusters running: they are users' work, and the next start adopts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from autoscaler.backends import spark_local
+from autoscaler.backends.local import LocalBackend
+from autoscaler.controller import Controller
+from autoscaler.controller_metrics import serve
+from autoscaler.prometheus import PrometheusClient
+from autoscaler.store import LocalClusterStore
+
+log = logging.getLogger("autoscaler")
+
+
+def default_state_dir() -> Path:
+    """``$XDG_DATA_HOME/hubscale`` (``~/.local/share/hubscale``): the user's data dir."""
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "hubscale"
+
+
+def local_engines() -> dict:
+    """The engines the local backend can run: adapter factory and port allocator per engine."""
+    return {"spark": (spark_local.engine_for, spark_local.allocate_ports)}
+
+
+def parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(prog="python -m autoscaler", description=__doc__)
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(env("HUBSCALE_STATE_DIR", default_state_dir())),
+        help="ComputeCluster objects and cluster runtime files (env HUBSCALE_STATE_DIR)",
+    )
+    parser.add_argument(
+        "--file-sd-dir",
+        type=Path,
+        default=env("HUBSCALE_FILE_SD_DIR"),
+        help="where Prometheus file_sd target files go (env HUBSCALE_FILE_SD_DIR;"
+        " default STATE_DIR/targets)",
+    )
+    parser.add_argument(
+        "--prometheus-url",
+        default=env("HUBSCALE_PROMETHEUS_URL", "http://127.0.0.1:9090"),
+        help="Prometheus HTTP API (env HUBSCALE_PROMETHEUS_URL)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=float(env("HUBSCALE_INTERVAL_S", "2")),
+        help="seconds between loops (env HUBSCALE_INTERVAL_S)",
+    )
+    parser.add_argument(
+        "--listen",
+        default=env("HUBSCALE_CONTROLLER_LISTEN", "127.0.0.1:9310"),
+        help="HOST:PORT for /metrics and /healthz (env HUBSCALE_CONTROLLER_LISTEN)",
+    )
+    parser.add_argument("--log-level", default=env("HUBSCALE_LOG_LEVEL", "INFO"))
+    return parser
+
+
+async def run(args: argparse.Namespace) -> None:
+    store = LocalClusterStore(args.state_dir)
+    file_sd_dir = args.file_sd_dir or args.state_dir / "targets"
+    backend = LocalBackend(args.state_dir, Path(file_sd_dir), local_engines())
+    async with PrometheusClient(args.prometheus_url) as prometheus:
+        controller = Controller(store, backend, prometheus, interval_s=args.interval)
+        host, _, port = args.listen.rpartition(":")
+        server, _ = serve(controller.metrics, controller.health, host, int(port))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        log.info(
+            "controller-start state_dir=%s prometheus=%s listen=%s",
+            args.state_dir,
+            args.prometheus_url,
+            args.listen,
+        )
+        try:
+            await controller.run(stop)
+        finally:
+            server.shutdown()
+            log.info("controller-stop clusters-left-running=yes")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per query is noise
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The one interface every backend offers the controller: ensure, scale, delete, observe.
+
+A backend turns ComputeCluster objects into running clusters (processes locally, Deployments on
+Kubernetes) and reports what runs. It keeps nothing in memory it cannot rebuild from what it
+runs, so a restarted controller picks up where the last one stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from autoscaler.spec import ComputeCluster, Engine
+
+
+class BackendError(RuntimeError):
+    """A cluster could not be brought to the asked state; the controller retries next loop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What runs for one cluster now."""
+
+    name: str
+    engine: Engine
+    head_running: bool  # the Spark master or the Flink JobManager
+    workers: tuple[str, ...] = ()  # serving workers (starting or registered), oldest first
+    draining: tuple[str, ...] = ()  # leaving: finishing their tasks, no longer counted
+    endpoints: Mapping[str, str] = field(default_factory=dict)  # e.g. master_url, rest_url
+
+
+class Backend(Protocol):
+    """Runs clusters; every call is idempotent and safe to repeat after a crash."""
+
+    async def ensure(self, cluster: ComputeCluster) -> Observation:
+        """Create what the cluster needs besides its workers (config, secret, master)."""
+        ...
+
+    async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
+        """Hold ``workers`` serving workers; to shrink, drain ``victims`` first, then others."""
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Stop every process or object of the cluster and forget it."""
+        ...
+
+    async def observe(self) -> dict[str, Observation]:
+        """Every cluster the backend runs, including ones whose object is gone."""
+        ...

@@ -1,0 +1,277 @@
+"""The local backend: each ComputeCluster as processes on this machine, the embedded default.
+
+Per cluster, ``<state>/runtime/<name>/`` holds ``runtime.json`` (ports and workers, written before
+any process starts), the engine's configuration, pid files and logs. Everything the backend knows
+is in those files and in ``/proc``: a restarted controller adopts the processes it finds there,
+kills the ones it cannot account for (started just before a crash), and starts none twice.
+Workers leave through a drain: they finish their tasks first and are stopped once drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from autoscaler.atomic_files import unlink_durably, write_atomic
+from autoscaler.backends import processes
+from autoscaler.backends.base import BackendError, Observation
+from autoscaler.backends.ports import free_port
+from autoscaler.backends.processes import ProcessSpec
+from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
+from autoscaler.spec import ComputeCluster, Engine
+
+log = logging.getLogger(__name__)
+
+RUNTIME_DIR = "runtime"
+RECORD_FILE = "runtime.json"
+CLIENT_FILE = "client.json"
+DRAIN_TIMEOUT_S = 600.0  # a drain that takes longer is cut short (the engine reruns the tasks)
+
+
+@dataclass
+class RuntimeRecord:
+    """What the backend started for one cluster; the file is written before each start."""
+
+    engine: Engine
+    owner: str
+    ports: dict[str, int]
+    workers: dict[str, int] = field(default_factory=dict)  # name -> its UI/metrics port
+    draining: dict[str, float] = field(default_factory=dict)  # name -> drain start (epoch s)
+
+    def serving(self) -> list[str]:
+        return [name for name in self.workers if name not in self.draining]
+
+    def next_worker_name(self) -> str:
+        index = 0
+        while f"w{index}" in self.workers:
+            index += 1
+        return f"w{index}"
+
+
+class LocalEngine(Protocol):
+    """One engine's processes for one cluster: what to start, how to drain, what to scrape."""
+
+    def prepare(self) -> None: ...
+
+    def head(self) -> ProcessSpec: ...
+
+    def worker(self, name: str, port: int) -> ProcessSpec: ...
+
+    def begin_drain(self, name: str, pid: int) -> None: ...
+
+    def drained(self, name: str, pid: int) -> bool: ...
+
+    def targets(self, workers: Mapping[str, int]) -> list[ScrapeTarget]: ...
+
+    def client_config(self) -> dict[str, str]: ...
+
+
+# An engine adapter is built from (cluster, its runtime directory, its record).
+EngineFactory = Callable[[ComputeCluster, Path, RuntimeRecord], LocalEngine]
+PortAllocator = Callable[[], dict[str, int]]
+
+
+class LocalBackend:
+    """Runs clusters as child processes; state in ``state_dir``, targets in ``file_sd_dir``."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        file_sd_dir: Path,
+        engines: Mapping[str, tuple[EngineFactory, PortAllocator]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.runtime_dir = state_dir / RUNTIME_DIR
+        self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.file_sd_dir = file_sd_dir
+        self.engines = engines
+        self.clock = clock
+        self._clusters: dict[str, ComputeCluster] = {}  # last ensured document, a cache
+        self._swept: set[str] = set()  # clusters checked for orphans since this process started
+
+    def directory(self, name: str) -> Path:
+        return self.runtime_dir / name
+
+    async def ensure(self, cluster: ComputeCluster) -> Observation:
+        return await asyncio.to_thread(self._ensure, cluster)
+
+    async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
+        await asyncio.to_thread(self._scale, cluster, workers, victims)
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(self._delete, name)
+
+    async def observe(self) -> dict[str, Observation]:
+        return await asyncio.to_thread(self._observe_all)
+
+    def _ensure(self, cluster: ComputeCluster) -> Observation:
+        name = cluster.metadata.name
+        record = self._load(name)
+        if record is not None and record.engine != cluster.spec.engine:
+            raise BackendError(
+                f"{name} runs {record.engine}; the object now says {cluster.spec.engine}:"
+                " delete and recreate it to change engines"
+            )
+        if record is None:
+            record = RuntimeRecord(cluster.spec.engine, cluster.spec.owner, self._allocate(cluster))
+            self.directory(name).mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._save(name, record)
+        self._clusters[name] = cluster
+        engine = self._engine(cluster, record)
+        engine.prepare()
+        if name not in self._swept:
+            self._kill_orphans(name, record)
+            self._swept.add(name)
+        head = engine.head()
+        if processes.running_pid(head.pid_file) is None:
+            log.info("head-start cluster=%s engine=%s", name, record.engine)
+            processes.start(head)
+        self._refresh(name, record, engine)
+        write_atomic(self.directory(name) / CLIENT_FILE, json.dumps(engine.client_config()))
+        return self._observation(name, record, engine)
+
+    def _scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
+        name = cluster.metadata.name
+        record = self._require(name)
+        engine = self._engine(cluster, record)
+        serving = record.serving()
+        for _ in range(workers - len(serving)):
+            worker = record.next_worker_name()
+            record.workers[worker] = free_port()
+            self._save(name, record)  # recorded before it starts: a crash cannot orphan it
+            log.info("worker-start cluster=%s worker=%s", name, worker)
+            processes.start(engine.worker(worker, record.workers[worker]))
+        leaving = [v for v in victims if v in serving]
+        leaving += [w for w in reversed(serving) if w not in leaving]  # newest next
+        for worker in leaving[: max(0, len(serving) - workers)]:
+            record.draining[worker] = self.clock()
+            self._save(name, record)
+            pid = processes.running_pid(engine.worker(worker, record.workers[worker]).pid_file)
+            log.info("worker-drain cluster=%s worker=%s", name, worker)
+            if pid is not None:
+                engine.begin_drain(worker, pid)
+        self._refresh(name, record, engine)
+
+    def _delete(self, name: str) -> None:
+        record = self._load(name)
+        directory = self.directory(name)
+        if record is not None:
+            for pid_file in sorted((directory / "pids").glob("*.pid")):
+                processes.stop(pid_file)
+        for pid, marker in processes.marked(f"{name}/").items():
+            log.warning("orphan-kill cluster=%s pid=%d marker=%s", name, pid, marker)
+            processes.kill_group(pid)
+        unlink_durably(self._targets_file(name))
+        shutil.rmtree(directory, ignore_errors=True)
+        self._clusters.pop(name, None)
+        self._swept.discard(name)
+        log.info("cluster-stopped cluster=%s", name)
+
+    def _observe_all(self) -> dict[str, Observation]:
+        observed = {}
+        for directory in sorted(self.runtime_dir.iterdir()):
+            try:
+                record = self._load(directory.name)
+            except BackendError as error:
+                log.error("runtime-unreadable cluster=%s error=%r", directory.name, str(error))
+                continue
+            if record is None:
+                continue
+            cluster = self._clusters.get(directory.name)
+            if cluster is None:  # not ensured by this process: no engine adapter to drain with
+                observed[directory.name] = Observation(directory.name, record.engine, False)
+                continue
+            engine = self._engine(cluster, record)
+            self._refresh(directory.name, record, engine)
+            observed[directory.name] = self._observation(directory.name, record, engine)
+        return observed
+
+    def _refresh(self, name: str, record: RuntimeRecord, engine: LocalEngine) -> None:
+        """Forget dead workers, stop drained ones, and rewrite the scrape targets."""
+        changed = False
+        for worker, port in list(record.workers.items()):
+            pid_file = engine.worker(worker, port).pid_file
+            pid = processes.running_pid(pid_file)
+            if pid is not None and worker in record.draining:
+                waited = self.clock() - record.draining[worker]
+                if engine.drained(worker, pid) or waited > DRAIN_TIMEOUT_S:
+                    log.info("worker-stop cluster=%s worker=%s after_s=%.0f", name, worker, waited)
+                    processes.stop(pid_file)
+                    pid = None
+            if pid is None:
+                if worker not in record.draining:
+                    log.warning("worker-gone cluster=%s worker=%s", name, worker)
+                del record.workers[worker]
+                record.draining.pop(worker, None)
+                pid_file.unlink(missing_ok=True)
+                changed = True
+        if changed:
+            self._save(name, record)
+        labels = {"cluster": name, "user": record.owner, "engine": record.engine}
+        targets = [
+            ScrapeTarget(t.address, {**labels, **t.labels}, t.metrics_path)
+            for t in engine.targets(record.workers)
+        ]
+        write_file_sd(self._targets_file(name), targets)
+
+    def _kill_orphans(self, name: str, record: RuntimeRecord) -> None:
+        """Kill process groups marked as this cluster's that no pid file accounts for."""
+        pid_dir = self.directory(name) / "pids"
+        known = {processes.running_pid(path) for path in pid_dir.glob("*.pid")}
+        for pid, marker in processes.marked(f"{name}/").items():
+            with contextlib.suppress(ProcessLookupError):
+                if os.getpgid(pid) != pid or pid in known:
+                    continue  # a child of a known process, or a known process itself
+            log.warning("orphan-kill cluster=%s pid=%d marker=%s", name, pid, marker)
+            processes.kill_group(pid)
+
+    def _observation(self, name: str, record: RuntimeRecord, engine: LocalEngine) -> Observation:
+        head = processes.running_pid(engine.head().pid_file) is not None
+        return Observation(
+            name,
+            record.engine,
+            head,
+            tuple(record.serving()),
+            tuple(record.draining),
+            engine.client_config(),
+        )
+
+    def _engine(self, cluster: ComputeCluster, record: RuntimeRecord) -> LocalEngine:
+        factory, _ = self.engines[record.engine]
+        return factory(cluster, self.directory(cluster.metadata.name), record)
+
+    def _allocate(self, cluster: ComputeCluster) -> dict[str, int]:
+        if cluster.spec.engine not in self.engines:
+            raise BackendError(f"engine {cluster.spec.engine} is not available in local mode")
+        _, allocate = self.engines[cluster.spec.engine]
+        return allocate()
+
+    def _targets_file(self, name: str) -> Path:
+        return self.file_sd_dir / f"{name}.json"
+
+    def _load(self, name: str) -> RuntimeRecord | None:
+        try:
+            data = json.loads((self.directory(name) / RECORD_FILE).read_text())
+            return RuntimeRecord(**data)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as error:
+            raise BackendError(f"{name}: unreadable {RECORD_FILE}: {error}") from error
+
+    def _require(self, name: str) -> RuntimeRecord:
+        record = self._load(name)
+        if record is None:
+            raise BackendError(f"{name}: scale before ensure")
+        return record
+
+    def _save(self, name: str, record: RuntimeRecord) -> None:
+        write_atomic(self.directory(name) / RECORD_FILE, json.dumps(asdict(record), indent=1))

@@ -1,0 +1,33 @@
+"""Free TCP ports on 127.0.0.1 for the local backend's processes."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+
+EPHEMERAL_FLOOR = 20000  # below Linux's ephemeral range start (32768) and above well-known ports
+EPHEMERAL_CEILING = 32000
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the kernel's pick)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def free_port_range(count: int, attempts: int = 200) -> int:
+    """The first of ``count`` consecutive free ports (Spark's UI takes ports one after another)."""
+    for _ in range(attempts):
+        first = random.randrange(EPHEMERAL_FLOOR, EPHEMERAL_CEILING - count)
+        if all(_is_free(first + offset) for offset in range(count)):
+            return first
+    raise OSError(f"no {count} consecutive free ports in {EPHEMERAL_FLOOR}..{EPHEMERAL_CEILING}")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as probe, contextlib.suppress(OSError):
+        probe.bind(("127.0.0.1", port))
+        return True
+    return False

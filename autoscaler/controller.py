@@ -1,0 +1,270 @@
+"""The controller loop: objects -> ensure -> observe -> Prometheus -> policy -> scale -> status.
+
+Level-triggered and restart-safe: every loop starts from the objects, the backend's view of what
+runs and Prometheus; the only memory it carries between loops is the Prometheus backoff (a
+restart simply retries at once) and what it wrote into each object's status (the policy's memo).
+
+Failures stay local: an unparsable object gets phase Error and its processes are left alone; a
+backend error on one cluster is retried next loop; Prometheus down or answering garbage holds
+every cluster (no scale-down, dead workers still restored) and backs off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from autoscaler.backends.base import Backend, BackendError, Observation
+from autoscaler.controller_metrics import ControllerMetrics
+from autoscaler.decision import ClusterState, Decision, Policy
+from autoscaler.policy import DEFAULT_POLICY
+from autoscaler.prometheus import (
+    PrometheusBadResponse,
+    PrometheusClient,
+    PrometheusError,
+    PrometheusQueryError,
+)
+from autoscaler.signal_queries import SparkReadings, read_spark, spark_signal
+from autoscaler.signals import Signal
+from autoscaler.spec import ComputeCluster, ComputeClusterStatus, Phase
+from autoscaler.store import StoredCluster, state_from_status, status_after
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 60.0
+
+
+class ClusterObjects(Protocol):
+    """Where the ComputeCluster objects live (local store files or the Kubernetes API)."""
+
+    def list(self) -> list[StoredCluster]: ...
+
+    def write_status(self, name: str, status: ComputeClusterStatus) -> bool: ...
+
+    def delete_status(self, name: str) -> bool: ...
+
+    def orphaned_statuses(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoopResult:
+    """What one loop did, for logs and tests."""
+
+    decisions: dict[str, Decision]
+    metrics_error: str | None
+
+
+class Controller:
+    """Reconciles every ComputeCluster once per ``interval_s``."""
+
+    def __init__(
+        self,
+        objects: ClusterObjects,
+        backend: Backend,
+        prometheus: PrometheusClient,
+        policy: Policy = DEFAULT_POLICY,
+        interval_s: float | None = None,
+        metrics: ControllerMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.objects = objects
+        self.backend = backend
+        self.prometheus = prometheus
+        self.policy = policy
+        self.interval_s = interval_s if interval_s is not None else policy.interval_s
+        self.metrics = metrics or ControllerMetrics()
+        self.clock = clock
+        self.failures = 0  # consecutive loops without usable metrics
+        self.last_loop_end: float | None = None
+
+    def delay_s(self) -> float:
+        """Time to the next loop: the interval, doubled per consecutive Prometheus failure."""
+        return min(MAX_BACKOFF_S, self.interval_s * 2 ** min(self.failures, 16))
+
+    def health(self) -> tuple[bool, str]:
+        """Healthy while loops keep finishing (holding on bad metrics is healthy)."""
+        if self.last_loop_end is None:
+            return True, "starting"
+        age = self.clock() - self.last_loop_end
+        limit = 3 * self.delay_s() + 30
+        if age > limit:
+            return False, f"last loop finished {age:.0f} s ago (limit {limit:.0f} s)"
+        return True, f"last loop {age:.1f} s ago"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Loop until ``stop`` is set; one failed loop is logged, never fatal."""
+        while not stop.is_set():
+            try:
+                await self.reconcile_once()
+            except Exception:  # a bug in one loop must not stop reconciling: log and go on
+                log.exception("loop-failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.delay_s())
+
+    async def reconcile_once(self) -> LoopResult:
+        started = time.monotonic()
+        now = self.clock()
+        stored = self.objects.list()
+        valid = {item.name: item for item in stored if item.cluster is not None}
+        invalid = [item for item in stored if item.cluster is None]
+        observed = await self._observe()
+        await self._forget_deleted({item.name for item in stored}, observed)
+        ensured: dict[str, Observation] = {}
+        for name, item in valid.items():
+            try:
+                ensured[name] = await self.backend.ensure(item.cluster)
+            except BackendError as error:
+                self.metrics.backend_errors.labels("ensure").inc()
+                self._write_error(item, observed.get(name), f"backend: {error}", now)
+        signals, metrics_error = await self._signals(valid, ensured, now)
+        decisions = {}
+        for name, observation in ensured.items():
+            item = valid[name]
+            decisions[name] = await self._reconcile(
+                item, observation, signals.get(name), metrics_error, now
+            )
+        for item in invalid:
+            self._write_error(item, observed.get(item.name), f"invalid object: {item.error}", now)
+        self.metrics.invalid.set(len(invalid))
+        self.metrics.keep_clusters(ensured)
+        self.metrics.loop_seconds.observe(time.monotonic() - started)
+        self.last_loop_end = self.clock()
+        self.metrics.last_loop.set(self.last_loop_end)
+        return LoopResult(decisions, metrics_error)
+
+    async def _observe(self) -> dict[str, Observation]:
+        try:
+            return await self.backend.observe()
+        except BackendError as error:
+            self.metrics.backend_errors.labels("observe").inc()
+            log.error("observe-failed error=%r", str(error))
+            return {}
+
+    async def _forget_deleted(self, names: set[str], observed: dict[str, Observation]) -> None:
+        """Tear down clusters whose object is gone (an unparsable object is not gone)."""
+        for name in observed.keys() - names:
+            try:
+                await self.backend.delete(name)
+            except BackendError as error:
+                self.metrics.backend_errors.labels("delete").inc()
+                log.error("delete-failed cluster=%s error=%r", name, str(error))
+                continue
+            self.objects.delete_status(name)
+        for name in self.objects.orphaned_statuses():
+            if name not in observed:
+                self.objects.delete_status(name)
+
+    async def _signals(
+        self, valid: dict[str, StoredCluster], ensured: dict[str, Observation], now: float
+    ) -> tuple[dict[str, Signal], str | None]:
+        """Every cluster's signal from one batch of queries; on failure, why (and back off)."""
+        if not ensured:
+            return {}, None
+        try:
+            spark = await read_spark(self.prometheus, now)
+        except PrometheusError as error:
+            self.failures += 1
+            kind = _error_kind(error)
+            self.metrics.prometheus_errors.labels(kind).inc()
+            log.warning("prometheus-%s failures=%d error=%r", kind, self.failures, str(error))
+            return {}, f"Prometheus {kind.replace('-', ' ')}: {error}"
+        self.failures = 0
+        return {
+            name: self._signal(valid[name].cluster, observation, spark)
+            for name, observation in ensured.items()
+        }, None
+
+    def _signal(
+        self, cluster: ComputeCluster, observation: Observation, spark: SparkReadings
+    ) -> Signal:
+        return spark_signal(
+            spark, cluster.metadata.name, observation.workers, cluster.spec.worker.cores
+        )
+
+    async def _reconcile(
+        self,
+        item: StoredCluster,
+        observation: Observation,
+        signal: Signal | None,
+        metrics_error: str | None,
+        now: float,
+    ) -> Decision:
+        cluster = item.cluster
+        serving = len(observation.workers)
+        state = state_from_status(item.status)
+        state = ClusterState(serving, state.desired, state.last_scale_time, state.memo)
+        if signal is None:
+            decision = _hold(cluster, state, metrics_error or "no signal")
+        else:
+            decision = self.policy.decide(cluster.spec, signal, state, now)
+        self.metrics.decisions.labels(cluster.spec.engine, decision.cause).inc()
+        if decision.target != serving:
+            log.info(
+                "scale cluster=%s from=%d to=%d cause=%s reason=%r",
+                cluster.metadata.name,
+                serving,
+                decision.target,
+                decision.cause,
+                decision.reason,
+            )
+            try:
+                await self.backend.scale(cluster, decision.target, decision.victims)
+            except BackendError as error:
+                self.metrics.backend_errors.labels("scale").inc()
+                log.error("scale-failed cluster=%s error=%r", cluster.metadata.name, str(error))
+        phase = _phase(observation, decision)
+        status = status_after(decision, serving, now, phase, item.status)
+        self.objects.write_status(item.name, status)
+        self.metrics.set_cluster(
+            item.name, cluster.spec.owner, cluster.spec.engine, serving, decision.target
+        )
+        return decision
+
+    def _write_error(
+        self, item: StoredCluster, observation: Observation | None, why: str, now: float
+    ) -> None:
+        previous = item.status
+        workers = len(observation.workers) if observation else 0
+        held = Decision(
+            target=previous.desired if previous else workers,
+            reason=why,
+            cause="error",
+            memo=previous.policy_state if previous else {},
+        )
+        if previous is not None and previous.phase == "Error" and previous.reason == why:
+            return  # already says so: no rewrite every loop
+        log.warning("cluster-error cluster=%s reason=%r", item.name, why)
+        self.objects.write_status(item.name, status_after(held, workers, now, "Error", previous))
+
+
+def _hold(cluster: ComputeCluster, state: ClusterState, why: str) -> Decision:
+    """No usable metrics: never shrink (keep what runs), restore dead workers, obey bounds."""
+    spec = cluster.spec
+    target = max(spec.min_workers, min(spec.max_workers, max(state.desired, state.workers)))
+    return Decision(
+        target=target,
+        reason=f"{why}: holding at {target}, no scale-down without metrics",
+        cause="metrics-missing",
+        memo=state.memo,
+    )
+
+
+def _phase(observation: Observation, decision: Decision) -> Phase:
+    if not observation.head_running:
+        return "Pending"
+    if decision.target != len(observation.workers) or observation.draining:
+        return "Scaling"
+    return "Idle" if decision.target == 0 else "Ready"
+
+
+def _error_kind(error: PrometheusError) -> str:
+    if isinstance(error, PrometheusQueryError):
+        return "query-rejected"
+    if isinstance(error, PrometheusBadResponse):
+        return "bad-response"
+    return "unavailable"

@@ -1,0 +1,130 @@
+"""Run the real controller (``python -m autoscaler``) against real Prometheus and real JVMs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from autoscaler.backends import processes
+from autoscaler.backends.spark_local import client_env
+from autoscaler.prometheus_server import PrometheusServer
+from autoscaler.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
+from autoscaler.store import LocalClusterStore
+from tests.support import free_port, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LocalPlatform:
+    """A state directory, its store, and the controller process managing it."""
+
+    state_dir: Path
+    prometheus: PrometheusServer
+    store: LocalClusterStore
+    listen_port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    names: set[str] = field(default_factory=set)  # every cluster applied, for the cleanup
+
+    def start_controller(self) -> None:
+        log = open(self.state_dir / "controller.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "autoscaler",
+                "--state-dir", str(self.state_dir),
+                "--file-sd-dir", str(self.prometheus.file_sd_dir),
+                "--prometheus-url", self.prometheus.url,
+                "--interval", "1",
+                "--listen", f"127.0.0.1:{self.listen_port}",
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        wait_for(self._healthy, timeout_s=30)
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(self.url("/healthz"), timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.listen_port}{path}"
+
+    def kill_controller(self, signum: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+            self.process.wait(30)
+
+    def log(self) -> str:
+        return (self.state_dir / "controller.log").read_text(errors="replace")
+
+    def apply(self, name: str, owner: str = "alice", **spec) -> ComputeCluster:
+        document = {"metadata": {"name": name}, "spec": {"owner": owner, "engine": "spark", **spec}}
+        self.names.add(name)
+        return self.store.apply(parse_cluster(document))
+
+    def status(self, name: str) -> ComputeClusterStatus | None:
+        stored = self.store.get(name)
+        return stored.status if stored else None
+
+    def client(self, name: str) -> dict[str, str]:
+        return json.loads((self.state_dir / "runtime" / name / "client.json").read_text())
+
+    def driver_env(self, name: str) -> dict[str, str]:
+        return {**os.environ, **client_env(Path(self.client(name)["conf_dir"]))}
+
+    def worker_pids(self, name: str) -> dict[str, int]:
+        """Process-group leaders marked as this cluster's workers (the worker JVMs)."""
+        return {
+            marker: pid
+            for pid, marker in processes.marked(f"{name}/worker-").items()
+            if os.getpgid(pid) == pid
+        }
+
+    def leftovers(self) -> dict[int, str]:
+        """Processes of this platform's clusters still running."""
+        found: dict[int, str] = {}
+        for name in self.names:
+            found.update(processes.marked(f"{name}/"))
+        return found
+
+    def jvm_leaders(self, name: str) -> dict[str, int]:
+        """Every process-group leader of this cluster: master and worker JVMs."""
+        return {
+            marker: pid
+            for pid, marker in processes.marked(f"{name}/").items()
+            if os.getpgid(pid) == pid
+        }
+
+
+@pytest.fixture
+def platform(prometheus: PrometheusServer, tmp_path: Path) -> Iterator[LocalPlatform]:
+    """The controller on a fresh state dir; every cluster deleted (and checked gone) at the end."""
+    state_dir = tmp_path / "state"
+    running = LocalPlatform(state_dir, prometheus, LocalClusterStore(state_dir))
+    running.start_controller()
+    try:
+        yield running
+    finally:
+        for stored in running.store.list():
+            running.store.delete(stored.name)
+        try:
+            if running.process is not None and running.process.poll() is None:
+                wait_for(lambda: not running.leftovers(), timeout_s=90)
+        finally:
+            running.kill_controller(signal.SIGTERM)
+            for pid in running.leftovers():  # the controller could not: do not leak JVMs
+                processes.kill_group(pid)

@@ -1,0 +1,394 @@
+"""The spawners' shared module: user_options checked, ComputeClusters built, the spawn form."""
+
+from __future__ import annotations
+
+import copy
+import html
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from autoscaler.spec import cluster_to_yaml, load_cluster_yaml, parse_cluster
+from spawner.compute import (
+    Resolved,
+    UserOptionsError,
+    cluster_name,
+    compute_clusters,
+    label_value,
+    options_form,
+    options_from_form,
+    resolve_options,
+)
+from spawner.profiles import Profiles, load_profiles
+
+SHIPPED = Path(__file__).resolve().parents[2] / "hub_config" / "profiles.yaml"
+PROFILES = load_profiles(SHIPPED)
+DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+OPTION_NAMES = ["spark_max_workers", "flink_max_workers", "idle_timeout_seconds"]
+
+
+def profiles_with(**changes: Any) -> Profiles:
+    """The shipped profiles with keys of the first profile changed."""
+    data = yaml.safe_load(SHIPPED.read_text())
+    data["profiles"][0].update(changes)
+    return load_profiles(yaml.safe_dump(data))
+
+
+def options_error(user_options: Any, profiles: Profiles = PROFILES) -> UserOptionsError:
+    with pytest.raises(UserOptionsError) as caught:
+        resolve_options(profiles, user_options)
+    return caught.value
+
+
+# resolve_options
+
+
+def test_no_options_give_the_default_profile_and_its_values():
+    resolved = resolve_options(PROFILES, {})
+    assert resolved.profile.name == "small"
+    assert resolved.options == {
+        "spark_max_workers": 4,
+        "flink_max_workers": 2,
+        "idle_timeout_seconds": 600,
+    }
+
+
+def test_chosen_profile_and_options_are_applied():
+    options = {"profile": "large", "spark_max_workers": 3, "idle_timeout_seconds": 60}
+    resolved = resolve_options(PROFILES, options)
+    assert resolved.profile.name == "large"
+    assert resolved.options == {
+        "spark_max_workers": 3,
+        "flink_max_workers": 4,
+        "idle_timeout_seconds": 60,
+    }
+
+
+@pytest.mark.parametrize(
+    ("user_options", "option", "message"),
+    [
+        (
+            {"gpus": 1},
+            "gpus",
+            "unknown option (known: profile, spark_max_workers, flink_max_workers, "
+            "idle_timeout_seconds)",
+        ),
+        ({"profile": "huge"}, "profile", "unknown profile 'huge' (choose one of small, large)"),
+        ({"profile": 3}, "profile", "must be a string, got int 3"),
+        ({"profile": None}, "profile", "must be a string, got null"),
+        (
+            {"spark_max_workers": 9},
+            "spark_max_workers",
+            "must be at most 4 in profile 'small', got 9",
+        ),
+        (
+            {"profile": "large", "spark_max_workers": 9},
+            "spark_max_workers",
+            "must be at most 8 in profile 'large', got 9",
+        ),
+        ({"flink_max_workers": 3}, "flink_max_workers", "must be at most 2 in profile 'small'"),
+        ({"flink_max_workers": -1}, "flink_max_workers", "must be at least 0 in profile 'small'"),
+        ({"idle_timeout_seconds": 30}, "idle_timeout_seconds", "must be at least 60 in profile"),
+        ({"idle_timeout_seconds": 10**6}, "idle_timeout_seconds", "must be at most 3600 in prof"),
+        ({"spark_max_workers": "3"}, "spark_max_workers", "must be an integer, got str '3'"),
+        ({"spark_max_workers": True}, "spark_max_workers", "must be an integer, got bool true"),
+        ({"spark_max_workers": 2.0}, "spark_max_workers", "must be an integer, got float 2.0"),
+        ({"spark_max_workers": None}, "spark_max_workers", "must be an integer, got null"),
+        ({"spark_max_workers": [2]}, "spark_max_workers", "must be an integer, got list [2]"),
+    ],
+)
+def test_bad_user_options_name_the_option(user_options, option, message):
+    err = options_error(user_options)
+    assert err.option == option
+    assert err.message.startswith(message)
+    assert str(err) == f"{option}: {err.message}"
+
+
+def test_message_reads_as_documented():
+    assert str(options_error({"spark_max_workers": 9})) == (
+        "spark_max_workers: must be at most 4 in profile 'small', got 9"
+    )
+
+
+def test_option_a_profile_does_not_offer_is_rejected():
+    fixed = profiles_with(userOptions={"idle_timeout_seconds": {"min": 60, "max": 600}})
+    assert resolve_options(fixed, {}).options == {"idle_timeout_seconds": 600}
+    err = options_error({"spark_max_workers": 2}, fixed)
+    assert str(err) == "spark_max_workers: cannot be changed in profile 'small'"
+
+
+def test_user_options_that_are_not_a_mapping_are_rejected():
+    err = options_error(["profile", "small"])
+    assert (err.option, err.message) == (
+        "user_options",
+        "must be a mapping, got list ['profile', 'small']",
+    )
+
+
+def test_rejected_options_leave_the_input_untouched():
+    user_options = {"profile": "large", "spark_max_workers": 3, "flink_max_workers": 99}
+    before = copy.deepcopy(user_options)
+    options_error(user_options)
+    assert user_options == before
+
+
+option_values = st.none() | st.booleans() | st.integers(-10, 5000) | st.floats() | st.text()
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["profile", *OPTION_NAMES, "other"]),
+        st.sampled_from(["small", "large", "tiny"]) | option_values,
+        max_size=5,
+    )
+)
+def test_any_user_options_resolve_within_bounds_or_name_a_given_key(user_options):
+    try:
+        resolved = resolve_options(PROFILES, user_options)
+    except UserOptionsError as err:
+        assert err.option in user_options
+        return
+    bounds = resolved.profile.allowed_options()
+    for name, value in resolved.options.items():
+        assert bounds[name].min <= value <= bounds[name].max
+        assert value == user_options.get(name, resolved.profile.default_value(name))
+
+
+# compute_clusters
+
+
+def test_clusters_carry_owner_server_engine_labels_and_the_exact_user():
+    resolved = resolve_options(PROFILES, {"profile": "large", "flink_max_workers": 1})
+    spark, flink = compute_clusters("Alice@Example.org", "gpu box", resolved)
+    assert [spark.spec.engine, flink.spec.engine] == ["spark", "flink"]
+    for cluster in (spark, flink):
+        assert (cluster.spec.owner, cluster.spec.server) == ("Alice@Example.org", "gpu box")
+        assert cluster.metadata.name == cluster_name(
+            "Alice@Example.org", "gpu box", cluster.spec.engine
+        )
+        assert cluster.metadata.annotations == {
+            "hubscale.io/user": "Alice@Example.org",
+            "hubscale.io/server": "gpu box",
+        }
+        labels = cluster.metadata.labels
+        assert labels is not None
+        assert labels["hubscale.io/engine"] == cluster.spec.engine
+        assert labels["hubscale.io/user"] == label_value("Alice@Example.org")
+        assert labels["hubscale.io/server"] == label_value("gpu box")
+        assert labels["hubscale.io/profile"] == "large"
+        assert all(LABEL_VALUE.match(value) and len(value) <= 63 for value in labels.values())
+    assert spark.spec.to_document() == {
+        "owner": "Alice@Example.org",
+        "server": "gpu box",
+        "engine": "spark",
+        "minWorkers": 0,
+        "maxWorkers": 8,
+        "worker": {"cores": 2, "memory": "4Gi"},
+        "idleTimeoutSeconds": 600,
+    }
+    assert (flink.spec.max_workers, flink.spec.worker.memory) == (1, "4Gi")
+
+
+def test_idle_timeout_option_applies_to_both_clusters():
+    resolved = resolve_options(PROFILES, {"idle_timeout_seconds": 120})
+    assert [c.spec.idle_timeout_seconds for c in compute_clusters("bob", "", resolved)] == [
+        120,
+        120,
+    ]
+
+
+@given(
+    user=st.text(min_size=1, max_size=300).filter(lambda s: "/" not in s and s.isprintable()),
+    server=st.text(max_size=300).filter(lambda s: "/" not in s and s.isprintable()),
+    profile=st.sampled_from(["small", "large"]),
+)
+def test_clusters_round_trip_through_the_document(user, server, profile):
+    assume(len(user) <= 253 and len(server) <= 253)
+    for cluster in compute_clusters(user, server, resolve_options(PROFILES, {"profile": profile})):
+        assert parse_cluster(cluster.to_document()) == cluster
+        assert load_cluster_yaml(cluster_to_yaml(cluster)) == cluster
+
+
+# Names and labels
+
+
+def test_cluster_name_is_readable_and_stable():
+    assert cluster_name("alice", "", "spark") == "alice-spark-45f50891"
+    assert cluster_name("alice", "", "flink") == "alice-flink-20eac437"
+    assert cluster_name("Alice.Smith", "GPU box", "spark").startswith("alice-smith-gpu-box-spark-")
+    assert cluster_name("42", "", "spark").startswith("u-42-spark-")
+    assert cluster_name("日本", "", "spark").startswith("spark-")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("Alice", "", "spark"), ("alice", "", "spark")),
+        (("a.b", "", "spark"), ("a-b", "", "spark")),
+        (("a_b", "", "spark"), ("a-b", "", "spark")),
+        (("alice", "x", "spark"), ("alice-x", "", "spark")),
+        (("alice", "", "spark"), ("alice", "", "flink")),
+        (("x" * 80 + "1", "", "spark"), ("x" * 80 + "2", "", "spark")),
+    ],
+)
+def test_names_that_escape_alike_stay_distinct(first, second):
+    assert cluster_name(*first) != cluster_name(*second)
+
+
+names = st.text(alphabet="aAbB.-_ 1é@", max_size=70) | st.text(max_size=100)
+triples = st.tuples(names, names, st.sampled_from(["spark", "flink"]))
+
+
+@given(triples)
+def test_cluster_name_is_a_dns_label(triple):
+    name = cluster_name(*triple)
+    assert len(name) <= 63
+    assert DNS_1035_LABEL.match(name), name
+    assert cluster_name(*triple) == name
+
+
+@given(triples, triples)
+def test_distinct_triples_get_distinct_names(first, second):
+    assume(first != second)
+    assert cluster_name(*first) != cluster_name(*second)
+
+
+def test_label_value_keeps_valid_values_and_hashes_the_rest():
+    assert label_value("alice") == "alice"
+    assert label_value("Alice.Smith_2") == "Alice.Smith_2"
+    assert label_value("") == ""
+    assert label_value("alice@example.org").startswith("alice-example.org-")
+    assert label_value("alice@x") != label_value("alice#x")
+
+
+@given(st.text(max_size=100))
+def test_label_value_is_always_a_valid_label(text):
+    value = label_value(text)
+    assert len(value) <= 63
+    assert LABEL_VALUE.match(value), value
+
+
+# The spawn form
+
+
+class FormParser(HTMLParser):
+    """Collects the tags and text of an HTML fragment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse_form(profiles: Profiles) -> FormParser:
+    parser = FormParser()
+    parser.feed(options_form(profiles))
+    parser.close()
+    return parser
+
+
+def test_form_has_a_radio_per_profile_with_the_default_checked():
+    radios = [attrs for tag, attrs in parse_form(PROFILES).tags if attrs.get("type") == "radio"]
+    assert [(r["name"], r["value"], "checked" in r) for r in radios] == [
+        ("profile", "small", True),
+        ("profile", "large", False),
+    ]
+
+
+def test_form_has_number_inputs_with_the_profile_bounds():
+    numbers = {
+        attrs["name"]: (attrs["min"], attrs["max"], attrs["value"])
+        for tag, attrs in parse_form(PROFILES).tags
+        if attrs.get("type") == "number"
+    }
+    assert numbers == {
+        "small.spark_max_workers": ("0", "4", "4"),
+        "small.flink_max_workers": ("0", "2", "2"),
+        "small.idle_timeout_seconds": ("60", "3600", "600"),
+        "large.spark_max_workers": ("0", "8", "8"),
+        "large.flink_max_workers": ("0", "4", "4"),
+        "large.idle_timeout_seconds": ("60", "3600", "600"),
+    }
+
+
+def test_form_escapes_descriptions_and_names():
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes"'
+    profiles = profiles_with(description=evil, displayName='Small" onclick="alert(1)')
+    form = options_form(profiles)
+    assert "<script>" not in form and "<img" not in form
+    assert html.escape(evil, quote=True) in form
+    parsed = parse_form(profiles)
+    assert {tag for tag, _ in parsed.tags} <= {"div", "input", "label", "strong", "p"}
+    assert not any("onclick" in attrs or "onerror" in attrs for _, attrs in parsed.tags)
+    assert evil in parsed.text
+    assert 'Small" onclick="alert(1)' in parsed.text
+
+
+def test_a_submitted_form_resolves_to_the_chosen_profile():
+    formdata = {
+        "_xsrf": ["token"],
+        "profile": ["large"],
+        "small.spark_max_workers": ["4"],
+        "large.spark_max_workers": ["6"],
+        "large.flink_max_workers": [""],
+        "large.idle_timeout_seconds": [" 900 "],
+    }
+    options = options_from_form(formdata)
+    assert options == {"profile": "large", "spark_max_workers": 6, "idle_timeout_seconds": 900}
+    resolved = resolve_options(PROFILES, options)
+    assert resolved == Resolved(
+        PROFILES.profiles[1],
+        {"spark_max_workers": 6, "flink_max_workers": 4, "idle_timeout_seconds": 900},
+    )
+
+
+def test_plain_option_fields_and_unknown_fields_pass_through():
+    options = options_from_form({"spark_max_workers": ["2"], "colour": ["red"]})
+    assert options == {"spark_max_workers": 2, "colour": "red"}
+    assert options_error(options).option == "colour"
+
+
+@pytest.mark.parametrize("text", ["abc", "4.0", "1e3", "1_000", "٣", "4 workers"])
+def test_form_number_that_is_not_a_whole_number_names_the_option(text):
+    with pytest.raises(UserOptionsError) as caught:
+        options_from_form({"profile": ["small"], "small.spark_max_workers": [text]})
+    assert str(caught.value) == f"spark_max_workers: must be a whole number, got {text!r}"
+
+
+def test_form_numbers_out_of_bounds_are_caught_by_resolve():
+    options = options_from_form({"profile": ["small"], "small.flink_max_workers": ["-3"]})
+    assert options == {"profile": "small", "flink_max_workers": -3}
+    assert str(options_error(options)) == (
+        "flink_max_workers: must be at least 0 in profile 'small', got -3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("formdata", "option"),
+    [
+        ({"profile": ["small", "large"]}, "profile"),
+        ({"spark_max_workers": ["1", "2"]}, "spark_max_workers"),
+        (
+            {"profile": ["small"], "spark_max_workers": ["1"], "small.spark_max_workers": ["2"]},
+            "spark_max_workers",
+        ),
+        ({"small.spark_max_workers": ["2"]}, "profile"),
+    ],
+)
+def test_ambiguous_form_names_the_field(formdata, option):
+    with pytest.raises(UserOptionsError) as caught:
+        options_from_form(formdata)
+    assert caught.value.option == option
