@@ -33,6 +33,22 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
     server.stop()
 
 
+@pytest.fixture
+def prometheus_factory(tmp_path_factory: pytest.TempPathFactory):
+    """Start Prometheus servers of a test's own (to stop and restart); all stopped afterwards."""
+    started: list[PrometheusServer] = []
+
+    def start() -> PrometheusServer:
+        directory = tmp_path_factory.mktemp("own-prometheus")
+        server = PrometheusServer(directory, free_port(), scrape_interval_s=SCRAPE_INTERVAL_S)
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
 @dataclass
 class Exporter:
     """A real /metrics endpoint (prometheus_client) registered with Prometheus as one target."""

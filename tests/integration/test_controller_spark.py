@@ -11,9 +11,13 @@ import subprocess
 import threading
 import time
 
+import httpx
 import pytest
 
+from autoscaler.backends.processes import kill_group
 from autoscaler.backends.spark_local import spark_python
+from autoscaler.store import LocalClusterStore
+from tests.integration.controller_fixtures import LocalPlatform
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -142,7 +146,7 @@ def test_a_dead_worker_is_restored_and_a_deleted_cluster_stops_everything(platfo
     platform.apply(name, minWorkers=1, maxWorkers=1, worker=SMALL_WORKER)
     wait_for(lambda: len(platform.worker_pids(name)) == 1, timeout_s=60)
     (victim,) = platform.worker_pids(name).values()
-    processes_kill(victim)
+    kill_group(victim)
     wait_for(lambda: set(platform.worker_pids(name).values()) - {victim}, timeout_s=60)
 
     platform.store.delete(name)
@@ -150,7 +154,33 @@ def test_a_dead_worker_is_restored_and_a_deleted_cluster_stops_everything(platfo
     wait_for(lambda: platform.status(name) is None, timeout_s=30)
 
 
-def processes_kill(pid: int) -> None:
-    from autoscaler.backends.processes import kill_group
+def test_prometheus_down_holds_the_workers_and_scaling_resumes_when_it_is_back(
+    tmp_path, prometheus_factory
+):
+    own = prometheus_factory()
+    platform = LocalPlatform(tmp_path / "state", own, LocalClusterStore(tmp_path / "state"))
+    platform.start_controller()
+    name = "prom-down"
+    try:
+        platform.apply(name, minWorkers=1, maxWorkers=2, worker=SMALL_WORKER)
+        wait_for(lambda: status_workers(platform, name) == 1, timeout_s=60)
+        own.stop()
+        # Nothing needs the worker now, and the idle timeout is long gone; without metrics the
+        # controller must still keep it.
+        platform.apply(name, minWorkers=0, maxWorkers=2, worker=SMALL_WORKER, idleTimeoutSeconds=0)
+        wait_for(lambda: "Prometheus" in platform.status(name).reason, timeout_s=30)
+        time.sleep(5)
+        status = platform.status(name)
+        assert status.workers == 1 and status.desired == 1, status
+        assert "no scale-down without metrics" in status.reason
+        assert len(platform.worker_pids(name)) == 1
+        metrics = httpx.get(platform.url("/metrics"), timeout=5).text
+        assert 'hubscale_controller_prometheus_errors_total{kind="unavailable"}' in metrics
 
-    kill_group(pid)
+        own.start()
+        wait_for(lambda: status_workers(platform, name) == 0, timeout_s=90)
+        assert not platform.worker_pids(name)
+    finally:
+        platform.store.delete(name)
+        wait_for(lambda: not platform.leftovers(), timeout_s=60)
+        platform.kill_controller(signal.SIGTERM)

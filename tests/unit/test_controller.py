@@ -1,0 +1,201 @@
+"""The controller loop's decisions around failures, with an in-memory backend.
+
+The backend here is a test double (the real local backend runs JVMs and is covered by
+tests/integration/test_controller_spark.py); Prometheus answers through httpx's MockTransport so
+each test can make it answer garbage or nothing at all. The store is the real one, on tmp_path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+
+from autoscaler.backends.base import Observation
+from autoscaler.controller import Controller
+from autoscaler.prometheus import PrometheusClient
+from autoscaler.spec import ComputeCluster, parse_cluster
+from autoscaler.store import LocalClusterStore
+
+NOW = 1_800_000_000.0
+
+
+class MemoryBackend:
+    """Clusters as lists of worker names; records every scale call."""
+
+    def __init__(self) -> None:
+        self.workers: dict[str, list[str]] = {}
+        self.scaled: list[tuple[str, int, tuple[str, ...]]] = []
+        self.deleted: list[str] = []
+
+    async def ensure(self, cluster: ComputeCluster) -> Observation:
+        self.workers.setdefault(cluster.metadata.name, [])
+        return self._observation(cluster.metadata.name)
+
+    async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
+        name = cluster.metadata.name
+        self.scaled.append((name, workers, tuple(victims)))
+        current = self.workers[name]
+        while len(current) < workers:
+            current.append(f"w{len(current)}")
+        del current[workers:]
+
+    async def delete(self, name: str) -> None:
+        self.deleted.append(name)
+        self.workers.pop(name, None)
+
+    async def observe(self) -> dict[str, Observation]:
+        return {name: self._observation(name) for name in self.workers}
+
+    def _observation(self, name: str) -> Observation:
+        return Observation(name, "spark", True, tuple(self.workers[name]))
+
+
+def vector(results: list[tuple[dict[str, str], float]]) -> dict:
+    return {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [{"metric": labels, "value": [NOW, str(value)]} for labels, value in results],
+        },
+    }
+
+
+def prometheus_answering(answers: dict[str, list[tuple[dict[str, str], float]]]):
+    """A MockTransport answering each query by the first key found in it."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        query = request.url.params["query"]
+        for needle, results in answers.items():
+            if needle in query:
+                return httpx.Response(200, json=vector(results))
+        return httpx.Response(200, json=vector([]))
+
+    return httpx.MockTransport(handle)
+
+
+def apply(store: LocalClusterStore, name: str, **spec) -> None:
+    document = {"metadata": {"name": name}, "spec": {"owner": "alice", "engine": "spark", **spec}}
+    store.apply(parse_cluster(document))
+
+
+def controller(tmp_path: Path, transport: httpx.MockTransport, backend=None) -> Controller:
+    prometheus = PrometheusClient("http://prometheus.test", transport=transport)
+    return Controller(
+        LocalClusterStore(tmp_path), backend or MemoryBackend(), prometheus, clock=lambda: NOW
+    )
+
+
+def demand(cluster: str, executors: float) -> dict:
+    return {
+        "numberMaxNeededExecutors": [({"cluster": cluster}, executors)],
+        "waitingApps": [({"cluster": cluster}, 0)],
+    }
+
+
+def test_an_invalid_object_gets_phase_error_while_the_others_scale(tmp_path: Path):
+    loop = controller(tmp_path, prometheus_answering(demand("good", 3)))
+    apply(loop.objects, "good", maxWorkers=4)
+    (tmp_path / "clusters" / "broken.yaml").write_text(
+        "apiVersion: hubscale.io/v1alpha1\nkind: ComputeCluster\nmetadata: {name: broken}\n"
+        "spec: {owner: bob, engine: spark, maxWorkers: lots}\n"
+    )
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert result.decisions["good"].target == 3
+    assert loop.backend.scaled == [("good", 3, ())]
+    broken = loop.objects.get("broken").status
+    assert broken.phase == "Error"
+    assert "spec.maxWorkers" in broken.reason and "lots" in broken.reason
+    assert "broken" not in loop.backend.workers  # nothing started for it
+
+
+@pytest.mark.parametrize(
+    ("response", "kind"),
+    [
+        (httpx.Response(200, text="<html>login</html>"), "bad response"),
+        (httpx.Response(503, text="down"), "unavailable"),
+        (httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix"}}), "bad"),
+    ],
+)
+def test_garbage_from_prometheus_holds_every_cluster_and_backs_off(
+    tmp_path: Path, response: httpx.Response, kind: str
+):
+    loop = controller(tmp_path, prometheus_answering(demand("busy", 2)))
+    apply(loop.objects, "busy", maxWorkers=4, idleTimeoutSeconds=0)
+    asyncio.run(loop.reconcile_once())
+    assert loop.backend.workers["busy"] == ["w0", "w1"]
+    loop.prometheus = PrometheusClient(
+        "http://prometheus.test", transport=httpx.MockTransport(lambda request: response)
+    )
+
+    for _ in range(3):
+        result = asyncio.run(loop.reconcile_once())
+
+    assert result.metrics_error is not None and kind in result.metrics_error
+    assert result.decisions["busy"].target == 2
+    assert loop.backend.workers["busy"] == ["w0", "w1"]  # never shrunk without metrics
+    status = loop.objects.get("busy").status
+    assert "no scale-down without metrics" in status.reason and status.desired == 2
+    assert loop.delay_s() == loop.interval_s * 8  # doubled per failed loop
+
+
+def test_prometheus_unreachable_still_restores_a_dead_worker(tmp_path: Path):
+    backend = MemoryBackend()
+    loop = controller(tmp_path, prometheus_answering(demand("c", 2)), backend)
+    apply(loop.objects, "c", maxWorkers=4)
+    asyncio.run(loop.reconcile_once())
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    loop.prometheus = PrometheusClient(
+        "http://prometheus.test", transport=httpx.MockTransport(refuse)
+    )
+    backend.workers["c"].pop()  # a worker process died
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert "unavailable" in result.metrics_error
+    assert backend.workers["c"] == ["w0", "w1"]
+    assert backend.scaled[-1] == ("c", 2, ())
+
+
+def test_a_deleted_object_tears_its_cluster_down_and_drops_its_status(tmp_path: Path):
+    loop = controller(tmp_path, prometheus_answering(demand("gone", 1)))
+    apply(loop.objects, "gone")
+    asyncio.run(loop.reconcile_once())
+    assert loop.objects.get("gone").status is not None
+
+    loop.objects.delete("gone")
+    asyncio.run(loop.reconcile_once())
+
+    assert loop.backend.deleted == ["gone"]
+    assert loop.objects.orphaned_statuses() == []
+    assert not any(path.name.startswith("gone") for path in (tmp_path / "clusters").iterdir())
+
+
+def test_metrics_and_health_report_the_loop(tmp_path: Path):
+    loop = controller(tmp_path, prometheus_answering(demand("m", 1)))
+    apply(loop.objects, "m")
+    assert loop.health() == (True, "starting")
+    asyncio.run(loop.reconcile_once())
+
+    ok, why = loop.health()
+    assert ok, why
+    registry = loop.metrics.registry
+    labels = {"cluster": "m", "user": "alice", "engine": "spark"}
+    assert registry.get_sample_value("hubscale_cluster_desired_workers", labels) == 1
+    assert (
+        registry.get_sample_value(
+            "hubscale_controller_decisions_total", {"engine": "spark", "cause": "backlog"}
+        )
+        == 1
+    )
+    loop.clock = lambda: NOW + 3600
+    ok, why = loop.health()
+    assert not ok and "last loop finished 3600 s ago" in why
