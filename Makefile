@@ -8,13 +8,23 @@ STAMP := $(VENV)/.installed
 SPARK_VENV := .venv-spark
 SPARK_STAMP := $(SPARK_VENV)/.installed
 PYSPARK_VERSION := 4.3.0
+FLINK_VENV := .venv-flink
+FLINK_STAMP := $(FLINK_VENV)/.installed
+APACHE_FLINK_VERSION := 2.3.0
+IPYKERNEL := ipykernel>=6.29,<8
+# One kernel per engine, seen by the notebook server in $(VENV) (its share/jupyter/kernels).
+KERNELS_STAMP := $(VENV)/share/jupyter/kernels/.hubscale
+# The hub's proxy from npm, in a repo-local prefix.
+NODE_PREFIX := .node
+PROXY_STAMP := $(NODE_PREFIX)/.installed
+CHP_VERSION := 5.3.0
 
 # Debian packages the tests and `make up` run for real (Prometheus and promtool).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install system test unit bench lint format up clean
+.PHONY: install system test unit bench lint format up down clean
 
-install: system $(STAMP) $(SPARK_STAMP)
+install: system $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP) $(KERNELS_STAMP) $(PROXY_STAMP)
 
 system:
 	@missing=""; \
@@ -27,13 +37,28 @@ system:
 
 $(SPARK_STAMP): Makefile
 	test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
-	$(SPARK_VENV)/bin/pip install --quiet --disable-pip-version-check 'pyspark==$(PYSPARK_VERSION)'
+	$(SPARK_VENV)/bin/pip install --quiet --disable-pip-version-check 'pyspark==$(PYSPARK_VERSION)' '$(IPYKERNEL)'
 	touch $(SPARK_STAMP)
+
+$(FLINK_STAMP): Makefile
+	test -x $(FLINK_VENV)/bin/python || $(PYTHON) -m venv $(FLINK_VENV)
+	$(FLINK_VENV)/bin/pip install --quiet --disable-pip-version-check 'apache-flink==$(APACHE_FLINK_VERSION)' '$(IPYKERNEL)'
+	touch $(FLINK_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[hub,test,bench]'
 	touch $(STAMP)
+
+$(KERNELS_STAMP): $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP)
+	$(SPARK_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name spark --display-name 'Python 3 (Spark)' >/dev/null
+	$(FLINK_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name flink --display-name 'Python 3 (Flink)' >/dev/null
+	touch $(KERNELS_STAMP)
+
+$(PROXY_STAMP): Makefile
+	command -v npm >/dev/null || { echo "npm is needed for configurable-http-proxy" >&2; exit 1; }
+	npm install --prefix $(NODE_PREFIX) --no-audit --no-fund --loglevel=error 'configurable-http-proxy@$(CHP_VERSION)'
+	touch $(PROXY_STAMP)
 
 test: install
 	$(BIN)/ruff check .
@@ -54,9 +79,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-up:
-	@echo "make up is not there yet: the local backend and the hub arrive with later issues (see README)." >&2
-	@exit 1
+# Prometheus, the controller and the hub on 127.0.0.1:8000; Ctrl-C (or `make down`) stops them all.
+up: install
+	$(BIN)/python -m hub_config.up
+
+down:
+	$(BIN)/python -m hub_config.down
 
 clean:
-	rm -rf $(VENV) $(SPARK_VENV) bench/results .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SPARK_VENV) $(FLINK_VENV) $(NODE_PREFIX) bench/results .pytest_cache .ruff_cache .hypothesis

@@ -13,7 +13,7 @@ import os
 import signal
 from pathlib import Path
 
-from autoscaler.backends import spark_local
+from autoscaler.backends import flink_local, spark_local
 from autoscaler.backends.local import LocalBackend
 from autoscaler.controller import Controller
 from autoscaler.controller_metrics import serve
@@ -31,7 +31,10 @@ def default_state_dir() -> Path:
 
 def local_engines() -> dict:
     """The engines the local backend can run: adapter factory and port allocator per engine."""
-    return {"spark": (spark_local.engine_for, spark_local.allocate_ports)}
+    return {
+        "spark": (spark_local.engine_for, spark_local.allocate_ports),
+        "flink": (flink_local.engine_for, flink_local.allocate_ports),
+    }
 
 
 def parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from typing import Protocol
 from autoscaler.backends.base import Backend, BackendError, Observation
 from autoscaler.controller_metrics import ControllerMetrics
 from autoscaler.decision import ClusterState, Decision, Policy
+from autoscaler.flink_rest import FlinkError, FlinkRest
 from autoscaler.policy import DEFAULT_POLICY
 from autoscaler.prometheus import (
     PrometheusBadResponse,
@@ -29,7 +30,16 @@ from autoscaler.prometheus import (
     PrometheusError,
     PrometheusQueryError,
 )
-from autoscaler.signal_queries import SparkReadings, read_spark, spark_signal
+from autoscaler.signal_queries import (
+    FlinkDemand,
+    FlinkReadings,
+    flink_signal,
+    has_jobs,
+    read_flink,
+    read_flink_demand,
+    read_spark,
+    spark_signal,
+)
 from autoscaler.signals import Signal
 from autoscaler.spec import ComputeCluster, ComputeClusterStatus, Phase
 from autoscaler.store import StoredCluster, state_from_status, status_after
@@ -37,6 +47,7 @@ from autoscaler.store import StoredCluster, state_from_status, status_after
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+ALL_CLUSTERS = "*"  # key of a problem that concerns every cluster (Prometheus down)
 
 
 class ClusterObjects(Protocol):
@@ -71,6 +82,7 @@ class Controller:
         interval_s: float | None = None,
         metrics: ControllerMetrics | None = None,
         clock: Callable[[], float] = time.time,
+        flink_rest: Callable[[str], FlinkRest] = FlinkRest,
     ) -> None:
         self.objects = objects
         self.backend = backend
@@ -79,6 +91,7 @@ class Controller:
         self.interval_s = interval_s if interval_s is not None else policy.interval_s
         self.metrics = metrics or ControllerMetrics()
         self.clock = clock
+        self.flink_rest = flink_rest
         self.failures = 0  # consecutive loops without usable metrics
         self.last_loop_end: float | None = None
 
@@ -121,12 +134,14 @@ class Controller:
             except BackendError as error:
                 self.metrics.backend_errors.labels("ensure").inc()
                 self._write_error(item, observed.get(name), f"backend: {error}", now)
-        signals, metrics_error = await self._signals(valid, ensured, now)
+        signals, problems = await self._signals(valid, ensured, now)
+        metrics_error = problems.get(ALL_CLUSTERS)
         decisions = {}
         for name, observation in ensured.items():
             item = valid[name]
+            problem = problems.get(name, metrics_error)
             decisions[name] = await self._reconcile(
-                item, observation, signals.get(name), metrics_error, now
+                item, observation, signals.get(name), problem, now
             )
         for item in invalid:
             self._write_error(item, observed.get(item.name), f"invalid object: {item.error}", now)
@@ -161,30 +176,69 @@ class Controller:
 
     async def _signals(
         self, valid: dict[str, StoredCluster], ensured: dict[str, Observation], now: float
-    ) -> tuple[dict[str, Signal], str | None]:
-        """Every cluster's signal from one batch of queries; on failure, why (and back off)."""
-        if not ensured:
-            return {}, None
+    ) -> tuple[dict[str, Signal], dict[str, str]]:
+        """Every cluster's signal from one batch of queries, and why some have none.
+
+        A Prometheus failure concerns every cluster (key ``ALL_CLUSTERS``) and backs off.
+        """
+        engines = {observation.engine for observation in ensured.values()}
+        if not engines:
+            return {}, {}
         try:
-            spark = await read_spark(self.prometheus, now)
+            spark, flink = await asyncio.gather(
+                read_spark(self.prometheus, now) if "spark" in engines else _none(),
+                read_flink(self.prometheus, now) if "flink" in engines else _none(),
+            )
         except PrometheusError as error:
             self.failures += 1
             kind = _error_kind(error)
             self.metrics.prometheus_errors.labels(kind).inc()
             log.warning("prometheus-%s failures=%d error=%r", kind, self.failures, str(error))
-            return {}, f"Prometheus {kind.replace('-', ' ')}: {error}"
+            return {}, {ALL_CLUSTERS: f"Prometheus {kind.replace('-', ' ')}: {error}"}
         self.failures = 0
-        return {
-            name: self._signal(valid[name].cluster, observation, spark)
-            for name, observation in ensured.items()
-        }, None
+        signals: dict[str, Signal] = {}
+        problems: dict[str, str] = {}
+        if spark is not None:
+            for name, observation in ensured.items():
+                if observation.engine == "spark":
+                    cores = valid[name].cluster.spec.worker.cores
+                    signals[name] = spark_signal(spark, name, observation.workers, cores)
+        if flink is not None:
+            await self._flink_signals(valid, ensured, flink, signals, problems)
+        return signals, problems
 
-    def _signal(
-        self, cluster: ComputeCluster, observation: Observation, spark: SparkReadings
-    ) -> Signal:
-        return spark_signal(
-            spark, cluster.metadata.name, observation.workers, cluster.spec.worker.cores
+    async def _flink_signals(
+        self,
+        valid: dict[str, StoredCluster],
+        ensured: dict[str, Observation],
+        readings: FlinkReadings,
+        signals: dict[str, Signal],
+        problems: dict[str, str],
+    ) -> None:
+        """Flink signals; the JobManagers of clusters with a job are asked for their demand."""
+        flink = {name: o for name, o in ensured.items() if o.engine == "flink"}
+        active = [name for name in flink if has_jobs(readings, name)]
+        answers = await asyncio.gather(
+            *(self._flink_demand(flink[name]) for name in active), return_exceptions=True
         )
+        demands: dict[str, FlinkDemand | None] = dict.fromkeys(flink)
+        for name, answer in zip(active, answers, strict=True):
+            if isinstance(answer, FlinkError):
+                log.warning("flink-rest-failed cluster=%s error=%r", name, str(answer))
+                problems[name] = f"Flink REST API: {answer}"
+                continue  # no signal: this cluster holds
+            if isinstance(answer, BaseException):
+                raise answer
+            demands[name] = answer
+        for name, observation in flink.items():
+            if name in active and demands[name] is None:
+                continue
+            slots = valid[name].cluster.spec.worker.cores  # one slot per core
+            signals[name] = flink_signal(readings, name, observation.workers, slots, demands[name])
+
+    async def _flink_demand(self, observation: Observation) -> FlinkDemand:
+        async with self.flink_rest(observation.endpoints["rest_url"]) as rest:
+            return await read_flink_demand(rest)
 
     async def _reconcile(
         self,
@@ -240,6 +294,10 @@ class Controller:
             return  # already says so: no rewrite every loop
         log.warning("cluster-error cluster=%s reason=%r", item.name, why)
         self.objects.write_status(item.name, status_after(held, workers, now, "Error", previous))
+
+
+async def _none() -> None:
+    return None
 
 
 def _hold(cluster: ComputeCluster, state: ClusterState, why: str) -> Decision:

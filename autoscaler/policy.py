@@ -93,7 +93,12 @@ class HubscalePolicy:
             )
         rates = (signal.input_rate, signal.processing_rate, signal.busy_ratio, signal.parallelism)
         if not all(known(value) for value in rates) or signal.parallelism == 0:
-            return None  # restarting or rescaling: no trustworthy rate
+            # Restarting, rescaling, or a job whose tasks publish no busy time (a source chained
+            # to its sink): no trustworthy rate. Give the jobs their declared parallelism and
+            # never shrink on it.
+            workers = math.ceil(max_slots / slots_per_worker)
+            why = f"{signal.slots_required:.0f} slots declared by running jobs (no throughput yet)"
+            return Demand(workers, True, why, protect=True)
         backlog = signal.backlog_records if known(signal.backlog_records) else 0.0
         protect = backlog > signal.input_rate * self.flink_backlog_protect_s
         if signal.busy_ratio < 0.01 or signal.processing_rate == 0:

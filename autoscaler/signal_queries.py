@@ -5,7 +5,10 @@ The local backend labels every scrape target with ``cluster``, ``user``, ``engin
 query below aggregates by ``cluster`` and the controller splits the answer.
 
 Metric names are those Spark 4.x publishes through its PrometheusServlet with
-``spark.metrics.namespace=hubscale`` (see autoscaler.backends.spark_conf).
+``spark.metrics.namespace=hubscale`` (see autoscaler.backends.spark_conf) and Flink 2.x through
+its Prometheus reporter. Flink's demand in slots is in no metric: it is read from the JobManager's
+REST API (``/jobs/<id>/resource-requirements``), asked only of clusters whose metrics show a job,
+so the cost grows with the active clusters, not with all of them.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from autoscaler.flink_rest import FlinkRest, TaskManagerSlots
 from autoscaler.prometheus import PrometheusClient, Reading
-from autoscaler.signals import SparkSignal, WorkerLoad
+from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
 
 SPARK_NEEDED_EXECUTORS = (
     "sum by (cluster) (metrics_hubscale_driver_ExecutorAllocationManager_executors"
@@ -70,3 +74,104 @@ def _load(cores_used: Mapping[tuple[str, str], float], cluster: str, name: str) 
     if busy is None:
         return WorkerLoad(name, math.nan, ready=False)
     return WorkerLoad(name, busy)
+
+
+# Jobs with a JobMaster (created, running or restarting): each has job-level metrics on the JM.
+# "or 0 * ..." turns "no job series" into an explicit 0 for every JobManager that is scraped.
+FLINK_JOBS = (
+    "count by (cluster) (flink_jobmanager_job_numRestarts)"
+    " or 0 * max by (cluster) (flink_jobmanager_numRunningJobs)"
+)
+FLINK_RUNNING_JOBS = "max by (cluster) (flink_jobmanager_numRunningJobs)"
+FLINK_SLOTS_IN_USE = (
+    "max by (cluster) (flink_jobmanager_taskSlotsTotal - flink_jobmanager_taskSlotsAvailable)"
+)
+# Source tasks report NaN busy time: ">= 0" keeps only real numbers.
+FLINK_BUSY_RATIO = "avg by (cluster) (flink_taskmanager_job_task_busyTimeMsPerSecond >= 0) / 1000"
+FLINK_SOURCE_RATE = (
+    "sum by (cluster) (flink_taskmanager_job_task_operator_numRecordsOutPerSecond"
+    '{operator_name=~"Source.*"})'
+)
+FLINK_BACKLOG = "sum by (cluster) (flink_taskmanager_job_task_operator_pendingRecords)"
+
+
+@dataclass(frozen=True, slots=True)
+class FlinkReadings:
+    """One loop's answers for every Flink cluster."""
+
+    jobs: Reading
+    running_jobs: Reading
+    slots_in_use: Reading
+    busy_ratio: Reading
+    source_rate: Reading
+    backlog: Reading
+    evaluated_at: float
+
+
+async def read_flink(prometheus: PrometheusClient, at: float) -> FlinkReadings:
+    """Six queries, whatever the number of clusters."""
+    queries = (
+        FLINK_JOBS, FLINK_RUNNING_JOBS, FLINK_SLOTS_IN_USE, FLINK_BUSY_RATIO, FLINK_SOURCE_RATE,
+        FLINK_BACKLOG,
+    )  # fmt: skip
+    readings = await asyncio.gather(*(prometheus.by_label(query, at=at) for query in queries))
+    return FlinkReadings(*readings, evaluated_at=at)
+
+
+@dataclass(frozen=True, slots=True)
+class FlinkDemand:
+    """What the JobManager's REST API says about one active cluster."""
+
+    slots_required: int
+    taskmanagers: tuple[TaskManagerSlots, ...]
+
+
+async def read_flink_demand(rest: FlinkRest) -> FlinkDemand:
+    """Two or three calls to one JobManager: only for clusters whose metrics show a job."""
+    slots, taskmanagers = await asyncio.gather(rest.job_demand_slots(), rest.taskmanagers())
+    return FlinkDemand(slots, tuple(taskmanagers))
+
+
+def has_jobs(readings: FlinkReadings, cluster: str) -> bool:
+    """True when the cluster's metrics show a job (no data: False, and the policy holds)."""
+    return readings.jobs.get(cluster) > 0 or readings.running_jobs.get(cluster) > 0
+
+
+def flink_signal(
+    readings: FlinkReadings,
+    cluster: str,
+    workers: Sequence[str],
+    slots_per_worker: int,
+    demand: FlinkDemand | None,
+) -> FlinkSignal:
+    """The signal of one cluster; ``demand`` is None for clusters without a job."""
+    running = readings.running_jobs.get(cluster)
+    if demand is None:
+        loads = tuple(WorkerLoad(name, 0.0) for name in workers)  # no job: every slot is free
+        return FlinkSignal(
+            sampled_at=readings.evaluated_at,
+            slots_required=0.0 if readings.jobs.get(cluster) == 0 else math.nan,
+            running_jobs=running,
+            slots_per_worker=slots_per_worker,
+            workers=loads,
+        )
+    registered = {tm.id: tm for tm in demand.taskmanagers}
+    loads = tuple(
+        WorkerLoad(name, registered[name].slots_total - registered[name].slots_free)
+        if name in registered
+        else WorkerLoad(name, math.nan, ready=False)
+        for name in workers
+    )
+    rate = readings.source_rate.get(cluster)
+    return FlinkSignal(
+        sampled_at=readings.evaluated_at,
+        slots_required=float(demand.slots_required),
+        running_jobs=running,
+        input_rate=rate,
+        processing_rate=rate,
+        busy_ratio=readings.busy_ratio.get(cluster),
+        backlog_records=readings.backlog.get(cluster),
+        parallelism=readings.slots_in_use.get(cluster),
+        slots_per_worker=slots_per_worker,
+        workers=loads,
+    )

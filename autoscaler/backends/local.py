@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 RUNTIME_DIR = "runtime"
 RECORD_FILE = "runtime.json"
 CLIENT_FILE = "client.json"
-DRAIN_TIMEOUT_S = 600.0  # a drain that takes longer is cut short (the engine reruns the tasks)
 
 
 @dataclass
@@ -59,6 +58,8 @@ class RuntimeRecord:
 
 class LocalEngine(Protocol):
     """One engine's processes for one cluster: what to start, how to drain, what to scrape."""
+
+    drain_timeout_s: float | None  # a longer drain is cut short; None: wait as long as it takes
 
     def prepare(self) -> None: ...
 
@@ -203,7 +204,8 @@ class LocalBackend:
             pid = processes.running_pid(pid_file)
             if pid is not None and worker in record.draining:
                 waited = self.clock() - record.draining[worker]
-                if engine.drained(worker, pid) or waited > DRAIN_TIMEOUT_S:
+                limit = engine.drain_timeout_s
+                if engine.drained(worker, pid) or (limit is not None and waited > limit):
                     log.info("worker-stop cluster=%s worker=%s after_s=%.0f", name, worker, waited)
                     processes.stop(pid_file)
                     pid = None

@@ -14,6 +14,7 @@ import signal
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from autoscaler.atomic_files import write_atomic
 from autoscaler.backends import processes
@@ -84,6 +85,7 @@ class LocalSparkCluster:
     worker_cores: int = 1
     worker_memory_mib: int = 1024
     name: str = ""  # the ComputeCluster's name: marks its processes
+    drain_timeout_s: ClassVar[float | None] = 600.0  # then stopped: Spark reruns its tasks
 
     @property
     def conf_dir(self) -> Path:

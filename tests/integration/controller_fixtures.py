@@ -71,8 +71,10 @@ class LocalPlatform:
     def log(self) -> str:
         return (self.state_dir / "controller.log").read_text(errors="replace")
 
-    def apply(self, name: str, owner: str = "alice", **spec) -> ComputeCluster:
-        document = {"metadata": {"name": name}, "spec": {"owner": owner, "engine": "spark", **spec}}
+    def apply(
+        self, name: str, owner: str = "alice", engine: str = "spark", **spec
+    ) -> ComputeCluster:
+        document = {"metadata": {"name": name}, "spec": {"owner": owner, "engine": engine, **spec}}
         self.names.add(name)
         return self.store.apply(parse_cluster(document))
 

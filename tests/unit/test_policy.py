@@ -200,18 +200,22 @@ def test_flink_never_scales_down_while_catching_up_on_backlog():
     assert decision.target >= 6
 
 
-def test_flink_restarting_job_holds():
-    signal = FlinkSignal(
-        NOW,
-        slots_required=8.0,
-        running_jobs=1.0,
-        input_rate=100.0,
-        processing_rate=math.nan,
-        busy_ratio=math.nan,
-        parallelism=4.0,
-    )
-    decision = decide(flink_spec(), signal, at_workers(4), NOW)
-    assert (decision.target, decision.cause) == (4, "metrics-missing")
+def test_flink_job_without_throughput_gets_its_declared_parallelism_and_never_shrinks():
+    def restarting(slots_required: float) -> FlinkSignal:
+        return FlinkSignal(
+            NOW,
+            slots_required=slots_required,
+            running_jobs=1.0,
+            input_rate=100.0,
+            processing_rate=math.nan,
+            busy_ratio=math.nan,
+            parallelism=4.0,
+        )
+
+    grown = decide(flink_spec(), restarting(8.0), at_workers(4), NOW)
+    assert (grown.target, grown.cause) == (8, "backlog")
+    held = decide(flink_spec(), restarting(2.0), at_workers(4, {"lowSince": NOW - 10_000}), NOW)
+    assert (held.target, held.victims) == (4, ())
 
 
 def _fields(signal: FlinkSignal) -> dict:

@@ -1,0 +1,230 @@
+"""One user's Flink session cluster as local processes from the apache-flink (pyflink) package.
+
+A directory per cluster (mode 0700) holds the configuration, logs, Flink's own pid files and the
+temporary directories: Flink writes nothing to site-packages or /tmp (JVM hsperfdata aside). The
+JobManager and each TaskManager run ``start-foreground``, which exec's the JVM: the recorded pid
+is the JVM's. The same ``conf/`` is the client configuration for ``flink run`` and PyFlink
+(``FLINK_CONF_DIR``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import yaml
+
+from autoscaler.atomic_files import write_atomic
+from autoscaler.backends import processes
+from autoscaler.backends.flink_conf import (
+    MIN_TASKMANAGER_MEMORY_MIB,
+    FlinkClusterPorts,
+    dynamic_properties,
+    flink_config,
+    render_config,
+    rest_url,
+    shipped_java_opts,
+)
+from autoscaler.backends.local import RuntimeRecord
+from autoscaler.backends.ports import free_port, free_port_range
+from autoscaler.scrape_targets import ScrapeTarget
+from autoscaler.spec import ComputeCluster
+
+TASKMANAGER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # also a path and a -D value
+
+
+class FlinkNotInstalled(RuntimeError):
+    """No Flink distribution: ``make install`` puts apache-flink in ``.venv-flink``."""
+
+
+def flink_python() -> Path:
+    """The Python of the Flink environment (apache-flink cannot share a venv with pyspark)."""
+    configured = os.environ.get("HUBSCALE_FLINK_PYTHON")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[2] / ".venv-flink" / "bin" / "python"
+
+
+def flink_home() -> Path:
+    """``FLINK_HOME``: the installed pyflink package directory (a full Flink distribution)."""
+    venv = flink_python().parent.parent
+    found = sorted(venv.glob("lib/python3*/site-packages/pyflink"))
+    if not found or not (found[-1] / "bin" / "jobmanager.sh").exists():
+        raise FlinkNotInstalled(f"no apache-flink under {venv}: run `make install`")
+    return found[-1]
+
+
+def client_env(conf_dir: Path) -> dict[str, str]:
+    """What a client (``flink run``, a PyFlink kernel) needs to use a cluster's configuration."""
+    return {
+        "FLINK_HOME": str(flink_home()),
+        "FLINK_CONF_DIR": str(conf_dir),
+        "PYFLINK_CLIENT_EXECUTABLE": str(flink_python()),
+    }
+
+
+@dataclass(frozen=True)
+class LocalFlinkCluster:
+    """Paths, configuration and process commands of one cluster; starts nothing by itself."""
+
+    directory: Path
+    ports: FlinkClusterPorts
+    slots_per_taskmanager: int = 1
+    taskmanager_memory_mib: int = 1024
+    rescale_cooldown_s: int = 30
+    name: str = ""  # the ComputeCluster's name: marks its processes
+    drain_timeout_s: ClassVar[float | None] = None  # never stop a TaskManager with tasks on it
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.directory / "conf"
+
+    @property
+    def rest_url(self) -> str:
+        return rest_url(self.ports)
+
+    def prepare(self) -> None:
+        """Write the configuration and the distribution's log4j files into our own conf dir."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.conf_dir.mkdir(exist_ok=True, mode=0o700)
+        for name in ("logs", "run", "tmp", "web"):
+            (self.directory / name).mkdir(exist_ok=True, mode=0o700)
+        shipped = flink_home() / "conf"
+        for log4j in sorted(shipped.glob("log4j*.properties")):
+            write_atomic(self.conf_dir / log4j.name, log4j.read_text())
+        default = yaml.safe_load((shipped / "config.yaml").read_text()) or {}
+        config = flink_config(
+            self.ports,
+            self.directory,
+            flink_python(),
+            shipped_java_opts(default),
+            self.slots_per_taskmanager,
+            self.taskmanager_memory_mib,
+            rescale_cooldown_s=self.rescale_cooldown_s,
+        )
+        write_atomic(self.conf_dir / "config.yaml", render_config(config))
+
+    def env(self) -> dict[str, str]:
+        """Environment for the daemons and for a client (``flink run``, PyFlink) of this cluster."""
+        return {
+            **os.environ,
+            **client_env(self.conf_dir),
+            "FLINK_LOG_DIR": str(self.directory / "logs"),
+            "FLINK_PID_DIR": str(self.directory / "run"),
+            "TMPDIR": str(self.directory / "tmp"),
+        }
+
+    def jobmanager(self) -> processes.ProcessSpec:
+        argv = [
+            "bash",
+            str(flink_home() / "bin" / "jobmanager.sh"),
+            "start-foreground",
+            *dynamic_properties({"metrics.reporter.prom.port": str(self.ports.jobmanager_metrics)}),
+        ]
+        return self._process("jobmanager", argv)
+
+    def taskmanager(self, name: str, metrics_port: int | None = None) -> processes.ProcessSpec:
+        """A TaskManager whose resource id, its id in the REST API, is ``name``.
+
+        Its metrics carry ``tm_id`` = ``name`` with "-" (any character Prometheus does not allow)
+        turned into "_". Without ``metrics_port`` its reporter takes a free port of the range.
+        """
+        if not TASKMANAGER_NAME.match(name):
+            raise ValueError(f"TaskManager name {name!r}: use letters, digits, '-' and '_'")
+        properties = {"taskmanager.resource-id": name}
+        if metrics_port is not None:
+            properties["metrics.reporter.prom.port"] = str(metrics_port)
+        argv = [
+            "bash",
+            str(flink_home() / "bin" / "taskmanager.sh"),
+            "start-foreground",
+            *dynamic_properties(properties),
+        ]
+        return self._process(f"taskmanager-{name}", argv)
+
+    def _process(self, role: str, argv: list[str]) -> processes.ProcessSpec:
+        # Flink names its log after a per-pid-dir counter: one log and pid dir per process.
+        own_logs = self.directory / "logs" / role
+        own_run = self.directory / "run" / role
+        for path in (own_logs, own_run):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return processes.ProcessSpec(
+            argv=argv,
+            env={**self.env(), "FLINK_LOG_DIR": str(own_logs), "FLINK_PID_DIR": str(own_run)},
+            pid_file=self.directory / "pids" / f"{role}.pid",
+            log_file=self.directory / "logs" / f"{role}.log",
+            cwd=self.directory,
+            marker=f"{self.name}/{role}",
+        )
+
+    # The local backend's engine interface (autoscaler.backends.local.LocalEngine).
+
+    def head(self) -> processes.ProcessSpec:
+        return self.jobmanager()
+
+    def worker(self, name: str, port: int) -> processes.ProcessSpec:
+        return self.taskmanager(name, metrics_port=port)
+
+    def begin_drain(self, name: str, pid: int) -> None:
+        """Nothing to tell Flink: the TaskManager goes once its slots are free (``drained``).
+
+        Stopping it earlier would fail and restart the jobs on it; they keep their slots until
+        they finish or are cancelled.
+        """
+
+    def drained(self, name: str, pid: int) -> bool:
+        """True once the JobManager reports every slot of this TaskManager free (or lost it)."""
+        try:
+            response = httpx.get(f"{self.rest_url}/taskmanagers", timeout=5)
+            taskmanagers = response.json()["taskmanagers"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return False  # cannot tell: keep it
+        for taskmanager in taskmanagers:
+            if taskmanager.get("id") == name:
+                return taskmanager.get("freeSlots") == taskmanager.get("slotsNumber")
+        return True  # not registered (any more): it runs nothing
+
+    def targets(self, workers: Mapping[str, int]) -> list[ScrapeTarget]:
+        """The JobManager's and each TaskManager's Prometheus reporter."""
+        jobmanager = ScrapeTarget(
+            f"127.0.0.1:{self.ports.jobmanager_metrics}", {"role": "jobmanager"}, "/metrics"
+        )
+        return [
+            jobmanager,
+            *(
+                ScrapeTarget(f"127.0.0.1:{port}", {"role": "taskmanager", "worker": name})
+                for name, port in workers.items()
+            ),
+        ]
+
+    def client_config(self) -> dict[str, str]:
+        """What a notebook needs to reach this cluster."""
+        return {"engine": "flink", "rest_url": self.rest_url, "conf_dir": str(self.conf_dir)}
+
+
+def allocate_ports() -> dict[str, int]:
+    """Ports for a new cluster (TaskManagers get their reporter port when they start)."""
+    metrics_first = free_port_range(2)
+    ports = FlinkClusterPorts(
+        free_port(), free_port(), free_port(), metrics_first, metrics_first + 1
+    )
+    return asdict(ports)
+
+
+def engine_for(
+    cluster: ComputeCluster, directory: Path, record: RuntimeRecord
+) -> LocalFlinkCluster:
+    """The local backend's adapter for one Flink ComputeCluster: one slot per worker core."""
+    worker = cluster.spec.worker
+    return LocalFlinkCluster(
+        directory,
+        FlinkClusterPorts(**record.ports),
+        slots_per_taskmanager=worker.cores,
+        taskmanager_memory_mib=max(MIN_TASKMANAGER_MEMORY_MIB, worker.memory_mib),
+        name=cluster.metadata.name,
+    )

@@ -1,0 +1,192 @@
+"""``python -m autoscaler.bench_local``: the local backend measured with real JVMs.
+
+1. Worker JVM start: a Spark worker process started -> registered with its master (median of 3).
+2. Scale from zero: a driver's job on a 0-worker cluster under the real controller -> its first
+   task runs; printed next to (1) as a ratio and a difference (target: <= JVM start + 3 s).
+3. Memory: RSS of an idle master and an idle worker, and how many idle users fit in 24 GiB.
+
+Prometheus scrapes every second and the controller loops every second, as in ``make up``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from autoscaler.backends import processes
+from autoscaler.backends.ports import free_port
+from autoscaler.backends.spark_local import client_env, spark_python
+from autoscaler.prometheus_server import PrometheusServer
+from autoscaler.spec import parse_cluster
+from autoscaler.store import LocalClusterStore
+
+MACHINE_GIB = 24
+FIRST_TASK_DRIVER = """
+import time
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("bench-scale-from-zero").getOrCreate()
+submitted = time.time()
+first = spark.sparkContext.parallelize(range(8), 8).map(lambda _: time.time()).min()
+print("LATENCY", first - submitted)
+spark.stop()
+"""
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait(condition, timeout_s: float, every_s: float = 0.05):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise TimeoutError(f"not within {timeout_s} s")
+
+
+def measure(work: Path) -> dict[str, float]:
+    prometheus = PrometheusServer(work / "prometheus", free_port(), scrape_interval_s=1.0).start()
+    state = work / "state"
+    store = LocalClusterStore(state)
+    controller = subprocess.Popen(
+        [
+            sys.executable, "-m", "autoscaler", "--state-dir", str(state),
+            "--file-sd-dir", str(prometheus.file_sd_dir), "--prometheus-url", prometheus.url,
+            "--interval", "1", "--listen", f"127.0.0.1:{free_port()}",
+        ],
+        stdout=open(work / "controller.log", "ab"),  # noqa: SIM115 - the child keeps it
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    name = "bench"
+    document = {
+        "metadata": {"name": name},
+        "spec": {"owner": "bench", "engine": "spark", "maxWorkers": 2,
+                 "worker": {"cores": 1, "memory": "1Gi"}, "idleTimeoutSeconds": 5},
+    }  # fmt: skip
+    try:
+        store.apply(parse_cluster(document))
+        client = wait(lambda: _client(state, name), 60)
+        master_ui = client["master_ui"]
+        wait(lambda: _master_state(master_ui) is not None, 60)
+        time.sleep(3)  # master settled
+        master_pid = next(pid for pid, m in processes.marked(f"{name}/master").items())
+        figures = {"master_idle_rss_mib": rss_mib(master_pid)}
+
+        result = subprocess.run(
+            [str(spark_python()), "-c", FIRST_TASK_DRIVER],
+            env={**os.environ, **client_env(Path(client["conf_dir"]))},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        latency = [line for line in result.stdout.splitlines() if line.startswith("LATENCY")]
+        if not latency:
+            raise RuntimeError(f"driver failed: {result.stderr[-2000:]}")
+        figures["scale_from_zero_s"] = float(latency[0].split()[1])
+        wait(lambda: not _workers(name), 120, 0.5)  # back to zero after the idle timeout
+
+        starts = []
+        for _ in range(3):
+            starts.append(_worker_start_s(store, name, master_ui, document))
+        figures["worker_jvm_start_s"] = statistics.median(starts)
+        store.apply(parse_cluster({**document, "spec": {**document["spec"], "minWorkers": 1}}))
+        wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.5)
+        time.sleep(3)
+        (worker_pid,) = _workers(name).values()
+        figures["worker_idle_rss_mib"] = rss_mib(worker_pid)
+        store.delete(name)
+        wait(lambda: not processes.marked(f"{name}/"), 60, 0.5)
+        return figures
+    finally:
+        store.delete(name)
+        controller.terminate()
+        controller.wait(30)
+        for pid in processes.marked(f"{name}/"):
+            processes.kill_group(pid)
+        prometheus.stop()
+
+
+def _worker_start_s(store: LocalClusterStore, name: str, master_ui: str, document: dict) -> float:
+    """minWorkers 0 -> 1 and back: time from the worker process's start to its registration."""
+    store.apply(parse_cluster({**document, "spec": {**document["spec"], "minWorkers": 1}}))
+    (pid,) = wait(lambda: _workers(name).values(), 60, 0.01)
+    started = time.time() - _age_s(pid)
+    wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.02)
+    registered = time.time()
+    store.apply(parse_cluster(document))
+    wait(lambda: not _workers(name), 120, 0.5)
+    wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 0, 60, 0.5)
+    return registered - started
+
+
+def _age_s(pid: int) -> float:
+    ticks = processes.start_time(pid) or 0
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return uptime - ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _workers(name: str) -> dict[str, int]:
+    return {
+        marker: pid
+        for pid, marker in processes.marked(f"{name}/worker-").items()
+        if os.getpgid(pid) == pid
+    }
+
+
+def _client(state: Path, name: str) -> dict | None:
+    try:
+        return json.loads((state / "runtime" / name / "client.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _master_state(master_ui: str) -> dict | None:
+    try:
+        return httpx.get(f"{master_ui}/json/", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def report(figures: dict[str, float]) -> str:
+    jvm = figures["worker_jvm_start_s"]
+    zero = figures["scale_from_zero_s"]
+    idle_user_mib = figures["master_idle_rss_mib"]
+    fits = int(MACHINE_GIB * 1024 // idle_user_mib)
+    return "\n".join(
+        [
+            "local backend (real JVMs; Prometheus scrape 1 s, controller loop 1 s)",
+            f"  worker JVM start -> registered   {jvm:6.1f} s (median of 3)",
+            f"  scale from zero: job -> 1st task {zero:6.1f} s = {zero / jvm:.2f} x JVM start"
+            f" ({zero - jvm:+.1f} s; target <= +3 s)",
+            f"  idle master RSS                  {figures['master_idle_rss_mib']:6.0f} MiB",
+            f"  idle worker RSS                  {figures['worker_idle_rss_mib']:6.0f} MiB",
+            f"  idle users' Spark clusters (master only) in {MACHINE_GIB} GiB: {fits}",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m autoscaler.bench_local")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/local.json"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="hubscale-bench-") as work:
+        figures = measure(Path(work))
+    print(report(figures))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()

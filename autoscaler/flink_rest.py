@@ -1,0 +1,277 @@
+"""A small client for a Flink JobManager's REST API: slots, jobs and their parallelism bounds.
+
+No metric says how many slots a job wants. With the adaptive scheduler each job vertex has
+parallelism bounds (``GET /jobs/<id>/resource-requirements``); with slot sharing (the default) a
+job needs as many slots as its largest upper bound, and ``PUT`` on the same resource changes the
+bounds at runtime (FLIP-291), which rescales the job without resubmitting it. Each failure is
+wrapped in a ``FlinkError`` subclass that says what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+DEFAULT_TIMEOUT_S = 5.0
+T = TypeVar("T")
+# States in which a job holds or waits for slots (RECONCILING: recovered after a failover).
+_ID = re.compile(r"^[0-9a-f]{32}$")  # job and vertex ids
+DEMANDING_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING"})
+
+
+class FlinkError(Exception):
+    """The JobManager could not answer usefully; the controller holds and retries later."""
+
+
+class FlinkUnavailable(FlinkError):
+    """Not reachable, timed out, or answered 5xx: a temporary error, retry with backoff."""
+
+
+class FlinkBadResponse(FlinkError):
+    """The answer is not the JSON Flink's REST API sends: wrong URL, a proxy page, or garbage."""
+
+
+class FlinkRequestRejected(FlinkError):
+    """Flink refused the request (4xx): an unknown job, or bounds it does not accept."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class FlinkJobNotFound(FlinkRequestRejected):
+    """No such job (any more): Flink says 404, or 500 with FlinkJobNotFoundException."""
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    taskmanagers: int
+    slots_total: int
+    slots_available: int
+    jobs_running: int
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    state: str  # Flink's JobStatus: RUNNING, CREATED, RESTARTING, CANCELED, ...
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskManagerSlots:
+    id: str  # the TaskManager's resource id: our worker name when we set taskmanager.resource-id
+    slots_total: int
+    slots_free: int
+
+
+Bounds = tuple[int, int]  # (lowerBound, upperBound) of one job vertex's parallelism
+
+
+class FlinkRest:
+    """Calls against one JobManager at ``url`` (e.g. http://127.0.0.1:8081), each with a timeout."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.url, timeout=timeout_s, transport=transport, follow_redirects=False
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> FlinkRest:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def overview(self) -> Overview:
+        body = await self._request("GET", "/overview")
+        return _parse(
+            "/overview",
+            body,
+            lambda b: Overview(
+                _int(b["taskmanagers"]),
+                _int(b["slots-total"]),
+                _int(b["slots-available"]),
+                _int(b["jobs-running"]),
+            ),
+        )
+
+    async def jobs(self) -> list[Job]:
+        """Every job the cluster knows, finished ones included."""
+        body = await self._request("GET", "/jobs/overview")
+        return _parse(
+            "/jobs/overview",
+            body,
+            lambda b: [Job(_str(j["jid"]), _str(j["state"]), _str(j["name"])) for j in b["jobs"]],
+        )
+
+    async def taskmanagers(self) -> list[TaskManagerSlots]:
+        body = await self._request("GET", "/taskmanagers")
+        return _parse(
+            "/taskmanagers",
+            body,
+            lambda b: [
+                TaskManagerSlots(_str(t["id"]), _int(t["slotsNumber"]), _int(t["freeSlots"]))
+                for t in b["taskmanagers"]
+            ],
+        )
+
+    async def resource_requirements(self, job_id: str) -> dict[str, Bounds]:
+        """Each job vertex's parallelism bounds (adaptive scheduler)."""
+        path = f"{_job_path(job_id)}/resource-requirements"
+        body = await self._request("GET", path, job_id=job_id)
+        return _parse(path, body, _bounds)
+
+    async def set_resource_requirements(self, job_id: str, bounds: Mapping[str, Bounds]) -> None:
+        """New bounds for the job's vertices; the adaptive scheduler rescales within them."""
+        payload = {
+            _checked_id(vertex): {"parallelism": {"lowerBound": lower, "upperBound": upper}}
+            for vertex, (lower, upper) in bounds.items()
+        }
+        path = f"{_job_path(job_id)}/resource-requirements"
+        await self._request("PUT", path, job_id=job_id, json=payload)
+
+    async def vertex_parallelism(self, job_id: str) -> dict[str, int]:
+        """The parallelism each vertex of the job runs with now."""
+        path = _job_path(job_id)
+        body = await self._request("GET", path, job_id=job_id)
+        return _parse(
+            path, body, lambda b: {_str(v["id"]): _int(v["parallelism"]) for v in b["vertices"]}
+        )
+
+    async def job_demand_slots(self) -> int:
+        """Slots the cluster's live jobs want: per job, the largest upper bound of its vertices.
+
+        A vertex without a positive upper bound (none set; Flink's -1 means "no limit") counts its
+        lower bound: a job that takes any number of slots must not grow the cluster to its cap. A
+        job without requirements yet counts one slot (an INITIALIZING job's JobMaster answers 500
+        for ~1 s); a job gone meanwhile counts none.
+        """
+        total = 0
+        for job in await self.jobs():
+            if job.state not in DEMANDING_STATES:
+                continue
+            try:
+                bounds = await self.resource_requirements(job.id)
+            except FlinkJobNotFound:
+                continue
+            except FlinkUnavailable:
+                if job.state != "INITIALIZING":
+                    raise
+                bounds = {}
+            total += job_slots(bounds)
+        return total
+
+    async def cancel(self, job_id: str) -> None:
+        """Ask Flink to cancel the job; it reaches CANCELED shortly after."""
+        path = _job_path(job_id)
+        await self._request("PATCH", path, job_id=job_id, params={"mode": "cancel"})
+
+    async def _request(
+        self, method: str, path: str, job_id: str | None = None, **kwargs: Any
+    ) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as error:
+            raise FlinkUnavailable(f"{method} {self.url}{path}: timed out ({error!r})") from error
+        except httpx.HTTPError as error:
+            raise FlinkUnavailable(f"{method} {self.url}{path}: {error!r}") from error
+        if job_id is not None and (
+            response.status_code == 404 or "FlinkJobNotFoundException" in response.text
+        ):
+            raise FlinkJobNotFound(f"{self.url}: no job {job_id}", 404)
+        if response.status_code >= 500:
+            raise FlinkUnavailable(
+                f"{method} {self.url}{path}: HTTP {response.status_code} {_errors(response)}"
+            )
+        if response.status_code >= 400:
+            raise FlinkRequestRejected(
+                f"{method} {self.url}{path}: HTTP {response.status_code} {_errors(response)}",
+                response.status_code,
+            )
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise FlinkBadResponse(
+                f"{method} {self.url}{path}: HTTP {response.status_code}, not JSON: "
+                f"{response.text[:80]!r}"
+            ) from None
+
+
+def job_slots(bounds: Mapping[str, Bounds]) -> int:
+    """Slots one job wants with slot sharing: its largest upper bound (see ``job_demand_slots``)."""
+    if not bounds:
+        return 1
+    return max(upper if upper > 0 else max(lower, 1) for lower, upper in bounds.values())
+
+
+def _job_path(job_id: str) -> str:
+    return f"/jobs/{_checked_id(job_id)}"
+
+
+def _checked_id(value: str) -> str:
+    """Flink's ids are 32 hex digits; anything else is a caller's bug, not a request to send."""
+    if not _ID.match(value):
+        raise ValueError(f"not a Flink job or vertex id: {value!r}")
+    return value
+
+
+def _bounds(body: Any) -> dict[str, Bounds]:
+    result: dict[str, Bounds] = {}
+    for vertex, requirement in body.items():
+        parallelism = requirement["parallelism"]
+        lower = _int(parallelism.get("lowerBound", 1))
+        upper = _int(parallelism.get("upperBound", -1))
+        result[_str(vertex)] = (lower, upper)
+    return result
+
+
+def _parse(path: str, body: Any, parse: Callable[[Any], T]) -> T:
+    try:
+        return parse(body)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise FlinkBadResponse(f"{path}: unexpected answer {_short(body)}") from None
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"not an integer: {value!r}")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"not a string: {value!r}")
+    return value
+
+
+def _errors(response: httpx.Response) -> str:
+    """The gist of Flink's ``{"errors": [...]}`` (messages and stack traces) for the log."""
+    try:
+        errors = [str(error) for error in response.json().get("errors", [])]
+    except (ValueError, AttributeError):
+        return repr(response.text[:80])
+    gist = []
+    for error in errors:
+        lines = error.splitlines() or [""]
+        gist.append(next((line for line in lines if "Exception: " in line), lines[0]))
+    return "; ".join(gist)[:300]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,131 @@
+"""A real Flink session cluster from the pyflink distribution, shared by the session's Flink tests.
+
+One JobManager and one 1-slot TaskManager, started as the local backend starts them; tests may add
+TaskManagers and must stop them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from autoscaler.backends import processes
+from autoscaler.backends.flink_conf import FlinkClusterPorts
+from autoscaler.backends.flink_local import LocalFlinkCluster
+from autoscaler.backends.processes import ProcessSpec
+from autoscaler.flink_rest import FlinkError, FlinkRest
+from tests.support import free_port, wait_for
+
+STARTUP_TIMEOUT_S = 120  # ~10 s each here; 30 s and more beside other JVMs on 2 cores
+RESCALE_COOLDOWN_S = 5  # Flink's 30 s would hold a just-started job back from a new TaskManager
+METRICS_PORTS = 6  # the JobManager's and up to five TaskManagers' Prometheus reporters
+T = TypeVar("T")
+
+
+def free_port_range(count: int) -> tuple[int, int]:
+    """``count`` consecutive free ports below the ephemeral range (reporters bind 0.0.0.0)."""
+    for _ in range(200):
+        first = random.randrange(20000, 32000 - count)
+        probes = []
+        try:
+            for port in range(first, first + count):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("0.0.0.0", port))
+            return first, first + count - 1
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def rest_call(url: str, call: Callable[[FlinkRest], Awaitable[T]], timeout_s: float = 10) -> T:
+    """Run one FlinkRest call from synchronous test code."""
+
+    async def run() -> T:
+        async with FlinkRest(url, timeout_s=timeout_s) as rest:
+            return await call(rest)
+
+    return asyncio.run(run())
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes (not zombies) whose command line or environment contains ``text``."""
+    found = []
+    needle = text.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if stat[stat.rindex(")") + 2] == "Z":
+                continue
+            if (
+                needle in (entry / "cmdline").read_bytes()
+                or needle in (entry / "environ").read_bytes()
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@dataclass
+class RunningFlink:
+    """The session's cluster: its JobManager and the TaskManagers running now, by name."""
+
+    cluster: LocalFlinkCluster
+    jobmanager: ProcessSpec
+    taskmanagers: dict[str, ProcessSpec] = field(default_factory=dict)
+
+    @property
+    def rest_url(self) -> str:
+        return self.cluster.rest_url
+
+    def rest(self, call: Callable[[FlinkRest], Awaitable[T]]) -> T:
+        return rest_call(self.rest_url, call)
+
+    def registered(self) -> set[str]:
+        """Ids of the TaskManagers the JobManager knows (none while it is not up)."""
+        try:
+            return {tm.id for tm in self.rest(lambda rest: rest.taskmanagers())}
+        except FlinkError:
+            return set()
+
+    def start_taskmanager(self, name: str, metrics_port: int | None = None) -> int:
+        spec = self.cluster.taskmanager(name, metrics_port)
+        self.taskmanagers[name] = spec
+        return processes.start(spec)
+
+    def stop_taskmanager(self, name: str) -> None:
+        processes.stop(self.taskmanagers.pop(name).pid_file)
+
+
+@pytest.fixture(scope="session")
+def flink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFlink]:
+    metrics_first, metrics_last = free_port_range(METRICS_PORTS)
+    ports = FlinkClusterPorts(free_port(), free_port(), free_port(), metrics_first, metrics_last)
+    directory = tmp_path_factory.mktemp("flink")
+    cluster = LocalFlinkCluster(directory, ports, 1, 1024, rescale_cooldown_s=RESCALE_COOLDOWN_S)
+    cluster.prepare()
+    running = RunningFlink(cluster, cluster.jobmanager())
+    processes.start(running.jobmanager)
+    running.start_taskmanager("tm-0", metrics_port=metrics_first + 1)
+    try:
+        wait_for(lambda: running.registered() == {"tm-0"}, timeout_s=STARTUP_TIMEOUT_S, every_s=0.5)
+        yield running
+    finally:
+        for name in list(running.taskmanagers):
+            running.stop_taskmanager(name)
+        processes.stop(running.jobmanager.pid_file)
+        wait_for(lambda: not processes_mentioning(f"{cluster.directory}/"), timeout_s=10)

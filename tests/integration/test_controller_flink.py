@@ -1,0 +1,96 @@
+"""The controller process with a real Flink session cluster: a waiting job grows TaskManagers,
+cancelling it lets them go. Jobs are PyFlink programs submitted with ``flink run`` and the
+cluster's client configuration, as a user's kernel would submit them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from autoscaler.backends import processes
+from autoscaler.backends.flink_local import client_env, flink_home
+from tests.integration.flink_fixtures import rest_call
+from tests.support import wait_for
+
+pytestmark = pytest.mark.integration
+
+TASKMANAGER = {"cores": 1, "memory": "1Gi"}
+JOB = """
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+env.execute_sql(
+    "CREATE TABLE src (x BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '50')"
+)
+env.execute_sql("CREATE TABLE sink (x BIGINT, n BIGINT) WITH ('connector' = 'blackhole')")
+env.execute_sql("INSERT INTO sink SELECT x % 10, COUNT(*) FROM src GROUP BY x % 10")
+"""
+
+
+def taskmanagers(name: str) -> dict[str, int]:
+    return {
+        marker: pid
+        for pid, marker in processes.marked(f"{name}/taskmanager-").items()
+        if os.getpgid(pid) == pid
+    }
+
+
+def running_on_all_slots(rest_url: str, job: str, slots: int) -> bool:
+    """The job runs, and every slot of the cluster is taken by it."""
+
+    async def look(rest):
+        return await rest.jobs(), await rest.taskmanagers()
+
+    jobs, registered = rest_call(rest_url, look)
+    state = next(j.state for j in jobs if j.id == job)
+    used = sum(tm.slots_total - tm.slots_free for tm in registered)
+    return state == "RUNNING" and used == slots == sum(tm.slots_total for tm in registered)
+
+
+def submit(platform, name: str, tmp_path: Path, parallelism: int) -> str:
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    client = platform.client(name)
+    result = subprocess.run(
+        [
+            str(flink_home() / "bin" / "flink"),
+            "run",
+            "-d",
+            "-p",
+            str(parallelism),
+            "-py",
+            str(script),
+        ],
+        env={**os.environ, **client_env(Path(client["conf_dir"])), "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return re.search(r"JobID ([0-9a-f]{32})", result.stdout).group(1)
+
+
+def test_a_waiting_job_grows_taskmanagers_and_cancelling_it_shrinks_them(platform, tmp_path):
+    name = "flink-grow"
+    platform.apply(
+        name, engine="flink", minWorkers=0, maxWorkers=3, worker=TASKMANAGER, idleTimeoutSeconds=15
+    )
+    wait_for(lambda: platform.status(name) and platform.status(name).phase == "Idle", 180)
+    rest_url = platform.client(name)["rest_url"]
+
+    job = submit(platform, name, tmp_path, parallelism=2)
+
+    wait_for(lambda: len(taskmanagers(name)) == 2, timeout_s=180)
+    wait_for(lambda: running_on_all_slots(rest_url, job, 2), timeout_s=240, every_s=1)
+    assert len(taskmanagers(name)) == 2  # the job wanted 2 slots: never the bound of 3
+    assert f"scale cluster={name} from=0 to=2 cause=backlog" in platform.log()
+
+    rest_call(rest_url, lambda rest: rest.cancel(job))
+    wait_for(lambda: not taskmanagers(name), timeout_s=180)
+    status = platform.status(name)
+    assert (status.workers, status.desired) in ((0, 0), (2, 0))
+    wait_for(lambda: platform.status(name).workers == 0, timeout_s=30)

@@ -1,0 +1,207 @@
+"""A real Flink session cluster from the pyflink package, started as the local backend does.
+
+Shares one JobManager and 1-slot TaskManager for the session; a test that adds TaskManagers or
+jobs stops and cancels them again. Jobs are PyFlink programs with a Python UDF, submitted with
+``flink run`` from the Flink environment, as a user's kernel would.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from autoscaler.backends import processes
+from autoscaler.backends.flink_local import flink_home
+from autoscaler.flink_rest import (
+    FlinkBadResponse,
+    FlinkJobNotFound,
+    FlinkRequestRejected,
+    FlinkUnavailable,
+)
+from tests.integration.flink_fixtures import (
+    STARTUP_TIMEOUT_S,
+    RunningFlink,
+    processes_mentioning,
+    rest_call,
+)
+from tests.support import free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+RESCALE_TIMEOUT_S = 120  # ~10 s idle (resource stabilization), longer on a busy machine
+
+JOB = """
+from pyflink.table import DataTypes, EnvironmentSettings, TableEnvironment
+from pyflink.table.udf import udf
+
+env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+env.get_config().set("pipeline.name", "{name}")
+env.create_temporary_function("plus_one", udf(lambda x: x + 1, result_type=DataTypes.BIGINT()))
+env.execute_sql(
+    "CREATE TABLE src (x BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '20')"
+)
+env.execute_sql("CREATE TABLE sink (y BIGINT) WITH ('connector' = 'blackhole')")
+env.execute_sql("INSERT INTO sink SELECT plus_one(x) FROM src")
+"""
+
+
+def submit(flink: RunningFlink, tmp_path: Path, name: str, parallelism: int) -> str:
+    """Submit a streaming job that runs until cancelled; its job id."""
+    script = tmp_path / f"{name}.py"
+    script.write_text(JOB.format(name=name))
+    result = subprocess.run(
+        [
+            str(flink_home() / "bin" / "flink"),
+            "run",
+            "-d",
+            "-p",
+            str(parallelism),
+            "-py",
+            str(script),
+        ],
+        env=flink.cluster.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    found = re.search(r"JobID ([0-9a-f]{32})", result.stdout)
+    assert found, result.stdout[-2000:]
+    return found.group(1)
+
+
+def job_state(flink: RunningFlink, job_id: str) -> str | None:
+    jobs = flink.rest(lambda rest: rest.jobs())
+    return next((job.state for job in jobs if job.id == job_id), None)
+
+
+def cancel(flink: RunningFlink, job_id: str) -> None:
+    flink.rest(lambda rest: rest.cancel(job_id))
+    wait_for(lambda: job_state(flink, job_id) == "CANCELED", timeout_s=60)
+
+
+def test_the_jobmanager_answers_and_knows_the_taskmanager_by_our_name(flink):
+    overview = flink.rest(lambda rest: rest.overview())
+    assert (overview.taskmanagers, overview.slots_total) == (1, 1)
+    taskmanagers = flink.rest(lambda rest: rest.taskmanagers())
+    assert [(tm.id, tm.slots_total) for tm in taskmanagers] == [("tm-0", 1)]
+
+
+def test_rest_failures_come_back_as_typed_errors(flink):
+    unknown_job = "0" * 32
+    with pytest.raises(FlinkJobNotFound):  # Flink answers 500 with FlinkJobNotFoundException
+        flink.rest(lambda rest: rest.resource_requirements(unknown_job))
+    with pytest.raises(FlinkJobNotFound):  # and 404 here
+        flink.rest(lambda rest: rest.cancel(unknown_job))
+    with pytest.raises(FlinkRequestRejected, match="does not specify resource requirements"):
+        flink.rest(lambda rest: rest.set_resource_requirements(unknown_job, {}))
+    with pytest.raises(FlinkUnavailable):
+        rest_call(f"http://127.0.0.1:{free_port()}", lambda rest: rest.overview(), timeout_s=2)
+    reporter = f"http://127.0.0.1:{flink.cluster.ports.jobmanager_metrics}"
+    with pytest.raises(FlinkBadResponse):  # Prometheus text, not Flink's JSON
+        rest_call(reporter, lambda rest: rest.overview())
+    with pytest.raises(ValueError, match="not a Flink job"):
+        flink.rest(lambda rest: rest.cancel("../taskmanagers"))
+    with pytest.raises(FlinkBadResponse):  # /jobs/overview: Flink's JSON, but not an overview
+        rest_call(f"{flink.rest_url}/jobs", lambda rest: rest.overview())
+
+
+def test_jobmanager_and_taskmanager_serve_prometheus_metrics_on_loopback(flink):
+    ports = flink.cluster.ports
+    jobmanager = httpx.get(f"http://127.0.0.1:{ports.jobmanager_metrics}/metrics", timeout=5).text
+    assert 'flink_jobmanager_taskSlotsTotal{host="127_0_0_1",} 1.0' in jobmanager
+    assert "flink_jobmanager_numRegisteredTaskManagers" in jobmanager
+    assert "flink_jobmanager_numRunningJobs" in jobmanager
+    taskmanager = httpx.get(f"http://127.0.0.1:{ports.metrics_first + 1}/metrics", timeout=5).text
+    # The reporter turns characters Prometheus does not allow into "_": tm-0 becomes tm_0.
+    assert re.search(r'flink_taskmanager_Status_JVM_CPU_Load\{.*tm_id="tm_0"', taskmanager)
+
+
+def test_a_job_rescales_onto_a_new_taskmanager_and_survives_its_stop_leaving_no_processes(
+    flink, tmp_path
+):
+    """One job's life, in one test to keep the file short (each submission costs ~15 s).
+
+    Demand 2 on 1 slot; a second TaskManager → parallelism 2; stopping that TaskManager leaves
+    none of its JVM or Python UDF workers; lower bounds (FLIP-291) → RUNNING at 1; cancel.
+    """
+    job_id = submit(flink, tmp_path, "hubscale-rescale", parallelism=2)
+    try:
+        wait_for(lambda: job_state(flink, job_id) == "RUNNING", timeout_s=STARTUP_TIMEOUT_S)
+        assert flink.rest(lambda rest: rest.job_demand_slots()) == 2
+        assert flink.rest(lambda rest: rest.overview()).slots_total == 1
+        bounds = flink.rest(lambda rest: rest.resource_requirements(job_id))
+        assert bounds and set(bounds.values()) == {(1, 2)}
+
+        pid = flink.start_taskmanager("tm-1")
+        wait_for(lambda: parallelism(flink, job_id) == {2}, timeout_s=2 * STARTUP_TIMEOUT_S)
+        wait_for(lambda: job_state(flink, job_id) == "RUNNING", timeout_s=RESCALE_TIMEOUT_S)
+        slots = flink.rest(lambda rest: rest.taskmanagers())
+        assert sorted((tm.id, tm.slots_free) for tm in slots) == [("tm-0", 0), ("tm-1", 0)]
+        assert flink.rest(lambda rest: rest.job_demand_slots()) == 2
+        assert_job_metrics(flink, job_id)
+
+        # Its own process group holds the TaskManager's Python workers; stop() takes them along.
+        marker = str(flink.cluster.directory / "run" / "taskmanager-tm-1")  # in their environment
+        workers = wait_for(lambda: python_workers(marker), timeout_s=RESCALE_TIMEOUT_S)
+        assert {process_group(worker) for worker in workers} == {pid}
+        assert processes.stop(flink.taskmanagers.pop("tm-1").pid_file)
+        wait_for(lambda: not processes_mentioning(marker), timeout_s=10)
+
+        # FLIP-291: bounds set at runtime are the demand from then on (the controller's lever).
+        flink.rest(
+            lambda rest: rest.set_resource_requirements(job_id, dict.fromkeys(bounds, (1, 1)))
+        )
+        assert set(flink.rest(lambda rest: rest.resource_requirements(job_id)).values()) == {(1, 1)}
+        assert flink.rest(lambda rest: rest.job_demand_slots()) == 1
+        wait_for(
+            lambda: job_state(flink, job_id) == "RUNNING" and parallelism(flink, job_id) == {1},
+            timeout_s=RESCALE_TIMEOUT_S,
+        )
+
+        cancel(flink, job_id)
+        assert flink.rest(lambda rest: rest.job_demand_slots()) == 0
+        wait_for(lambda: flink.rest(lambda rest: rest.overview()).slots_available == 1)
+    finally:
+        if job_state(flink, job_id) not in (None, "CANCELED"):
+            flink.rest(lambda rest: rest.cancel(job_id))
+        if "tm-1" in flink.taskmanagers:
+            flink.stop_taskmanager("tm-1")
+    assert flink.registered() == {"tm-0"}
+
+
+def parallelism(flink: RunningFlink, job_id: str) -> set[int]:
+    return set(flink.rest(lambda rest: rest.vertex_parallelism(job_id)).values())
+
+
+def assert_job_metrics(flink: RunningFlink, job_id: str) -> None:
+    """Per-task gauges carry the job and the TaskManager (our name, "-" turned into "_")."""
+    ports = flink.cluster.ports
+    taskmanager = httpx.get(f"http://127.0.0.1:{ports.metrics_first + 1}/metrics", timeout=5).text
+    for metric in ("busyTimeMsPerSecond", "backPressuredTimeMsPerSecond", "numRecordsOutPerSecond"):
+        pattern = rf'flink_taskmanager_job_task_{metric}\{{job_id="{job_id}",.*tm_id="tm_0"'
+        assert re.search(pattern, taskmanager), metric
+    jobmanager = httpx.get(f"http://127.0.0.1:{ports.jobmanager_metrics}/metrics", timeout=5).text
+    assert 'flink_jobmanager_taskSlotsTotal{host="127_0_0_1",} 2.0' in jobmanager
+    assert re.search(rf'flink_jobmanager_job_numRescales\{{job_id="{job_id}"', jobmanager)
+
+
+def python_workers(marker: str) -> list[int]:
+    """PyFlink's UDF workers (Beam's boot process) started by the TaskManager ``marker`` names."""
+    found = []
+    for pid in processes_mentioning(marker):
+        try:
+            if b"beam_boot" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def process_group(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[2])
