@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,23 @@ def test_a_waiting_job_grows_taskmanagers_and_cancelling_it_shrinks_them(platfor
     status = platform.status(name)
     assert (status.workers, status.desired) in ((0, 0), (2, 0))
     wait_for(lambda: platform.status(name).workers == 0, timeout_s=30)
+
+
+def test_a_taskmanager_running_a_job_stays_until_its_slots_are_free(platform, tmp_path):
+    name = "flink-drain"
+    platform.apply(name, engine="flink", minWorkers=2, maxWorkers=2, worker=TASKMANAGER)
+    wait_for(lambda: len(taskmanagers(name)) == 2, timeout_s=180)
+    rest_url = platform.client(name)["rest_url"]
+    job = submit(platform, name, tmp_path, parallelism=2)
+    wait_for(lambda: running_on_all_slots(rest_url, job, 2), timeout_s=240, every_s=1)
+
+    # An admin lowers the bound: one TaskManager must go, but it runs part of the job.
+    platform.apply(name, engine="flink", minWorkers=0, maxWorkers=1, worker=TASKMANAGER)
+    wait_for(lambda: platform.status(name).desired == 1, timeout_s=30)
+    time.sleep(10)
+    assert len(taskmanagers(name)) == 2  # draining, not stopped under the job
+    assert running_on_all_slots(rest_url, job, 2)  # never restarted onto fewer slots
+    assert platform.status(name).phase == "Scaling"
+
+    rest_call(rest_url, lambda rest: rest.cancel(job))
+    wait_for(lambda: len(taskmanagers(name)) == 1, timeout_s=120)
