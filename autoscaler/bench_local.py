@@ -3,7 +3,8 @@
 1. Worker JVM start: a Spark worker process started -> registered with its master (median of 3).
 2. Scale from zero: a driver's job on a 0-worker cluster under the real controller -> its first
    task runs; printed next to (1) as a ratio and a difference (target: <= JVM start + 3 s).
-3. Memory: RSS of an idle master and an idle worker, and how many idle users fit in 24 GiB.
+3. Memory: RSS of an idle Spark master and worker, Flink JobManager and TaskManager, the
+   controller; how many idle users (their clusters at zero workers) fit in 24 GiB.
 
 Prometheus scrapes every second and the controller loops every second, as in ``make up``.
 """
@@ -71,62 +72,88 @@ def measure(work: Path) -> dict[str, float]:
         stdout=open(work / "controller.log", "ab"),  # noqa: SIM115 - the child keeps it
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    name = "bench"
-    document = {
-        "metadata": {"name": name},
-        "spec": {"owner": "bench", "engine": "spark", "maxWorkers": 2,
-                 "worker": {"cores": 1, "memory": "1Gi"}, "idleTimeoutSeconds": 5},
-    }  # fmt: skip
     try:
-        store.apply(parse_cluster(document))
-        client = wait(lambda: _client(state, name), 60)
-        master_ui = client["master_ui"]
-        wait(lambda: _master_state(master_ui) is not None, 60)
-        time.sleep(3)  # master settled
-        master_pid = next(pid for pid, m in processes.marked(f"{name}/master").items())
-        figures = {"master_idle_rss_mib": rss_mib(master_pid)}
-
-        result = subprocess.run(
-            [str(spark_python()), "-c", FIRST_TASK_DRIVER],
-            env={**os.environ, **client_env(Path(client["conf_dir"]))},
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        latency = [line for line in result.stdout.splitlines() if line.startswith("LATENCY")]
-        if not latency:
-            raise RuntimeError(f"driver failed: {result.stderr[-2000:]}")
-        figures["scale_from_zero_s"] = float(latency[0].split()[1])
-        wait(lambda: not _workers(name), 120, 0.5)  # back to zero after the idle timeout
-
-        starts = []
-        for _ in range(3):
-            starts.append(_worker_start_s(store, name, master_ui, document))
-        figures["worker_jvm_start_s"] = statistics.median(starts)
-        store.apply(parse_cluster({**document, "spec": {**document["spec"], "minWorkers": 1}}))
-        wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.5)
-        time.sleep(3)
-        (worker_pid,) = _workers(name).values()
-        figures["worker_idle_rss_mib"] = rss_mib(worker_pid)
-        store.delete(name)
-        wait(lambda: not processes.marked(f"{name}/"), 60, 0.5)
+        figures = _spark_figures(store, state)
+        figures.update(_flink_figures(store))
+        figures["controller_rss_mib"] = rss_mib(controller.pid)
         return figures
     finally:
-        store.delete(name)
+        for name in (SPARK, FLINK):
+            store.delete(name)
+        wait(lambda: not _leftovers(), 90, 0.5)
         controller.terminate()
         controller.wait(30)
-        for pid in processes.marked(f"{name}/"):
+        for pid in _leftovers():
             processes.kill_group(pid)
         prometheus.stop()
 
 
-def _worker_start_s(store: LocalClusterStore, name: str, master_ui: str, document: dict) -> float:
+SPARK, FLINK = "bench-spark", "bench-flink"
+
+
+def _document(name: str, engine: str, min_workers: int = 0) -> dict:
+    spec = {"owner": "bench", "engine": engine, "minWorkers": min_workers, "maxWorkers": 2,
+            "worker": {"cores": 1, "memory": "1Gi"}, "idleTimeoutSeconds": 5}  # fmt: skip
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def _spark_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
+    store.apply(parse_cluster(_document(SPARK, "spark")))
+    client = wait(lambda: _client(state, SPARK), 60)
+    master_ui = client["master_ui"]
+    wait(lambda: _master_state(master_ui) is not None, 60)
+    time.sleep(3)  # master settled
+    figures = {"master_idle_rss_mib": rss_mib(_leader(f"{SPARK}/master"))}
+    result = subprocess.run(
+        [str(spark_python()), "-c", FIRST_TASK_DRIVER],
+        env={**os.environ, **client_env(Path(client["conf_dir"]))},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    latency = [line for line in result.stdout.splitlines() if line.startswith("LATENCY")]
+    if not latency:
+        raise RuntimeError(f"driver failed: {result.stderr[-2000:]}")
+    figures["scale_from_zero_s"] = float(latency[0].split()[1])
+    wait(lambda: not _workers(SPARK), 120, 0.5)  # back to zero after the idle timeout
+    starts = [_worker_start_s(store, master_ui) for _ in range(3)]
+    figures["worker_jvm_start_s"] = statistics.median(starts)
+    store.apply(parse_cluster(_document(SPARK, "spark", min_workers=1)))
+    wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.5)
+    time.sleep(3)
+    (worker_pid,) = _workers(SPARK).values()
+    figures["worker_idle_rss_mib"] = rss_mib(worker_pid)
+    store.delete(SPARK)
+    return figures
+
+
+def _flink_figures(store: LocalClusterStore) -> dict[str, float]:
+    """Idle JobManager and TaskManager (registered, no job)."""
+    store.apply(parse_cluster(_document(FLINK, "flink", min_workers=1)))
+    wait(lambda: _leader(f"{FLINK}/taskmanager-w0"), 120, 0.5)
+    time.sleep(20)  # both JVMs up and the TaskManager registered
+    return {
+        "jobmanager_idle_rss_mib": rss_mib(_leader(f"{FLINK}/jobmanager")),
+        "taskmanager_idle_rss_mib": rss_mib(_leader(f"{FLINK}/taskmanager-w0")),
+    }
+
+
+def _leader(marker: str) -> int | None:
+    """The JVM we started that carries exactly this marker."""
+    return processes.group_leaders(marker).get(marker)
+
+
+def _leftovers() -> dict[int, str]:
+    return {**processes.marked(f"{SPARK}/"), **processes.marked(f"{FLINK}/")}
+
+
+def _worker_start_s(store: LocalClusterStore, master_ui: str) -> float:
     """minWorkers 0 -> 1 and back: time from the worker process's start to its registration."""
-    store.apply(parse_cluster({**document, "spec": {**document["spec"], "minWorkers": 1}}))
-    (pid,) = wait(lambda: _workers(name).values(), 60, 0.01)
+    store.apply(parse_cluster(_document(SPARK, "spark", min_workers=1)))
+    (pid,) = wait(lambda: _workers(SPARK).values(), 60, 0.01)
     started = time.time() - _age_s(pid)
     wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.02)
     registered = time.time()
-    store.apply(parse_cluster(document))
-    wait(lambda: not _workers(name), 120, 0.5)
+    store.apply(parse_cluster(_document(SPARK, "spark")))
+    wait(lambda: not _workers(SPARK), 120, 0.5)
     wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 0, 60, 0.5)
     return registered - started
 
@@ -138,11 +165,7 @@ def _age_s(pid: int) -> float:
 
 
 def _workers(name: str) -> dict[str, int]:
-    return {
-        marker: pid
-        for pid, marker in processes.marked(f"{name}/worker-").items()
-        if os.getpgid(pid) == pid
-    }
+    return processes.group_leaders(f"{name}/worker-")
 
 
 def _client(state: Path, name: str) -> dict | None:
@@ -159,22 +182,29 @@ def _master_state(master_ui: str) -> dict | None:
         return None
 
 
+MEMORY_ROWS = (
+    ("idle Spark master", "master_idle_rss_mib"),
+    ("idle Spark worker", "worker_idle_rss_mib"),
+    ("idle Flink JobManager", "jobmanager_idle_rss_mib"),
+    ("idle Flink TaskManager", "taskmanager_idle_rss_mib"),
+    ("controller", "controller_rss_mib"),
+)
+
+
 def report(figures: dict[str, float]) -> str:
     jvm = figures["worker_jvm_start_s"]
     zero = figures["scale_from_zero_s"]
-    idle_user_mib = figures["master_idle_rss_mib"]
+    idle_user_mib = figures["master_idle_rss_mib"] + figures["jobmanager_idle_rss_mib"]
     fits = int(MACHINE_GIB * 1024 // idle_user_mib)
-    return "\n".join(
-        [
-            "local backend (real JVMs; Prometheus scrape 1 s, controller loop 1 s)",
-            f"  worker JVM start -> registered   {jvm:6.1f} s (median of 3)",
-            f"  scale from zero: job -> 1st task {zero:6.1f} s = {zero / jvm:.2f} x JVM start"
-            f" ({zero - jvm:+.1f} s; target <= +3 s)",
-            f"  idle master RSS                  {figures['master_idle_rss_mib']:6.0f} MiB",
-            f"  idle worker RSS                  {figures['worker_idle_rss_mib']:6.0f} MiB",
-            f"  idle users' Spark clusters (master only) in {MACHINE_GIB} GiB: {fits}",
-        ]
-    )
+    lines = [
+        "local backend (real JVMs; Prometheus scrape 1 s, controller loop 1 s)",
+        f"  {'Spark worker JVM start -> registered':38} {jvm:6.1f} s (median of 3)",
+        f"  {'scale from zero: job -> first task':38} {zero:6.1f} s = {zero / jvm:.2f} x JVM"
+        f" start ({zero - jvm:+.1f} s; target <= +3 s)",
+    ]
+    lines += [f"  {label + ' RSS':38} {figures[key]:6.0f} MiB" for label, key in MEMORY_ROWS]
+    lines.append(f"  idle users (clusters at zero workers) in {MACHINE_GIB} GiB: {fits}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -158,3 +158,13 @@ def kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     _reap(pid)
+
+
+def group_leaders(prefix: str) -> dict[str, int]:
+    """Marker -> pid of the marked processes we started (each leads its own process group)."""
+    leaders: dict[str, int] = {}
+    for pid, marker in marked(prefix).items():
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == pid:
+                leaders[marker] = pid
+    return leaders

@@ -48,6 +48,9 @@ def spark_defaults(
         "spark.dynamicAllocation.enabled": "true",
         "spark.dynamicAllocation.shuffleTracking.enabled": "true",
         "spark.dynamicAllocation.minExecutors": "0",
+        # One executor asked for at session start: it launches as soon as a worker registers,
+        # while the user writes the first query; it goes after executorIdleTimeout unused.
+        "spark.dynamicAllocation.initialExecutors": "1",
         "spark.dynamicAllocation.executorIdleTimeout": "60s",
         "spark.executor.cores": str(executor_cores),
         "spark.executor.memory": f"{executor_memory_mib}m",

@@ -89,12 +89,8 @@ class LocalPlatform:
         return {**os.environ, **client_env(Path(self.client(name)["conf_dir"]))}
 
     def worker_pids(self, name: str) -> dict[str, int]:
-        """Process-group leaders marked as this cluster's workers (the worker JVMs)."""
-        return {
-            marker: pid
-            for pid, marker in processes.marked(f"{name}/worker-").items()
-            if os.getpgid(pid) == pid
-        }
+        """The worker JVMs of this cluster, by marker."""
+        return processes.group_leaders(f"{name}/worker-")
 
     def leftovers(self) -> dict[int, str]:
         """Processes of this platform's clusters still running."""
@@ -104,12 +100,8 @@ class LocalPlatform:
         return found
 
     def jvm_leaders(self, name: str) -> dict[str, int]:
-        """Every process-group leader of this cluster: master and worker JVMs."""
-        return {
-            marker: pid
-            for pid, marker in processes.marked(f"{name}/").items()
-            if os.getpgid(pid) == pid
-        }
+        """Every JVM of this cluster we started: master and workers."""
+        return processes.group_leaders(f"{name}/")
 
 
 @pytest.fixture

@@ -33,11 +33,7 @@ env.execute_sql("INSERT INTO sink SELECT x % 10, COUNT(*) FROM src GROUP BY x % 
 
 
 def taskmanagers(name: str) -> dict[str, int]:
-    return {
-        marker: pid
-        for pid, marker in processes.marked(f"{name}/taskmanager-").items()
-        if os.getpgid(pid) == pid
-    }
+    return processes.group_leaders(f"{name}/taskmanager-")
 
 
 def running_on_all_slots(rest_url: str, job: str, slots: int) -> bool:

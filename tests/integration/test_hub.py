@@ -1,0 +1,269 @@
+"""The hub end to end, as ``make up`` runs it: real hub, proxy, controller, Prometheus and JVMs.
+
+One platform for the module; users get names of their own (cluster names derive from them). Code
+runs in users' kernels through the proxy, as JupyterLab would send it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from autoscaler.backends import processes
+from tests.integration.hub_fixtures import RunningHub, run_platform
+from tests.support import wait_for
+
+pytestmark = pytest.mark.integration
+
+SPARK_JOB = """
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("hubscale-hub-test").getOrCreate()
+print("MASTER", spark.sparkContext.master)
+print("RESULT", spark.sparkContext.parallelize(range(100000), 8).map(lambda x: x * 2).sum())
+"""
+FLINK_JOB = """
+from pyflink.table import EnvironmentSettings, TableEnvironment
+t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+result = t_env.execute_sql("SELECT x, x * x AS sq FROM (VALUES (1), (2), (3), (4)) AS T(x)")
+print("JOB", result.get_job_client().get_job_id())
+with result.collect() as rows:
+    print("ROWS", sorted(tuple(row) for row in rows))
+"""
+SHOW_ENV = """
+import json, os
+names = ["SPARK_MASTER", "SPARK_CONF_DIR", "FLINK_REST_URL", "FLINK_CONF_DIR", "SUBMIT_ARGS"]
+print("ENV", json.dumps({name: os.environ.get(name) for name in names}))
+"""
+INTRUDER = """
+import os, signal, subprocess, sys, time
+driver = (
+    "from pyspark.sql import SparkSession\\n"
+    "spark = SparkSession.builder.master({master!r}).appName('intruder').getOrCreate()\\n"
+    "print('RESULT', spark.sparkContext.parallelize(range(10), 2).sum(), flush=True)\\n"
+)
+process = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+verdict, deadline = "no answer", time.monotonic() + 150
+for line in process.stdout:
+    if line.startswith("RESULT"):
+        verdict = "ran"
+        break
+    if "SaslException" in line or "Expected SaslMessage" in line:
+        verdict = "refused"
+        break
+    if time.monotonic() > deadline:
+        break
+os.killpg(process.pid, signal.SIGKILL)
+process.wait()
+print("VERDICT", verdict)
+"""
+
+
+def unique(name: str) -> str:
+    return f"{name}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class User:
+    """A user with a running default server."""
+
+    name: str
+    spawn_to_ready_s: float
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    """One platform for the module, stopped at the end as Ctrl-C stops it (nothing left over)."""
+    yield from run_platform(tmp_path_factory.mktemp("hub"))
+
+
+@pytest.fixture(scope="module")
+def alice(hub: RunningHub) -> User:
+    name = unique("alice")
+    started = time.monotonic()
+    hub.start_server(name, options={"profile": "small", "spark_max_workers": 2})
+    return User(name, time.monotonic() - started)
+
+
+@pytest.fixture(scope="module")
+def bob(hub: RunningHub) -> User:
+    name = unique("bob")
+    started = time.monotonic()
+    hub.start_server(name)
+    return User(name, time.monotonic() - started)
+
+
+class MaxWorkers:
+    """Counts a cluster's worker JVMs in the background; the most seen at once."""
+
+    def __init__(self, hub: RunningHub, cluster: str, prefix: str) -> None:
+        self.most = 0
+        self._stop = threading.Event()
+
+        def watch() -> None:
+            while not self._stop.wait(0.5):
+                workers = [role for role in hub.jvm_pids(cluster) if role.startswith(prefix)]
+                self.most = max(self.most, len(workers))
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+
+    def __enter__(self) -> MaxWorkers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_hub_metrics_are_open_to_prometheus(hub):
+    response = httpx.get(f"{hub.settings.url}/hub/metrics", timeout=10)
+    assert response.status_code == 200
+    assert "jupyterhub_" in response.text
+    prometheus = f"http://127.0.0.1:{hub.settings.prometheus_port}/api/v1/query"
+
+    def hub_scraped() -> bool:
+        answer = httpx.get(prometheus, params={"query": 'up{role="hub"}'}, timeout=5).json()
+        return [r["value"][1] for r in answer["data"]["result"]] == ["1"]
+
+    wait_for(hub_scraped, timeout_s=60, every_s=1)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"profile": "small", "spark_max_workers": 99}, "spark_max_workers"),
+        ({"profile": "small", "gpus": 1}, "gpus"),
+        ({"profile": "huge"}, "profile"),
+        ({"profile": "small", "flink_max_workers": "2"}, "flink_max_workers"),
+    ],
+)
+def test_bad_user_options_get_a_400_naming_the_option_and_start_nothing(hub, options, named):
+    user = unique("carol")
+    hub.create_user(user)
+    response = hub.spawn(user, options=options)
+    assert response.status_code == 400, response.text
+    assert named in response.json()["message"]
+    assert hub.server_model(user) is None
+    assert not [c for c in hub.store.list() if c.cluster and c.cluster.spec.owner == user]
+
+
+def test_a_spark_job_in_the_users_kernel_runs_on_their_own_cluster_which_grows(hub, alice):
+    print(f"spawn-to-ready user={alice.name} seconds={alice.spawn_to_ready_s:.1f}")
+    spark = hub.client(alice.name, "spark")
+    kernel = hub.kernel(alice.name, "spark")
+    with MaxWorkers(hub, hub.cluster(alice.name, "spark"), "worker-") as workers:
+        started = time.monotonic()
+        run = kernel.execute(SPARK_JOB, timeout_s=300)
+        print(f"spark-job seconds={time.monotonic() - started:.1f}")
+    assert run.status == "ok", run.error or run.stderr[-3000:]
+    assert run.lines("MASTER") == [spark["master_url"]]
+    assert run.lines("RESULT") == [str(2 * sum(range(100000)))]
+    assert workers.most >= 1, "the cluster did not grow for the job"
+
+
+def test_a_flink_sql_job_from_the_users_kernel_runs_on_their_flink_cluster(hub, alice):
+    flink = hub.client(alice.name, "flink")
+    kernel = hub.kernel(alice.name, "flink")
+    with MaxWorkers(hub, hub.cluster(alice.name, "flink"), "taskmanager-") as taskmanagers:
+        started = time.monotonic()
+        run = kernel.execute(FLINK_JOB, timeout_s=360)
+        print(f"flink-job seconds={time.monotonic() - started:.1f}")
+    assert run.status == "ok", run.error or run.stderr[-3000:]
+    assert run.lines("ROWS") == ["[(1, 1), (2, 4), (3, 9), (4, 16)]"]
+    (job_id,) = run.lines("JOB")
+    job = httpx.get(f"{flink['rest_url']}/jobs/{job_id}", timeout=10).json()
+    assert job["state"] == "FINISHED"
+    assert taskmanagers.most >= 1, "the Flink cluster did not grow for the job"
+
+
+def test_each_user_sees_only_their_own_clusters(hub, alice, bob):
+    kernel = hub.kernel(bob.name, "spark")
+    run = kernel.execute(SHOW_ENV, timeout_s=120)
+    (shown,) = run.lines("ENV")
+    env = json.loads(shown)
+    bob_spark, alice_spark = hub.client(bob.name, "spark"), hub.client(alice.name, "spark")
+    assert env["SPARK_MASTER"] == bob_spark["master_url"] != alice_spark["master_url"]
+    assert env["SPARK_CONF_DIR"] == bob_spark["conf_dir"]
+    assert env["FLINK_REST_URL"] == hub.client(bob.name, "flink")["rest_url"]
+    assert env["SUBMIT_ARGS"] == "remote"
+    flink_conf = hub.state_dir / "servers" / hub.cluster(bob.name, "flink") / "conf"
+    assert env["FLINK_CONF_DIR"] == str(flink_conf)
+    defaults = (Path(bob_spark["conf_dir"]) / "spark-defaults.conf").read_text()
+    assert bob_spark["master_url"] in defaults and alice_spark["master_url"] not in defaults
+
+
+def test_another_users_kernel_is_refused_by_the_master(hub, alice, bob):
+    alice_spark = hub.client(alice.name, "spark")
+    kernel = hub.kernel(bob.name, "spark")
+    run = kernel.execute(INTRUDER.format(master=alice_spark["master_url"]), timeout_s=240)
+    assert run.lines("VERDICT") == ["refused"], run.stdout[-3000:]
+    state = httpx.get(f"{alice_spark['master_ui']}/json/", timeout=10).json()
+    apps = [app["name"] for app in state["activeapps"] + state["completedapps"]]
+    assert "intruder" not in apps
+
+
+def test_named_servers_get_clusters_of_their_own(hub, alice):
+    hub.start_server(alice.name, "second", {"profile": "large", "spark_max_workers": 1})
+    second = hub.store.get(hub.cluster(alice.name, "spark", "second"))
+    default = hub.store.get(hub.cluster(alice.name, "spark"))
+    assert second is not None and default is not None and second.name != default.name
+    assert (second.cluster.spec.server, second.cluster.spec.max_workers) == ("second", 1)
+    assert second.cluster.spec.worker.cores == 2  # the large profile
+    assert hub.client(alice.name, "spark", "second") != hub.client(alice.name, "spark")
+    hub.stop_server(alice.name, "second")
+    assert hub.store.get(second.name) is None
+    assert hub.store.get(default.name) is not None
+
+
+def test_stopping_the_server_stops_its_clusters(hub, alice):
+    names = [hub.cluster(alice.name, engine) for engine in ("spark", "flink")]
+    pids = [pid for name in names for pid in hub.jvm_pids(name).values()]
+    assert pids, "the clusters' JVMs should be running"
+    started = time.monotonic()
+    hub.stop_server(alice.name)
+    assert all(hub.store.get(name) is None for name in names)
+
+    def all_gone() -> bool:
+        return all(processes.start_time(pid) is None for pid in pids) and not any(
+            (hub.state_dir / "runtime" / name).exists() for name in names
+        )
+
+    wait_for(all_gone, timeout_s=180, every_s=0.5)
+    print(f"stop-to-jvms-gone seconds={time.monotonic() - started:.1f}")
+
+
+def test_a_killed_platform_comes_back_with_the_users_clusters_still_managed(hub, bob):
+    names = [hub.cluster(bob.name, engine) for engine in ("spark", "flink")]
+    jvms = {name: hub.jvm_pids(name) for name in names}
+    server_pid = hub.api("GET", f"/users/{bob.name}").json()["servers"][""]["state"]["pid"]
+    for component in ("up", "hub", "controller", "prometheus"):
+        pid = processes.running_pid(hub.state_dir / "run" / f"{component}.pid")
+        assert pid is not None, f"{component} should be running"
+        processes.kill_group(pid)
+    hub.process.wait(30)
+    assert processes.start_time(server_pid) is not None, "the user's server should outlive the hub"
+    killed_at = time.time()
+
+    started = time.monotonic()
+    hub.start()
+    print(f"make-up-restart seconds={time.monotonic() - started:.1f}")
+    hub.wait_ready(bob.name)
+    assert {name: hub.jvm_pids(name) for name in names} == jvms, "clusters adopted, not restarted"
+
+    def status_written_since_restart() -> bool:
+        files = [hub.state_dir / "clusters" / f"{name}.status.yaml" for name in names]
+        return all(os.stat(file).st_mtime > killed_at for file in files)
+
+    wait_for(status_written_since_restart, timeout_s=60, every_s=0.5)
+    run = hub.kernel(bob.name, "spark").execute("print('ALIVE', 6 * 7)", timeout_s=120)
+    assert run.lines("ALIVE") == ["42"]
