@@ -69,6 +69,13 @@ def parser() -> argparse.ArgumentParser:
         default=env("HUBSCALE_CONTROLLER_LISTEN", "127.0.0.1:9310"),
         help="HOST:PORT for /metrics and /healthz (env HUBSCALE_CONTROLLER_LISTEN)",
     )
+    parser.add_argument(
+        "--budget-cores",
+        type=int,
+        default=int(env("HUBSCALE_BUDGET_CORES", "0")) or None,
+        help="cores all clusters' workers may hold together, shared fairly between users"
+        " (env HUBSCALE_BUDGET_CORES; default: no limit)",
+    )
     parser.add_argument("--log-level", default=env("HUBSCALE_LOG_LEVEL", "INFO"))
     return parser
 
@@ -78,7 +85,9 @@ async def run(args: argparse.Namespace) -> None:
     file_sd_dir = args.file_sd_dir or args.state_dir / "targets"
     backend = LocalBackend(args.state_dir, Path(file_sd_dir), local_engines())
     async with PrometheusClient(args.prometheus_url) as prometheus:
-        controller = Controller(store, backend, prometheus, interval_s=args.interval)
+        controller = Controller(
+            store, backend, prometheus, interval_s=args.interval, budget_cores=args.budget_cores
+        )
         host, _, port = args.listen.rpartition(":")
         server, _ = serve(controller.metrics, controller.health, host, int(port))
         stop = asyncio.Event()

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from autoscaler.backends.base import Backend, BackendError, Observation
+from autoscaler.budget import Claim, cap_targets
 from autoscaler.controller_metrics import ControllerMetrics
 from autoscaler.decision import ClusterState, Decision, Policy
 from autoscaler.flink_rest import FlinkError, FlinkRest
@@ -40,9 +42,10 @@ from autoscaler.signal_queries import (
     read_spark,
     spark_signal,
 )
-from autoscaler.signals import Signal
+from autoscaler.signals import Signal, WorkerLoad
 from autoscaler.spec import ComputeCluster, ComputeClusterStatus, Phase
 from autoscaler.store import StoredCluster, state_from_status, status_after
+from autoscaler.victims import choose_victims
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,7 @@ class Controller:
         metrics: ControllerMetrics | None = None,
         clock: Callable[[], float] = time.time,
         flink_rest: Callable[[str], FlinkRest] = FlinkRest,
+        budget_cores: int | None = None,
     ) -> None:
         self.objects = objects
         self.backend = backend
@@ -92,6 +96,7 @@ class Controller:
         self.metrics = metrics or ControllerMetrics()
         self.clock = clock
         self.flink_rest = flink_rest
+        self.budget_cores = budget_cores  # all clusters' workers together, None: no cap
         self.failures = 0  # consecutive loops without usable metrics
         self.last_loop_end: float | None = None
 
@@ -136,13 +141,15 @@ class Controller:
                 self._write_error(item, observed.get(name), f"backend: {error}", now)
         signals, problems = await self._signals(valid, ensured, now)
         metrics_error = problems.get(ALL_CLUSTERS)
-        decisions = {}
-        for name, observation in ensured.items():
-            item = valid[name]
-            problem = problems.get(name, metrics_error)
-            decisions[name] = await self._reconcile(
-                item, observation, signals.get(name), problem, now
+        decisions = {
+            name: self._decide(
+                valid[name], observation, signals.get(name), problems.get(name, metrics_error), now
             )
+            for name, observation in ensured.items()
+        }
+        decisions = self._within_budget(valid, ensured, signals, decisions)
+        for name, observation in ensured.items():
+            await self._act(valid[name], observation, decisions[name], now)
         for item in invalid:
             self._write_error(item, observed.get(item.name), f"invalid object: {item.error}", now)
         self.metrics.invalid.set(len(invalid))
@@ -240,22 +247,57 @@ class Controller:
         async with self.flink_rest(observation.endpoints["rest_url"]) as rest:
             return await read_flink_demand(rest)
 
-    async def _reconcile(
+    def _decide(
         self,
         item: StoredCluster,
         observation: Observation,
         signal: Signal | None,
-        metrics_error: str | None,
+        problem: str | None,
         now: float,
     ) -> Decision:
+        state = _state(item, observation)
+        if signal is None:
+            return _hold(item.cluster, state, problem or "no signal")
+        return self.policy.decide(item.cluster.spec, signal, state, now)
+
+    def _within_budget(
+        self,
+        valid: dict[str, StoredCluster],
+        ensured: dict[str, Observation],
+        signals: dict[str, Signal],
+        decisions: dict[str, Decision],
+    ) -> dict[str, Decision]:
+        """Cap every target to the global core budget, fairly between users (budget.py)."""
+        if self.budget_cores is None:
+            return decisions
+        claims = [
+            Claim(name, valid[name].cluster.spec.owner, decision.target,
+                  valid[name].cluster.spec.min_workers, valid[name].cluster.spec.worker.cores)
+            for name, decision in decisions.items()
+        ]  # fmt: skip
+        capped = dict(decisions)
+        for name, target in cap_targets(claims, self.budget_cores).items():
+            decision = decisions[name]
+            if target >= decision.target:
+                continue
+            serving = ensured[name].workers
+            loads = signals[name].workers if name in signals else _unknown_loads(serving)
+            capped[name] = replace(
+                decision,
+                target=target,
+                reason=f"{decision.reason} (capped at {target}: budget of"
+                f" {self.budget_cores} cores shared between users)",
+                cause="bounds",
+                victims=choose_victims(loads, len(serving) - target),
+            )
+        return capped
+
+    async def _act(
+        self, item: StoredCluster, observation: Observation, decision: Decision, now: float
+    ) -> None:
+        """Scale to the decision and write the status (only when it changed)."""
         cluster = item.cluster
         serving = len(observation.workers)
-        state = state_from_status(item.status)
-        state = ClusterState(serving, state.desired, state.last_scale_time, state.memo)
-        if signal is None:
-            decision = _hold(cluster, state, metrics_error or "no signal")
-        else:
-            decision = self.policy.decide(cluster.spec, signal, state, now)
         self.metrics.decisions.labels(cluster.spec.engine, decision.cause).inc()
         if decision.target != serving:
             log.info(
@@ -273,11 +315,11 @@ class Controller:
                 log.error("scale-failed cluster=%s error=%r", cluster.metadata.name, str(error))
         phase = _phase(observation, decision)
         status = status_after(decision, serving, now, phase, item.status)
-        self.objects.write_status(item.name, status)
+        if status != item.status:
+            self.objects.write_status(item.name, status)
         self.metrics.set_cluster(
             item.name, cluster.spec.owner, cluster.spec.engine, serving, decision.target
         )
-        return decision
 
     def _write_error(
         self, item: StoredCluster, observation: Observation | None, why: str, now: float
@@ -298,6 +340,16 @@ class Controller:
 
 async def _none() -> None:
     return None
+
+
+def _state(item: StoredCluster, observation: Observation) -> ClusterState:
+    """What the policy knows: the status it wrote last, with the workers that serve now."""
+    state = state_from_status(item.status)
+    return ClusterState(len(observation.workers), state.desired, state.last_scale_time, state.memo)
+
+
+def _unknown_loads(names: tuple[str, ...]) -> tuple[WorkerLoad, ...]:
+    return tuple(WorkerLoad(name, math.nan) for name in names)
 
 
 def _hold(cluster: ComputeCluster, state: ClusterState, why: str) -> Decision:

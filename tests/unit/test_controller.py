@@ -199,3 +199,34 @@ def test_metrics_and_health_report_the_loop(tmp_path: Path):
     loop.clock = lambda: NOW + 3600
     ok, why = loop.health()
     assert not ok and "last loop finished 3600 s ago" in why
+
+
+def test_a_global_budget_is_shared_fairly_between_users(tmp_path: Path):
+    answers = {
+        "numberMaxNeededExecutors": [({"cluster": "a"}, 6), ({"cluster": "b"}, 1)],
+        "waitingApps": [({"cluster": "a"}, 0), ({"cluster": "b"}, 0)],
+    }
+    loop = controller(tmp_path, prometheus_answering(answers))
+    loop.budget_cores = 4
+    apply(loop.objects, "a", maxWorkers=8)
+    document = {"metadata": {"name": "b"}, "spec": {"owner": "bob", "engine": "spark"}}
+    loop.objects.apply(parse_cluster(document))
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert (result.decisions["a"].target, result.decisions["b"].target) == (3, 1)
+    assert "budget of 4 cores" in loop.objects.get("a").status.reason
+    assert loop.backend.workers["a"] == ["w0", "w1", "w2"]
+
+
+def test_an_unchanged_status_is_not_rewritten(tmp_path: Path):
+    loop = controller(tmp_path, prometheus_answering(demand("s", 0)))
+    apply(loop.objects, "s")
+    status_file = tmp_path / "clusters" / "s.status.yaml"
+    asyncio.run(loop.reconcile_once())
+    written = status_file.stat().st_mtime_ns
+    inode = status_file.stat().st_ino
+
+    asyncio.run(loop.reconcile_once())
+
+    assert status_file.stat().st_ino == inode and status_file.stat().st_mtime_ns == written
