@@ -24,6 +24,21 @@ def write_atomic(path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
+def replace_if_changed(path: Path, text: str) -> bool:
+    """``write_atomic`` unless the file already holds ``text``; True if it wrote.
+
+    For files rewritten every controller loop (configuration, scrape targets): no needless
+    fsyncs, and readers watching the modification time see only real changes.
+    """
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    write_atomic(path, text)
+    return True
+
+
 def unlink_durably(path: Path) -> bool:
     """Remove a file durably; False if it was not there."""
     try:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoscaler.atomic_files import write_atomic
+from autoscaler.atomic_files import replace_if_changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +37,5 @@ def file_sd_document(targets: Iterable[ScrapeTarget]) -> list[dict]:
 
 def write_file_sd(path: Path, targets: Iterable[ScrapeTarget]) -> bool:
     """Replace the target file atomically (Prometheus never reads half a file) if it changed."""
-    text = json.dumps(file_sd_document(targets), indent=1, sort_keys=True)
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except OSError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text)
-    return True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return replace_if_changed(path, json.dumps(file_sd_document(targets), indent=1, sort_keys=True))

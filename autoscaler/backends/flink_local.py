@@ -19,7 +19,7 @@ from typing import ClassVar
 import httpx
 import yaml
 
-from autoscaler.atomic_files import write_atomic
+from autoscaler.atomic_files import replace_if_changed
 from autoscaler.backends import processes
 from autoscaler.backends.flink_conf import (
     MIN_TASKMANAGER_MEMORY_MIB,
@@ -96,7 +96,7 @@ class LocalFlinkCluster:
             (self.directory / name).mkdir(exist_ok=True, mode=0o700)
         shipped = flink_home() / "conf"
         for log4j in sorted(shipped.glob("log4j*.properties")):
-            write_atomic(self.conf_dir / log4j.name, log4j.read_text())
+            replace_if_changed(self.conf_dir / log4j.name, log4j.read_text())
         default = yaml.safe_load((shipped / "config.yaml").read_text()) or {}
         config = flink_config(
             self.ports,
@@ -107,7 +107,7 @@ class LocalFlinkCluster:
             self.taskmanager_memory_mib,
             rescale_cooldown_s=self.rescale_cooldown_s,
         )
-        write_atomic(self.conf_dir / "config.yaml", render_config(config))
+        replace_if_changed(self.conf_dir / "config.yaml", render_config(config))
 
     def env(self) -> dict[str, str]:
         """Environment for the daemons and for a client (``flink run``, PyFlink) of this cluster."""

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from autoscaler.atomic_files import unlink_durably, write_atomic
+from autoscaler.atomic_files import replace_if_changed, unlink_durably, write_atomic
 from autoscaler.backends import processes
 from autoscaler.backends.base import BackendError, Observation
 from autoscaler.backends.ports import free_port
@@ -137,7 +137,7 @@ class LocalBackend:
             log.info("head-start cluster=%s engine=%s", name, record.engine)
             processes.start(head)
         self._refresh(name, record, engine)
-        write_atomic(self.directory(name) / CLIENT_FILE, json.dumps(engine.client_config()))
+        replace_if_changed(self.directory(name) / CLIENT_FILE, json.dumps(engine.client_config()))
         return self._observation(name, record, engine)
 
     def _scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:

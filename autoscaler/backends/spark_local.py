@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from autoscaler.atomic_files import write_atomic
+from autoscaler.atomic_files import replace_if_changed, write_atomic
 from autoscaler.backends import processes
 from autoscaler.backends.local import RuntimeRecord
 from autoscaler.backends.ports import free_port, free_port_range
@@ -103,7 +103,7 @@ class LocalSparkCluster:
             write_atomic(self.secret_file, new_secret())
         secret = self.secret_file.read_text().strip()
         metrics = self.conf_dir / "metrics.properties"
-        write_atomic(metrics, metrics_properties())
+        replace_if_changed(metrics, metrics_properties())
         defaults = spark_defaults(
             self.ports,
             secret,
@@ -111,7 +111,7 @@ class LocalSparkCluster:
             executor_memory_mib(self.worker_memory_mib),
             str(metrics),
         )
-        write_atomic(self.conf_dir / "spark-defaults.conf", render_properties(defaults))
+        replace_if_changed(self.conf_dir / "spark-defaults.conf", render_properties(defaults))
 
     def env(self) -> dict[str, str]:
         """Environment for the daemons and for a driver using this cluster."""

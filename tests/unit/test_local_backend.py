@@ -1,0 +1,160 @@
+"""The local backend's bookkeeping with real child processes (``sleep``) standing in for JVMs.
+
+The engine adapter here starts ``sleep`` instead of Spark or Flink (those run in
+tests/integration); everything else is the real backend: runtime records, pid files, markers,
+drains, orphan sweeps and scrape target files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from autoscaler.atomic_files import replace_if_changed
+from autoscaler.backends import processes
+from autoscaler.backends.local import LocalBackend, RuntimeRecord
+from autoscaler.backends.processes import ProcessSpec
+from autoscaler.scrape_targets import ScrapeTarget
+from autoscaler.spec import ComputeCluster, parse_cluster
+
+
+class SleepEngine:
+    """Processes that sleep; a worker is drained when the test says so."""
+
+    drain_timeout_s = None
+    drained_workers: set[str] = set()  # noqa: RUF012 - shared on purpose: tests set it
+
+    def __init__(self, cluster: ComputeCluster, directory: Path, record: RuntimeRecord) -> None:
+        self.name = cluster.metadata.name
+        self.directory = directory
+
+    def prepare(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def _spec(self, role: str) -> ProcessSpec:
+        return ProcessSpec(
+            argv=["sleep", "600"],
+            env=dict(os.environ),
+            pid_file=self.directory / "pids" / f"{role}.pid",
+            log_file=self.directory / "logs" / f"{role}.log",
+            marker=f"{self.name}/{role}",
+        )
+
+    def head(self) -> ProcessSpec:
+        return self._spec("head")
+
+    def worker(self, name: str, port: int) -> ProcessSpec:
+        return self._spec(f"worker-{name}")
+
+    def begin_drain(self, name: str, pid: int) -> None:
+        pass
+
+    def drained(self, name: str, pid: int) -> bool:
+        return name in self.drained_workers
+
+    def targets(self, workers: Mapping[str, int]) -> list[ScrapeTarget]:
+        return [
+            ScrapeTarget(f"127.0.0.1:{port}", {"worker": name}) for name, port in workers.items()
+        ]
+
+    def client_config(self) -> dict[str, str]:
+        return {"engine": "spark", "fake": self.name}
+
+
+def cluster(name: str) -> ComputeCluster:
+    return parse_cluster({"metadata": {"name": name}, "spec": {"owner": "ann", "engine": "spark"}})
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Iterator[LocalBackend]:
+    SleepEngine.drained_workers = set()
+    engines = {"spark": (SleepEngine, lambda: {"master": 1})}
+    local = LocalBackend(tmp_path / "state", tmp_path / "targets", engines)
+    yield local
+    for directory in local.runtime_dir.iterdir():
+        asyncio.run(local.delete(directory.name))
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_ensure_starts_the_head_once_and_scale_names_workers_in_order(backend: LocalBackend):
+    first = run(backend.ensure(cluster("c")))
+    again = run(backend.ensure(cluster("c")))
+    assert first.head_running and again.head_running
+    assert list(processes.group_leaders("c/head")) == ["c/head"]  # not started twice
+
+    run(backend.scale(cluster("c"), 3, ()))
+    observed = run(backend.observe())["c"]
+    assert observed.workers == ("w0", "w1", "w2")
+    targets = json.loads((backend.file_sd_dir / "c.json").read_text())
+    assert sorted(t["labels"]["worker"] for t in targets) == ["w0", "w1", "w2"]
+    assert all(t["labels"]["cluster"] == "c" and t["labels"]["user"] == "ann" for t in targets)
+    assert json.loads((backend.directory("c") / "client.json").read_text())["fake"] == "c"
+
+
+def test_shrinking_drains_the_victims_first_and_stops_them_once_drained(backend: LocalBackend):
+    run(backend.ensure(cluster("c")))
+    run(backend.scale(cluster("c"), 3, ()))
+    run(backend.scale(cluster("c"), 1, ("w0",)))
+
+    observed = run(backend.observe())["c"]
+    assert observed.workers == ("w1",) and set(observed.draining) == {"w0", "w2"}
+    assert len(processes.group_leaders("c/worker-")) == 3  # still running: not drained yet
+
+    SleepEngine.drained_workers = {"w0"}
+    observed = run(backend.observe())["c"]
+    assert set(observed.draining) == {"w2"}
+    assert set(processes.group_leaders("c/worker-")) == {"c/worker-w1", "c/worker-w2"}
+
+    run(backend.scale(cluster("c"), 2, ()))  # the free name w0 is reused; w2 still drains
+    assert run(backend.observe())["c"].workers == ("w1", "w0")
+
+
+def test_a_dead_worker_is_forgotten_so_the_controller_can_restore_it(backend: LocalBackend):
+    run(backend.ensure(cluster("c")))
+    run(backend.scale(cluster("c"), 2, ()))
+    processes.kill_group(processes.group_leaders("c/worker-w1")["c/worker-w1"])
+
+    assert run(backend.observe())["c"].workers == ("w0",)
+    run(backend.scale(cluster("c"), 2, ()))
+    assert run(backend.observe())["c"].workers == ("w0", "w1")
+
+
+def test_a_restarted_backend_adopts_processes_and_kills_unrecorded_ones(tmp_path: Path):
+    engines = {"spark": (SleepEngine, lambda: {"master": 1})}
+    first = LocalBackend(tmp_path / "state", tmp_path / "targets", engines)
+    run(first.ensure(cluster("c")))
+    run(first.scale(cluster("c"), 1, ()))
+    before = processes.group_leaders("c/")
+    # A worker started just before a crash, its pid file never written: an orphan.
+    orphan_spec = SleepEngine(cluster("c"), first.directory("c"), None)._spec("worker-w9")
+    orphan = processes.start(orphan_spec)
+    orphan_spec.pid_file.unlink()
+
+    second = LocalBackend(tmp_path / "state", tmp_path / "targets", engines)
+    run(second.ensure(cluster("c")))
+    try:
+        assert processes.group_leaders("c/") == before  # same pids, orphan gone
+        assert orphan not in processes.marked("c/")
+        assert run(second.observe())["c"].workers == ("w0",)
+    finally:
+        run(second.delete("c"))
+    assert not processes.marked("c/")
+    assert not (tmp_path / "targets" / "c.json").exists()
+    assert not second.directory("c").exists()
+
+
+def test_replace_if_changed_leaves_an_unchanged_file_alone(tmp_path: Path):
+    path = tmp_path / "conf"
+    assert replace_if_changed(path, "a = 1\n")
+    inode = path.stat().st_ino
+    assert not replace_if_changed(path, "a = 1\n")
+    assert path.stat().st_ino == inode
+    assert replace_if_changed(path, "a = 2\n") and path.read_text() == "a = 2\n"
