@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from autoscaler.http_api import HttpApi
+
 DEFAULT_TIMEOUT_S = 5.0
 T = TypeVar("T")
 # States in which a job holds or waits for slots (RECONCILING: recovered after a failover).
@@ -72,28 +74,10 @@ class TaskManagerSlots:
 Bounds = tuple[int, int]  # (lowerBound, upperBound) of one job vertex's parallelism
 
 
-class FlinkRest:
+class FlinkRest(HttpApi):
     """Calls against one JobManager at ``url`` (e.g. http://127.0.0.1:8081), each with a timeout."""
 
-    def __init__(
-        self,
-        url: str,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.url, timeout=timeout_s, transport=transport, follow_redirects=False
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> FlinkRest:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+    default_timeout_s = DEFAULT_TIMEOUT_S
 
     async def overview(self) -> Overview:
         body = await self._request("GET", "/overview")

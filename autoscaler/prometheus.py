@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from autoscaler.http_api import HttpApi
+
 DEFAULT_TIMEOUT_S = 5.0
 
 
@@ -55,28 +57,10 @@ class Reading:
         return self.values.get(cluster, math.nan)
 
 
-class PrometheusClient:
+class PrometheusClient(HttpApi):
     """Instant queries against ``url`` (e.g. http://127.0.0.1:9090), each with a timeout."""
 
-    def __init__(
-        self,
-        url: str,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.url, timeout=timeout_s, transport=transport, follow_redirects=False
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> PrometheusClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+    default_timeout_s = DEFAULT_TIMEOUT_S
 
     async def vector(self, promql: str, at: float | None = None) -> list[Series]:
         """An instant query that must return a vector (wrap scalars in ``vector()``)."""

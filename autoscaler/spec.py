@@ -383,17 +383,19 @@ def _spec_error(err: ValidationError, where: tuple[str, ...]) -> SpecError:
         loc = (*where, *detail["loc"])
         if "field" in detail.get("ctx", {}):
             loc = (*loc, detail["ctx"]["field"])
-        problems.append((_path(loc), validation_reason(detail)))
+        problems.append((error_path(loc), validation_reason(detail)))
     return SpecError(*problems[0], problems)
 
 
-def _path(loc: tuple[str | int, ...]) -> str:
+def error_path(loc: tuple[str | int, ...], aliases: Mapping[str, str] | None = None) -> str:
+    """pydantic's error location as a dotted path, e.g. spec.worker.memory or items[0].name."""
+    names = _ALIASES if aliases is None else aliases
     path = ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += ("." if path else "") + _ALIASES.get(part, part)
+            path += ("." if path else "") + names.get(part, part)
     return path or "<document>"
 
 

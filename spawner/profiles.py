@@ -20,6 +20,7 @@ from autoscaler.spec import (
     DNS_LABEL_PATTERN,
     Engine,
     SpecError,
+    error_path,
     parse_spec,
     show_typed,
     validation_reason,
@@ -263,16 +264,5 @@ def _profile_error(err: ValidationError, source: str | None) -> ProfileError:
         reason = validation_reason(detail)
         if detail["type"] == "extra_forbidden" and loc[-2:-1] == ("userOptions",):
             reason = f"unknown user option (known: {', '.join(OPTIONS)})"
-        problems.append((_path(loc), reason))
+        problems.append((error_path(loc, aliases={}), reason))  # keys as in the file
     return ProfileError(*problems[0], problems, source=source)
-
-
-def _path(loc: tuple[str | int, ...]) -> str:
-    """pydantic's location (already in the file's key names) as profiles[0].spark.maxWorkers."""
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += ("." if path else "") + part
-    return path or "<document>"

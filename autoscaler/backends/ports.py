@@ -27,7 +27,8 @@ def free_port_range(count: int, attempts: int = 200) -> int:
 
 
 def _is_free(port: int) -> bool:
+    """Free on every address: some processes (Flink's metric reporters) bind 0.0.0.0."""
     with socket.socket() as probe, contextlib.suppress(OSError):
-        probe.bind(("127.0.0.1", port))
+        probe.bind(("0.0.0.0", port))
         return True
     return False

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
-import socket
+import re
+import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +19,8 @@ import pytest
 
 from autoscaler.backends import processes
 from autoscaler.backends.flink_conf import FlinkClusterPorts
-from autoscaler.backends.flink_local import LocalFlinkCluster
+from autoscaler.backends.flink_local import LocalFlinkCluster, flink_home
+from autoscaler.backends.ports import free_port_range
 from autoscaler.backends.processes import ProcessSpec
 from autoscaler.flink_rest import FlinkError, FlinkRest
 from tests.support import free_port, wait_for
@@ -30,23 +31,20 @@ METRICS_PORTS = 6  # the JobManager's and up to five TaskManagers' Prometheus re
 T = TypeVar("T")
 
 
-def free_port_range(count: int) -> tuple[int, int]:
-    """``count`` consecutive free ports below the ephemeral range (reporters bind 0.0.0.0)."""
-    for _ in range(200):
-        first = random.randrange(20000, 32000 - count)
-        probes = []
-        try:
-            for port in range(first, first + count):
-                probe = socket.socket()
-                probes.append(probe)
-                probe.bind(("0.0.0.0", port))
-            return first, first + count - 1
-        except OSError:
-            continue
-        finally:
-            for probe in probes:
-                probe.close()
-    raise RuntimeError(f"no {count} consecutive free ports")
+def submit_job(env: dict[str, str], script: Path, parallelism: int) -> str:
+    """Submit a PyFlink program with ``flink run -d`` as a user's kernel would; its job id."""
+    flink = str(flink_home() / "bin" / "flink")
+    result = subprocess.run(
+        [flink, "run", "-d", "-p", str(parallelism), "-py", str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    found = re.search(r"JobID ([0-9a-f]{32})", result.stdout)
+    assert found, result.stdout[-2000:]
+    return found.group(1)
 
 
 def rest_call(url: str, call: Callable[[FlinkRest], Awaitable[T]], timeout_s: float = 10) -> T:
@@ -113,7 +111,8 @@ class RunningFlink:
 
 @pytest.fixture(scope="session")
 def flink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFlink]:
-    metrics_first, metrics_last = free_port_range(METRICS_PORTS)
+    metrics_first = free_port_range(METRICS_PORTS)
+    metrics_last = metrics_first + METRICS_PORTS - 1
     ports = FlinkClusterPorts(free_port(), free_port(), free_port(), metrics_first, metrics_last)
     directory = tmp_path_factory.mktemp("flink")
     cluster = LocalFlinkCluster(directory, ports, 1, 1024, rescale_cooldown_s=RESCALE_COOLDOWN_S)

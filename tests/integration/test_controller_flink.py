@@ -5,16 +5,14 @@ cluster's client configuration, as a user's kernel would submit them."""
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from autoscaler.backends import processes
-from autoscaler.backends.flink_local import client_env, flink_home
-from tests.integration.flink_fixtures import rest_call
+from autoscaler.backends.flink_local import client_env
+from tests.integration.flink_fixtures import rest_call, submit_job
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -51,24 +49,9 @@ def running_on_all_slots(rest_url: str, job: str, slots: int) -> bool:
 def submit(platform, name: str, tmp_path: Path, parallelism: int) -> str:
     script = tmp_path / "job.py"
     script.write_text(JOB)
-    client = platform.client(name)
-    result = subprocess.run(
-        [
-            str(flink_home() / "bin" / "flink"),
-            "run",
-            "-d",
-            "-p",
-            str(parallelism),
-            "-py",
-            str(script),
-        ],
-        env={**os.environ, **client_env(Path(client["conf_dir"])), "TMPDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    return re.search(r"JobID ([0-9a-f]{32})", result.stdout).group(1)
+    conf_dir = Path(platform.client(name)["conf_dir"])
+    env = {**os.environ, **client_env(conf_dir), "TMPDIR": str(tmp_path)}
+    return submit_job(env, script, parallelism)
 
 
 def test_a_waiting_job_grows_taskmanagers_and_cancelling_it_shrinks_them(platform, tmp_path):
@@ -88,9 +71,8 @@ def test_a_waiting_job_grows_taskmanagers_and_cancelling_it_shrinks_them(platfor
 
     rest_call(rest_url, lambda rest: rest.cancel(job))
     wait_for(lambda: not taskmanagers(name), timeout_s=180)
-    status = platform.status(name)
-    assert (status.workers, status.desired) in ((0, 0), (2, 0))
-    wait_for(lambda: platform.status(name).workers == 0, timeout_s=30)
+    wait_for(lambda: (platform.status(name).workers, platform.status(name).desired) == (0, 0), 30)
+    assert f"scale cluster={name} from=2 to=0 cause=idle" in platform.log()
 
 
 def test_a_taskmanager_running_a_job_stays_until_its_slots_are_free(platform, tmp_path):

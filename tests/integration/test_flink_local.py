@@ -8,14 +8,12 @@ jobs stops and cancels them again. Jobs are PyFlink programs with a Python UDF, 
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
 from autoscaler.backends import processes
-from autoscaler.backends.flink_local import flink_home
 from autoscaler.flink_rest import (
     FlinkBadResponse,
     FlinkJobNotFound,
@@ -27,6 +25,7 @@ from tests.integration.flink_fixtures import (
     RunningFlink,
     processes_mentioning,
     rest_call,
+    submit_job,
 )
 from tests.support import free_port, wait_for
 
@@ -53,25 +52,7 @@ def submit(flink: RunningFlink, tmp_path: Path, name: str, parallelism: int) -> 
     """Submit a streaming job that runs until cancelled; its job id."""
     script = tmp_path / f"{name}.py"
     script.write_text(JOB.format(name=name))
-    result = subprocess.run(
-        [
-            str(flink_home() / "bin" / "flink"),
-            "run",
-            "-d",
-            "-p",
-            str(parallelism),
-            "-py",
-            str(script),
-        ],
-        env=flink.cluster.env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    found = re.search(r"JobID ([0-9a-f]{32})", result.stdout)
-    assert found, result.stdout[-2000:]
-    return found.group(1)
+    return submit_job(flink.cluster.env(), script, parallelism)
 
 
 def job_state(flink: RunningFlink, job_id: str) -> str | None:

@@ -1,0 +1,34 @@
+"""The shared shape of our HTTP API clients (Prometheus, Flink's JobManager): httpx, async."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import httpx
+
+
+class HttpApi:
+    """An async client for one service at ``url``, each call bounded by ``timeout_s``."""
+
+    default_timeout_s = 5.0
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        timeout = self.default_timeout_s if timeout_s is None else timeout_s
+        self._http = httpx.AsyncClient(
+            base_url=self.url, timeout=timeout, transport=transport, follow_redirects=False
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
