@@ -74,7 +74,7 @@ def measure(work: Path) -> dict[str, float]:
     )  # fmt: skip
     try:
         figures = _spark_figures(store, state)
-        figures.update(_flink_figures(store))
+        figures.update(_flink_figures(store, state))
         figures["controller_rss_mib"] = rss_mib(controller.pid)
         return figures
     finally:
@@ -125,11 +125,12 @@ def _spark_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
     return figures
 
 
-def _flink_figures(store: LocalClusterStore) -> dict[str, float]:
+def _flink_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
     """Idle JobManager and TaskManager (registered, no job)."""
     store.apply(parse_cluster(_document(FLINK, "flink", min_workers=1)))
-    wait(lambda: _leader(f"{FLINK}/taskmanager-w0"), 120, 0.5)
-    time.sleep(20)  # both JVMs up and the TaskManager registered
+    rest_url = wait(lambda: _client(state, FLINK), 60)["rest_url"]
+    wait(lambda: _taskmanagers(rest_url) == ["w0"], 300, 0.5)
+    time.sleep(3)  # settled after the registration
     return {
         "jobmanager_idle_rss_mib": rss_mib(_leader(f"{FLINK}/jobmanager")),
         "taskmanager_idle_rss_mib": rss_mib(_leader(f"{FLINK}/taskmanager-w0")),
@@ -173,6 +174,16 @@ def _client(state: Path, name: str) -> dict | None:
         return json.loads((state / "runtime" / name / "client.json").read_text())
     except (OSError, ValueError):
         return None
+
+
+def _taskmanagers(rest_url: str) -> list[str]:
+    try:
+        return [
+            tm["id"]
+            for tm in httpx.get(f"{rest_url}/taskmanagers", timeout=2).json()["taskmanagers"]
+        ]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return []
 
 
 def _master_state(master_ui: str) -> dict | None:
