@@ -53,7 +53,10 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
 
 # Rules the model checks that a per-field schema cannot say; the API server refuses such objects.
 SPEC_RULES = [
-    {"rule": "self.minWorkers <= self.maxWorkers", "message": "minWorkers must not exceed maxWorkers"}
+    {
+        "rule": "self.minWorkers <= self.maxWorkers",
+        "message": "minWorkers must not exceed maxWorkers",
+    }
 ]
 ENGINE_RULES = [
     {"rule": "self == oldSelf", "message": "engine cannot change: delete and recreate the object"}

@@ -64,6 +64,12 @@ async def call(
                 raise KubeError(what, 0, type(error).__name__) from error
             problem = type(error).__name__
         delay_s = retry.delay_s(attempt)
-        log.warning("kube-retry call=%r problem=%r attempt=%d in_s=%.2f", what, problem, attempt + 1, delay_s)
+        log.warning(
+            "kube-retry call=%r problem=%r attempt=%d in_s=%.2f",
+            what,
+            problem,
+            attempt + 1,
+            delay_s,
+        )
         await asyncio.sleep(delay_s)
     raise AssertionError("unreachable: the last attempt returns or raises")

@@ -1,0 +1,331 @@
+"""The Kubernetes backend: each ComputeCluster as Deployments, a Service, a Secret and a
+NetworkPolicy in one namespace (built by ``kube_manifests``), through kubernetes_asyncio.
+
+Restart-safe: everything it knows is in the objects it labels ``hubscale.io/cluster``. Each object
+carries the hash of what was applied, so an unchanged cluster costs reads and no writes. Scaling
+down marks the chosen victims with the lowest ``pod-deletion-cost`` before the Deployment's
+replicas drop, so the ReplicaSet removes them first (among pods equally ready; it prefers
+removing pods that are not running or not ready). Spark workers are not decommissioned first yet:
+their running tasks are re-run by Spark (a later slice adds decommissioning).
+
+Each call is retried on 5xx/429/timeouts (``kube_api``); creates are idempotent (409 -> re-read).
+Each ``ensure`` costs one GET per object and one pod list; a watch-fed cache would remove those.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from autoscaler.backends.base import BackendError, Observation
+from autoscaler.backends.kube_manifests import (
+    CLUSTER_LABEL,
+    DELETION_COST,
+    ENGINE_LABEL,
+    HEAD_ROLE,
+    MANIFEST_HASH,
+    ROLE_LABEL,
+    WORKER_ROLE,
+    ClusterSettings,
+    Manifest,
+    cluster_objects,
+    config_secret_name,
+    endpoints,
+    worker_name,
+)
+from autoscaler.crd import GROUP, PLURAL, VERSION
+from autoscaler.kube_api import MERGE_PATCH, KubeError, Retry, call
+from autoscaler.spec import ComputeCluster, Engine
+
+log = logging.getLogger(__name__)
+
+VICTIM_DELETION_COST = "-1000"  # below every other worker (the default cost is 0)
+AUTH_SECRET_KEY = "secret"
+SECRET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """The typed client functions for one kind of object we apply."""
+
+    read: Callable[..., Awaitable[Any]]
+    create: Callable[..., Awaitable[Any]]
+    patch: Callable[..., Awaitable[Any]]
+    delete_collection: Callable[..., Awaitable[Any]]
+
+
+class KubernetesBackend:
+    """Runs clusters as Kubernetes objects in ``settings.namespace``."""
+
+    def __init__(
+        self, api_client: client.ApiClient, settings: ClusterSettings, retry: Retry | None = None
+    ) -> None:
+        self.settings = settings
+        self.namespace = settings.namespace
+        self.retry = retry or Retry()
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        networking = client.NetworkingV1Api(api_client)
+        self.kinds = {
+            "Secret": _Kind(
+                self.core.read_namespaced_secret,
+                self.core.create_namespaced_secret,
+                self.core.patch_namespaced_secret,
+                self.core.delete_collection_namespaced_secret,
+            ),
+            "Service": _Kind(
+                self.core.read_namespaced_service,
+                self.core.create_namespaced_service,
+                self.core.patch_namespaced_service,
+                self.core.delete_collection_namespaced_service,
+            ),
+            "Deployment": _Kind(
+                self.apps.read_namespaced_deployment,
+                self.apps.create_namespaced_deployment,
+                self.apps.patch_namespaced_deployment,
+                self.apps.delete_collection_namespaced_deployment,
+            ),
+            "NetworkPolicy": _Kind(
+                networking.read_namespaced_network_policy,
+                networking.create_namespaced_network_policy,
+                networking.patch_namespaced_network_policy,
+                networking.delete_collection_namespaced_network_policy,
+            ),
+        }
+
+    async def ensure(self, cluster: ComputeCluster) -> Observation:
+        name = cluster.metadata.name
+        uid = await self._uid(cluster)
+        secret_name = config_secret_name(name)
+        live_secret = await self._read("Secret", secret_name)
+        auth = _auth_secret(live_secret) if cluster.spec.engine == "spark" else ""
+        for manifest in cluster_objects(cluster, uid, self.settings, auth):
+            live = (
+                live_secret if manifest["kind"] == "Secret" else await self._read_manifest(manifest)
+            )
+            await self._apply(name, manifest, live)
+        pods = await self._pods(f"{CLUSTER_LABEL}={name}")
+        return _observation(name, cluster.spec.engine, self.namespace, pods)
+
+    async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
+        name = cluster.metadata.name
+        deployment = worker_name(name, cluster.spec.engine)
+        try:
+            current = await call(
+                f"read scale of {deployment}",
+                self.apps.read_namespaced_deployment_scale,
+                deployment,
+                self.namespace,
+                retry=self.retry,
+            )
+        except KubeError as error:
+            if error.status == 404:
+                raise BackendError(f"{name}: scale before ensure ({deployment} missing)") from error
+            raise
+        replicas = current.spec.replicas or 0
+        if workers < replicas:
+            await self._mark_victims(cluster, set(victims))
+        if workers == replicas:
+            return
+        await call(
+            f"scale {deployment}",
+            self.apps.patch_namespaced_deployment_scale,
+            deployment,
+            self.namespace,
+            {"spec": {"replicas": workers}},
+            retry=self.retry,
+            _content_type=MERGE_PATCH,
+        )
+        log.info("workers-scaled cluster=%s from=%d to=%d victims=%s", name, replicas, workers,
+                 ",".join(victims) or "-")  # fmt: skip
+
+    async def delete(self, name: str) -> None:
+        """Delete every object of the cluster; their pods go with them (background deletion)."""
+        for kind, functions in self.kinds.items():
+            await call(
+                f"delete {kind} of {name}",
+                functions.delete_collection,
+                self.namespace,
+                label_selector=f"{CLUSTER_LABEL}={name}",
+                propagation_policy="Background",
+                retry=self.retry,
+            )
+        log.info("cluster-deleted cluster=%s", name)
+
+    async def observe(self) -> dict[str, Observation]:
+        deployments = await call(
+            "list deployments",
+            self.apps.list_namespaced_deployment,
+            self.namespace,
+            label_selector=CLUSTER_LABEL,
+            retry=self.retry,
+        )
+        engines: dict[str, Engine] = {}
+        for deployment in deployments.items:
+            found = deployment.metadata.labels or {}
+            if found.get(ENGINE_LABEL) in HEAD_ROLE:
+                engines[found[CLUSTER_LABEL]] = found[ENGINE_LABEL]
+        pods = await self._pods(CLUSTER_LABEL)
+        for pod in pods:
+            found = pod.metadata.labels or {}
+            if found.get(ENGINE_LABEL) in HEAD_ROLE:
+                engines.setdefault(found[CLUSTER_LABEL], found[ENGINE_LABEL])
+        return {
+            name: _observation(
+                name,
+                engine,
+                self.namespace,
+                [pod for pod in pods if (pod.metadata.labels or {}).get(CLUSTER_LABEL) == name],
+            )
+            for name, engine in sorted(engines.items())
+        }
+
+    async def _uid(self, cluster: ComputeCluster) -> str:
+        """The object's uid for owner references: from the listed object, else read."""
+        uid = (cluster.metadata.model_extra or {}).get("uid")
+        if isinstance(uid, str) and uid:
+            return uid
+        name = cluster.metadata.name
+        try:
+            found = await call(
+                f"read {PLURAL} {name}",
+                self.custom.get_namespaced_custom_object,
+                GROUP, VERSION, self.namespace, PLURAL, name,
+                retry=self.retry,
+            )  # fmt: skip
+        except KubeError as error:
+            if error.status == 404:
+                raise BackendError(f"{name}: the ComputeCluster object is gone") from error
+            raise
+        return found["metadata"]["uid"]
+
+    async def _read(self, kind: str, name: str) -> Any | None:
+        try:
+            return await call(
+                f"read {kind} {name}", self.kinds[kind].read, name, self.namespace, retry=self.retry
+            )
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def _read_manifest(self, manifest: Manifest) -> Any | None:
+        return await self._read(manifest["kind"], manifest["metadata"]["name"])
+
+    async def _apply(self, cluster: str, manifest: Manifest, live: Any | None) -> None:
+        """Create the object, or patch it when what we manage in it changed."""
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        functions = self.kinds[kind]
+        if live is None:
+            try:
+                await call(
+                    f"create {kind} {name}",
+                    functions.create,
+                    self.namespace,
+                    manifest,
+                    retry=self.retry,
+                )
+                log.info("object-created cluster=%s kind=%s name=%s", cluster, kind, name)
+                return
+            except KubeError as error:
+                if error.status != 409:
+                    raise
+            live = await self._read(kind, name)  # created meanwhile (by an earlier attempt)
+            if live is None:
+                raise BackendError(f"{kind} {name} exists and does not: retry next loop")
+        wanted = manifest["metadata"]["annotations"][MANIFEST_HASH]
+        if (live.metadata.annotations or {}).get(MANIFEST_HASH) == wanted:
+            return
+        body = {**manifest, "spec": dict(manifest["spec"])} if "spec" in manifest else manifest
+        if manifest["metadata"]["labels"][ROLE_LABEL] in WORKER_ROLE.values():
+            body["spec"].pop("replicas", None)  # ``scale`` owns the replicas
+        await call(
+            f"patch {kind} {name}",
+            functions.patch,
+            name,
+            self.namespace,
+            body,
+            retry=self.retry,
+            _content_type=MERGE_PATCH,
+        )
+        log.info("object-updated cluster=%s kind=%s name=%s", cluster, kind, name)
+
+    async def _mark_victims(self, cluster: ComputeCluster, victims: set[str]) -> None:
+        """Lowest deletion cost on the victims; a cost left from an earlier shrink is removed."""
+        role = WORKER_ROLE[cluster.spec.engine]
+        pods = await self._pods(f"{CLUSTER_LABEL}={cluster.metadata.name},{ROLE_LABEL}={role}")
+        for pod in pods:
+            name = pod.metadata.name
+            has = (pod.metadata.annotations or {}).get(DELETION_COST)
+            wants = VICTIM_DELETION_COST if name in victims else None
+            if has == wants:
+                continue
+            try:
+                await call(
+                    f"mark pod {name}",
+                    self.core.patch_namespaced_pod,
+                    name,
+                    self.namespace,
+                    {"metadata": {"annotations": {DELETION_COST: wants}}},
+                    retry=self.retry,
+                    _content_type=MERGE_PATCH,
+                )
+            except KubeError as error:
+                if error.status != 404:  # gone already: nothing to mark
+                    raise
+
+    async def _pods(self, selector: str) -> list[Any]:
+        found = await call(
+            f"list pods {selector}",
+            self.core.list_namespaced_pod,
+            self.namespace,
+            label_selector=selector,
+            retry=self.retry,
+        )
+        return list(found.items)
+
+
+def _auth_secret(live: Any | None) -> str:
+    """The cluster's Spark RPC secret: the one in its Secret, else a new one (never logged)."""
+    data = (live.data or {}) if live is not None else {}
+    if AUTH_SECRET_KEY in data:
+        return base64.b64decode(data[AUTH_SECRET_KEY]).decode()
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+def _observation(name: str, engine: Engine, namespace: str, pods: list[Any]) -> Observation:
+    """Head running and ready; workers starting or running, oldest first; leaving ones apart."""
+    head = [pod for pod in pods if _role(pod) == HEAD_ROLE[engine]]
+    workers = [pod for pod in pods if _role(pod) == WORKER_ROLE[engine]]
+    serving = sorted(
+        (pod for pod in workers if pod.metadata.deletion_timestamp is None
+         and pod.status is not None and pod.status.phase in ("Pending", "Running")),
+        key=lambda pod: (pod.metadata.creation_timestamp, pod.metadata.name),
+    )  # fmt: skip
+    leaving = [pod for pod in workers if pod.metadata.deletion_timestamp is not None]
+    return Observation(
+        name=name,
+        engine=engine,
+        head_running=any(_ready(pod) for pod in head),
+        workers=tuple(pod.metadata.name for pod in serving),
+        draining=tuple(sorted(pod.metadata.name for pod in leaving)),
+        endpoints=endpoints(name, engine, namespace),
+    )
+
+
+def _role(pod: Any) -> str | None:
+    return (pod.metadata.labels or {}).get(ROLE_LABEL)
+
+
+def _ready(pod: Any) -> bool:
+    status = pod.status
+    if pod.metadata.deletion_timestamp is not None or status is None or status.phase != "Running":
+        return False
+    return any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])

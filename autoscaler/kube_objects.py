@@ -1,0 +1,220 @@
+"""The ComputeCluster custom resources of one namespace, as the controller's ``ClusterObjects``.
+
+The controller's interface is synchronous, so reads come from a watch-fed cache (a
+``Reflector``) and status writes are queued: ``run`` writes them to the ``status`` subresource
+(a PUT conditional on the resourceVersion; on 409 it re-reads and writes again) and records an
+Event for each scaling decision or new error. Until the first list, ``list`` refuses to answer:
+an empty answer would read as "every object was deleted".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import socket
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from autoscaler.crd import GROUP, PLURAL, VERSION
+from autoscaler.kube_api import KubeError, Retry, call
+from autoscaler.kube_events import decision_event
+from autoscaler.kube_watch import Reflector
+from autoscaler.spec import ComputeClusterStatus, SpecError, parse_cluster
+from autoscaler.store import StoredCluster
+
+log = logging.getLogger(__name__)
+
+CONFLICT_ATTEMPTS = 5
+
+
+class NotSynced(RuntimeError):
+    """The objects have not been listed yet: the controller must not act on an empty list."""
+
+
+class KubeClusterObjects:
+    """ComputeClusters in ``namespace``; call ``run`` (a task) for the watch and the writes."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        namespace: str,
+        retry: Retry | None = None,
+        watch_timeout_s: int = 300,
+        instance: str | None = None,
+    ) -> None:
+        self.namespace = namespace
+        self.retry = retry or Retry()
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.instance = instance or socket.gethostname()  # the pod name, in Events
+        listing = functools.partial(
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL
+        )
+        self.reflector = Reflector(PLURAL, listing, self.retry, watch_timeout_s)
+        self.pending: dict[str, ComputeClusterStatus] = {}
+        self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()  # one writer at a time: a status is written once
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Watch the objects and write queued statuses until ``stop`` is set."""
+        writer = asyncio.create_task(self._write_forever())
+        try:
+            await self.reflector.run(stop)
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    # The controller's ClusterObjects interface.
+
+    def list(self) -> list[StoredCluster]:
+        """Every object, sorted by name, with queued statuses in place of the written ones."""
+        if not self.reflector.synced.is_set():
+            raise NotSynced(f"{PLURAL} in {self.namespace} not listed yet")
+        return [
+            _stored(name, obj, self.pending.get(name))
+            for name, obj in sorted(self.reflector.objects.items())
+        ]
+
+    def write_status(self, name: str, status: ComputeClusterStatus) -> bool:
+        """Queue a status for the object; False if it is gone."""
+        if name not in self.reflector.objects:
+            return False
+        self.pending[name] = status
+        self._wake.set()
+        return True
+
+    def delete_status(self, name: str) -> bool:
+        """On Kubernetes the status goes with its object: only a queued write is dropped."""
+        self.pending.pop(name, None)
+        return False
+
+    def orphaned_statuses(self) -> list[str]:
+        """None: a status cannot outlive its object on Kubernetes."""
+        return []
+
+    # Writing.
+
+    async def flush(self) -> None:
+        """Write every queued status now; a failed one stays queued for the next try."""
+        async with self._flushing:
+            for name, status in list(self.pending.items()):
+                try:
+                    await self._write(name, status)
+                except KubeError as error:
+                    log.warning("status-write-failed cluster=%s error=%r", name, str(error))
+                    continue
+                if self.pending.get(name) is status:
+                    del self.pending[name]
+
+    async def _write_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+            if self.pending:
+                await asyncio.sleep(self.retry.delay_s(1))
+                self._wake.set()
+
+    async def _write(self, name: str, status: ComputeClusterStatus) -> None:
+        """PUT the status on the version we know; on 409 read the object again and retry."""
+        obj = self.reflector.objects.get(name)
+        for _ in range(CONFLICT_ATTEMPTS):
+            if obj is None:
+                return  # deleted: nothing to write
+            body = {
+                **obj,
+                "status": status.model_dump(mode="json", by_alias=True, exclude_none=True),
+            }
+            try:
+                written = await call(
+                    f"write status of {name}",
+                    self.custom.replace_namespaced_custom_object_status,
+                    GROUP, VERSION, self.namespace, PLURAL, name, body,
+                    retry=self.retry,
+                )  # fmt: skip
+            except KubeError as error:
+                if error.status == 404:
+                    return
+                if error.status != 409:
+                    raise
+                obj = await self._read(name)
+                continue
+            self._cache(obj, written)
+            await self._record(obj, status)
+            return
+        raise KubeError(
+            f"write status of {name}", 409, f"still conflicting after {CONFLICT_ATTEMPTS} reads"
+        )
+
+    async def _read(self, name: str) -> dict[str, Any] | None:
+        try:
+            fresh = await call(
+                f"read {name}",
+                self.custom.get_namespaced_custom_object,
+                GROUP, VERSION, self.namespace, PLURAL, name,
+                retry=self.retry,
+            )  # fmt: skip
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+        cached = self.reflector.objects.get(name)
+        if cached is not None:
+            self._cache(cached, fresh)
+        return fresh
+
+    def _cache(self, known: dict[str, Any], newer: dict[str, Any]) -> None:
+        """Keep a version we got back, unless the watch brought a later one meanwhile."""
+        name = known["metadata"]["name"]
+        cached = self.reflector.objects.get(name)
+        if (
+            cached is not None
+            and cached["metadata"]["resourceVersion"] == known["metadata"]["resourceVersion"]
+        ):
+            self.reflector.objects[name] = newer
+
+    async def _record(self, obj: dict[str, Any], status: ComputeClusterStatus) -> None:
+        """An Event for a scaling decision or a new error; a failure here is only logged."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = decision_event(obj, _status(obj), status, now, self.instance)
+        if event is None:
+            return
+        try:
+            await call(
+                f"record event for {obj['metadata']['name']}",
+                self.core.create_namespaced_event,
+                self.namespace,
+                event,
+                retry=self.retry,
+            )
+        except KubeError as error:
+            log.warning("event-failed cluster=%s error=%r", obj["metadata"]["name"], str(error))
+
+
+def _stored(name: str, obj: dict[str, Any], pending: ComputeClusterStatus | None) -> StoredCluster:
+    """One custom resource as the controller sees it; an unusable one carries its error."""
+    status = pending or _status(obj)
+    document = {key: value for key, value in obj.items() if key != "status"}
+    try:
+        cluster = parse_cluster(document)
+    except SpecError as error:
+        log.warning("cluster-invalid name=%s error=%r", name, str(error))
+        return StoredCluster(name, None, error, status)
+    return StoredCluster(name, cluster, None, status)
+
+
+def _status(obj: dict[str, Any]) -> ComputeClusterStatus | None:
+    """The written status; None when absent or unreadable (the controller writes a new one)."""
+    raw = obj.get("status")
+    if not raw:
+        return None
+    try:
+        return ComputeClusterStatus(**raw)
+    except (SpecError, TypeError) as error:
+        log.warning("status-unreadable name=%s error=%r", obj["metadata"]["name"], str(error))
+        return None

@@ -1,0 +1,219 @@
+"""The Kubernetes backend over HTTP against the API-server double, with the unmodified
+kubernetes_asyncio client; the test plays kubelet and the garbage collector. These prove the API
+calls, not a cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from autoscaler.backends.base import BackendError
+from autoscaler.backends.kube_manifests import DELETION_COST, ClusterSettings
+from autoscaler.backends.kubernetes import VICTIM_DELETION_COST, KubernetesBackend
+from autoscaler.spec import ComputeCluster, parse_cluster
+from tests.kube.apiserver import ApiServerDouble, resource
+from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, running_double
+
+SETTINGS = ClusterSettings(NAMESPACE, "hubscale/spark:test", "hubscale/flink:test")
+KINDS = ["secrets", "services", "deployments", "networkpolicies"]
+
+
+@pytest.fixture
+def apiserver() -> Iterator[ApiServerDouble]:
+    with running_double() as double:
+        yield double
+
+
+def make_cluster(double: ApiServerDouble, name: str, engine: str = "spark") -> ComputeCluster:
+    """Create the custom resource in the double (as the spawner does) and parse it back."""
+    created = double.create(
+        "computeclusters",
+        NAMESPACE,
+        {
+            "apiVersion": "hubscale.io/v1alpha1",
+            "kind": "ComputeCluster",
+            "metadata": {"name": name},
+            "spec": {"owner": "alice", "engine": engine, "maxWorkers": 4},
+        },
+    )
+    return parse_cluster(created)
+
+
+def names(double: ApiServerDouble, plural: str, selector: str = "") -> list[str]:
+    return [obj["metadata"]["name"] for obj in double.objects(plural, NAMESPACE, selector)]
+
+
+def run(double: ApiServerDouble, scenario: Any) -> Any:
+    async def main() -> Any:
+        async with api_client(double) as api:
+            return await scenario(KubernetesBackend(api, SETTINGS, FAST_RETRY))
+
+    return asyncio.run(main())
+
+
+def test_ensure_creates_the_spark_objects_over_http_against_the_api_server_double(apiserver):
+    cluster = make_cluster(apiserver, "alice-spark")
+    observation = run(apiserver, lambda backend: backend.ensure(cluster))
+    assert names(apiserver, "secrets") == ["alice-spark-config"]
+    assert names(apiserver, "services") == ["alice-spark-master"]
+    assert names(apiserver, "deployments") == ["alice-spark-master", "alice-spark-worker"]
+    assert names(apiserver, "networkpolicies") == ["alice-spark-ingress"]
+    uid = cluster.metadata.model_extra["uid"]
+    for plural in KINDS:
+        for obj in apiserver.objects(plural, NAMESPACE):
+            assert obj["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert observation.head_running is False and observation.workers == ()
+    assert observation.endpoints["master_url"] == "spark://alice-spark-master.hub.svc:7077"
+
+
+def test_ensure_twice_writes_nothing_the_second_time_over_http(apiserver):
+    cluster = make_cluster(apiserver, "alice-spark")
+
+    async def twice(backend: KubernetesBackend) -> None:
+        await backend.ensure(cluster)
+        writes = sum(apiserver.count(m) for m in ("POST", "PATCH", "PUT", "DELETE"))
+        secret = apiserver.get("secrets", NAMESPACE, "alice-spark-config")["data"]["secret"]
+        await backend.ensure(cluster)
+        assert sum(apiserver.count(m) for m in ("POST", "PATCH", "PUT", "DELETE")) == writes
+        assert apiserver.get("secrets", NAMESPACE, "alice-spark-config")["data"]["secret"] == secret
+
+    run(apiserver, twice)
+
+
+def test_ensure_keeps_the_auth_secret_and_patches_what_changed_over_http(apiserver):
+    cluster = make_cluster(apiserver, "alice-spark")
+    bigger = cluster.model_copy(
+        update={
+            "spec": cluster.spec.model_copy(
+                update={"worker": cluster.spec.worker.model_copy(update={"cores": 2})}
+            )
+        }
+    )
+
+    async def resize(backend: KubernetesBackend) -> None:
+        await backend.ensure(cluster)
+        await backend.scale(cluster, 3, ())
+        secret = apiserver.get("secrets", NAMESPACE, "alice-spark-config")["data"]["secret"]
+        await backend.ensure(bigger)
+        assert apiserver.get("secrets", NAMESPACE, "alice-spark-config")["data"]["secret"] == secret
+        workers = apiserver.get("deployments", NAMESPACE, "alice-spark-worker")
+        assert workers["spec"]["replicas"] == 3  # ensure never touches what scale set
+        container = workers["spec"]["template"]["spec"]["containers"][0]
+        assert container["resources"]["requests"]["cpu"] == "2"
+
+    run(apiserver, resize)
+
+
+def test_observe_reports_running_workers_after_kubelet_runs_them_over_http(apiserver):
+    cluster = make_cluster(apiserver, "alice-flink", "flink")
+
+    async def scenario(backend: KubernetesBackend) -> None:
+        await backend.ensure(cluster)
+        await backend.scale(cluster, 2, ())
+        apiserver.play_kubelet(NAMESPACE)
+        observed = await backend.observe()
+        assert set(observed) == {"alice-flink"}
+        seen = observed["alice-flink"]
+        assert seen.engine == "flink" and seen.head_running
+        assert sorted(seen.workers) == sorted(
+            names(apiserver, "pods", "hubscale.io/role=taskmanager")
+        )
+        assert len(seen.workers) == 2
+        assert seen.endpoints["rest_url"] == "http://alice-flink-jobmanager.hub.svc:8081"
+
+    run(apiserver, scenario)
+
+
+def test_scale_down_marks_victims_cheapest_so_they_go_first_over_http(apiserver):
+    cluster = make_cluster(apiserver, "alice-spark")
+
+    async def scenario(backend: KubernetesBackend) -> None:
+        await backend.ensure(cluster)
+        await backend.scale(cluster, 4, ())
+        apiserver.play_kubelet(NAMESPACE)
+        workers = (await backend.observe())["alice-spark"].workers
+        victims = (workers[0], workers[2])  # the oldest and a middle one, not the newest
+        await backend.scale(cluster, 2, victims)
+        for pod in apiserver.objects("pods", NAMESPACE, "hubscale.io/role=worker"):
+            cost = pod["metadata"].get("annotations", {}).get(DELETION_COST)
+            wanted = VICTIM_DELETION_COST if pod["metadata"]["name"] in victims else None
+            assert cost == wanted
+        assert (
+            apiserver.get("deployments", NAMESPACE, "alice-spark-worker")["spec"]["replicas"] == 2
+        )
+        apiserver.play_kubelet(NAMESPACE)
+        left = (await backend.observe())["alice-spark"].workers
+        assert set(left) == set(workers) - set(victims)
+
+    run(apiserver, scenario)
+
+
+def test_scale_up_changes_replicas_through_the_scale_subresource(apiserver):
+    cluster = make_cluster(apiserver, "alice-spark")
+
+    async def scenario(backend: KubernetesBackend) -> None:
+        await backend.ensure(cluster)
+        await backend.scale(cluster, 3, ())
+
+    run(apiserver, scenario)
+    assert apiserver.count("PATCH", r"/deployments/alice-spark-worker/scale$") == 1
+    assert apiserver.get("deployments", NAMESPACE, "alice-spark-worker")["spec"]["replicas"] == 3
+
+
+def test_delete_removes_every_object_of_the_cluster_only(apiserver):
+    mine, other = (
+        make_cluster(apiserver, "alice-spark"),
+        make_cluster(apiserver, "bob-flink", "flink"),
+    )
+
+    async def scenario(backend: KubernetesBackend) -> None:
+        await backend.ensure(mine)
+        await backend.ensure(other)
+        await backend.scale(mine, 2, ())
+        apiserver.play_kubelet(NAMESPACE)
+        await backend.delete("alice-spark")
+        apiserver.collect_garbage()  # pods go with their Deployment
+        assert set(await backend.observe()) == {"bob-flink"}
+
+    run(apiserver, scenario)
+    for plural in [*KINDS, "pods"]:
+        assert names(apiserver, plural, "hubscale.io/cluster=alice-spark") == []
+    assert names(apiserver, "deployments") == ["bob-flink-jobmanager", "bob-flink-taskmanager"]
+
+
+def test_deleting_the_compute_cluster_lets_the_garbage_collector_take_its_objects(apiserver):
+    cluster = make_cluster(apiserver, "alice-spark")
+    run(apiserver, lambda backend: backend.ensure(cluster))
+    apiserver.store.delete(resource("computeclusters"), NAMESPACE, "alice-spark")
+    removed = apiserver.collect_garbage()
+    assert sorted(r.split("/")[0] for r in removed) == sorted(
+        ["secrets", "services", "deployments", "deployments", "networkpolicies"]
+    )
+
+
+def test_injected_500s_and_timeouts_are_retried_without_duplicates(apiserver):
+    cluster = make_cluster(apiserver, "alice-spark")
+    apiserver.fail(r"^POST .*/deployments", status=500, times=2)
+    apiserver.fail(r"^GET .*/services/", status=503, times=1)
+    apiserver.fail(r"^POST .*/networkpolicies", status=500, after=True)  # created, then 500
+    apiserver.fail(r"^GET .*/secrets/", delay_s=3.0)  # longer than the client's 2 s timeout
+    run(apiserver, lambda backend: backend.ensure(cluster))
+    assert names(apiserver, "deployments") == ["alice-spark-master", "alice-spark-worker"]
+    assert names(apiserver, "networkpolicies") == ["alice-spark-ingress"]
+    assert len(names(apiserver, "secrets")) == 1
+
+
+def test_scale_before_ensure_is_a_backend_error(apiserver):
+    cluster = make_cluster(apiserver, "alice-spark")
+
+    async def scenario(backend: KubernetesBackend) -> str:
+        try:
+            await backend.scale(cluster, 1, ())
+        except BackendError as error:
+            return str(error)
+        return "no error"
+
+    assert "scale before ensure" in run(apiserver, scenario)

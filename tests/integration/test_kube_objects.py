@@ -1,0 +1,224 @@
+"""ComputeCluster objects for the controller, over HTTP against the API-server double with the
+unmodified kubernetes_asyncio client: list + watch, status writes through the status subresource,
+409 re-reads, 410 re-lists, Events. These prove the API calls, not a cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from autoscaler.decision import Decision
+from autoscaler.kube_objects import KubeClusterObjects, NotSynced
+from autoscaler.spec import ComputeClusterStatus
+from autoscaler.store import status_after
+from tests.kube.apiserver import ApiServerDouble, resource
+from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, eventually, running_double
+
+NOW = 1_714_564_800.0
+
+
+@pytest.fixture
+def apiserver() -> Iterator[ApiServerDouble]:
+    with running_double() as double:
+        yield double
+
+
+def create(double: ApiServerDouble, name: str, **spec: Any) -> dict[str, Any]:
+    return double.create(
+        "computeclusters",
+        NAMESPACE,
+        {
+            "apiVersion": "hubscale.io/v1alpha1",
+            "kind": "ComputeCluster",
+            "metadata": {"name": name},
+            "spec": {"owner": "alice", "engine": "spark", **spec},
+        },
+    )
+
+
+def status(desired: int, reason: str = "backlog", phase: str = "Ready") -> ComputeClusterStatus:
+    decision = Decision(target=desired, reason=reason, cause="demand", memo={"below_since": 1.0})
+    return status_after(decision, desired, NOW, phase, None)  # type: ignore[arg-type]
+
+
+def run(double: ApiServerDouble, scenario: Callable[[KubeClusterObjects], Awaitable[Any]]) -> Any:
+    """Run ``scenario`` with the objects' watch and writer running, synced first."""
+
+    async def main() -> Any:
+        async with api_client(double) as api:
+            objects = KubeClusterObjects(api, NAMESPACE, FAST_RETRY, watch_timeout_s=5)
+            stop = asyncio.Event()
+            task = asyncio.create_task(objects.run(stop))
+            try:
+                await asyncio.wait_for(objects.reflector.synced.wait(), 5)
+                return await scenario(objects)
+            finally:
+                stop.set()
+                await task
+
+    return asyncio.run(main())
+
+
+def test_list_refuses_to_answer_before_the_first_list():
+    async def main() -> None:
+        with running_double() as double:
+            async with api_client(double) as api:
+                with pytest.raises(NotSynced):
+                    KubeClusterObjects(api, NAMESPACE).list()
+
+    asyncio.run(main())
+
+
+def test_objects_are_listed_as_stored_clusters_over_http_against_the_api_server_double(apiserver):
+    create(apiserver, "alice-spark", maxWorkers=3)
+    create(apiserver, "bob-flink", engine="flink")
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        stored = objects.list()
+        assert [item.name for item in stored] == ["alice-spark", "bob-flink"]
+        assert stored[0].cluster is not None and stored[0].cluster.spec.max_workers == 3
+        assert stored[0].error is None and stored[0].status is None
+        assert stored[0].cluster.metadata.model_extra["uid"]  # for owner references
+
+    run(apiserver, scenario)
+
+
+def test_a_malformed_object_is_reported_as_an_error_and_the_others_are_fine(apiserver):
+    create(apiserver, "good")
+    create(apiserver, "bad", minWorkers=5, maxWorkers=2)  # the double does not run CEL rules
+    create(apiserver, "worse", worker={"cores": "many"})
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        stored = {item.name: item for item in objects.list()}
+        assert stored["good"].cluster is not None and stored["good"].error is None
+        assert stored["bad"].cluster is None
+        assert stored["bad"].error.field == "spec.maxWorkers"
+        assert stored["worse"].error.field == "spec.worker.cores"
+
+    run(apiserver, scenario)
+
+
+def test_status_round_trips_through_the_status_subresource(apiserver):
+    create(apiserver, "alice-spark")
+    written = status(3, "backlog needs 3 workers", "Scaling")
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        assert objects.write_status("alice-spark", written)
+        assert objects.list()[0].status == written  # queued: visible at once
+        await objects.flush()
+        assert not objects.pending
+        await eventually(lambda: objects.reflector.objects["alice-spark"].get("status"))
+        assert objects.list()[0].status == written
+
+    run(apiserver, scenario)
+    assert apiserver.count("PUT", r"/computeclusters/alice-spark/status$") == 1
+    stored = apiserver.get("computeclusters", NAMESPACE, "alice-spark")
+    assert ComputeClusterStatus(**stored["status"]) == written
+    assert stored["metadata"]["generation"] == 1  # a status write is no spec change
+
+
+def test_a_stale_version_conflicts_and_the_write_succeeds_after_a_re_read(apiserver):
+    create(apiserver, "alice-spark")
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        # Someone else changes the object; our cache still holds the old version.
+        apiserver.store.patch(
+            resource("computeclusters"), NAMESPACE, "alice-spark", "application/merge-patch+json",
+            {"metadata": {"labels": {"team": "data"}}}, None,
+        )  # fmt: skip
+        objects.reflector.objects["alice-spark"]["metadata"]["resourceVersion"] = "1"
+        objects.write_status("alice-spark", status(2))
+        await objects.flush()
+
+    run(apiserver, scenario)
+    assert apiserver.count("PUT", "/status$") == 2  # 409, then the write after the re-read
+    assert apiserver.count("GET", r"/computeclusters/alice-spark$") == 1
+    stored = apiserver.get("computeclusters", NAMESPACE, "alice-spark")
+    assert stored["status"]["desired"] == 2 and stored["metadata"]["labels"] == {"team": "data"}
+
+
+def test_writing_the_status_of_a_deleted_object_says_false(apiserver):
+    create(apiserver, "alice-spark")
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        apiserver.store.delete(resource("computeclusters"), NAMESPACE, "alice-spark")
+        await eventually(lambda: not objects.list())
+        assert objects.write_status("alice-spark", status(1)) is False
+
+    run(apiserver, scenario)
+
+
+def test_injected_500s_on_status_writes_are_retried(apiserver):
+    create(apiserver, "alice-spark")
+    apiserver.fail(r"^PUT .*/status$", status=500, times=2)
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        objects.write_status("alice-spark", status(4))
+        await eventually(lambda: not objects.pending)
+
+    run(apiserver, scenario)
+    assert apiserver.get("computeclusters", NAMESPACE, "alice-spark")["status"]["desired"] == 4
+
+
+def test_a_watch_sees_new_changed_and_deleted_objects(apiserver):
+    create(apiserver, "alice-spark")
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        create(apiserver, "bob-flink", engine="flink")
+        await eventually(lambda: len(objects.list()) == 2)
+        apiserver.store.patch(
+            resource("computeclusters"), NAMESPACE, "bob-flink", "application/merge-patch+json",
+            {"spec": {"maxWorkers": 5}}, None,
+        )  # fmt: skip
+        await eventually(lambda: objects.list()[1].cluster.spec.max_workers == 5)
+        apiserver.store.delete(resource("computeclusters"), NAMESPACE, "alice-spark")
+        await eventually(lambda: [item.name for item in objects.list()] == ["bob-flink"])
+        assert objects.reflector.lists == 1  # all of it through the one watch
+
+    run(apiserver, scenario)
+
+
+def test_a_watch_too_old_for_the_server_gets_410_and_lists_again(apiserver):
+    create(apiserver, "alice-spark")
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        with apiserver.watches_down():  # the API server restarts with its history compacted
+            create(apiserver, "bob-flink", engine="flink")
+            apiserver.compact()
+        await eventually(lambda: len(objects.list()) == 2)
+        assert objects.reflector.lists == 2
+
+    run(apiserver, scenario)
+
+
+def test_a_watch_ended_by_the_server_resumes_from_its_last_version(apiserver):
+    create(apiserver, "alice-spark")
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        with apiserver.watches_down():
+            create(apiserver, "bob-flink", engine="flink")
+        await eventually(lambda: len(objects.list()) == 2)
+        assert objects.reflector.lists == 1  # resumed, no re-list
+
+    run(apiserver, scenario)
+
+
+def test_a_scaling_decision_is_recorded_as_an_event_for_kubectl_describe(apiserver):
+    created = create(apiserver, "alice-spark")
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        objects.write_status("alice-spark", status(3, "backlog needs 3 workers"))
+        await objects.flush()
+        objects.write_status("alice-spark", status(3, "backlog needs 3 workers"))
+        await objects.flush()  # the same decision again: no second event
+
+    run(apiserver, scenario)
+    events = apiserver.objects("events", NAMESPACE)
+    assert len(events) == 1
+    event = events[0]
+    assert event["involvedObject"]["uid"] == created["metadata"]["uid"]
+    assert (event["reason"], event["type"]) == ("ScaledUp", "Normal")
+    assert event["message"] == "0 -> 3 workers: backlog needs 3 workers"

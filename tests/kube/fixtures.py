@@ -1,0 +1,41 @@
+"""Helpers for tests that drive the real kubernetes_asyncio client against the API-server double."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+
+from kubernetes_asyncio import client
+
+from autoscaler.kube_api import Retry
+from tests.kube.apiserver import ApiServerDouble
+
+NAMESPACE = "hub"
+FAST_RETRY = Retry(attempts=4, timeout_s=2.0, first_delay_s=0.01, max_delay_s=0.05)
+
+
+@contextlib.contextmanager
+def running_double() -> Iterator[ApiServerDouble]:
+    """A fresh double on a free port of 127.0.0.1, stopped afterwards."""
+    with ApiServerDouble(bookmark_interval_s=0.2) as double:
+        yield double
+
+
+@contextlib.asynccontextmanager
+async def api_client(double: ApiServerDouble) -> AsyncIterator[client.ApiClient]:
+    """An unmodified kubernetes_asyncio client configured for the double."""
+    configuration = client.Configuration(host=double.url)
+    async with client.ApiClient(configuration) as api:
+        yield api
+
+
+async def eventually(condition: Callable[[], object], timeout_s: float = 5.0) -> object:
+    """Poll ``condition`` on the event loop until truthy; AssertionError after the timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not (value := condition()):
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s:g} s")
+        await asyncio.sleep(0.02)
+    return value
