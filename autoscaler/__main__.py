@@ -13,12 +13,10 @@ import os
 import signal
 from pathlib import Path
 
-from autoscaler.backends import flink_local, spark_local
-from autoscaler.backends.local import LocalBackend
+from autoscaler import wiring
 from autoscaler.controller import Controller
 from autoscaler.controller_metrics import serve
 from autoscaler.prometheus import PrometheusClient
-from autoscaler.store import LocalClusterStore
 
 log = logging.getLogger("autoscaler")
 
@@ -27,14 +25,6 @@ def default_state_dir() -> Path:
     """``$XDG_DATA_HOME/hubscale`` (``~/.local/share/hubscale``): the user's data dir."""
     data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(data_home) / "hubscale"
-
-
-def local_engines() -> dict:
-    """The engines the local backend can run: adapter factory and port allocator per engine."""
-    return {
-        "spark": (spark_local.engine_for, spark_local.allocate_ports),
-        "flink": (flink_local.engine_for, flink_local.allocate_ports),
-    }
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,33 +66,82 @@ def parser() -> argparse.ArgumentParser:
         help="cores all clusters' workers may hold together, shared fairly between users"
         " (env HUBSCALE_BUDGET_CORES; default: no limit)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=sorted(wiring.BACKENDS),
+        default=env("HUBSCALE_BACKEND", "local"),
+        help="where clusters run (env HUBSCALE_BACKEND)",
+    )
+    parser.add_argument(
+        "--namespace",
+        default=env("HUBSCALE_NAMESPACE") or env("POD_NAMESPACE", "default"),
+        help="kubernetes: the namespace of the ComputeClusters (env HUBSCALE_NAMESPACE)",
+    )
+    parser.add_argument(
+        "--spark-image",
+        default=env("HUBSCALE_SPARK_IMAGE", "hubscale/spark:4.3.0"),
+        help="kubernetes: image of Spark masters and workers (env HUBSCALE_SPARK_IMAGE)",
+    )
+    parser.add_argument(
+        "--flink-image",
+        default=env("HUBSCALE_FLINK_IMAGE", "hubscale/flink:2.3.0"),
+        help="kubernetes: image of Flink JobManagers and TaskManagers (env HUBSCALE_FLINK_IMAGE)",
+    )
+    parser.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=env("HUBSCALE_LEADER_ELECTION", "") in ("1", "true", "yes"),
+        help="kubernetes: one active replica at a time through a Lease"
+        " (env HUBSCALE_LEADER_ELECTION=1)",
+    )
+    parser.add_argument(
+        "--lease-name",
+        default=env("HUBSCALE_LEASE_NAME", "hubscale-autoscaler"),
+        help="kubernetes: the Lease's name (env HUBSCALE_LEASE_NAME)",
+    )
+    parser.add_argument(
+        "--lease-duration",
+        type=float,
+        default=float(env("HUBSCALE_LEASE_DURATION_S", "15")),
+        help="kubernetes: seconds a standby waits for a silent leader; renewed every third"
+        " (env HUBSCALE_LEASE_DURATION_S)",
+    )
     parser.add_argument("--log-level", default=env("HUBSCALE_LOG_LEVEL", "INFO"))
     return parser
 
 
 async def run(args: argparse.Namespace) -> None:
-    store = LocalClusterStore(args.state_dir)
-    file_sd_dir = args.file_sd_dir or args.state_dir / "targets"
-    backend = LocalBackend(args.state_dir, Path(file_sd_dir), local_engines())
-    async with PrometheusClient(args.prometheus_url) as prometheus:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with (
+        wiring.BACKENDS[args.backend](args, stop) as wired,
+        PrometheusClient(args.prometheus_url) as prometheus,
+    ):
         controller = Controller(
-            store, backend, prometheus, interval_s=args.interval, budget_cores=args.budget_cores
+            wired.objects,
+            wired.backend,
+            prometheus,
+            interval_s=args.interval,
+            budget_cores=args.budget_cores,
         )
         host, _, port = args.listen.rpartition(":")
         server, _ = serve(controller.metrics, controller.health, host, int(port))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+        companions = [asyncio.create_task(companion) for companion in wired.companions]
         log.info(
-            "controller-start state_dir=%s prometheus=%s listen=%s",
-            args.state_dir,
+            "controller-start backend=%s prometheus=%s listen=%s",
+            args.backend,
             args.prometheus_url,
             args.listen,
         )
         try:
-            await controller.run(stop)
+            if wired.ready is not None:
+                await wired.ready.wait()
+            await controller.run(stop, wired.leading)
         finally:
+            stop.set()
+            await asyncio.gather(*companions, return_exceptions=True)
             server.shutdown()
             log.info("controller-stop clusters-left-running=yes")
 

@@ -114,13 +114,19 @@ class Controller:
             return False, f"last loop finished {age:.0f} s ago (limit {limit:.0f} s)"
         return True, f"last loop {age:.1f} s ago"
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Loop until ``stop`` is set; one failed loop is logged, never fatal."""
+    async def run(self, stop: asyncio.Event, leading: Callable[[], bool] | None = None) -> None:
+        """Loop until ``stop`` is set; one failed loop is logged, never fatal.
+
+        With ``leading`` (leader election), a standby loops without acting until it leads.
+        """
         while not stop.is_set():
-            try:
-                await self.reconcile_once()
-            except Exception:  # a bug in one loop must not stop reconciling: log and go on
-                log.exception("loop-failed")
+            if leading is not None and not leading():
+                self.last_loop_end = self.clock()  # a healthy standby
+            else:
+                try:
+                    await self.reconcile_once()
+                except Exception:  # a bug in one loop must not stop reconciling: log, go on
+                    log.exception("loop-failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.delay_s())
 

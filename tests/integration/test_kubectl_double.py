@@ -4,7 +4,6 @@ printer columns promise an on-call engineer. Proves the columns and the short na
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.kube.apiserver import ApiServerDouble, resource
-from tests.kube.fixtures import NAMESPACE, running_double
+from tests.kube.fixtures import NAMESPACE, running_double, write_kubeconfig
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on PATH")
 
@@ -26,17 +25,7 @@ def apiserver() -> Iterator[ApiServerDouble]:
 
 
 def kubectl(double: ApiServerDouble, tmp_path: Path, *args: str) -> str:
-    config = tmp_path / "kubeconfig"
-    context = {"cluster": "double", "user": "tester", "namespace": NAMESPACE}
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "double", "cluster": {"server": double.url}}],
-        "users": [{"name": "tester", "user": {}}],
-        "contexts": [{"name": "double", "context": context}],
-        "current-context": "double",
-    }
-    config.write_text(json.dumps(kubeconfig))  # JSON is YAML
+    config = write_kubeconfig(double, tmp_path / "kubeconfig")
     env = {**os.environ, "KUBECONFIG": str(config), "HOME": str(tmp_path)}
     done = subprocess.run(
         ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 from kubernetes_asyncio import client
 
@@ -39,3 +41,18 @@ async def eventually(condition: Callable[[], object], timeout_s: float = 5.0) ->
             raise AssertionError(f"condition not met within {timeout_s:g} s")
         await asyncio.sleep(0.02)
     return value
+
+
+def write_kubeconfig(double: ApiServerDouble, path: Path) -> Path:
+    """A kubeconfig whose current context is the double (for kubectl and out-of-cluster runs)."""
+    context = {"cluster": "double", "user": "tester", "namespace": NAMESPACE}
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "double", "cluster": {"server": double.url}}],
+        "users": [{"name": "tester", "user": {}}],
+        "contexts": [{"name": "double", "context": context}],
+        "current-context": "double",
+    }
+    path.write_text(json.dumps(kubeconfig))  # JSON is YAML
+    return path

@@ -1,0 +1,89 @@
+"""What the controller runs against: the local backend or Kubernetes, built from the CLI flags."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autoscaler.backends import flink_local, spark_local
+from autoscaler.backends.base import Backend
+from autoscaler.backends.local import LocalBackend
+from autoscaler.controller import ClusterObjects
+from autoscaler.store import LocalClusterStore
+
+
+@dataclass
+class Wiring:
+    """The controller's objects and backend, whether it leads, and what runs beside it."""
+
+    objects: ClusterObjects
+    backend: Backend
+    leading: Callable[[], bool] | None = None  # None: no leader election, always acts
+    companions: list[Coroutine[Any, Any, None]] = field(default_factory=list)
+    ready: asyncio.Event | None = None  # set once the objects are known (None: at once)
+
+
+def local_engines() -> dict:
+    """The engines the local backend can run: adapter factory and port allocator per engine."""
+    return {
+        "spark": (spark_local.engine_for, spark_local.allocate_ports),
+        "flink": (flink_local.engine_for, flink_local.allocate_ports),
+    }
+
+
+@contextlib.asynccontextmanager
+async def local(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIterator[Wiring]:
+    """Objects in a state directory, clusters as processes on this machine."""
+    file_sd_dir = Path(args.file_sd_dir or args.state_dir / "targets")
+    yield Wiring(
+        LocalClusterStore(args.state_dir),
+        LocalBackend(args.state_dir, file_sd_dir, local_engines()),
+    )
+
+
+@contextlib.asynccontextmanager
+async def kubernetes(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIterator[Wiring]:
+    """ComputeCluster custom resources and Deployments in one namespace; optionally one leader."""
+    from kubernetes_asyncio import client, config
+
+    from autoscaler.backends.kube_manifests import ClusterSettings
+    from autoscaler.backends.kubernetes import KubernetesBackend
+    from autoscaler.kube_objects import KubeClusterObjects
+    from autoscaler.leader import LeaderElection
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        await config.load_kube_config()  # outside a cluster: the user's kubeconfig
+    async with client.ApiClient() as api:
+        objects = KubeClusterObjects(api, args.namespace)
+        settings = ClusterSettings(args.namespace, args.spark_image, args.flink_image)
+        wiring = Wiring(
+            objects,
+            KubernetesBackend(api, settings),
+            companions=[objects.run(stop)],
+            ready=objects.reflector.synced,
+        )
+        if args.leader_election:
+            identity = f"{socket.gethostname()}_{os.getpid()}"  # the pod name on Kubernetes
+            election = LeaderElection(
+                api,
+                args.namespace,
+                args.lease_name,
+                identity,
+                lease_duration_s=args.lease_duration,
+                renew_every_s=args.lease_duration / 3,
+            )
+            wiring.leading = lambda: election.leading
+            wiring.companions.append(election.run(stop))
+        yield wiring
+
+
+BACKENDS = {"local": local, "kubernetes": kubernetes}
