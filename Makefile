@@ -19,7 +19,8 @@ NODE_PREFIX := .node
 PROXY_STAMP := $(NODE_PREFIX)/.installed
 CHP_VERSION := 5.3.0
 
-# Debian packages the tests and `make up` run for real (Prometheus and promtool).
+# Debian packages the tests and `make up` run for real: Prometheus (and promtool), Java, node/npm
+# (configurable-http-proxy) and git (notebooks as code), each only if missing.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: install system test unit bench lint format up down clean
@@ -30,6 +31,8 @@ system:
 	@missing=""; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	command -v git >/dev/null || missing="$$missing git"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
@@ -50,9 +53,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[hub,test,bench]'
 	touch $(STAMP)
 
+# ipykernel warns that $(VENV) is not its own venv's path: it is the notebook server's, on purpose.
 $(KERNELS_STAMP): $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP)
-	$(SPARK_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name spark --display-name 'Python 3 (Spark)' >/dev/null
-	$(FLINK_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name flink --display-name 'Python 3 (Flink)' >/dev/null
+	set -o pipefail; $(SPARK_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name spark \
+		--display-name 'Python 3 (Spark)' 2>&1 | { grep -v 'may not be found' || true; }
+	set -o pipefail; $(FLINK_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name flink \
+		--display-name 'Python 3 (Flink)' 2>&1 | { grep -v 'may not be found' || true; }
 	touch $(KERNELS_STAMP)
 
 $(PROXY_STAMP): Makefile
@@ -70,6 +76,8 @@ unit: install
 
 bench: install
 	$(BIN)/python -m autoscaler.sim.bench
+	$(BIN)/python -m autoscaler.bench_local
+	$(BIN)/python -m hub_config.bench --users 10 --json bench/results/hub.json
 
 lint: install
 	$(BIN)/ruff check .

@@ -80,10 +80,10 @@ def measure(work: Path) -> dict[str, float]:
     finally:
         for name in (SPARK, FLINK):
             store.delete(name)
-        wait(lambda: not _leftovers(), 90, 0.5)
+        wait(lambda: not _leftovers(store), 90, 0.5)
         controller.terminate()
         controller.wait(30)
-        for pid in _leftovers():
+        for pid in _leftovers(store):
             processes.kill_group(pid)
         prometheus.stop()
 
@@ -103,7 +103,7 @@ def _spark_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
     master_ui = client["master_ui"]
     wait(lambda: _master_state(master_ui) is not None, 60)
     time.sleep(3)  # master settled
-    figures = {"master_idle_rss_mib": rss_mib(_leader(f"{SPARK}/master"))}
+    figures = {"master_idle_rss_mib": rss_mib(_leader(store, SPARK, "master"))}
     result = subprocess.run(
         [str(spark_python()), "-c", FIRST_TASK_DRIVER],
         env={**os.environ, **client_env(Path(client["conf_dir"]))},
@@ -113,13 +113,13 @@ def _spark_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
     if not latency:
         raise RuntimeError(f"driver failed: {result.stderr[-2000:]}")
     figures["scale_from_zero_s"] = float(latency[0].split()[1])
-    wait(lambda: not _workers(SPARK), 120, 0.5)  # back to zero after the idle timeout
+    wait(lambda: not _workers(store, SPARK), 120, 0.5)  # back to zero after the idle timeout
     starts = [_worker_start_s(store, master_ui) for _ in range(3)]
     figures["worker_jvm_start_s"] = statistics.median(starts)
     store.apply(parse_cluster(_document(SPARK, "spark", min_workers=1)))
     wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.5)
     time.sleep(3)
-    (worker_pid,) = _workers(SPARK).values()
+    (worker_pid,) = _workers(store, SPARK).values()
     figures["worker_idle_rss_mib"] = rss_mib(worker_pid)
     store.delete(SPARK)
     return figures
@@ -132,29 +132,35 @@ def _flink_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
     wait(lambda: _taskmanagers(rest_url) == ["w0"], 300, 0.5)
     time.sleep(3)  # settled after the registration
     return {
-        "jobmanager_idle_rss_mib": rss_mib(_leader(f"{FLINK}/jobmanager")),
-        "taskmanager_idle_rss_mib": rss_mib(_leader(f"{FLINK}/taskmanager-w0")),
+        "jobmanager_idle_rss_mib": rss_mib(_leader(store, FLINK, "jobmanager")),
+        "taskmanager_idle_rss_mib": rss_mib(_leader(store, FLINK, "taskmanager-w0")),
     }
 
 
-def _leader(marker: str) -> int | None:
-    """The JVM we started that carries exactly this marker."""
+def _prefix(store: LocalClusterStore, name: str) -> str:
+    """The marker prefix of a cluster's processes: its runtime directory."""
+    return f"{store.state_dir / 'runtime' / name}/"
+
+
+def _leader(store: LocalClusterStore, name: str, role: str) -> int | None:
+    """The JVM we started for this role."""
+    marker = _prefix(store, name) + role
     return processes.group_leaders(marker).get(marker)
 
 
-def _leftovers() -> dict[int, str]:
-    return {**processes.marked(f"{SPARK}/"), **processes.marked(f"{FLINK}/")}
+def _leftovers(store: LocalClusterStore) -> dict[int, str]:
+    return {**processes.marked(_prefix(store, SPARK)), **processes.marked(_prefix(store, FLINK))}
 
 
 def _worker_start_s(store: LocalClusterStore, master_ui: str) -> float:
     """minWorkers 0 -> 1 and back: time from the worker process's start to its registration."""
     store.apply(parse_cluster(_document(SPARK, "spark", min_workers=1)))
-    (pid,) = wait(lambda: _workers(SPARK).values(), 60, 0.01)
+    (pid,) = wait(lambda: _workers(store, SPARK).values(), 60, 0.01)
     started = time.time() - _age_s(pid)
     wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.02)
     registered = time.time()
     store.apply(parse_cluster(_document(SPARK, "spark")))
-    wait(lambda: not _workers(SPARK), 120, 0.5)
+    wait(lambda: not _workers(store, SPARK), 120, 0.5)
     wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 0, 60, 0.5)
     return registered - started
 
@@ -165,8 +171,8 @@ def _age_s(pid: int) -> float:
     return uptime - ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _workers(name: str) -> dict[str, int]:
-    return processes.group_leaders(f"{name}/worker-")
+def _workers(store: LocalClusterStore, name: str) -> dict[str, int]:
+    return processes.group_leaders(_prefix(store, name) + "worker-")
 
 
 def _client(state: Path, name: str) -> dict | None:

@@ -1,1 +1,1 @@
-"""hubscale JupyterHub configuration and profiles; arrives with the hub issue."""
+"""hubscale's JupyterHub: configuration per mode, the profiles, and ``make up``/``make down``."""

@@ -1,1 +1,1 @@
-"""hubscale spawners (local and Kubernetes) sharing one module; arrives with the hub issue."""
+"""hubscale's spawners: what local and Kubernetes share (compute, notebook_env), and each one."""

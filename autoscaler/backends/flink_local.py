@@ -77,7 +77,6 @@ class LocalFlinkCluster:
     slots_per_taskmanager: int = 1
     taskmanager_memory_mib: int = 1024
     rescale_cooldown_s: int = 30
-    name: str = ""  # the ComputeCluster's name: marks its processes
     drain_timeout_s: ClassVar[float | None] = None  # never stop a TaskManager with tasks on it
 
     @property
@@ -159,7 +158,7 @@ class LocalFlinkCluster:
             pid_file=self.directory / "pids" / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
             cwd=self.directory,
-            marker=f"{self.name}/{role}",
+            marker=f"{self.directory}/{role}",
         )
 
     # The local backend's engine interface (autoscaler.backends.local.LocalEngine).
@@ -226,5 +225,4 @@ def engine_for(
         FlinkClusterPorts(**record.ports),
         slots_per_taskmanager=worker.cores,
         taskmanager_memory_mib=max(MIN_TASKMANAGER_MEMORY_MIB, worker.memory_mib),
-        name=cluster.metadata.name,
     )

@@ -25,7 +25,7 @@ from autoscaler.atomic_files import replace_if_changed, unlink_durably, write_at
 from autoscaler.backends import processes
 from autoscaler.backends.base import BackendError, Observation
 from autoscaler.backends.ports import free_port
-from autoscaler.backends.processes import ProcessSpec
+from autoscaler.backends.processes import ProcessSpec, reap_children
 from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
 from autoscaler.spec import ComputeCluster, Engine
 
@@ -102,6 +102,11 @@ class LocalBackend:
     def directory(self, name: str) -> Path:
         return self.runtime_dir / name
 
+    def marker_prefix(self, name: str) -> str:
+        """The start of the marker every process of this cluster carries: its own directory,
+        so two state directories on one machine (``make up`` and a test run) never mix."""
+        return f"{self.directory(name)}/"
+
     async def ensure(self, cluster: ComputeCluster) -> Observation:
         return await asyncio.to_thread(self._ensure, cluster)
 
@@ -168,9 +173,10 @@ class LocalBackend:
         if record is not None:
             for pid_file in sorted((directory / "pids").glob("*.pid")):
                 processes.stop(pid_file)
-        for pid, marker in processes.marked(f"{name}/").items():
+        for pid, marker in processes.marked(self.marker_prefix(name)).items():
             log.warning("orphan-kill cluster=%s pid=%d marker=%s", name, pid, marker)
             processes.kill_group(pid)
+        reap_children()
         unlink_durably(self._targets_file(name))
         shutil.rmtree(directory, ignore_errors=True)
         self._clusters.pop(name, None)
@@ -178,6 +184,7 @@ class LocalBackend:
         log.info("cluster-stopped cluster=%s", name)
 
     def _observe_all(self) -> dict[str, Observation]:
+        reap_children()  # a worker that died on its own must not linger as a zombie
         observed = {}
         for directory in sorted(self.runtime_dir.iterdir()):
             try:
@@ -229,7 +236,7 @@ class LocalBackend:
         """Kill process groups marked as this cluster's that no pid file accounts for."""
         pid_dir = self.directory(name) / "pids"
         known = {processes.running_pid(path) for path in pid_dir.glob("*.pid")}
-        for pid, marker in processes.marked(f"{name}/").items():
+        for pid, marker in processes.marked(self.marker_prefix(name)).items():
             with contextlib.suppress(ProcessLookupError):
                 if os.getpgid(pid) != pid or pid in known:
                     continue  # a child of a known process, or a known process itself

@@ -168,3 +168,10 @@ def group_leaders(prefix: str) -> dict[str, int]:
             if os.getpgid(pid) == pid:
                 leaders[marker] = pid
     return leaders
+
+
+def reap_children() -> None:
+    """Collect every exited child of ours (the processes we start are our children)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass

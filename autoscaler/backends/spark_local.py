@@ -84,7 +84,6 @@ class LocalSparkCluster:
     ports: SparkClusterPorts
     worker_cores: int = 1
     worker_memory_mib: int = 1024
-    name: str = ""  # the ComputeCluster's name: marks its processes
     drain_timeout_s: ClassVar[float | None] = 600.0  # then stopped: Spark reruns its tasks
 
     @property
@@ -161,7 +160,7 @@ class LocalSparkCluster:
             pid_file=self.directory / "pids" / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
             cwd=self.directory,
-            marker=f"{self.name}/{role}",
+            marker=f"{self.directory}/{role}",
         )
 
     # The local backend's engine interface (autoscaler.backends.local.LocalEngine).
@@ -224,5 +223,4 @@ def engine_for(
         SparkClusterPorts(**record.ports),
         worker.cores,
         worker.memory_mib,
-        cluster.metadata.name,
     )

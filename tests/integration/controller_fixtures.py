@@ -88,20 +88,24 @@ class LocalPlatform:
     def driver_env(self, name: str) -> dict[str, str]:
         return {**os.environ, **client_env(Path(self.client(name)["conf_dir"]))}
 
+    def prefix(self, name: str) -> str:
+        """The marker prefix of this cluster's processes (its runtime directory)."""
+        return f"{self.state_dir / 'runtime' / name}/"
+
     def worker_pids(self, name: str) -> dict[str, int]:
         """The worker JVMs of this cluster, by marker."""
-        return processes.group_leaders(f"{name}/worker-")
+        return processes.group_leaders(f"{self.prefix(name)}worker-")
 
     def leftovers(self) -> dict[int, str]:
         """Processes of this platform's clusters still running."""
         found: dict[int, str] = {}
         for name in self.names:
-            found.update(processes.marked(f"{name}/"))
+            found.update(processes.marked(self.prefix(name)))
         return found
 
     def jvm_leaders(self, name: str) -> dict[str, int]:
         """Every JVM of this cluster we started: master and workers."""
-        return processes.group_leaders(f"{name}/")
+        return processes.group_leaders(self.prefix(name))
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from tests.integration.kernel_client import Kernel
 from tests.support import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-UP_READY_S = 180.0
+UP_READY_S = 360.0  # make up itself allows 180 s for each of controller and hub
 SPAWN_READY_S = 300.0  # clusters (JVMs) and the notebook server, beside other tests' JVMs
 UP_STOP_S = 600.0
 

@@ -30,8 +30,8 @@ env.execute_sql("INSERT INTO sink SELECT x % 10, COUNT(*) FROM src GROUP BY x % 
 """
 
 
-def taskmanagers(name: str) -> dict[str, int]:
-    return processes.group_leaders(f"{name}/taskmanager-")
+def taskmanagers(platform, name: str) -> dict[str, int]:
+    return processes.group_leaders(f"{platform.prefix(name)}taskmanager-")
 
 
 def running_on_all_slots(rest_url: str, job: str, slots: int) -> bool:
@@ -64,13 +64,13 @@ def test_a_waiting_job_grows_taskmanagers_and_cancelling_it_shrinks_them(platfor
 
     job = submit(platform, name, tmp_path, parallelism=2)
 
-    wait_for(lambda: len(taskmanagers(name)) == 2, timeout_s=180)
+    wait_for(lambda: len(taskmanagers(platform, name)) == 2, timeout_s=180)
     wait_for(lambda: running_on_all_slots(rest_url, job, 2), timeout_s=240, every_s=1)
-    assert len(taskmanagers(name)) == 2  # the job wanted 2 slots: never the bound of 3
+    assert len(taskmanagers(platform, name)) == 2  # the job wanted 2 slots: never the bound of 3
     assert f"scale cluster={name} from=0 to=2 cause=backlog" in platform.log()
 
     rest_call(rest_url, lambda rest: rest.cancel(job))
-    wait_for(lambda: not taskmanagers(name), timeout_s=180)
+    wait_for(lambda: not taskmanagers(platform, name), timeout_s=180)
     wait_for(lambda: (platform.status(name).workers, platform.status(name).desired) == (0, 0), 30)
     assert f"scale cluster={name} from=2 to=0 cause=idle" in platform.log()
 
@@ -78,7 +78,7 @@ def test_a_waiting_job_grows_taskmanagers_and_cancelling_it_shrinks_them(platfor
 def test_a_taskmanager_running_a_job_stays_until_its_slots_are_free(platform, tmp_path):
     name = "flink-drain"
     platform.apply(name, engine="flink", minWorkers=2, maxWorkers=2, worker=TASKMANAGER)
-    wait_for(lambda: len(taskmanagers(name)) == 2, timeout_s=180)
+    wait_for(lambda: len(taskmanagers(platform, name)) == 2, timeout_s=180)
     rest_url = platform.client(name)["rest_url"]
     job = submit(platform, name, tmp_path, parallelism=2)
     wait_for(lambda: running_on_all_slots(rest_url, job, 2), timeout_s=240, every_s=1)
@@ -87,9 +87,9 @@ def test_a_taskmanager_running_a_job_stays_until_its_slots_are_free(platform, tm
     platform.apply(name, engine="flink", minWorkers=0, maxWorkers=1, worker=TASKMANAGER)
     wait_for(lambda: platform.status(name).desired == 1, timeout_s=30)
     time.sleep(10)
-    assert len(taskmanagers(name)) == 2  # draining, not stopped under the job
+    assert len(taskmanagers(platform, name)) == 2  # draining, not stopped under the job
     assert running_on_all_slots(rest_url, job, 2)  # never restarted onto fewer slots
     assert platform.status(name).phase == "Scaling"
 
     rest_call(rest_url, lambda rest: rest.cancel(job))
-    wait_for(lambda: len(taskmanagers(name)) == 1, timeout_s=120)
+    wait_for(lambda: len(taskmanagers(platform, name)) == 1, timeout_s=120)

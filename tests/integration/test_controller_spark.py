@@ -136,7 +136,9 @@ def test_a_killed_controller_adopts_its_processes_without_duplicates(platform):
     wait_for(lambda: status_workers(platform, name) == 2, timeout_s=30)
     time.sleep(3)  # a few more loops: nothing else may start
     after = platform.jvm_leaders(name)
-    assert sorted(after) == [f"{name}/master", f"{name}/worker-w0", f"{name}/worker-w1"]
+    assert sorted(after) == [
+        platform.prefix(name) + role for role in ("master", "worker-w0", "worker-w1")
+    ]
     for marker, pid in before.items():
         assert after[marker] == pid  # adopted, not restarted
 

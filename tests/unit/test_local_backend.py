@@ -21,6 +21,7 @@ from autoscaler.backends.local import LocalBackend, RuntimeRecord
 from autoscaler.backends.processes import ProcessSpec
 from autoscaler.scrape_targets import ScrapeTarget
 from autoscaler.spec import ComputeCluster, parse_cluster
+from tests.support import wait_for
 
 
 class SleepEngine:
@@ -42,7 +43,7 @@ class SleepEngine:
             env=dict(os.environ),
             pid_file=self.directory / "pids" / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
-            marker=f"{self.name}/{role}",
+            marker=f"{self.directory}/{role}",
         )
 
     def head(self) -> ProcessSpec:
@@ -88,7 +89,8 @@ def test_ensure_starts_the_head_once_and_scale_names_workers_in_order(backend: L
     first = run(backend.ensure(cluster("c")))
     again = run(backend.ensure(cluster("c")))
     assert first.head_running and again.head_running
-    assert list(processes.group_leaders("c/head")) == ["c/head"]  # not started twice
+    c = backend.marker_prefix("c")
+    assert list(processes.group_leaders(c + "head")) == [c + "head"]  # not started twice
 
     run(backend.scale(cluster("c"), 3, ()))
     observed = run(backend.observe())["c"]
@@ -100,27 +102,36 @@ def test_ensure_starts_the_head_once_and_scale_names_workers_in_order(backend: L
 
 
 def test_shrinking_drains_the_victims_first_and_stops_them_once_drained(backend: LocalBackend):
+    c = backend.marker_prefix("c")
     run(backend.ensure(cluster("c")))
     run(backend.scale(cluster("c"), 3, ()))
     run(backend.scale(cluster("c"), 1, ("w0",)))
 
     observed = run(backend.observe())["c"]
     assert observed.workers == ("w1",) and set(observed.draining) == {"w0", "w2"}
-    assert len(processes.group_leaders("c/worker-")) == 3  # still running: not drained yet
+    assert len(processes.group_leaders(c + "worker-")) == 3  # still running: not drained yet
 
     SleepEngine.drained_workers = {"w0"}
     observed = run(backend.observe())["c"]
     assert set(observed.draining) == {"w2"}
-    assert set(processes.group_leaders("c/worker-")) == {"c/worker-w1", "c/worker-w2"}
+    assert set(processes.group_leaders(c + "worker-")) == {c + "worker-w1", c + "worker-w2"}
 
     run(backend.scale(cluster("c"), 2, ()))  # the free name w0 is reused; w2 still drains
     assert run(backend.observe())["c"].workers == ("w1", "w0")
 
 
 def test_a_dead_worker_is_forgotten_so_the_controller_can_restore_it(backend: LocalBackend):
+    c = backend.marker_prefix("c")
     run(backend.ensure(cluster("c")))
     run(backend.scale(cluster("c"), 2, ()))
-    processes.kill_group(processes.group_leaders("c/worker-w1")["c/worker-w1"])
+    victim = processes.group_leaders(c + "worker-w1")[c + "worker-w1"]
+    processes.kill_group(victim)
+    wait_for(
+        lambda: (
+            processes.start_time(victim) is None
+            or c + "worker-w1" not in (processes.group_leaders(c + "worker-w1"))
+        )
+    )
 
     assert run(backend.observe())["c"].workers == ("w0",)
     run(backend.scale(cluster("c"), 2, ()))
@@ -132,7 +143,8 @@ def test_a_restarted_backend_adopts_processes_and_kills_unrecorded_ones(tmp_path
     first = LocalBackend(tmp_path / "state", tmp_path / "targets", engines)
     run(first.ensure(cluster("c")))
     run(first.scale(cluster("c"), 1, ()))
-    before = processes.group_leaders("c/")
+    c = first.marker_prefix("c")
+    before = processes.group_leaders(c)
     # A worker started just before a crash, its pid file never written: an orphan.
     orphan_spec = SleepEngine(cluster("c"), first.directory("c"), None)._spec("worker-w9")
     orphan = processes.start(orphan_spec)
@@ -141,12 +153,12 @@ def test_a_restarted_backend_adopts_processes_and_kills_unrecorded_ones(tmp_path
     second = LocalBackend(tmp_path / "state", tmp_path / "targets", engines)
     run(second.ensure(cluster("c")))
     try:
-        assert processes.group_leaders("c/") == before  # same pids, orphan gone
-        assert orphan not in processes.marked("c/")
+        assert processes.group_leaders(c) == before  # same pids, orphan gone
+        assert orphan not in processes.marked(c)
         assert run(second.observe())["c"].workers == ("w0",)
     finally:
         run(second.delete("c"))
-    assert not processes.marked("c/")
+    assert not processes.marked(c)
     assert not (tmp_path / "targets" / "c.json").exists()
     assert not second.directory("c").exists()
 

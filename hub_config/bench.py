@@ -1,0 +1,181 @@
+"""Hub benchmarks: spawn-to-ready for one user and for several at once, memory per idle user.
+
+Runs the real local platform (``hub_config.stack``: Prometheus, controller, hub) on free loopback
+ports in a temporary state directory, spawns servers through the REST API as a script would, and
+stops everything again. ``python -m hub_config.bench [--users 10] [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from autoscaler.backends import processes
+from autoscaler.backends.local import RUNTIME_DIR
+from autoscaler.backends.ports import free_port
+from hub_config.settings import Settings
+from hub_config.stack import Stack
+from spawner.compute import cluster_name
+
+READY_TIMEOUT_S = 600.0
+
+
+@dataclass
+class Result:
+    """What one run measured (seconds, MiB)."""
+
+    one_user_spawn_s: float
+    concurrent_users: int
+    concurrent_spawn_p50_s: float
+    concurrent_spawn_max_s: float
+    idle_user_mib: float  # notebook server + the idle Spark master and Flink JobManager
+    idle_server_mib: float
+    idle_clusters_mib: float
+
+
+class Hub:
+    """A REST client of the platform's hub with the admin token."""
+
+    def __init__(self, settings: Settings) -> None:
+        token = settings.admin_token_file.read_text().strip()
+        self.settings = settings
+        self.client = httpx.Client(
+            base_url=f"{settings.url}/hub/api",
+            headers={"Authorization": f"token {token}"},
+            timeout=60,
+        )
+
+    def spawn_to_ready(self, user: str) -> float:
+        started = time.monotonic()
+        self.client.post(f"/users/{user}").raise_for_status()
+        self.client.post(f"/users/{user}/server").raise_for_status()
+        while time.monotonic() - started < READY_TIMEOUT_S:
+            server = self.client.get(f"/users/{user}").json()["servers"].get("")
+            if server is None:
+                raise RuntimeError(f"{user}'s server failed to start")
+            if server["ready"]:
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise TimeoutError(f"{user}'s server not ready after {READY_TIMEOUT_S:g} s")
+
+    def server_pid(self, user: str) -> int:
+        return self.client.get(f"/users/{user}").json()["servers"][""]["state"]["pid"]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants."""
+    total_kib, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+        stack.extend(processes.children(current))
+    return total_kib / 1024
+
+
+def cluster_mib(state_dir: Path, user: str) -> float:
+    total = 0.0
+    for engine in ("spark", "flink"):
+        pid_dir = state_dir / RUNTIME_DIR / cluster_name(user, "", engine) / "pids"
+        for pid_file in pid_dir.glob("*.pid"):
+            pid = processes.running_pid(pid_file)
+            total += rss_mib(pid) if pid is not None else 0.0
+    return total
+
+
+def spawn_concurrently(hub: Hub, users: list[str]) -> list[float]:
+    times: dict[str, float] = {}
+    errors: list[BaseException] = []
+
+    def spawn(user: str) -> None:
+        try:
+            times[user] = hub.spawn_to_ready(user)
+        except BaseException as error:  # reported after all threads end
+            errors.append(error)
+
+    threads = [threading.Thread(target=spawn, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return [times[user] for user in users]
+
+
+def run(users: int, state_dir: Path) -> Result:
+    ports = {name: free_port() for name in ("port", "hub", "proxy", "prometheus", "controller")}
+    settings = Settings(
+        state_dir=state_dir,
+        port=ports["port"],
+        hub_port=ports["hub"],
+        proxy_api_port=ports["proxy"],
+        prometheus_port=ports["prometheus"],
+        controller_port=ports["controller"],
+    )
+    stack = Stack(settings, say=lambda text: print(f"  {text}", flush=True))
+    stack.start()
+    try:
+        hub = Hub(settings)
+        one = hub.spawn_to_ready("bench-solo")
+        print(f"  one user: ready in {one:.1f} s", flush=True)
+        many = spawn_concurrently(hub, [f"bench-{index}" for index in range(users)])
+        print(f"  {users} users at once: slowest ready in {max(many):.1f} s", flush=True)
+        time.sleep(10)  # let the fresh JVMs settle to their idle footprint
+        names = ["bench-solo", *(f"bench-{index}" for index in range(users))]
+        servers = [rss_mib(hub.server_pid(name)) for name in names]
+        clusters = [cluster_mib(state_dir, name) for name in names]
+        return Result(
+            one_user_spawn_s=round(one, 1),
+            concurrent_users=users,
+            concurrent_spawn_p50_s=round(statistics.median(many), 1),
+            concurrent_spawn_max_s=round(max(many), 1),
+            idle_user_mib=round(
+                statistics.median(map(sum, zip(servers, clusters, strict=True))), 0
+            ),
+            idle_server_mib=round(statistics.median(servers), 0),
+            idle_clusters_mib=round(statistics.median(clusters), 0),
+        )
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m hub_config.bench", description=__doc__)
+    parser.add_argument("--users", type=int, default=10, help="users spawning at once")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args(argv)
+    directory = Path(tempfile.mkdtemp(prefix="hubscale-bench-"))
+    try:
+        result = run(args.users, directory / "state")
+    except BaseException:
+        print(f"bench failed: logs kept in {directory / 'state' / 'logs'}", flush=True)
+        raise
+    shutil.rmtree(directory, ignore_errors=True)
+    print(
+        f"spawn-to-ready: 1 user {result.one_user_spawn_s} s; {result.concurrent_users} at once"
+        f" p50 {result.concurrent_spawn_p50_s} s, max {result.concurrent_spawn_max_s} s\n"
+        f"memory per idle user: {result.idle_user_mib:.0f} MiB (server"
+        f" {result.idle_server_mib:.0f} + Spark master and Flink JobManager"
+        f" {result.idle_clusters_mib:.0f})"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(asdict(result), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

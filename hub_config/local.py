@@ -1,0 +1,107 @@
+"""JupyterHub configuration for local mode: one machine, loopback only, state in one directory.
+
+Hub and proxy on 127.0.0.1, users log in with a shared password generated on first run, scripts use
+an admin token (``<state>/admin-token``), idle servers are culled (their clusters go with them:
+the spawner's stop deletes them), and ``/hub/metrics`` is open for the local Prometheus.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from autoscaler.backends.processes import MARKER_VARIABLE
+from hub_config import credentials
+from hub_config.settings import REPO, Settings
+from spawner.profiles import load_profiles
+
+ADMIN_SERVICE = "hubscale-admin"
+ADMIN_USER = "admin"
+# What scripts and tests need: manage users and servers, talk to the servers, issue tokens.
+ADMIN_SCOPES = ["admin:users", "admin:servers", "access:servers", "tokens", "read:metrics"]
+CULLER_SERVICE = "idle-culler"
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+LOCAL_PROXY = REPO / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
+SERVER_START_S = 300.0  # the notebook server, after the clusters (10 at once on 2 cores: >120 s)
+
+
+def hub_marker(settings: Settings) -> str:
+    """Marks the hub and what it starts besides servers (proxy, culler), to find them again."""
+    return f"{settings.state_dir}/hub"
+
+
+def proxy_command() -> list[str]:
+    """configurable-http-proxy from ``make install`` (npm, in ``.node/``), else from PATH."""
+    return [str(LOCAL_PROXY)] if LOCAL_PROXY.exists() else ["configurable-http-proxy"]
+
+
+def configure(c: Any, settings: Settings) -> None:
+    """Fill JupyterHub's config object ``c`` for local mode."""
+    load_profiles(settings.profiles_file)  # a broken profiles file stops the hub here, named
+    hub_dir = settings.hub_dir
+    hub_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    c.JupyterHub.ip = "127.0.0.1"
+    c.JupyterHub.port = settings.port
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = settings.hub_port
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+    c.ConfigurableHTTPProxy.command = proxy_command()
+    c.ConfigurableHTTPProxy.pid_file = str(hub_dir / "proxy.pid")
+    c.JupyterHub.db_url = f"sqlite:///{hub_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(hub_dir / "cookie_secret")
+    c.JupyterHub.authenticate_prometheus = False  # loopback only; Prometheus scrapes it
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.cleanup_servers = True  # the hub stopping stops the servers and their clusters
+
+    _authentication(c, settings)
+    _spawner(c, settings)
+    _services(c, settings)
+
+
+def _authentication(c: Any, settings: Settings) -> None:
+    """Any user name with the shared password; ``admin`` with the admin password."""
+    c.JupyterHub.authenticator_class = "shared-password"
+    c.SharedPasswordAuthenticator.user_password = credentials.user_password(settings.password_file)
+    c.SharedPasswordAuthenticator.admin_password = credentials.admin_password(
+        settings.admin_password_file
+    )
+    c.Authenticator.admin_users = {ADMIN_USER}
+    c.Authenticator.allow_all = True
+
+
+def _spawner(c: Any, settings: Settings) -> None:
+    c.JupyterHub.spawner_class = "spawner.local.LocalSpawner"
+    c.LocalSpawner.state_dir = str(settings.state_dir)
+    c.LocalSpawner.profiles_file = str(settings.profiles_file)
+    c.LocalSpawner.clusters_timeout_s = settings.clusters_timeout_s
+    c.Spawner.start_timeout = int(settings.clusters_timeout_s + SERVER_START_S)
+    c.Spawner.http_timeout = int(SERVER_START_S)
+
+
+def _services(c: Any, settings: Settings) -> None:
+    """The admin token's service and the idle culler, each with only the scopes it needs."""
+    token = credentials.api_token(settings.admin_token_file)
+    services: list[dict[str, Any]] = [{"name": ADMIN_SERVICE, "api_token": token}]
+    roles: list[dict[str, Any]] = [
+        {"name": ADMIN_SERVICE, "scopes": ADMIN_SCOPES, "services": [ADMIN_SERVICE]}
+    ]
+    if settings.cull_timeout_s > 0:
+        services.append(
+            {
+                "name": CULLER_SERVICE,
+                "command": [
+                    sys.executable,
+                    "-m",
+                    "jupyterhub_idle_culler",
+                    f"--timeout={settings.cull_timeout_s:.0f}",
+                    f"--cull-every={max(1, round(settings.cull_every_s))}",
+                ],
+                "environment": {MARKER_VARIABLE: f"{hub_marker(settings)}/{CULLER_SERVICE}"},
+            }
+        )
+        roles.append(
+            {"name": CULLER_SERVICE, "scopes": CULLER_SCOPES, "services": [CULLER_SERVICE]}
+        )
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles

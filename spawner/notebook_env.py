@@ -1,0 +1,92 @@
+"""How a user's kernels reach their own clusters: the notebook server's environment and arguments.
+
+Pure functions of the clusters' client descriptions (what the controller publishes per cluster:
+``client.json`` locally), shared by the local and Kubernetes spawners. The caller adds what depends
+on where the engines are installed (``SPARK_HOME``, the Python of each engine).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import PurePath
+
+from autoscaler.backends.flink_conf import JAVA_OPTS_KEY, lookup
+
+SPARK_KERNEL = "spark"  # the default kernel: "Python 3 (Spark)"
+FLINK_KERNEL = "flink"  # "Python 3 (Flink)"
+KERNELS = (SPARK_KERNEL, FLINK_KERNEL)
+# Copied from the cluster's configuration into the client's; rest.* say where the cluster is.
+FLINK_CLIENT_KEYS = (
+    "rest.address",
+    "rest.port",
+    "python.executable",
+    "python.client.executable",
+    "parallelism.default",
+)
+_TMPDIR_OPTION = re.compile(r"\s*-Djava\.io\.tmpdir=\S*")
+
+
+class ClientError(ValueError):
+    """A cluster's client description lacks what a notebook needs to reach it."""
+
+
+def spark_env(client: Mapping[str, str]) -> dict[str, str]:
+    """``SPARK_CONF_DIR`` (spark-defaults: master URL, auth secret, dynamic allocation) and more.
+
+    ``SparkSession.builder.getOrCreate()`` reads spark.master from spark-defaults; ``SPARK_MASTER``
+    only tells the user where their master is.
+    """
+    for key in ("master_url", "conf_dir"):
+        if not client.get(key):
+            raise ClientError(f"Spark client description has no {key!r}: {dict(client)}")
+    return {"SPARK_CONF_DIR": client["conf_dir"], "SPARK_MASTER": client["master_url"]}
+
+
+def flink_client_config(cluster: Mapping[str, object], directory: PurePath) -> dict[str, str]:
+    """A PyFlink client's ``config.yaml`` for the user's session cluster (execution.target remote).
+
+    ``cluster`` is the cluster's own parsed configuration; the client keeps where its REST API is,
+    the Python to run UDFs with and the JVM options Java 17 needs, and puts its scratch and log
+    files under ``directory``.
+    """
+    config = {key: str(value) for key in FLINK_CLIENT_KEYS if (value := lookup(cluster, key))}
+    for key in ("rest.address", "rest.port"):
+        if key not in config:
+            raise ClientError(f"Flink cluster configuration has no {key!r}")
+    java_opts = _TMPDIR_OPTION.sub("", str(lookup(cluster, JAVA_OPTS_KEY) or "")).strip()
+    tmp = directory / "tmp"
+    return {
+        **config,
+        "execution.target": "remote",
+        "env.log.dir": str(directory / "logs"),
+        "io.tmp.dirs": str(tmp),
+        JAVA_OPTS_KEY: f"{java_opts} -Djava.io.tmpdir={tmp}".strip(),
+    }
+
+
+def flink_env(client: Mapping[str, str], client_directory: PurePath) -> dict[str, str]:
+    """PyFlink's environment: its Java gateway runs as ``flink run`` against the user's cluster.
+
+    ``SUBMIT_ARGS=remote`` is PyFlink's own switch (what ``pyflink-shell.sh remote`` uses): the
+    gateway is launched by ``flink run``, so ``TableEnvironment.create(...)`` and
+    ``StreamExecutionEnvironment.get_execution_environment()`` submit to the cluster named in
+    ``FLINK_CONF_DIR`` instead of starting a mini cluster inside the kernel.
+    """
+    if not client.get("rest_url"):
+        raise ClientError(f"Flink client description has no 'rest_url': {dict(client)}")
+    return {
+        "FLINK_CONF_DIR": str(client_directory / "conf"),
+        "FLINK_LOG_DIR": str(client_directory / "logs"),
+        "FLINK_REST_URL": client["rest_url"],
+        "SUBMIT_ARGS": "remote",
+    }
+
+
+def server_args(default_kernel: str = SPARK_KERNEL) -> list[str]:
+    """Notebook server options: only the engine kernels, Spark's by default."""
+    return [
+        *(f"--KernelSpecManager.allowed_kernelspecs={kernel}" for kernel in KERNELS),
+        "--KernelSpecManager.ensure_native_kernel=False",
+        f"--MappingKernelManager.default_kernel_name={default_kernel}",
+    ]
