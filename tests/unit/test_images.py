@@ -1,0 +1,253 @@
+"""The Dockerfiles under images/, parsed (no Docker engine runs here): pinned versions that agree
+with the Makefile and pyproject.toml, non-root numeric users, and the paths and users that
+autoscaler/backends/kube_manifests.py starts the Spark and Flink containers with."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+from autoscaler.backends.kube_manifests import (
+    FLINK_HOME,
+    FLINK_UID,
+    SPARK_HOME,
+    SPARK_UID,
+    ClusterSettings,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGES = REPO / "images"
+NAMES = ["autoscaler", "flink", "hub", "singleuser", "spark"]
+
+
+@dataclass(frozen=True)
+class Instruction:
+    name: str  # upper case: FROM, RUN, ...
+    value: str  # the rest of the logical line, continuations joined
+    line: int
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Dockerfile instructions with their continuation lines joined; comments dropped."""
+    instructions: list[Instruction] = []
+    parts: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        stripped = raw.strip()
+        if stripped.startswith("#") or (not stripped and not parts):
+            continue
+        if not parts:
+            start = number
+        if stripped.endswith("\\"):
+            parts.append(stripped[:-1].strip())
+            continue
+        parts.append(stripped)
+        name, _, value = " ".join(p for p in parts if p).partition(" ")
+        instructions.append(Instruction(name.upper(), value.strip(), start))
+        parts = []
+    assert not parts, "the file ends inside a continuation"
+    return instructions
+
+
+def dockerfile(name: str) -> list[Instruction]:
+    return parse_dockerfile((IMAGES / name / "Dockerfile").read_text(encoding="utf-8"))
+
+
+def args(instructions: list[Instruction]) -> dict[str, str]:
+    """ARG defaults."""
+    found = {}
+    for instruction in instructions:
+        if instruction.name == "ARG":
+            key, _, default = instruction.value.partition("=")
+            assert default, f"ARG {key} at line {instruction.line} has no default version"
+            found[key] = default
+    return found
+
+
+def env(instructions: list[Instruction]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for instruction in instructions:
+        if instruction.name == "ENV":
+            for word in shlex.split(instruction.value):
+                key, _, value = word.partition("=")
+                found[key] = value
+    return found
+
+
+def shell_commands(script: str) -> list[list[str]]:
+    """The simple commands of a RUN line (split at &&, ||, ;), each as its words."""
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for token in lexer:
+        if token in ("&&", "||", ";"):
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    return commands
+
+
+def pip_installs(instructions: list[Instruction]) -> list[tuple[str, list[Requirement]]]:
+    """(the pip that runs, its requirements with ARGs substituted) for every pip install."""
+    defaults = args(instructions)
+    installs = []
+    for instruction in instructions:
+        if instruction.name != "RUN":
+            continue
+        for words in shell_commands(instruction.value):
+            if not words or not words[0].endswith("pip") or "install" not in words:
+                continue
+            pip = words[0]
+            requirements = []
+            for word in words[words.index("install") + 1 :]:
+                if word.startswith("-") or word.startswith("."):
+                    continue
+                text = re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], word)
+                requirements.append(Requirement(text))
+            installs.append((pip, requirements))
+    return installs
+
+
+def makefile_variables() -> dict[str, str]:
+    text = (REPO / "Makefile").read_text(encoding="utf-8")
+    return dict(re.findall(r"^([A-Z_]+)\s*:=\s*(.*?)\s*$", text, re.MULTILINE))
+
+
+def pyproject_requirements() -> dict[str, Requirement]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    texts = [*project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        texts += extra
+    return {Requirement(text).name: Requirement(text) for text in texts}
+
+
+def test_every_image_has_a_dockerfile():
+    assert sorted(p.name for p in IMAGES.iterdir() if (p / "Dockerfile").is_file()) == NAMES
+
+
+def test_the_example_parses_continuations_and_comments():
+    text = "FROM a:1\n# comment\nRUN one \\\n    two \\\n    && three\nUSER 1000\n"
+    assert parse_dockerfile(text) == [
+        Instruction("FROM", "a:1", 1),
+        Instruction("RUN", "one two && three", 3),
+        Instruction("USER", "1000", 6),
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_base_image_is_pinned_to_a_version(name):
+    bases = [i.value.split()[0] for i in dockerfile(name) if i.name == "FROM"]
+    assert bases, "no FROM"
+    for base in bases:
+        tag = base.partition(":")[2]
+        assert re.match(r"^\d+\.\d+\.\d+", tag), f"{base}: pin the base image to a version"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_as_a_numeric_non_root_user(name):
+    users = [i.value for i in dockerfile(name) if i.name == "USER"]
+    assert users, "no USER: the image would run as root"
+    uid = users[-1].split(":")[0]
+    # runAsNonRoot can only be checked by the kubelet when the user is numeric.
+    assert uid.isdigit() and int(uid) != 0, f"USER {users[-1]}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_pip_requirement_is_pinned(name):
+    for pip, requirements in pip_installs(dockerfile(name)):
+        for requirement in requirements:
+            pins = [s for s in requirement.specifier if s.operator == "=="]
+            assert pins, f"{name}: {pip} install {requirement} is not pinned with =="
+
+
+def pinned(name: str, project: str) -> list[str]:
+    return [
+        next(iter(r.specifier)).version
+        for _, requirements in pip_installs(dockerfile(name))
+        for r in requirements
+        if r.name == project
+    ]
+
+
+def test_engine_versions_agree_with_the_makefile():
+    make = makefile_variables()
+    assert pinned("spark", "pyspark") == [make["PYSPARK_VERSION"]]
+    assert pinned("singleuser", "pyspark") == [make["PYSPARK_VERSION"]]
+    assert pinned("flink", "apache-flink") == [make["APACHE_FLINK_VERSION"]]
+    assert pinned("singleuser", "apache-flink") == [make["APACHE_FLINK_VERSION"]]
+    ipykernel = Requirement(make["IPYKERNEL"])
+    for version in pinned("singleuser", "ipykernel"):
+        assert version in ipykernel.specifier, f"ipykernel {version} outside {ipykernel}"
+
+
+def test_proxy_version_agrees_with_the_makefile():
+    assert args(dockerfile("hub"))["CHP_VERSION"] == makefile_variables()["CHP_VERSION"]
+    runs = " ".join(i.value for i in dockerfile("hub") if i.name == "RUN")
+    assert "configurable-http-proxy@${CHP_VERSION}" in runs
+
+
+def test_hub_side_versions_satisfy_pyproject():
+    declared = pyproject_requirements()
+    for image in ("hub", "singleuser"):
+        for _, requirements in pip_installs(dockerfile(image)):
+            for requirement in requirements:
+                if requirement.name in declared:
+                    version = next(iter(requirement.specifier)).version
+                    allowed: SpecifierSet = declared[requirement.name].specifier
+                    assert version in allowed, f"{image}: {requirement} outside {allowed}"
+    # The notebook servers talk to the hub: one JupyterHub version on both sides.
+    assert pinned("hub", "jupyterhub") == pinned("singleuser", "jupyterhub")
+    assert len(pinned("hub", "jupyterhub")) == 1
+
+
+def test_singleuser_keeps_each_engine_in_its_own_environment():
+    environments: dict[str, set[str]] = {}
+    for pip, requirements in pip_installs(dockerfile("singleuser")):
+        environments.setdefault(pip, set()).update(r.name for r in requirements)
+    with_spark = [pip for pip, names in environments.items() if "pyspark" in names]
+    with_flink = [pip for pip, names in environments.items() if "apache-flink" in names]
+    assert len(with_spark) == 1 and len(with_flink) == 1 and with_spark != with_flink
+    lab = [pip for pip, names in environments.items() if "jupyterlab" in names]
+    assert lab and lab[0] not in with_spark + with_flink
+    assert {"jupytext", "nbdime", "jupyterlab-git"} <= environments[lab[0]]
+    runs = " ".join(i.value for i in dockerfile("singleuser") if i.name == "RUN")
+    # The kernels carry the names `make install` gives them locally.
+    for engine in ("spark", "flink"):
+        assert re.search(rf"ipykernel install --prefix \S+ --name {engine} ", runs)
+    assert re.search(r"apt-get install[^&]*\bgit\b", runs)
+    assert re.search(r"apt-get install[^&]*\bopenjdk-17-jre-headless\b", runs)
+
+
+def test_spark_image_matches_what_the_controller_starts():
+    instructions = dockerfile("spark")
+    assert env(instructions)["SPARK_HOME"] == SPARK_HOME
+    assert [i.value for i in instructions if i.name == "USER"][-1] == str(SPARK_UID)
+    runs = " ".join(i.value for i in instructions if i.name == "RUN")
+    assert f"--uid {SPARK_UID}" in runs
+    assert f"{SPARK_HOME} && test -x {SPARK_HOME}/bin/spark-class" in runs
+    assert "openjdk-17-jre-headless" in runs
+
+
+def test_flink_image_matches_what_the_controller_starts():
+    instructions = dockerfile("flink")
+    variables = env(instructions)
+    assert variables["FLINK_HOME"] == FLINK_HOME
+    assert [i.value for i in instructions if i.name == "USER"][-1] == str(FLINK_UID)
+    runs = " ".join(i.value for i in instructions if i.name == "RUN")
+    assert f"--uid {FLINK_UID}" in runs
+    assert f"{FLINK_HOME} && test -x {FLINK_HOME}/bin/jobmanager.sh" in runs
+    # PyFlink's UDF workers run `python3` (ClusterSettings.flink_python) from PATH: the first
+    # PATH entry must be the environment apache-flink is installed in.
+    assert ClusterSettings("ns", "s", "f").flink_python == "python3"
+    first = variables["PATH"].split(":")[0]
+    flink_pips = [
+        pip for pip, reqs in pip_installs(instructions) if "apache-flink" in {r.name for r in reqs}
+    ]
+    assert flink_pips == [f"{first}/pip"]
