@@ -93,8 +93,14 @@ def test_rest_failures_come_back_as_typed_errors(flink):
 
 def test_jobmanager_and_taskmanager_serve_prometheus_metrics_on_loopback(flink):
     ports = flink.cluster.ports
-    jobmanager = httpx.get(f"http://127.0.0.1:{ports.jobmanager_metrics}/metrics", timeout=5).text
-    assert 'flink_jobmanager_taskSlotsTotal{host="127_0_0_1",} 1.0' in jobmanager
+    slots = 'flink_jobmanager_taskSlotsTotal{host="127_0_0_1",} 1.0'
+
+    def jobmanager_metrics() -> str:
+        text = httpx.get(f"http://127.0.0.1:{ports.jobmanager_metrics}/metrics", timeout=5).text
+        return text if slots in text else ""
+
+    # The JVM's metrics come first; the slot gauges once the resource manager has registered them.
+    jobmanager = wait_for(jobmanager_metrics, timeout_s=60)
     assert "flink_jobmanager_numRegisteredTaskManagers" in jobmanager
     assert "flink_jobmanager_numRunningJobs" in jobmanager
     taskmanager = httpx.get(f"http://127.0.0.1:{ports.metrics_first + 1}/metrics", timeout=5).text
