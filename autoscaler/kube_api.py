@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+NOT_FOUND = 404
 MERGE_PATCH = "application/merge-patch+json"  # the one patch type custom resources accept too
 
 
@@ -73,3 +74,15 @@ async def call(
         )
         await asyncio.sleep(delay_s)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def read_or_none(
+    what: str, function: Callable[..., Awaitable[T]], *args: Any, retry: Retry, **kwargs: Any
+) -> T | None:
+    """``call`` for a read: None when the object does not exist (404), other errors raised."""
+    try:
+        return await call(what, function, *args, retry=retry, **kwargs)
+    except KubeError as error:
+        if error.status == NOT_FOUND:
+            return None
+        raise

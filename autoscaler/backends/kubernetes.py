@@ -40,7 +40,7 @@ from autoscaler.backends.kube_manifests import (
     worker_name,
 )
 from autoscaler.crd import GROUP, PLURAL, VERSION
-from autoscaler.kube_api import MERGE_PATCH, KubeError, Retry, call
+from autoscaler.kube_api import MERGE_PATCH, KubeError, Retry, call, read_or_none
 from autoscaler.spec import ComputeCluster, Engine
 
 log = logging.getLogger(__name__)
@@ -193,28 +193,20 @@ class KubernetesBackend:
         if isinstance(uid, str) and uid:
             return uid
         name = cluster.metadata.name
-        try:
-            found = await call(
-                f"read {PLURAL} {name}",
-                self.custom.get_namespaced_custom_object,
-                GROUP, VERSION, self.namespace, PLURAL, name,
-                retry=self.retry,
-            )  # fmt: skip
-        except KubeError as error:
-            if error.status == 404:
-                raise BackendError(f"{name}: the ComputeCluster object is gone") from error
-            raise
+        found = await read_or_none(
+            f"read {PLURAL} {name}",
+            self.custom.get_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, name,
+            retry=self.retry,
+        )  # fmt: skip
+        if found is None:
+            raise BackendError(f"{name}: the ComputeCluster object is gone")
         return found["metadata"]["uid"]
 
     async def _read(self, kind: str, name: str) -> Any | None:
-        try:
-            return await call(
-                f"read {kind} {name}", self.kinds[kind].read, name, self.namespace, retry=self.retry
-            )
-        except KubeError as error:
-            if error.status == 404:
-                return None
-            raise
+        return await read_or_none(
+            f"read {kind} {name}", self.kinds[kind].read, name, self.namespace, retry=self.retry
+        )
 
     async def _read_manifest(self, manifest: Manifest) -> Any | None:
         return await self._read(manifest["kind"], manifest["metadata"]["name"])
