@@ -53,7 +53,7 @@ $(FLINK_STAMP): Makefile
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[hub,test,bench]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[hub,notebooks,test,bench]'
 	touch $(STAMP)
 
 # ipykernel warns that $(VENV) is not its own venv's path: it is the notebook server's, on purpose.

@@ -1,0 +1,121 @@
+"""A user's home set up at spawn: git diff and merge on notebooks go through nbdime, and jupytext
+pairs every notebook with a py:percent twin. Real git, nbdime and jupytext."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from hubscale_nb.git_setup import JUPYTEXT_CONFIG, configure_user, nbdime_scripts_dir
+from tests.nb_support import git, git_env, notebook, write
+
+
+def three_cells() -> nbformat.NotebookNode:
+    nb = notebook("a = 1", "b = 2", "c = 3")
+    for count, cell in enumerate(nb.cells, start=1):
+        cell.execution_count = count
+    return nb
+
+
+def edit(path: Path, index: int, source: str, count: int) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[index].source = source
+    nb.cells[0].execution_count = count  # every re-run renumbers: a textual conflict
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a user's server whose home ``configure_user`` set up."""
+    home = tmp_path_factory.mktemp("user") / "home"
+    base = git_env(home, {"PATH": "/usr/bin:/bin"})  # nbdime's scripts not on PATH yet
+    return {**base, **configure_user(home, path=base["PATH"])}
+
+
+def test_git_diff_on_a_notebook_is_cell_aware_for_a_configured_user(user, tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main", env=user)
+    path = write(repo / "model.ipynb", three_cells())
+    git(repo, "add", ".", env=user)
+    git(repo, "commit", "-qm", "first", env=user)
+    edit(path, 1, "b = 20", count=5)
+
+    diff = git(repo, "diff", env=user)
+    plain = git(repo, "diff", env=git_env(tmp_path / "plain-home"))
+
+    assert diff.startswith("nbdiff ")
+    assert "## modified /cells/1/source:" in diff
+    assert '"cell_type"' not in diff
+    assert re.search(r'^\+\s+"b = 20"$', plain, re.M) and not plain.startswith("nbdiff")
+
+
+def test_git_merge_of_two_edits_to_one_notebook_goes_through_nbdimes_merge_driver(user, tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main", env=user)
+    path = write(repo / "model.ipynb", three_cells())
+    git(repo, "add", ".", env=user)
+    git(repo, "commit", "-qm", "base", env=user)
+    git(repo, "checkout", "-qb", "feature", env=user)
+    edit(path, 0, "a = 10", count=5)
+    git(repo, "commit", "-qam", "feature", env=user)
+    git(repo, "checkout", "-q", "main", env=user)
+    edit(path, 2, "c = 30", count=9)
+    git(repo, "commit", "-qam", "main", env=user)
+
+    plain_env = git_env(tmp_path / "plain-home")
+    plain = git(repo, "merge", "feature", "-m", "merge", env=plain_env, check=False)
+    git(repo, "merge", "--abort", env=plain_env)
+    git(repo, "merge", "feature", "-m", "merge", env=user)
+
+    assert "CONFLICT" in plain  # line-based git stumbles over the execution counts
+    merged = nbformat.read(path, as_version=4)
+    assert [cell.source for cell in merged.cells] == ["a = 10", "b = 2", "c = 30"]
+
+
+def test_jupytext_pairs_every_notebook_with_a_percent_twin_for_the_user(user, tmp_path):
+    folder = tmp_path / "work"
+    path = write(folder / "study.ipynb", notebook("x = 1"))
+    env = {key: value for key, value in user.items() if key != "XDG_CONFIG_HOME"}
+
+    subprocess.run(
+        [sys.executable, "-m", "jupytext", "--sync", str(path)],
+        env=env, cwd=folder, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+    twin = (folder / "study.py").read_text()
+    assert "format_name: percent" in twin and "# %%\nx = 1" in twin
+
+
+def test_setting_up_again_changes_nothing_and_keeps_the_users_own_jupytext_config(tmp_path):
+    home, config = tmp_path / "home", tmp_path / "etc" / "user.gitconfig"
+    own = home / ".config" / "jupytext" / "jupytext.toml"
+    own.parent.mkdir(parents=True)
+    own.write_text('formats = "ipynb,md"\n')
+
+    first = configure_user(home, git_config=config, path="/usr/bin")
+    written = config.read_text()
+    attributes = (home / ".config" / "git" / "attributes").read_text()
+    second = configure_user(home, git_config=config, path="/usr/bin")
+
+    assert (
+        first
+        == second
+        == {
+            "GIT_CONFIG_GLOBAL": str(config),
+            "PATH": os.pathsep.join([str(nbdime_scripts_dir()), "/usr/bin"]),
+        }
+    )
+    assert "git-nbdiffdriver diff" in written and not (home / ".gitconfig").exists()
+    assert config.read_text() == written
+    assert (home / ".config" / "git" / "attributes").read_text() == attributes
+    assert attributes.count("diff=jupyternotebook") == 1
+    assert own.read_text() == 'formats = "ipynb,md"\n'
+    assert JUPYTEXT_CONFIG.strip().endswith('formats = "ipynb,py:percent"')

@@ -1,0 +1,135 @@
+"""The review page: every notebook changed between two commits of a real git repository, as one
+self-contained HTML page showing exactly what changed (no execution counts, no metadata)."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from hubscale_nb.review import ReviewError, parse_range, review
+from tests.nb_support import git, git_env, notebook, run_python, v4, write
+
+
+def analysis(query: str, revenue: str, count: int) -> nbformat.NotebookNode:
+    """A notebook run once: sources, outputs and execution counts as Jupyter saves them."""
+    nb = notebook("# md: Revenue by region", "import pandas as pd", query, "total.sum()")
+    for offset, cell in enumerate(nb.cells[1:]):
+        cell.execution_count = count + offset
+    nb.cells[3].outputs = [
+        v4.new_output("execute_result", data={"text/plain": revenue}, execution_count=count + 2)
+    ]
+    return nb
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """Two commits: one cell's source and one output changed, plus the noise a re-run makes."""
+    root, env = tmp_path / "repo", git_env(tmp_path / "home")
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main", env=env)
+    write(root / "notebooks" / "revenue.ipynb", analysis("total = df.revenue", "1200", 1))
+    write(root / "notebooks" / "rerun.ipynb", analysis("x = 1", "1", 1))
+    old_study = [f"print('step {step} of the old study, long gone')" for step in range(40)]
+    write(root / "notebooks" / "removed.ipynb", notebook(*old_study))
+    write(root / "notebooks" / "old_name.ipynb", analysis("y = 2", "2", 1))
+    (root / "notes.md").write_text("not a notebook\n")
+    git(root, "add", ".", env=env)
+    git(root, "commit", "-qm", "first", env=env)
+
+    changed = analysis("total = df.revenue * 1.2", "1440", 7)  # new source and output
+    changed.metadata["widgets"] = {"state": {}}  # metadata noise
+    changed.cells[1].metadata["collapsed"] = True
+    write(root / "notebooks" / "revenue.ipynb", changed)
+    rerun = analysis("x = 1", "1", 30)  # only re-run: counts differ
+    rerun.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    write(root / "notebooks" / "rerun.ipynb", rerun)
+    (root / "notebooks" / "removed.ipynb").unlink()
+    write(root / "notebooks" / "added.ipynb", notebook("# md: A new study", "import math"))
+    (root / "notebooks" / "old_name.ipynb").rename(root / "notebooks" / "new_name.ipynb")
+    (root / "notes.md").write_text("changed\n")
+    git(root, "add", "-A", env=env)
+    git(root, "commit", "-qm", "second", env=env)
+    return root, env
+
+
+def test_the_review_shows_exactly_the_changed_source_and_output(repo):
+    root, _ = repo
+    result = review(root, "HEAD~1..HEAD")
+
+    changes = {change.path: change for change in result.changes}
+    assert {path: change.status for path, change in changes.items()} == {
+        "notebooks/added.ipynb": "added",
+        "notebooks/new_name.ipynb": "renamed from notebooks/old_name.ipynb",
+        "notebooks/removed.ipynb": "deleted",
+        "notebooks/revenue.ipynb": "modified",
+        "notebooks/rerun.ipynb": "modified",
+    }
+    text = re.sub(r"\x1b\[[0-9;]*m", "", changes["notebooks/revenue.ipynb"].diff)
+    assert re.findall(r"^## (.*)$", text, re.M) == [
+        "modified /cells/2/source:",
+        "modified /cells/3/outputs/0/data/text/plain:",
+    ]
+    assert re.search(r"^-\s*total = df.revenue$", text, re.M)
+    assert re.search(r"^\+\s*total = df.revenue \* 1.2$", text, re.M)
+    assert re.search(r"^-\s+1200$", text, re.M) and re.search(r"^\+\s+1440$", text, re.M)
+    assert changes["notebooks/rerun.ipynb"].diff == ""  # execution counts and metadata only
+    assert changes["notebooks/new_name.ipynb"].diff == ""
+
+
+def test_the_page_is_self_contained_html_without_noise(repo, tmp_path):
+    root, env = repo
+    out = tmp_path / "review.html"
+
+    run = run_python(
+        "-m", "hubscale_nb", "review", "HEAD~1..HEAD", "--repo", str(root), "--out", str(out),
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stderr
+    assert "5 notebook(s) changed" in run.stdout
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "<script" not in page and "src=" not in page and "<link" not in page
+    assert re.findall(r'href="([^"]*)"', page) == [f"#nb-{n}" for n in range(5)]
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert re.search(r"^\+\s*total = df.revenue \* 1.2$", text, re.M)
+    assert "1440" in text and "1200" in text
+    diffs = html.unescape(re.sub(r"<[^>]+>", "", "".join(re.findall(r"<pre.*?</pre>", page, re.S))))
+    for noise in ("execution_count", "metadata", "widgets", "collapsed", "language_info", "id:"):
+        assert noise not in diffs, noise
+    assert "Only execution counts, cell ids or metadata changed." in text
+
+
+def test_a_merge_base_range_reviews_only_the_branchs_own_changes(repo):
+    root, env = repo
+    git(root, "checkout", "-qb", "feature", "HEAD~1", env=env)
+    write(root / "notebooks" / "branch.ipynb", notebook("print('branch')"))
+    git(root, "add", ".", env=env)
+    git(root, "commit", "-qm", "branch", env=env)
+
+    result = review(root, "main...feature")
+
+    assert [(c.path, c.status) for c in result.changes] == [("notebooks/branch.ipynb", "added")]
+
+
+def test_a_bad_range_or_folder_is_an_error_naming_it(repo, tmp_path):
+    root, env = repo
+    with pytest.raises(ReviewError, match="no-such-branch"):
+        review(root, "no-such-branch..HEAD")
+    with pytest.raises(ReviewError, match="not in a git repository"):
+        review(tmp_path / "home", "HEAD~1..HEAD")
+    run = run_python(
+        "-m", "hubscale_nb", "review", "nope..HEAD", "--repo", str(root), cwd=root, env=env
+    )  # fmt: skip
+    assert run.returncode == 2 and "nope" in run.stderr
+
+
+def test_ranges_are_read_as_git_reads_them():
+    assert parse_range("main..feature") == ("main", "feature", False)
+    assert parse_range("main...feature") == ("main", "feature", True)
+    assert parse_range("v1.0") == ("v1.0", "HEAD", False)
+    assert parse_range("..feature") == ("HEAD", "feature", False)
