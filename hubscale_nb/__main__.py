@@ -1,4 +1,4 @@
-"""``python -m hubscale_nb review|test|init``: the notebook tools for people and CI."""
+"""``python -m hubscale_nb review|test|init|setup-git``: the notebook tools for people and CI."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hubscale_nb.errors import NotebookError
 from hubscale_nb.execute import check
+from hubscale_nb.git_setup import SYSTEM_JUPYTEXT_DIR, GitSetupError, configure_system
 from hubscale_nb.notebook_files import find_notebooks
 from hubscale_nb.options import DEFAULT_TIMEOUT_S, RunOptions
 from hubscale_nb.outputs import load_sanitizers
@@ -46,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     kit.add_argument("directory", type=Path)
     kit.add_argument("--force", action="store_true", help="overwrite files already there")
     kit.set_defaults(command=_init)
+
+    setup = commands.add_parser(
+        "setup-git", help="For every user: nbdime's git drivers and jupytext's pairing."
+    )
+    setup.add_argument("--jupytext-dir", type=Path, default=SYSTEM_JUPYTEXT_DIR)
+    setup.set_defaults(command=_setup_git)
     return parser
 
 
@@ -97,6 +104,16 @@ def _init(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     for path in copied.kept:
         print(f"kept  {path} (already there; --force to overwrite)")
+    return 0
+
+
+def _setup_git(args: argparse.Namespace) -> int:
+    try:
+        configure_system(args.jupytext_dir)
+    except GitSetupError as error:
+        print(f"hubscale-nb setup-git: {error}", file=sys.stderr)
+        return 2
+    print(f"nbdime enabled in git's system config; jupytext pairing in {args.jupytext_dir}")
     return 0
 
 

@@ -14,6 +14,7 @@ import sysconfig
 from pathlib import Path
 
 GIT_TIMEOUT_S = 60
+SYSTEM_JUPYTEXT_DIR = Path("/usr/local/share/jupytext")  # on jupytext's global search path
 JUPYTEXT_CONFIG = """\
 # Set by hubscale at spawn: every notebook gets a py:percent twin, the file reviewers read.
 # A jupytext.toml in a repository overrides this one for the notebooks in it.
@@ -50,20 +51,34 @@ def configure_user(
     attributes = home / ".config" / "git" / "attributes"
     _run(["git", "config", "--global", "core.attributesFile", str(attributes)], home, env)
     _run([sys.executable, "-m", "nbdime", "config-git", "--enable", "--global"], home, env)
-    jupytext_toml = home / ".config" / "jupytext" / "jupytext.toml"
-    if not jupytext_toml.exists():
-        jupytext_toml.parent.mkdir(parents=True, exist_ok=True)
-        jupytext_toml.write_text(JUPYTEXT_CONFIG, encoding="utf-8")
+    _write_jupytext_config(home / ".config" / "jupytext")
     return {"GIT_CONFIG_GLOBAL": str(config), "PATH": server_path}
 
 
-def _run(command: list[str], home: Path, env: dict[str, str]) -> None:
+def configure_system(jupytext_dir: Path = SYSTEM_JUPYTEXT_DIR) -> None:
+    """The same for every user of a machine or image: git's system config (``/etc/gitconfig``
+    and ``/etc/gitattributes``, or where ``GIT_CONFIG_SYSTEM`` says) and jupytext's global file.
+    nbdime's scripts must be on the users' ``PATH``."""
+    command = [sys.executable, "-m", "nbdime", "config-git", "--enable", "--system"]
+    _run(command, Path("/"), dict(os.environ))
+    _write_jupytext_config(jupytext_dir)
+
+
+def _write_jupytext_config(directory: Path) -> None:
+    """The default pairing, unless a ``jupytext.toml`` is there already (the user's own)."""
+    path = directory / "jupytext.toml"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text(JUPYTEXT_CONFIG, encoding="utf-8")
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> None:
     try:
         subprocess.run(
-            command, cwd=home, env=env, check=True, capture_output=True, timeout=GIT_TIMEOUT_S
+            command, cwd=cwd, env=env, check=True, capture_output=True, timeout=GIT_TIMEOUT_S
         )
     except (OSError, subprocess.SubprocessError) as error:
         output = getattr(error, "stderr", b"") or b""
         raise GitSetupError(
-            f"{' '.join(command[:4])} failed for {home}: {error} {output.decode(errors='replace')}"
+            f"{' '.join(command[:4])} failed in {cwd}: {error} {output.decode(errors='replace')}"
         ) from error

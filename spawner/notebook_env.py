@@ -16,6 +16,7 @@ from autoscaler.backends.flink_conf import JAVA_OPTS_KEY, lookup
 SPARK_KERNEL = "spark"  # the default kernel: "Python 3 (Spark)"
 FLINK_KERNEL = "flink"  # "Python 3 (Flink)"
 KERNELS = (SPARK_KERNEL, FLINK_KERNEL)
+REVIEW_EXTENSION = "hubscale_nb.server"  # a Jupyter server extension (module name)
 # Copied from the cluster's configuration into the client's; rest.* say where the cluster is.
 FLINK_CLIENT_KEYS = (
     "rest.address",
@@ -84,9 +85,11 @@ def flink_env(client: Mapping[str, str], client_directory: PurePath) -> dict[str
 
 
 def server_args(default_kernel: str = SPARK_KERNEL) -> list[str]:
-    """Notebook server options: only the engine kernels, Spark's by default."""
+    """Notebook server options: only the engine kernels, Spark's by default, and the notebook
+    review page (``<server>/hubscale/review``)."""
     return [
         *(f"--KernelSpecManager.allowed_kernelspecs={kernel}" for kernel in KERNELS),
         "--KernelSpecManager.ensure_native_kernel=False",
         f"--MappingKernelManager.default_kernel_name={default_kernel}",
+        f"--ServerApp.jpserver_extensions={REVIEW_EXTENSION}=True",
     ]

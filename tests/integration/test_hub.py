@@ -44,6 +44,30 @@ import json, os
 names = ["SPARK_MASTER", "SPARK_CONF_DIR", "FLINK_REST_URL", "FLINK_CONF_DIR", "SUBMIT_ARGS"]
 print("ENV", json.dumps({name: os.environ.get(name) for name in names}))
 """
+NOTEBOOK_IN_GIT = """
+import json, os, subprocess
+repo = os.path.join(os.environ["HOME"], "review-demo")
+os.makedirs(repo, exist_ok=True)
+def notebook(source, output, count):
+    cell = {"cell_type": "code", "execution_count": count, "id": "c1", "metadata": {},
+            "outputs": [{"name": "stdout", "output_type": "stream", "text": [output]}],
+            "source": [source]}
+    return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+def git(*args):
+    identity = ["-c", "user.name=Alice", "-c", "user.email=alice@example.org"]
+    return subprocess.run(["git", *identity, *args], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout
+def write(text):
+    with open(os.path.join(repo, "analysis.ipynb"), "w") as file:
+        file.write(text)
+git("init", "-q", "-b", "main")
+write(notebook("print(1)", "1\\n", 1))
+git("add", "analysis.ipynb")
+git("commit", "-q", "-m", "first")
+write(notebook("print(2)", "2\\n", 7))
+print("DIFF", json.dumps(git("diff", "--no-color", "analysis.ipynb")))
+git("commit", "-q", "-am", "second")
+"""
 INTRUDER = """
 import os, signal, subprocess, sys, time
 driver = (
@@ -233,6 +257,32 @@ def test_each_user_sees_only_their_own_clusters(hub, alice, bob):
     assert env["FLINK_CONF_DIR"] == str(flink_conf)
     defaults = (Path(bob_spark["conf_dir"]) / "spark-defaults.conf").read_text()
     assert bob_spark["master_url"] in defaults and alice_spark["master_url"] not in defaults
+
+
+def test_git_in_the_users_server_diffs_notebooks_by_cell_and_the_review_page_shows_it(hub, alice):
+    run = hub.kernel(alice.name, "spark").execute(NOTEBOOK_IN_GIT, timeout_s=120)
+    assert run.status == "ok", run.error or run.stderr[-3000:]
+    (shown,) = run.lines("DIFF")
+    diff = json.loads(shown)
+    assert diff.startswith("nbdiff "), diff  # nbdime's driver, not git's line diff
+    assert "## modified /cells/0/source" in diff and "+  print(2)" in diff
+
+    page = httpx.get(
+        f"{hub.server_url(alice.name)}hubscale/review",
+        params={"repo": "review-demo", "range": "main~1..main"},
+        headers={"Authorization": f"token {hub.token}"},
+        timeout=60,
+    )
+    assert page.status_code == 200, page.text[-2000:]
+    assert "analysis.ipynb" in page.text and "print(2)" in page.text
+    assert "execution_count" not in page.text  # no noise from re-running
+    outside = httpx.get(
+        f"{hub.server_url(alice.name)}hubscale/review",
+        params={"repo": "../.."},
+        headers={"Authorization": f"token {hub.token}"},
+        timeout=60,
+    )
+    assert outside.status_code == 400 and "outside" in outside.text
 
 
 def test_another_users_kernel_is_refused_by_the_master(hub, alice, bob):

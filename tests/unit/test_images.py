@@ -225,6 +225,30 @@ def test_singleuser_keeps_each_engine_in_its_own_environment():
     assert re.search(r"apt-get install[^&]*\bopenjdk-17-jre-headless\b", runs)
 
 
+def build_context(name: str) -> Path:
+    """Where ``docker build`` runs for the image, as its header says."""
+    text = (REPO / "images" / name / "Dockerfile").read_text(encoding="utf-8")
+    return REPO if "Build from the repository root" in text else REPO / "images" / name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_copied_path_exists_in_the_build_context(name):
+    context = build_context(name)
+    for instruction in dockerfile(name):
+        if instruction.name == "COPY":
+            *sources, _ = shlex.split(instruction.value)
+            for source in sources:
+                assert (context / source).exists(), f"{name}: COPY {source} not in {context}"
+
+
+def test_singleuser_has_the_notebook_tools_set_up_for_every_user():
+    runs = " ".join(i.value for i in dockerfile("singleuser") if i.name == "RUN")
+    assert re.search(r"/opt/lab/bin/pip install [^&]*-e \S*\.\[notebooks\]", runs)
+    assert "hubscale-nb setup-git" in runs  # nbdime's drivers, jupytext's pairing
+    copied = {shlex.split(i.value)[0] for i in dockerfile("singleuser") if i.name == "COPY"}
+    assert {"hubscale_nb", "templates"} <= copied
+
+
 def test_spark_image_matches_what_the_controller_starts():
     instructions = dockerfile("spark")
     assert env(instructions)["SPARK_HOME"] == SPARK_HOME

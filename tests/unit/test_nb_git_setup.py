@@ -119,3 +119,25 @@ def test_setting_up_again_changes_nothing_and_keeps_the_users_own_jupytext_confi
     assert attributes.count("diff=jupyternotebook") == 1
     assert own.read_text() == 'formats = "ipynb,md"\n'
     assert JUPYTEXT_CONFIG.strip().endswith('formats = "ipynb,py:percent"')
+
+
+def test_the_images_system_setup_enables_nbdime_for_every_user(tmp_path):
+    """What the singleuser image runs at build (``hubscale-nb setup-git``), into a system config
+    of the test's own (``GIT_CONFIG_SYSTEM``) instead of /etc."""
+    system = tmp_path / "etc" / "gitconfig"
+    system.parent.mkdir()
+    env = {**os.environ, "GIT_CONFIG_SYSTEM": str(system), "HOME": str(tmp_path / "nobody")}
+    command = [sys.executable, "-m", "hubscale_nb", "setup-git"]
+    subprocess.run(
+        [*command, "--jupytext-dir", str(tmp_path / "jupytext")], env=env, check=True, timeout=120
+    )
+
+    def system_config(key: str) -> str:
+        run = ["git", "config", "--system", "--get", key]
+        return subprocess.run(run, env=env, capture_output=True, text=True).stdout.strip()
+
+    assert system_config("diff.jupyternotebook.command") == "git-nbdiffdriver diff"
+    assert system_config("merge.jupyternotebook.driver").startswith("git-nbmergedriver merge")
+    attributes = (tmp_path / "etc" / "gitattributes").read_text().split()
+    assert {"diff=jupyternotebook", "merge=jupyternotebook"} <= set(attributes)
+    assert (tmp_path / "jupytext" / "jupytext.toml").read_text() == JUPYTEXT_CONFIG

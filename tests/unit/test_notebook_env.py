@@ -83,3 +83,9 @@ def test_the_server_offers_only_the_engine_kernels_spark_first():
     assert app.config.KernelSpecManager.allowed_kernelspecs == {"spark", "flink"}
     assert app.config.KernelSpecManager.ensure_native_kernel is False
     assert app.config.MappingKernelManager.default_kernel_name == "spark"
+
+
+def test_the_server_loads_the_review_page_extension():
+    app = ServerApp()
+    app.parse_command_line(server_args())
+    assert app.jpserver_extensions.get("hubscale_nb.server") is True

@@ -1,0 +1,40 @@
+"""The review page's choice of repository: only under the server's root, listed for the index."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hubscale_nb.review import ReviewError
+from hubscale_nb.server import repositories, repository_under
+
+
+def git_init(path: Path) -> Path:
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    return path
+
+
+def test_a_repository_under_the_root_is_found_and_nothing_outside_it(tmp_path):
+    root = tmp_path / "home"
+    repo = git_init(root / "work" / "team")
+    assert repository_under(root.resolve(), "work/team") == repo.resolve()
+    for escape in ("..", "../..", "work/../../", "/etc"):
+        with pytest.raises(ReviewError, match="outside"):
+            repository_under(root.resolve(), escape)
+    (root / "link").symlink_to(tmp_path)
+    with pytest.raises(ReviewError, match="outside"):
+        repository_under(root.resolve(), "link")
+    with pytest.raises(ReviewError, match="not a directory"):
+        repository_under(root.resolve(), "missing")
+
+
+def test_the_index_lists_repositories_two_levels_deep_skipping_hidden_folders(tmp_path):
+    root = tmp_path
+    git_init(root / "a")
+    git_init(root / "work" / "b")
+    git_init(root / "work" / "deep" / "c")  # three levels: not listed
+    git_init(root / ".cache" / "d")
+    assert repositories(root) == ["a", "work/b"]
