@@ -28,7 +28,7 @@ class Reflector:
     """The objects ``list_function`` returns, by name, kept current by a watch.
 
     ``list_function`` is a kubernetes_asyncio list call with its positional arguments bound,
-    returning plain dicts (custom objects do).
+    returning plain dicts (custom objects do) or models that ``to_json`` turns into them.
     """
 
     def __init__(
@@ -37,11 +37,13 @@ class Reflector:
         list_function: ListFunction,
         retry: Retry | None = None,
         watch_timeout_s: int = 300,
+        to_json: Callable[[Any], Json] = lambda found: found,
     ) -> None:
         self.what = what
         self.list_function = list_function
         self.retry = retry or Retry()
         self.watch_timeout_s = watch_timeout_s
+        self.to_json = to_json
         self.objects: dict[str, Json] = {}
         self.resource_version: str | None = None
         self.lists = 0  # how many times it listed (1 + one per 410 Gone or failed watch)
@@ -50,7 +52,7 @@ class Reflector:
 
     async def relist(self) -> None:
         """Replace the cache with a fresh list."""
-        found = await call(f"list {self.what}", self.list_function, retry=self.retry)
+        found = self.to_json(await call(f"list {self.what}", self.list_function, retry=self.retry))
         self.objects = {item["metadata"]["name"]: item for item in found.get("items", [])}
         self.resource_version = found["metadata"]["resourceVersion"]
         self.lists += 1

@@ -65,10 +65,11 @@ async def kubernetes(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIter
     async with client.ApiClient() as api:
         objects = KubeClusterObjects(api, args.namespace)
         settings = ClusterSettings(args.namespace, args.spark_image, args.flink_image)
+        backend = KubernetesBackend(api, settings)
         wiring = Wiring(
             objects,
-            KubernetesBackend(api, settings),
-            companions=[objects.run(stop)],
+            backend,
+            companions=[objects.run(stop), backend.run(stop)],  # backend: the pods' watch
             ready=objects.reflector.synced,
         )
         if args.leader_election:

@@ -3,9 +3,11 @@
 Per cluster: a Secret with the engine's configuration (Spark's holds the RPC auth secret), the
 head (Spark master or Flink JobManager) as a Deployment behind a Service, the workers (Spark
 workers or Flink TaskManagers) as a Deployment whose replicas only ``scale`` sets, and a
-NetworkPolicy. Every object is owned by the ComputeCluster (Kubernetes garbage-collects it with
-the object) and labelled with cluster, user, engine and role. The configuration comes from the
-same functions as in local mode (``spark_conf``, ``flink_conf``), with Kubernetes hosts and ports.
+NetworkPolicy; a Spark cluster has a second one letting its pods into its user's notebook pods on
+the drivers' fixed ports (executors connect back to their driver). Every object is owned by the
+ComputeCluster (Kubernetes garbage-collects it with the object) and labelled with cluster, user,
+engine and role. The configuration comes from the same functions as in local mode
+(``spark_conf``, ``flink_conf``), with Kubernetes hosts and ports.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from autoscaler.backends.flink_conf import (
     rest_url,
 )
 from autoscaler.backends.spark_conf import (
+    DECOMMISSION_TIMEOUT_S,
     SparkClusterPorts,
     executor_memory_mib,
     master_url,
@@ -59,6 +62,27 @@ FLINK_UID = 9999
 SPARK_PORTS = SparkClusterPorts(master=7077, master_ui=8080, driver_ui_first=4040)
 SPARK_WORKER_UI = 8081
 SPARK_DAEMON_MEMORY_MIB = 256  # master and worker JVMs; executors get the worker's memory
+# The drivers of a notebook pod (one per kernel) take their RPC and block-manager ports from these
+# on, as many as the UI ports (spark.port.maxRetries); only their user's cluster may connect.
+SPARK_DRIVER_PORT = 7078
+SPARK_DRIVER_BLOCK_MANAGER_PORT = 7100
+SPARK_DRIVER_PORT_RANGES: tuple[tuple[int, int], ...] = tuple(
+    (first, first + SPARK_PORTS.driver_ui_count - 1)
+    for first in (SPARK_DRIVER_PORT, SPARK_DRIVER_BLOCK_MANAGER_PORT)
+)
+SPARK_WORKER_PID = 1  # the container's command is spark-class, which execs the worker JVM
+SPARK_WORKER_STOP_S = 30  # after the decommission wait: the JVM's own shutdown on SIGTERM
+# The worker container's preStop hook, run with the worker's PID ($0) and the longest wait in
+# seconds ($1): Spark's graceful decommission as the local backend does it (SIGPWR, then wait
+# while the worker still has executors); the kubelet's SIGTERM then stops the worker.
+SPARK_DECOMMISSION_SCRIPT = """\
+kill -PWR "$0" || exit 0
+deadline=$(($(date +%s) + $1))
+while [ "$(date +%s)" -lt "$deadline" ] && pgrep -P "$0" -f CoarseGrainedExecutorBackend >/dev/null
+do
+  sleep 1
+done
+"""
 FLINK_PORTS = FlinkClusterPorts(
     jobmanager_rpc=6123, rest=8081, blob=6124, metrics_first=9249, metrics_last=9250
 )
@@ -155,6 +179,10 @@ def policy_name(cluster: str) -> str:
     return object_name(cluster, "ingress")
 
 
+def driver_policy_name(cluster: str) -> str:
+    return object_name(cluster, "drivers")
+
+
 def labels(cluster: ComputeCluster, role: str) -> dict[str, str]:
     return {
         CLUSTER_LABEL: cluster.metadata.name,
@@ -199,7 +227,8 @@ def config_files(cluster: ComputeCluster, settings: ClusterSettings, secret: str
     """The files of the cluster's Secret, mounted at ``CONF_DIR`` in every pod of the cluster.
 
     Spark's ``spark-defaults.conf`` is also the client configuration of the user's drivers, who
-    add their own ``spark.driver.host`` (the notebook pod's IP).
+    add their own ``spark.driver.host`` (the notebook pod's IP); their ports are fixed ranges
+    (``SPARK_DRIVER_PORT_RANGES``), which ``driver_network_policy`` opens to the cluster.
     """
     host = service_host(cluster.metadata.name, cluster.spec.engine, settings.namespace)
     worker = cluster.spec.worker
@@ -214,6 +243,8 @@ def config_files(cluster: ComputeCluster, settings: ClusterSettings, secret: str
         )
         for driver_only in ("spark.driver.host", "spark.driver.bindAddress"):
             del defaults[driver_only]
+        defaults["spark.driver.port"] = str(SPARK_DRIVER_PORT)
+        defaults["spark.driver.blockManager.port"] = str(SPARK_DRIVER_BLOCK_MANAGER_PORT)
         return {
             "secret": secret,
             "spark-defaults.conf": render_properties(defaults),
@@ -363,6 +394,8 @@ def worker_deployment(
             {"ui": SPARK_WORKER_UI},
             {"cpu": str(worker.cores), "memory": f"{memory_mib}Mi"},
         )
+        container["lifecycle"] = decommission_hook()
+        grace_s: int | None = DECOMMISSION_TIMEOUT_S + SPARK_WORKER_STOP_S
         scrape = (SPARK_WORKER_UI, "/metrics/prometheus/")
     else:
         container = _flink_container(
@@ -372,11 +405,26 @@ def worker_deployment(
             {"rpc": FLINK_TASKMANAGER_RPC, "metrics": FLINK_PORTS.metrics_last},
             {"cpu": str(worker.cores), "memory": f"{taskmanager_memory_mib(cluster)}Mi"},
         )
+        grace_s = None
         scrape = (FLINK_PORTS.metrics_last, "/metrics")
     name = worker_name(cluster.metadata.name, engine)
     role = WORKER_ROLE[engine]
     replicas = cluster.spec.min_workers
-    return _deployment(cluster, uid, settings, name, role, replicas, container, scrape, config_hash)
+    return _deployment(
+        cluster, uid, settings, name, role, replicas, container, scrape, config_hash, grace_s
+    )
+
+
+def decommission_hook() -> dict[str, Any]:
+    """A Spark worker pod being deleted decommissions its worker first."""
+    command = [
+        "/bin/sh",
+        "-c",
+        SPARK_DECOMMISSION_SCRIPT,
+        str(SPARK_WORKER_PID),
+        str(DECOMMISSION_TIMEOUT_S),
+    ]
+    return {"preStop": {"exec": {"command": command}}}
 
 
 def network_policy(cluster: ComputeCluster, uid: str, settings: ClusterSettings) -> Manifest:
@@ -411,13 +459,40 @@ def network_policy(cluster: ComputeCluster, uid: str, settings: ClusterSettings)
                 "ports": [{"protocol": "TCP", "port": port} for port in controller_ports],
             }
         )
+    return _policy(cluster, uid, policy_name(name), "ingress", {CLUSTER_LABEL: name}, rules)
+
+
+def driver_network_policy(cluster: ComputeCluster, uid: str) -> Manifest:
+    """Ingress to the user's notebook pods from this Spark cluster's pods (the master and the
+    executors connect back to the drivers) on the drivers' RPC and block-manager ports only."""
+    name = cluster.metadata.name
+    notebook = {USER_LABEL: user_label(cluster.spec.owner), ROLE_LABEL: NOTEBOOK_ROLE}
+    rule = {
+        "from": [{"podSelector": {"matchLabels": {CLUSTER_LABEL: name}}}],
+        "ports": [
+            {"protocol": "TCP", "port": first, "endPort": last}
+            for first, last in SPARK_DRIVER_PORT_RANGES
+        ],
+    }
+    return _policy(cluster, uid, driver_policy_name(name), "drivers", notebook, [rule])
+
+
+def _policy(
+    cluster: ComputeCluster,
+    uid: str,
+    name: str,
+    role: str,
+    pods: dict[str, str],
+    rules: list[dict[str, Any]],
+) -> Manifest:
+    """An ingress NetworkPolicy for the ``pods`` selected, owned by the cluster."""
     return _finish(
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": _metadata(cluster, uid, policy_name(name), "ingress"),
+            "metadata": _metadata(cluster, uid, name, role),
             "spec": {
-                "podSelector": {"matchLabels": {CLUSTER_LABEL: name}},
+                "podSelector": {"matchLabels": pods},
                 "policyTypes": ["Ingress"],
                 "ingress": rules,
             },
@@ -431,9 +506,11 @@ def cluster_objects(
     """Everything ``ensure`` applies, in order: config first, workers last."""
     config = config_secret(cluster, uid, settings, secret)
     config_hash = config["metadata"]["annotations"][MANIFEST_HASH]
+    drivers = [driver_network_policy(cluster, uid)] if cluster.spec.engine == "spark" else []
     return [
         config,
         network_policy(cluster, uid, settings),
+        *drivers,
         head_service(cluster, uid),
         head_deployment(cluster, uid, settings, config_hash),
         worker_deployment(cluster, uid, settings, config_hash),
@@ -477,6 +554,7 @@ def _deployment(
     container: dict[str, Any],
     scrape: tuple[int, str],
     config_hash: str,
+    termination_grace_s: int | None = None,
 ) -> Manifest:
     uid_gid = SPARK_UID if cluster.spec.engine == "spark" else FLINK_UID
     port, path = scrape
@@ -487,6 +565,7 @@ def _deployment(
         CONFIG_HASH: config_hash,
     }
     secret_name = config_secret_name(cluster.metadata.name)
+    grace = {"terminationGracePeriodSeconds": termination_grace_s} if termination_grace_s else {}
     return _finish(
         {
             "apiVersion": "apps/v1",
@@ -501,6 +580,7 @@ def _deployment(
                     "spec": {
                         "automountServiceAccountToken": False,
                         "enableServiceLinks": False,
+                        **grace,
                         "securityContext": {
                             "runAsNonRoot": True,
                             "runAsUser": uid_gid,

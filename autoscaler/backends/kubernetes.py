@@ -1,20 +1,23 @@
-"""The Kubernetes backend: each ComputeCluster as Deployments, a Service, a Secret and a
-NetworkPolicy in one namespace (built by ``kube_manifests``), through kubernetes_asyncio.
+"""The Kubernetes backend: each ComputeCluster as Deployments, a Service, a Secret and
+NetworkPolicies in one namespace (built by ``kube_manifests``), through kubernetes_asyncio.
 
 Restart-safe: everything it knows is in the objects it labels ``hubscale.io/cluster``. Each object
 carries the hash of what was applied, so an unchanged cluster costs reads and no writes. Scaling
 down marks the chosen victims with the lowest ``pod-deletion-cost`` before the Deployment's
 replicas drop, so the ReplicaSet removes them first (among pods equally ready; it prefers
-removing pods that are not running or not ready). Spark workers are not decommissioned first yet:
-their running tasks are re-run by Spark (a later slice adds decommissioning).
+removing pods that are not running or not ready). A deleted Spark worker pod decommissions its
+worker first (the container's preStop hook) and is reported draining until it is gone.
 
 Each call is retried on 5xx/429/timeouts (``kube_api``); creates are idempotent (409 -> re-read).
-Each ``ensure`` costs one GET per object and one pod list; a watch-fed cache would remove those.
+The clusters' pods come from a watch-fed cache while ``run`` keeps one (else each read lists them);
+each ``ensure`` still costs one GET per object, each ``observe`` one Deployment list.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,6 +44,7 @@ from autoscaler.backends.kube_manifests import (
 )
 from autoscaler.crd import GROUP, PLURAL, VERSION
 from autoscaler.kube_api import MERGE_PATCH, KubeError, Retry, call, read_or_none
+from autoscaler.kube_watch import Json, Reflector
 from autoscaler.spec import ComputeCluster, Engine
 
 log = logging.getLogger(__name__)
@@ -64,11 +68,16 @@ class KubernetesBackend:
     """Runs clusters as Kubernetes objects in ``settings.namespace``."""
 
     def __init__(
-        self, api_client: client.ApiClient, settings: ClusterSettings, retry: Retry | None = None
+        self,
+        api_client: client.ApiClient,
+        settings: ClusterSettings,
+        retry: Retry | None = None,
+        watch_timeout_s: int = 300,
     ) -> None:
         self.settings = settings
         self.namespace = settings.namespace
         self.retry = retry or Retry()
+        self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
         self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
@@ -99,6 +108,16 @@ class KubernetesBackend:
                 networking.delete_collection_namespaced_network_policy,
             ),
         }
+        listing = functools.partial(
+            self.core.list_namespaced_pod, self.namespace, label_selector=CLUSTER_LABEL
+        )
+        self.pod_cache = Reflector(
+            "pods", listing, self.retry, watch_timeout_s, api_client.sanitize_for_serialization
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep the pod cache current until ``stop`` is set (a companion task of the loop)."""
+        await self.pod_cache.run(stop)
 
     async def ensure(self, cluster: ComputeCluster) -> Observation:
         name = cluster.metadata.name
@@ -111,7 +130,7 @@ class KubernetesBackend:
                 live_secret if manifest["kind"] == "Secret" else await self._read_manifest(manifest)
             )
             await self._apply(name, manifest, live)
-        pods = await self._pods(f"{CLUSTER_LABEL}={name}")
+        pods = await self._pods(name)
         return _observation(name, cluster.spec.engine, self.namespace, pods)
 
     async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
@@ -172,9 +191,9 @@ class KubernetesBackend:
             found = deployment.metadata.labels or {}
             if found.get(ENGINE_LABEL) in HEAD_ROLE:
                 engines[found[CLUSTER_LABEL]] = found[ENGINE_LABEL]
-        pods = await self._pods(CLUSTER_LABEL)
+        pods = await self._pods()
         for pod in pods:
-            found = pod.metadata.labels or {}
+            found = _labels(pod)
             if found.get(ENGINE_LABEL) in HEAD_ROLE:
                 engines.setdefault(found[CLUSTER_LABEL], found[ENGINE_LABEL])
         return {
@@ -182,7 +201,7 @@ class KubernetesBackend:
                 name,
                 engine,
                 self.namespace,
-                [pod for pod in pods if (pod.metadata.labels or {}).get(CLUSTER_LABEL) == name],
+                [pod for pod in pods if _labels(pod).get(CLUSTER_LABEL) == name],
             )
             for name, engine in sorted(engines.items())
         }
@@ -250,12 +269,14 @@ class KubernetesBackend:
         log.info("object-updated cluster=%s kind=%s name=%s", cluster, kind, name)
 
     async def _mark_victims(self, cluster: ComputeCluster, victims: set[str]) -> None:
-        """Lowest deletion cost on the victims; a cost left from an earlier shrink is removed."""
+        """Lowest deletion cost on the victims; a cost left from an earlier shrink is removed.
+
+        Listed afresh, not from the cache: a cost the cache has not seen yet must not stay."""
         role = WORKER_ROLE[cluster.spec.engine]
-        pods = await self._pods(f"{CLUSTER_LABEL}={cluster.metadata.name},{ROLE_LABEL}={role}")
+        pods = await self._list_pods(f"{CLUSTER_LABEL}={cluster.metadata.name},{ROLE_LABEL}={role}")
         for pod in pods:
-            name = pod.metadata.name
-            has = (pod.metadata.annotations or {}).get(DELETION_COST)
+            name = pod["metadata"]["name"]
+            has = (pod["metadata"].get("annotations") or {}).get(DELETION_COST)
             wants = VICTIM_DELETION_COST if name in victims else None
             if has == wants:
                 continue
@@ -273,7 +294,17 @@ class KubernetesBackend:
                 if error.status != 404:  # gone already: nothing to mark
                     raise
 
-    async def _pods(self, selector: str) -> list[Any]:
+    async def _pods(self, cluster: str | None = None) -> list[Json]:
+        """Every cluster's pods, or one cluster's: from the cache once it has listed."""
+        if self.pod_cache.synced.is_set():
+            pods = list(self.pod_cache.objects.values())
+        else:
+            pods = await self._list_pods(CLUSTER_LABEL)
+        return [
+            pod for pod in pods if cluster is None or _labels(pod).get(CLUSTER_LABEL) == cluster
+        ]
+
+    async def _list_pods(self, selector: str) -> list[Json]:
         found = await call(
             f"list pods {selector}",
             self.core.list_namespaced_pod,
@@ -281,7 +312,7 @@ class KubernetesBackend:
             label_selector=selector,
             retry=self.retry,
         )
-        return list(found.items)
+        return self.api_client.sanitize_for_serialization(found)["items"]
 
 
 def _auth_secret(live: Any | None) -> str:
@@ -292,32 +323,44 @@ def _auth_secret(live: Any | None) -> str:
     return secrets.token_urlsafe(SECRET_BYTES)
 
 
-def _observation(name: str, engine: Engine, namespace: str, pods: list[Any]) -> Observation:
+def _observation(name: str, engine: Engine, namespace: str, pods: list[Json]) -> Observation:
     """Head running and ready; workers starting or running, oldest first; leaving ones apart."""
     head = [pod for pod in pods if _role(pod) == HEAD_ROLE[engine]]
     workers = [pod for pod in pods if _role(pod) == WORKER_ROLE[engine]]
     serving = sorted(
-        (pod for pod in workers if pod.metadata.deletion_timestamp is None
-         and pod.status is not None and pod.status.phase in ("Pending", "Running")),
-        key=lambda pod: (pod.metadata.creation_timestamp, pod.metadata.name),
+        (pod for pod in workers
+         if not _leaving(pod) and _phase(pod) in ("Pending", "Running")),
+        key=lambda pod: (pod["metadata"].get("creationTimestamp") or "", pod["metadata"]["name"]),
     )  # fmt: skip
-    leaving = [pod for pod in workers if pod.metadata.deletion_timestamp is not None]
+    leaving = [pod for pod in workers if _leaving(pod)]
     return Observation(
         name=name,
         engine=engine,
         head_running=any(_ready(pod) for pod in head),
-        workers=tuple(pod.metadata.name for pod in serving),
-        draining=tuple(sorted(pod.metadata.name for pod in leaving)),
+        workers=tuple(pod["metadata"]["name"] for pod in serving),
+        draining=tuple(sorted(pod["metadata"]["name"] for pod in leaving)),
         endpoints=endpoints(name, engine, namespace),
     )
 
 
-def _role(pod: Any) -> str | None:
-    return (pod.metadata.labels or {}).get(ROLE_LABEL)
+def _labels(pod: Json) -> dict[str, str]:
+    return pod["metadata"].get("labels") or {}
 
 
-def _ready(pod: Any) -> bool:
-    status = pod.status
-    if pod.metadata.deletion_timestamp is not None or status is None or status.phase != "Running":
+def _role(pod: Json) -> str | None:
+    return _labels(pod).get(ROLE_LABEL)
+
+
+def _leaving(pod: Json) -> bool:
+    return pod["metadata"].get("deletionTimestamp") is not None
+
+
+def _phase(pod: Json) -> str | None:
+    return (pod.get("status") or {}).get("phase")
+
+
+def _ready(pod: Json) -> bool:
+    if _leaving(pod) or _phase(pod) != "Running":
         return False
-    return any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 METRICS_NAMESPACE = "hubscale"  # stable metric names: no app id inside them
+# How long a decommissioned worker may wait for its executors to finish or migrate before it is
+# stopped (Spark then re-runs what was left), locally and on Kubernetes.
+DECOMMISSION_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True, slots=True)

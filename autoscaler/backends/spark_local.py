@@ -21,6 +21,7 @@ from autoscaler.backends import processes
 from autoscaler.backends.local import RuntimeRecord
 from autoscaler.backends.ports import free_port, free_port_range
 from autoscaler.backends.spark_conf import (
+    DECOMMISSION_TIMEOUT_S,
     SparkClusterPorts,
     executor_memory_mib,
     master_url,
@@ -84,7 +85,7 @@ class LocalSparkCluster:
     ports: SparkClusterPorts
     worker_cores: int = 1
     worker_memory_mib: int = 1024
-    drain_timeout_s: ClassVar[float | None] = 600.0  # then stopped: Spark reruns its tasks
+    drain_timeout_s: ClassVar[float | None] = float(DECOMMISSION_TIMEOUT_S)
 
     @property
     def conf_dir(self) -> Path:

@@ -2,7 +2,8 @@
 (a connection needs the source's egress and the destination's ingress; a pod no policy selects
 for a direction is open in it; ipBlock peers match addresses, podSelector/namespaceSelector peers
 match pods): the chart's policies together with the controller's per-cluster ones
-(kube_manifests.network_policy). This proves the policies' meaning, not a network plugin."""
+(kube_manifests.network_policy, and driver_network_policy on the notebook pods). This proves the
+policies' meaning, not a network plugin."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from autoscaler.backends.kube_manifests import ClusterSettings, cluster_objects, network_policy
+from autoscaler.backends.kube_manifests import (
+    SPARK_DRIVER_BLOCK_MANAGER_PORT,
+    SPARK_DRIVER_PORT,
+    SPARK_DRIVER_PORT_RANGES,
+    ClusterSettings,
+    cluster_objects,
+    driver_network_policy,
+    network_policy,
+)
 from autoscaler.spec import parse_cluster
 from tests.kube.chart import NAMESPACE, PREFIX, Manifest, find, one, render
 
@@ -128,6 +137,8 @@ def cluster_pods(owner: str, engine: str, settings: ClusterSettings, first_ip: i
             role = labels["hubscale.io/role"]
             pods[role] = Endpoint(f"{owner}-{role}", f"10.1.{first_ip}.{index}", labels)
     assert network_policy(cluster, "uid", settings) in policies
+    if engine == "spark":
+        assert driver_network_policy(cluster, "uid") in policies
     return policies, pods
 
 
@@ -256,16 +267,27 @@ def test_blocked_cidrs_of_the_values_apply_to_every_pod():
         assert connects(policies, pod, Endpoint("metadata", METADATA), 80)  # not blocked now
 
 
-DRIVER_PORT = 7078  # a fixed spark.driver.port of the notebook's client configuration
+# The first and last ports of the drivers' RPC and block-manager ranges (spark.driver.port and
+# spark.driver.blockManager.port, then up to spark.port.maxRetries more: several kernels of one
+# notebook pod each run a driver).
+DRIVER_PORTS = [7078, 7085, 7100, 7107]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs a per-user ingress policy on the notebook pod (its own cluster's pods to the "
-    "driver ports); the static chart cannot name a user, and neither the controller "
-    "(kube_manifests) nor the spawner creates one yet",
-)
-def test_only_the_users_own_executors_reach_its_driver(world):
+@pytest.mark.parametrize("port", DRIVER_PORTS)
+def test_only_the_users_own_executors_reach_its_driver(world, port):
     policies, pods = world["policies"], world["pods"]
-    assert connects(policies, pods["alice-worker"], pods["alice-notebook"], DRIVER_PORT)
-    assert not connects(policies, pods["bob-worker"], pods["alice-notebook"], DRIVER_PORT)
+    assert [p for first_last in SPARK_DRIVER_PORT_RANGES for p in first_last] == DRIVER_PORTS
+    assert connects(policies, pods["alice-worker"], pods["alice-notebook"], port)
+    assert connects(policies, pods["alice-master"], pods["alice-notebook"], port)
+    assert not connects(policies, pods["bob-worker"], pods["alice-notebook"], port)
+    assert not connects(policies, pods["bob-master"], pods["alice-notebook"], port)
+    assert not connects(policies, pods["alice-taskmanager"], pods["alice-notebook"], port)
+    assert not connects(policies, pods["bob-notebook"], pods["alice-notebook"], port)
+    assert connects(policies, pods["bob-worker"], pods["bob-notebook"], port)
+
+
+@pytest.mark.parametrize("port", [SPARK_DRIVER_PORT - 1, 7090, SPARK_DRIVER_BLOCK_MANAGER_PORT + 8])
+def test_the_users_executors_reach_no_other_port_of_its_notebook_pod(world, port):
+    assert not connects(
+        world["policies"], world["pods"]["alice-worker"], world["pods"]["alice-notebook"], port
+    )

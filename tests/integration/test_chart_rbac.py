@@ -131,6 +131,16 @@ def create_cluster(double: ApiServerDouble, name: str, engine: str) -> dict:
     )
 
 
+def running_pods(backend: KubernetesBackend, cluster: str) -> int:
+    """The cluster's Running pods in the backend's watch-fed cache."""
+    return sum(
+        1
+        for pod in backend.pod_cache.objects.values()
+        if pod["metadata"]["labels"].get(CLUSTER_LABEL) == cluster
+        and pod.get("status", {}).get("phase") == "Running"
+    )
+
+
 async def controller_lifetime(double: ApiServerDouble, lease: str) -> None:
     """Everything the controller does on Kubernetes, through its real code: watch the objects,
     hold the Lease, create, repair drifted objects, scale up and down (marking victims),
@@ -143,9 +153,11 @@ async def controller_lifetime(double: ApiServerDouble, lease: str) -> None:
         objects = KubeClusterObjects(api, NAMESPACE, FAST_RETRY, watch_timeout_s=5)
         stop = asyncio.Event()
         watching = asyncio.create_task(objects.run(stop))
-        backend = KubernetesBackend(api, settings, FAST_RETRY)
+        backend = KubernetesBackend(api, settings, FAST_RETRY, watch_timeout_s=5)
+        caching = asyncio.create_task(backend.run(stop))
         try:
             await asyncio.wait_for(objects.reflector.synced.wait(), 5)
+            await asyncio.wait_for(backend.pod_cache.synced.wait(), 5)
             for engine in ("spark", "flink"):
                 name = f"alice-{engine}"
                 cluster = parse_cluster(create_cluster(double, name, engine))
@@ -164,6 +176,7 @@ async def controller_lifetime(double: ApiServerDouble, lease: str) -> None:
                 await backend.ensure(cluster)  # every object drifted: patched back
                 await backend.scale(cluster, 2, ())
                 double.play_kubelet(NAMESPACE)
+                await eventually(lambda n=name: running_pods(backend, n) == 3)  # the cache
                 observed = await backend.observe()
                 victim = observed[name].workers[0]
                 await backend.scale(cluster, 1, (victim,))
@@ -177,6 +190,7 @@ async def controller_lifetime(double: ApiServerDouble, lease: str) -> None:
         finally:
             stop.set()
             await watching
+            await caching
         await election.release()
 
 

@@ -5,12 +5,12 @@ calls, not a cluster."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from autoscaler.backends.base import BackendError
+from autoscaler.backends.base import BackendError, Observation
 from autoscaler.backends.kube_manifests import DELETION_COST, ClusterSettings
 from autoscaler.backends.kubernetes import VICTIM_DELETION_COST, KubernetesBackend
 from autoscaler.spec import ComputeCluster, parse_cluster
@@ -46,10 +46,26 @@ def names(double: ApiServerDouble, plural: str, selector: str = "") -> list[str]
     return [obj["metadata"]["name"] for obj in double.objects(plural, NAMESPACE, selector)]
 
 
+POD_LIST = r"/pods\?(?!.*watch=(true|True|1))"  # a list of pods, not a watch
+
+
+async def eventually_observed(
+    backend: KubernetesBackend, condition: Callable[[Observation], bool]
+) -> Observation:
+    """The one cluster's observation once ``condition`` holds (the cache follows the watch)."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        (seen,) = (await backend.observe()).values()
+        if condition(seen):
+            return seen
+        assert asyncio.get_running_loop().time() < deadline, f"not observed: {seen}"
+        await asyncio.sleep(0.02)
+
+
 def run(double: ApiServerDouble, scenario: Any) -> Any:
     async def main() -> Any:
         async with api_client(double) as api:
-            return await scenario(KubernetesBackend(api, SETTINGS, FAST_RETRY))
+            return await scenario(KubernetesBackend(api, SETTINGS, FAST_RETRY, watch_timeout_s=5))
 
     return asyncio.run(main())
 
@@ -60,7 +76,7 @@ def test_ensure_creates_the_spark_objects_over_http_against_the_api_server_doubl
     assert names(apiserver, "secrets") == ["alice-spark-config"]
     assert names(apiserver, "services") == ["alice-spark-master"]
     assert names(apiserver, "deployments") == ["alice-spark-master", "alice-spark-worker"]
-    assert names(apiserver, "networkpolicies") == ["alice-spark-ingress"]
+    assert names(apiserver, "networkpolicies") == ["alice-spark-drivers", "alice-spark-ingress"]
     uid = cluster.metadata.model_extra["uid"]
     for plural in KINDS:
         for obj in apiserver.objects(plural, NAMESPACE):
@@ -123,6 +139,31 @@ def test_observe_reports_running_workers_after_kubelet_runs_them_over_http(apise
         )
         assert len(seen.workers) == 2
         assert seen.endpoints["rest_url"] == "http://alice-flink-jobmanager.hub.svc:8081"
+
+    run(apiserver, scenario)
+
+
+def test_observe_reads_pods_from_the_watch_fed_cache_and_lists_them_no_more(apiserver):
+    cluster = make_cluster(apiserver, "alice-spark")
+
+    async def scenario(backend: KubernetesBackend) -> None:
+        stop = asyncio.Event()
+        caching = asyncio.create_task(backend.run(stop))
+        try:
+            await asyncio.wait_for(backend.pod_cache.synced.wait(), 5)
+            await backend.ensure(cluster)
+            await backend.scale(cluster, 2, ())
+            apiserver.play_kubelet(NAMESPACE)
+            lists = apiserver.count("GET", POD_LIST)
+            assert lists == 1  # the cache's first list; ensure read the cache
+            seen = await eventually_observed(backend, lambda seen: len(seen.workers) == 2)
+            assert seen.head_running
+            apiserver.store.delete(resource("pods"), NAMESPACE, seen.workers[0])
+            seen = await eventually_observed(backend, lambda seen: len(seen.workers) == 1)
+            assert apiserver.count("GET", POD_LIST) == lists  # every read from the cache
+        finally:
+            stop.set()
+            await caching
 
     run(apiserver, scenario)
 
@@ -190,7 +231,7 @@ def test_deleting_the_compute_cluster_lets_the_garbage_collector_take_its_object
     apiserver.store.delete(resource("computeclusters"), NAMESPACE, "alice-spark")
     removed = apiserver.collect_garbage()
     assert sorted(r.split("/")[0] for r in removed) == sorted(
-        ["secrets", "services", "deployments", "deployments", "networkpolicies"]
+        ["secrets", "services", "deployments", "deployments", "networkpolicies", "networkpolicies"]
     )
 
 
@@ -202,7 +243,7 @@ def test_injected_500s_and_timeouts_are_retried_without_duplicates(apiserver):
     apiserver.fail(r"^GET .*/secrets/", delay_s=3.0)  # longer than the client's 2 s timeout
     run(apiserver, lambda backend: backend.ensure(cluster))
     assert names(apiserver, "deployments") == ["alice-spark-master", "alice-spark-worker"]
-    assert names(apiserver, "networkpolicies") == ["alice-spark-ingress"]
+    assert names(apiserver, "networkpolicies") == ["alice-spark-drivers", "alice-spark-ingress"]
     assert len(names(apiserver, "secrets")) == 1
 
 

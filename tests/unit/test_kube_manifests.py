@@ -1,8 +1,15 @@
-"""The Kubernetes objects of a cluster: valid for Kubernetes, labelled, owned, configured."""
+"""The Kubernetes objects of a cluster: valid for Kubernetes, labelled, owned, configured; and
+the Spark workers' preStop hook, run with /bin/sh against stand-in processes."""
 
 from __future__ import annotations
 
 import base64
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,12 +17,15 @@ import yaml
 
 from autoscaler.backends import kube_manifests as km
 from autoscaler.backends.flink_conf import shipped_java_opts
+from autoscaler.backends.spark_conf import DECOMMISSION_TIMEOUT_S
+from autoscaler.backends.spark_local import LocalSparkCluster
 from autoscaler.spec import parse_cluster
 from tests.kube.schemas import assert_valid
 
 SETTINGS = km.ClusterSettings("hub", "hubscale/spark:4.3.0", "hubscale/flink:2.3.0")
 UID = "0b6c7c1e-5f2a-4a57-9d0e-3d2b1f9e8a11"
 SECRET = "s3cr3t-token"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cluster(engine: str, name: str = "alice-spark", owner: str = "alice", **spec):
@@ -44,6 +54,7 @@ def test_spark_cluster_is_secret_policy_service_master_and_workers():
     assert set(objects) == {
         ("Secret", "config"),
         ("NetworkPolicy", "ingress"),
+        ("NetworkPolicy", "drivers"),
         ("Service", "master"),
         ("Deployment", "master"),
         ("Deployment", "worker"),
@@ -110,6 +121,46 @@ def test_spark_secret_holds_the_auth_secret_and_a_client_configuration():
     assert "spark.driver.host" not in defaults  # each notebook sets its own pod IP
 
 
+def test_drivers_take_their_ports_from_the_ranges_the_notebook_policy_opens():
+    secret = km.config_secret(cluster("spark"), UID, SETTINGS, SECRET)
+    text = base64.b64decode(secret["data"]["spark-defaults.conf"]).decode()
+    defaults = dict(line.split(" ", 1) for line in text.splitlines())
+    tries = int(defaults["spark.port.maxRetries"]) + 1  # Spark tries port, port+1, ...
+    wanted = [
+        (int(defaults[key]), int(defaults[key]) + tries - 1)
+        for key in ("spark.driver.port", "spark.driver.blockManager.port")
+    ]
+    assert wanted == list(km.SPARK_DRIVER_PORT_RANGES) == [(7078, 7085), (7100, 7107)]
+    ui_first = int(defaults["spark.ui.port"])
+    ranges = [*wanted, (ui_first, ui_first + tries - 1)]
+    ports = [port for first, last in ranges for port in range(first, last + 1)]
+    assert len(ports) == len(set(ports))  # several drivers in one pod never collide
+
+
+def test_driver_policy_admits_only_the_clusters_pods_to_its_users_notebooks_driver_ports():
+    policy = km.driver_network_policy(cluster("spark", "bob-spark", owner="bob"), UID)
+    assert policy["metadata"]["name"] == "bob-spark-drivers"
+    assert policy["spec"] == {
+        "podSelector": {"matchLabels": {km.USER_LABEL: "bob", km.ROLE_LABEL: km.NOTEBOOK_ROLE}},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [{"podSelector": {"matchLabels": {km.CLUSTER_LABEL: "bob-spark"}}}],
+                "ports": [
+                    {"protocol": "TCP", "port": 7078, "endPort": 7085},
+                    {"protocol": "TCP", "port": 7100, "endPort": 7107},
+                ],
+            }
+        ],
+    }
+
+
+def test_flink_clusters_open_nothing_on_the_notebook_pod():
+    objects = km.cluster_objects(cluster("flink", "bob-flink"), UID, SETTINGS, "")
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    assert [p["metadata"]["name"] for p in policies] == ["bob-flink-ingress"]
+
+
 def test_flink_config_binds_all_interfaces_and_names_the_jobmanager_service():
     secret = km.config_secret(cluster("flink", "bob-flink", worker={"cores": 2}), UID, SETTINGS, "")
     config = yaml.safe_load(base64.b64decode(secret["data"]["config.yaml"]))
@@ -148,8 +199,13 @@ def test_network_policy_admits_own_pods_the_users_notebook_and_prometheus_on_met
 def test_a_new_configuration_changes_the_pod_template():
     small = km.cluster_objects(cluster("spark"), UID, SETTINGS, SECRET)
     other = km.cluster_objects(cluster("spark", worker={"memory": "3Gi"}), UID, SETTINGS, SECRET)
-    annotation = lambda objs: objs[3]["spec"]["template"]["metadata"]["annotations"][km.CONFIG_HASH]  # noqa: E731
-    assert annotation(small) != annotation(other)
+    for role in ("master", "worker"):
+        assert config_hash(small, role) != config_hash(other, role)
+
+
+def config_hash(objects: list[dict], role: str) -> str:
+    template = by_kind(objects)[("Deployment", role)]["spec"]["template"]
+    return template["metadata"]["annotations"][km.CONFIG_HASH]
 
 
 def test_manifest_hash_ignores_replicas():
@@ -189,3 +245,102 @@ def test_flink_java_opts_are_the_shipped_distributions():
         pytest.skip("apache-flink is not installed in .venv-flink")
     shipped = shipped_java_opts(yaml.safe_load(found[-1].read_text()))
     assert shipped == km.FLINK_JAVA_OPTS, "update FLINK_JAVA_OPTS for the new Flink version"
+
+
+def spark_worker_pod() -> dict:
+    workers = km.worker_deployment(cluster("spark"), UID, SETTINGS, "h")
+    return workers["spec"]["template"]["spec"]
+
+
+def test_spark_workers_decommission_before_their_pod_goes_for_as_long_as_locally():
+    pod = spark_worker_pod()
+    (container,) = pod["containers"]
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command == [
+        "/bin/sh", "-c", km.SPARK_DECOMMISSION_SCRIPT, "1", str(DECOMMISSION_TIMEOUT_S)
+    ]  # fmt: skip
+    assert pod["terminationGracePeriodSeconds"] == DECOMMISSION_TIMEOUT_S + km.SPARK_WORKER_STOP_S
+    assert LocalSparkCluster.drain_timeout_s == DECOMMISSION_TIMEOUT_S == 600
+    flink = km.worker_deployment(cluster("flink", "bob-flink"), UID, SETTINGS, "h")
+    assert "lifecycle" not in flink["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_the_spark_worker_is_pid_1_of_its_container_and_pgrep_is_in_the_image():
+    pod = spark_worker_pod()
+    assert "shareProcessNamespace" not in pod
+    assert pod["containers"][0]["command"][0] == f"{km.SPARK_HOME}/bin/spark-class"
+    dockerfile = (REPO / "images" / "spark" / "Dockerfile").read_text()
+    assert re.search(r"apt-get install[^&]*\bprocps\b", dockerfile)  # pgrep
+    found = sorted(REPO.glob(".venv-spark/lib/python3*/site-packages/pyspark/bin/spark-class"))
+    if not found:
+        pytest.skip("pyspark is not installed in .venv-spark")
+    assert found[-1].read_text().rstrip().endswith('exec "${CMD[@]}"')  # the JVM replaces it
+
+
+EXECUTOR_ARGV0 = "java -cp /opt/spark/jars/* org.apache.spark.executor.CoarseGrainedExecutorBackend"
+# A Spark worker stand-in: notes SIGPWR in $0, runs an "executor" child (its pid in $1) and, like
+# the JVM, other children (here its sleeps) that are not executors.
+FAKE_WORKER = f"""\
+trap 'echo decommissioned >> "$0"' PWR
+(exec -a "{EXECUTOR_ARGV0}" sleep 120) &
+echo "$!" > "$1"
+while :; do sleep 0.1; done
+"""
+
+
+def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def fake_worker(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
+    """(worker pid, executor pid, the worker's signal log)."""
+    log, executor_pid = tmp_path / "signals", tmp_path / "executor.pid"
+    worker = subprocess.Popen(
+        ["bash", "-c", FAKE_WORKER, str(log), str(executor_pid)], start_new_session=True
+    )
+    try:
+        eventually(lambda: executor_pid.exists() and executor_pid.read_text().strip() != "")
+        yield worker.pid, int(executor_pid.read_text()), log
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+
+def pre_stop(worker_pid: int, wait_s: int) -> subprocess.Popen:
+    """The hook's own command, pointed at another PID and wait."""
+    command = spark_worker_pod()["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    return subprocess.Popen([*command[:-2], str(worker_pid), str(wait_s)])
+
+
+def test_pre_stop_decommissions_the_worker_and_waits_until_its_executor_exits(fake_worker):
+    worker, executor, log = fake_worker
+    hook = pre_stop(worker, 60)
+    try:
+        eventually(lambda: log.exists() and log.read_text() == "decommissioned\n")
+        time.sleep(1.5)  # the executor still runs: so must the hook
+        assert hook.poll() is None
+        os.kill(executor, signal.SIGTERM)
+        assert hook.wait(timeout=5) == 0
+    finally:
+        hook.kill()
+
+
+def test_pre_stop_gives_up_at_its_deadline_while_an_executor_still_runs(fake_worker):
+    worker, executor, log = fake_worker
+    started = time.monotonic()
+    assert pre_stop(worker, 1).wait(timeout=10) == 0
+    assert time.monotonic() - started < 5
+    assert log.read_text() == "decommissioned\n"
+    os.kill(executor, 0)  # still running: the kubelet's SIGTERM and Spark take over
+
+
+def test_pre_stop_returns_at_once_when_the_worker_is_gone():
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    started = time.monotonic()
+    assert pre_stop(gone.pid, 60).wait(timeout=5) == 0
+    assert time.monotonic() - started < 2
