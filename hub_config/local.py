@@ -7,11 +7,11 @@ the spawner's stop deletes them), and ``/hub/metrics`` is open for the local Pro
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from autoscaler.backends.processes import MARKER_VARIABLE
 from hub_config import credentials
+from hub_config.access import CULLER_SERVICE, Service, idle_culler, set_services, shared_password
 from hub_config.settings import REPO, Settings
 from spawner.profiles import load_profiles
 
@@ -19,8 +19,6 @@ ADMIN_SERVICE = "hubscale-admin"
 ADMIN_USER = "admin"
 # What scripts and tests need: manage users and servers, talk to the servers, issue tokens.
 ADMIN_SCOPES = ["admin:users", "admin:servers", "access:servers", "tokens", "read:metrics"]
-CULLER_SERVICE = "idle-culler"
-CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 LOCAL_PROXY = REPO / ".node" / "node_modules" / ".bin" / "configurable-http-proxy"
 SERVER_START_S = 300.0  # the notebook server, after the clusters (10 at once on 2 cores: >120 s)
 
@@ -61,13 +59,12 @@ def configure(c: Any, settings: Settings) -> None:
 
 def _authentication(c: Any, settings: Settings) -> None:
     """Any user name with the shared password; ``admin`` with the admin password."""
-    c.JupyterHub.authenticator_class = "shared-password"
-    c.SharedPasswordAuthenticator.user_password = credentials.user_password(settings.password_file)
-    c.SharedPasswordAuthenticator.admin_password = credentials.admin_password(
-        settings.admin_password_file
+    shared_password(
+        c,
+        credentials.user_password(settings.password_file),
+        credentials.admin_password(settings.admin_password_file),
+        {ADMIN_USER},
     )
-    c.Authenticator.admin_users = {ADMIN_USER}
-    c.Authenticator.allow_all = True
 
 
 def _spawner(c: Any, settings: Settings) -> None:
@@ -82,26 +79,11 @@ def _spawner(c: Any, settings: Settings) -> None:
 def _services(c: Any, settings: Settings) -> None:
     """The admin token's service and the idle culler, each with only the scopes it needs."""
     token = credentials.api_token(settings.admin_token_file)
-    services: list[dict[str, Any]] = [{"name": ADMIN_SERVICE, "api_token": token}]
-    roles: list[dict[str, Any]] = [
-        {"name": ADMIN_SERVICE, "scopes": ADMIN_SCOPES, "services": [ADMIN_SERVICE]}
-    ]
-    if settings.cull_timeout_s > 0:
-        services.append(
-            {
-                "name": CULLER_SERVICE,
-                "command": [
-                    sys.executable,
-                    "-m",
-                    "jupyterhub_idle_culler",
-                    f"--timeout={settings.cull_timeout_s:.0f}",
-                    f"--cull-every={max(1, round(settings.cull_every_s))}",
-                ],
-                "environment": {MARKER_VARIABLE: f"{hub_marker(settings)}/{CULLER_SERVICE}"},
-            }
-        )
-        roles.append(
-            {"name": CULLER_SERVICE, "scopes": CULLER_SCOPES, "services": [CULLER_SERVICE]}
-        )
-    c.JupyterHub.services = services
-    c.JupyterHub.load_roles = roles
+    culler_marker = {MARKER_VARIABLE: f"{hub_marker(settings)}/{CULLER_SERVICE}"}
+    set_services(
+        c,
+        [
+            Service(ADMIN_SERVICE, ADMIN_SCOPES, api_token=token),
+            idle_culler(settings.cull_timeout_s, settings.cull_every_s, culler_marker),
+        ],
+    )

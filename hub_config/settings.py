@@ -18,6 +18,7 @@ Mode = Literal["local", "kubernetes"]
 HUB_CONFIG_DIR = Path(__file__).resolve().parent
 REPO = HUB_CONFIG_DIR.parent
 DEFAULT_PROFILES = HUB_CONFIG_DIR / "profiles.yaml"
+DEFAULT_CHART_VALUES = Path("/usr/local/etc/jupyterhub/values.yaml")  # the chart mounts it here
 
 
 class SettingsError(ValueError):
@@ -60,6 +61,7 @@ class Settings:
     cull_every_s: float = 300.0
     clusters_timeout_s: float = 180.0
     profiles_file: Path = DEFAULT_PROFILES
+    chart_values: Path = DEFAULT_CHART_VALUES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -132,4 +134,9 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "how long a spawn waits for the user's clusters",
     ),
     "profiles_file": ("HUBSCALE_PROFILES", Path, "the profiles users choose from"),
+    "chart_values": (
+        "HUBSCALE_CHART_VALUES",
+        Path,
+        "kubernetes mode: the chart's values for the hub (the chart writes them)",
+    ),
 }

@@ -15,8 +15,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from functools import cache
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +26,15 @@ from autoscaler.__main__ import default_state_dir
 from autoscaler.backends import processes
 from autoscaler.backends.spark_local import client_env
 from autoscaler.store import LocalClusterStore
+from hubscale_nb.git_setup import GitSetupError, configure_user
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
-from spawner.compute import (
-    Resolved,
-    UserOptionsError,
-    cluster_name,
-    compute_clusters,
-    options_form,
-    options_from_form,
-    resolve_options,
-)
+from spawner.compute import Resolved, compute_clusters
 from spawner.flink_client import remove_client_dir, write_client_dir
 from spawner.notebook_env import flink_env, server_args, spark_env
-from spawner.profiles import ENGINES, Profiles, load_profiles
+from spawner.user_options import ProfileChoice
 
-DEFAULT_PROFILES = Path(__file__).resolve().parents[1] / "hub_config" / "profiles.yaml"
 SERVERS = "servers"  # <state>/servers/: per-server client files; also the process marker's root
 LEFTOVER_GRACE_S = 5.0
-
-
-@cache
-def _profiles(path: str) -> Profiles:
-    return load_profiles(Path(path))
 
 
 def servers_marker(state_dir: Path) -> str:
@@ -56,36 +42,12 @@ def servers_marker(state_dir: Path) -> str:
     return f"{state_dir}/{SERVERS}/"
 
 
-def bad_options(error: UserOptionsError) -> SpawnException:
-    """The user's mistake as JupyterHub shows it: HTTP 400 via the API, a message on the form."""
-    message = f"Invalid user_options: {error}"
-    exception = SpawnException(message, reason="user_options", status_code=400)
-    exception.jupyterhub_message = message  # the form page shows this text as is
-    return exception
-
-
-def _form_options(formdata: dict[str, list[str]]) -> dict[str, object]:
-    """The spawn form's fields as typed user_options (JupyterHub's ``options_from_form`` hook)."""
-    try:
-        return options_from_form(formdata)
-    except UserOptionsError as error:
-        raise bad_options(error) from None
-
-
-def _apply_profile(spawner: LocalSpawner, user_options: dict[str, Any]) -> None:
-    """JupyterHub's ``apply_user_options`` hook: runs before start, for the form and the API."""
-    spawner.apply_profile(user_options)
-
-
-class LocalSpawner(SimpleLocalProcessSpawner):
+class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
     """A notebook server with the user's own Spark and Flink clusters, all on this machine."""
 
     state_dir = Unicode(
         config=True,
         help="The local state directory shared with the controller (HUBSCALE_STATE_DIR).",
-    )
-    profiles_file = Unicode(
-        str(DEFAULT_PROFILES), config=True, help="The profiles users choose from."
     )
     clusters_timeout_s = Float(
         180.0, config=True, help="How long a start waits for the user's clusters to come up."
@@ -112,34 +74,13 @@ class LocalSpawner(SimpleLocalProcessSpawner):
     def _default_default_url(self) -> str:
         return "/lab"
 
-    @default("options_form")
-    def _default_options_form(self) -> str:
-        return options_form(self.profiles)
-
-    @default("options_from_form")
-    def _default_options_from_form(self) -> Callable[..., object]:
-        return _form_options
-
-    @default("apply_user_options")
-    def _default_apply_user_options(self) -> Callable[..., object]:
-        return _apply_profile
-
-    resolved: Resolved | None = None  # set by the apply_user_options hook before each start
     cluster_env: Mapping[str, str] = {}  # replaced, never mutated
+    git_env: Mapping[str, str] = {}  # nbdime's git drivers and jupytext pairing, set at start
     _events: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def profiles(self) -> Profiles:
-        return _profiles(self.profiles_file)
 
     @property
     def store(self) -> LocalClusterStore:
         return LocalClusterStore(Path(self.state_dir))
-
-    @property
-    def cluster_names(self) -> dict[str, str]:
-        """Engine -> the name of this server's cluster (named servers each have their own)."""
-        return {engine: cluster_name(self.user.name, self.name, engine) for engine in ENGINES}
 
     @property
     def process_marker(self) -> str:
@@ -150,14 +91,6 @@ class LocalSpawner(SimpleLocalProcessSpawner):
     def flink_client_dir(self) -> Path:
         return Path(self.state_dir) / SERVERS / self.cluster_names["flink"]
 
-    def apply_profile(self, user_options: Mapping[str, object]) -> Resolved:
-        """Check user_options against the profiles; a bad option fails the spawn with a 400."""
-        try:
-            self.resolved = resolve_options(self.profiles, user_options or {})
-        except UserOptionsError as error:
-            raise bad_options(error) from None
-        return self.resolved
-
     def get_args(self) -> list[str]:
         root = ["--allow-root"] if os.geteuid() == 0 else []
         return [*super().get_args(), *server_args(), *root]
@@ -165,12 +98,14 @@ class LocalSpawner(SimpleLocalProcessSpawner):
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env.update(self.cluster_env)
+        env.update(self.git_env)
         env[processes.MARKER_VARIABLE] = self.process_marker
         return env
 
     async def start(self) -> tuple[str, int]:
         self._events = ()
         resolved = self.resolved or self.apply_profile(self.user_options)
+        self.git_env = await self._git_env()
         try:
             clients = await self._start_clusters(resolved)
         except ClustersNotReady as error:
@@ -192,6 +127,15 @@ class LocalSpawner(SimpleLocalProcessSpawner):
         return await wait_for_clients(
             store, names, self.clusters_timeout_s, self.cluster_error_grace_s
         )
+
+    async def _git_env(self) -> dict[str, str]:
+        """The user's git set up for notebooks (nbdime drivers, jupytext pairs) in their home."""
+        try:
+            return await asyncio.to_thread(configure_user, Path(self.home_dir))
+        except GitSetupError as error:
+            self.log.error("Setting up git for %s failed: %s", self.user.name, error)
+            exception = SpawnException(str(error), reason="git", status_code=500)
+            raise exception from None
 
     def _cluster_env(self, clients: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
         spark = clients[self.cluster_names["spark"]]

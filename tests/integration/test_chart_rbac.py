@@ -2,7 +2,8 @@
 API calls the real controller code (kube_objects, backends/kubernetes, leader) makes against the
 API-server double over HTTP, translated into RBAC verbs: every granted rule must be used, every
 call must be granted. The hub's Role is compared with a declared list (KubeSpawner's calls are
-listed below). These prove the rules and the calls, not a cluster's authorizer."""
+listed below), and every call hubscale's spawner makes against the double must be in it. These
+prove the rules and the calls, not a cluster's authorizer."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from autoscaler.store import status_after
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.chart import HELMS, PREFIX, Manifest, find, one, render
 from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, eventually
+from tests.kube.hub import kubelet, make_spawner, spawner_apiserver, stop_reflectors  # noqa: F401
 
 Rule = tuple[str, str, str]  # (API group, resource[/subresource], verb)
 Request = tuple[str, str, str, str | None]  # a Rule and the object's name (None: a collection)
@@ -35,11 +37,8 @@ HUB_NEEDS: set[Rule] = {
     ("", "pods", "delete"),
     ("", "events", "list"),  # the event reflector: spawn progress
     ("", "events", "watch"),
-    ("hubscale.io", "computeclusters", "create"),  # before the pod starts
-    ("hubscale.io", "computeclusters", "patch"),  # the owner reference to the pod, once it exists
-    ("hubscale.io", "computeclusters", "get"),  # waiting for them to be ready
-    ("hubscale.io", "computeclusters", "list"),
-    ("hubscale.io", "computeclusters", "watch"),
+    ("hubscale.io", "computeclusters", "create"),  # once the pod has its uid (their owner)
+    ("hubscale.io", "computeclusters", "patch"),  # left over from an earlier server: replaced
     ("hubscale.io", "computeclusters", "delete"),  # on stop
 }
 HUB_PVC_NEEDS: set[Rule] = {
@@ -224,6 +223,30 @@ def test_hub_role_grants_exactly_what_the_spawner_needs():
             render(version, {"singleuser": {"storage": {"type": "none"}}}), "Role", f"{PREFIX}-hub"
         )
         assert granted(role) == {(*rule, None) for rule in HUB_NEEDS}
+
+
+def test_the_hub_role_allows_every_call_the_spawner_makes(spawner_apiserver):  # noqa: F811
+    """Spawn, lose the pod, spawn again over the left-over clusters (replaced), stop."""
+
+    async def lifetime() -> None:
+        spawner = make_spawner(spawner_apiserver, "carol")
+        try:
+            for _ in range(2):
+                spawner.user_options = {}
+                async with kubelet(spawner_apiserver, spawner.pod_name):
+                    await asyncio.wait_for(spawner.start(), 30)
+                spawner_apiserver.store.delete(resource("pods"), NAMESPACE, spawner.pod_name)
+            await spawner.stop()
+        finally:
+            await stop_reflectors()
+
+    asyncio.run(lifetime())
+    requests = {rule for rule in map(rbac_rule, spawner_apiserver.requests) if rule}
+    rules = {(*rule, None) for rule in HUB_NEEDS | HUB_PVC_NEEDS}
+    refused = sorted(r for r in requests if allows(rules, r) is None)
+    assert refused == [], "calls the hub's Role does not allow"
+    used = {allows(rules, r)[:3] for r in requests if r[0] == "hubscale.io"}
+    assert used == {r for r in HUB_NEEDS if r[0] == "hubscale.io"}, "ComputeCluster rules unused"
 
 
 def test_each_role_is_bound_only_to_its_own_service_account_in_the_release_namespace():

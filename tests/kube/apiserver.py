@@ -118,6 +118,10 @@ class ApiServerDouble:
         """Pods for every Deployment's and StatefulSet's replicas; Running and Ready if asked."""
         kubelet.sync_workloads(self.store, namespace, running)
 
+    def run_pod(self, namespace: str, name: str) -> None:
+        """Mark a pod Running and Ready with an IP, as the kubelet does once it has started."""
+        kubelet.run_pod(self.store, namespace, self.store.get(resource("pods"), namespace, name))
+
     def collect_garbage(self) -> list[str]:
         """Delete objects whose owner references all point at deleted objects."""
         return kubelet.collect_garbage(self.store)

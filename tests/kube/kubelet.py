@@ -38,7 +38,7 @@ def _sync(store: Store, namespace: str, resource: Resource, workload: Json, runn
         pods = [pod for pod in pods if pod not in leaving]
     if running:
         for pod in pods:
-            _run(store, namespace, pod)
+            run_pod(store, namespace, pod)
     ready = len(pods) if running else 0
     status = {
         "status": {
@@ -80,7 +80,8 @@ def _create_pod(
     return store.create(PODS, namespace, pod)
 
 
-def _run(store: Store, namespace: str, pod: Json) -> None:
+def run_pod(store: Store, namespace: str, pod: Json) -> None:
+    """Running and Ready with a pod IP (already Running: unchanged)."""
     if pod.get("status", {}).get("phase") == "Running":
         return
     status = {
@@ -88,6 +89,17 @@ def _run(store: Store, namespace: str, pod: Json) -> None:
             "phase": "Running",
             "podIP": f"10.244.0.{next(_pod_ips) % 250 + 2}",
             "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [
+                {
+                    "name": c["name"],
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "ready": True,
+                    "restartCount": 0,
+                    "state": {"running": {"startedAt": pod["metadata"]["creationTimestamp"]}},
+                }
+                for c in pod.get("spec", {}).get("containers", [])
+            ],
         }
     }
     store.patch(

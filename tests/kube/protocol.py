@@ -174,12 +174,23 @@ def _requirement(term: str) -> Requirement:
     raise bad_request(f"unable to parse requirement: {term!r}")
 
 
+# The field selectors our clients use: names, and KubeSpawner's event reflector (Pod events).
+SELECTABLE_FIELDS = ("metadata.name", "metadata.namespace", "involvedObject.kind")
+
+
 def field_selector(text: str | None) -> Callable[[Json], bool]:
-    """``metadata.name`` and ``metadata.namespace`` equality, the field selectors clients use."""
-    wanted: list[tuple[str, str]] = []
+    """Equality on ``SELECTABLE_FIELDS``; any other field is refused as the API server does."""
+    wanted: list[tuple[list[str], str]] = []
     for term in _terms(text or ""):
         field, _, value = term.strip().partition("=")
-        if field not in ("metadata.name", "metadata.namespace"):
+        if field not in SELECTABLE_FIELDS:
             raise bad_request(f"field selector not supported by the double: {term}")
-        wanted.append((field.split(".")[1], value.removeprefix("=")))
-    return lambda obj: all(obj["metadata"].get(key) == value for key, value in wanted)
+        wanted.append((field.split("."), value.removeprefix("=")))
+    return lambda obj: all(_field(obj, path) == value for path, value in wanted)
+
+
+def _field(obj: Json, path: list[str]) -> Any:
+    node: Any = obj
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node

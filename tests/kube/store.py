@@ -59,6 +59,7 @@ RESOURCES = [
     Resource("", "v1", "secrets", "Secret"),
     Resource("", "v1", "configmaps", "ConfigMap"),
     Resource("", "v1", "events", "Event"),
+    Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", ("status",)),
     Resource("apps", "v1", "deployments", "Deployment", ("status", "scale")),
     Resource("apps", "v1", "statefulsets", "StatefulSet", ("status", "scale")),
     Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
@@ -149,7 +150,7 @@ class Store:
                 generation=1,
             )
             if "status" in resource.subresources:
-                obj["status"] = {}
+                obj["status"] = {"phase": "Pending"} if resource.kind == "Pod" else {}
             if resource.kind in ("Deployment", "StatefulSet"):
                 obj.setdefault("spec", {}).setdefault("replicas", 1)
             return self._commit(resource, namespace, None, _stored(obj))

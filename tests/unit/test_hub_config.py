@@ -1,13 +1,16 @@
-"""jupyterhub_config.py as JupyterHub loads it: local mode fully set, Kubernetes mode refused."""
+"""jupyterhub_config.py as JupyterHub loads it: local mode, and Kubernetes mode from the chart's
+values file and the Secret's environment variables."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 from traitlets.config.loader import PyFileConfigLoader
 
-from hub_config.kubernetes import ModeNotAvailable
+from hub_config.chart_values import ChartValuesError
+from hub_config.kubernetes import SecretMissing
 from hub_config.settings import HUB_CONFIG_DIR
 
 
@@ -58,6 +61,121 @@ def test_the_idle_culler_is_on_by_default_and_can_be_turned_off(monkeypatch, tmp
     assert [s["name"] for s in c.JupyterHub.services] == ["hubscale-admin"]
 
 
-def test_kubernetes_mode_says_it_is_not_there_yet(monkeypatch, tmp_path):
-    with pytest.raises(ModeNotAvailable, match="Kubernetes issue"):
-        load(monkeypatch, tmp_path, HUBSCALE_MODE="kubernetes")
+# What the chart's hub ConfigMap renders (templates/hub/configmap.yaml) for release "hs".
+CHART_VALUES = {
+    "namespace": "hub",
+    "release": "hs",
+    "hub": {
+        "service": "hs-hubscale-hub",
+        "port": 8081,
+        "authenticatorClass": "shared-password",
+        "adminUsers": ["admin"],
+        "authenticatePrometheus": True,
+        "config": {},
+    },
+    "proxy": {"apiUrl": "http://hs-hubscale-proxy-api:8001", "publicService": "hs-hubscale"},
+    "singleuser": {
+        "image": "hubscale/singleuser:0.1.0",
+        "pullPolicy": "IfNotPresent",
+        "imagePullSecrets": [],
+        "cpu": {"request": 0.5, "limit": 2},
+        "memory": {"request": "1Gi", "limit": "4Gi"},
+        "storage": {"type": "dynamic", "capacity": "10Gi", "storageClassName": ""},
+        "startTimeoutSeconds": 600,
+        "serviceAccountName": "hs-hubscale-singleuser",
+        "labels": {"hubscale.io/role": "notebook", "app.kubernetes.io/part-of": "hubscale"},
+    },
+}
+SECRETS = {
+    "JPY_COOKIE_SECRET": "ab" * 32,
+    "CONFIGPROXY_AUTH_TOKEN": "proxy-token-value",
+    "HUBSCALE_USER_PASSWORD": "user-password-value",
+    "HUBSCALE_ADMIN_PASSWORD": "admin-password-value-0123456789abcdef",
+    "HUBSCALE_METRICS_TOKEN": "metrics-token-value",
+}
+
+
+def load_kubernetes(
+    monkeypatch, tmp_path, text: str | None = yaml.safe_dump(CHART_VALUES), secrets=SECRETS
+):
+    """Load the config file in Kubernetes mode; ``text`` None: no values file at all."""
+    path = tmp_path / "values.yaml"
+    if text is not None:
+        path.write_text(text)
+    for variable in SECRETS:
+        monkeypatch.delenv(variable, raising=False)
+    env = {**secrets, "HUBSCALE_CHART_VALUES": str(path)}
+    return load(monkeypatch, tmp_path, HUBSCALE_MODE="kubernetes", **env)
+
+
+def test_kubernetes_mode_runs_kubespawner_with_the_chart_values(monkeypatch, tmp_path):
+    c = load_kubernetes(monkeypatch, tmp_path)
+    assert c.JupyterHub.spawner_class == "spawner.kube.HubscaleKubeSpawner"
+    assert c.JupyterHub.hub_connect_url == "http://hs-hubscale-hub:8081"
+    assert c.JupyterHub.hub_bind_url == "http://:8081"
+    assert c.ConfigurableHTTPProxy.api_url == "http://hs-hubscale-proxy-api:8001"
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.JupyterHub.cleanup_servers is False
+    assert c.KubeSpawner.namespace == "hub"
+    assert c.KubeSpawner.image == "hubscale/singleuser:0.1.0"
+    assert c.KubeSpawner.service_account == "hs-hubscale-singleuser"
+    assert (c.KubeSpawner.cpu_guarantee, c.KubeSpawner.cpu_limit) == (0.5, 2.0)
+    assert (c.KubeSpawner.mem_guarantee, c.KubeSpawner.mem_limit) == (2**30, 4 * 2**30)
+    assert c.KubeSpawner.extra_labels["hubscale.io/role"] == "notebook"
+    assert c.KubeSpawner.storage_pvc_ensure is True
+    assert c.KubeSpawner.storage_capacity == "10Gi"
+    assert c.KubeSpawner.volume_mounts == [{"name": "home", "mountPath": "/home/jovyan"}]
+    assert c.Spawner.start_timeout == 180 + 600  # the clusters, then the pod
+
+
+def test_kubernetes_mode_takes_its_secrets_from_the_environment(monkeypatch, tmp_path):
+    c = load_kubernetes(monkeypatch, tmp_path)
+    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert c.SharedPasswordAuthenticator.user_password == SECRETS["HUBSCALE_USER_PASSWORD"]
+    assert c.SharedPasswordAuthenticator.admin_password == SECRETS["HUBSCALE_ADMIN_PASSWORD"]
+    assert c.Authenticator.admin_users == {"admin"}
+    services = {service["name"]: service for service in c.JupyterHub.services}
+    assert services["prometheus"]["api_token"] == SECRETS["HUBSCALE_METRICS_TOKEN"]
+    assert "--timeout=3600" in services["idle-culler"]["command"]
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    assert roles["prometheus"]["scopes"] == ["read:metrics"]
+    assert c.JupyterHub.authenticate_prometheus is True
+
+
+def test_hub_config_values_go_to_traitlets_last(monkeypatch, tmp_path):
+    hub = {
+        **CHART_VALUES["hub"],
+        "authenticatorClass": "dummy",
+        "config": {"KubeSpawner": {"cpu_limit": 4.0}, "DummyAuthenticator": {"password": "x"}},
+    }
+    c = load_kubernetes(monkeypatch, tmp_path, yaml.safe_dump({**CHART_VALUES, "hub": hub}))
+    assert c.KubeSpawner.cpu_limit == 4.0
+    assert c.JupyterHub.authenticator_class == "dummy"
+    assert c.DummyAuthenticator.password == "x"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, r"values\.yaml: cannot read the chart values"),
+        (": not yaml: [", r"values\.yaml: not valid YAML"),
+        ("[1, 2]", r"values\.yaml: must be a mapping, got list"),
+        (yaml.safe_dump({**CHART_VALUES, "proxy": {}}), r"values\.yaml: proxy\.apiUrl: missing"),
+        (
+            yaml.safe_dump({**CHART_VALUES, "hub": {**CHART_VALUES["hub"], "port": "8081"}}),
+            r"values\.yaml: hub\.port: must be int, got",
+        ),
+    ],
+)
+def test_a_missing_or_garbage_values_file_names_the_file_and_key(
+    monkeypatch, tmp_path, text, message
+):
+    with pytest.raises(ChartValuesError, match=message):
+        load_kubernetes(monkeypatch, tmp_path, text)
+
+
+def test_a_missing_secret_is_named_and_no_secret_is_shown(monkeypatch, tmp_path):
+    secrets = {k: v for k, v in SECRETS.items() if k != "HUBSCALE_METRICS_TOKEN"}
+    with pytest.raises(SecretMissing, match="HUBSCALE_METRICS_TOKEN") as missing:
+        load_kubernetes(monkeypatch, tmp_path, secrets=secrets)
+    assert not any(value in str(missing.value) for value in SECRETS.values())

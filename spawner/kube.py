@@ -1,0 +1,161 @@
+"""The Kubernetes spawner: KubeSpawner's notebook pod, plus the user's two ComputeClusters.
+
+Start: user_options are checked against the profiles (a bad one is an HTTP 400 naming it, nothing
+created); KubeSpawner creates the pod (our labels, the Spark config Secret, the Flink client's
+init container: ``spawner.notebook_pod``); once the pod has a uid, the user's Spark and Flink
+ComputeClusters are created (or replaced, on a restart) owned by the pod, so they go when it goes.
+The controller then creates the clusters and the Spark config Secret the pod is waiting for.
+Stop: KubeSpawner deletes the pod, then the ComputeClusters are deleted (absent is fine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubernetes_asyncio.client import CustomObjectsApi
+from kubespawner import KubeSpawner
+from kubespawner.clients import shared_client
+from traitlets import default
+
+from autoscaler.crd import GROUP, PLURAL, VERSION
+from autoscaler.kube_api import MERGE_PATCH, NOT_FOUND, KubeError, Retry, call
+from autoscaler.spec import ComputeCluster
+from spawner.compute import compute_clusters
+from spawner.notebook_env import server_args
+from spawner.notebook_pod import (
+    client_env,
+    flink_client_files,
+    flink_client_init_container,
+    pod_labels,
+    pod_owner_reference,
+    volume_mounts,
+    volumes,
+)
+from spawner.profiles import Profiles
+from spawner.user_options import ProfileChoice
+
+ALREADY_EXISTS = 409
+
+
+def profile_list(profiles: Profiles) -> list[dict[str, Any]]:
+    """The profiles as KubeSpawner's ``profile_list`` (slug = the profile's name)."""
+    return [
+        {
+            "slug": profile.name,
+            "display_name": profile.display_name,
+            "description": profile.description,
+            "default": profile is profiles.default,
+            "kubespawner_override": {},
+        }
+        for profile in profiles.profiles
+    ]
+
+
+async def _create_clusters(spawner: HubscaleKubeSpawner, pod: dict[str, Any]) -> None:
+    """KubeSpawner's ``after_pod_created_hook``: the pod exists and has its uid."""
+    await spawner.apply_clusters(pod)
+
+
+class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
+    """A notebook pod with the user's own Spark and Flink clusters beside it."""
+
+    retry = Retry()  # each ComputeCluster call: timeout and bounded backoff
+
+    @default("cmd")
+    def _default_cmd(self) -> list[str]:
+        return ["jupyterhub-singleuser"]  # explicit: KubeSpawner passes get_args() only with it
+
+    @default("default_url")
+    def _default_default_url(self) -> str:
+        return "/lab"
+
+    @default("profile_list")
+    def _default_profile_list(self) -> list[dict[str, Any]]:
+        return profile_list(self.profiles)
+
+    @default("after_pod_created_hook")
+    def _default_after_pod_created_hook(self) -> Callable[..., Any]:
+        return _create_clusters
+
+    @property
+    def custom_api(self) -> CustomObjectsApi:
+        return shared_client("CustomObjectsApi")
+
+    def clusters(self) -> list[ComputeCluster]:
+        """This server's ComputeClusters for the checked user_options, in our namespace."""
+        if self.resolved is None:
+            raise RuntimeError("apply_profile must run before the clusters are known")
+        return compute_clusters(self.user.name, self.name, self.resolved)
+
+    async def load_user_options(self) -> None:
+        """Check user_options first (400, nothing created), then KubeSpawner's profile_list."""
+        self.apply_profile(self.user_options)
+        await super().load_user_options()
+        names = self.cluster_names
+        flink = next(c for c in self.clusters() if c.spec.engine == "flink")
+        files = flink_client_files(flink, self.namespace)
+        self.extra_labels = {**self.extra_labels, **pod_labels(self.user.name, names["spark"])}
+        self.volumes = _with(self.volumes, volumes(names["spark"]))
+        self.volume_mounts = _with(self.volume_mounts, volume_mounts())
+        init = flink_client_init_container(self.image, files)
+        self.init_containers = _with(self.init_containers, {init["name"]: init})
+
+    def get_args(self) -> list[str]:
+        return [*super().get_args(), *server_args()]
+
+    def get_env(self) -> dict[str, Any]:
+        env = super().get_env()
+        names = self.cluster_names
+        env.update(client_env(names["spark"], names["flink"], self.namespace))
+        return env
+
+    async def apply_clusters(self, pod: dict[str, Any]) -> None:
+        """Create this server's ComputeClusters owned by ``pod``; replace those left over."""
+        owner = pod_owner_reference(pod)
+        for cluster in self.clusters():
+            document = cluster.to_document()
+            document["metadata"]["ownerReferences"] = [owner]
+            await self._apply_cluster(document)
+
+    async def _apply_cluster(self, document: dict[str, Any]) -> None:
+        name = document["metadata"]["name"]
+        try:
+            await self._clusters_call("create", name, document)
+            self.log.info("computecluster-created name=%s namespace=%s", name, self.namespace)
+            return
+        except KubeError as error:
+            if error.status != ALREADY_EXISTS:
+                raise
+        patch = {"metadata": document["metadata"], "spec": document["spec"]}
+        await self._clusters_call("patch", name, name, patch, _content_type=MERGE_PATCH)
+        self.log.info("computecluster-replaced name=%s namespace=%s", name, self.namespace)
+
+    async def stop(self, now: bool = False) -> None:
+        try:
+            await super().stop(now=now)
+        finally:
+            await self.delete_clusters()
+
+    async def delete_clusters(self) -> None:
+        """Delete this server's ComputeClusters (already gone is fine)."""
+        for name in self.cluster_names.values():
+            try:
+                await self._clusters_call("delete", name, name)
+            except KubeError as error:
+                if error.status != NOT_FOUND:
+                    raise
+
+    async def _clusters_call(self, verb: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        """``<verb>_namespaced_custom_object`` on our namespace's ComputeClusters, retried."""
+        method = getattr(self.custom_api, f"{verb}_namespaced_custom_object")
+        where = (GROUP, VERSION, self.namespace, PLURAL)
+        what = f"{verb} computecluster {name}"
+        return await call(what, method, *where, *args, retry=self.retry, **kwargs)
+
+
+def _with(current: Any, items: Mapping[str, dict[str, Any]]) -> Any:
+    """A KubeSpawner list-or-dict trait value with ``items`` (by name) in it, each once."""
+    if isinstance(current, dict):
+        return {**current, **items}
+    return [item for item in current if item.get("name") not in items] + list(items.values())

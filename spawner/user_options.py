@@ -1,0 +1,97 @@
+"""The spawn options both spawners share: the profiles form, user_options checked against the
+profiles (a bad one is an HTTP 400 naming it, before anything is created), the cluster names.
+
+``ProfileChoice`` is a mixin listed before the JupyterHub spawner class it extends, so its hooks
+win over that class's defaults: ``class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.spawner import SpawnException
+from traitlets import Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from spawner.compute import (
+    Resolved,
+    UserOptionsError,
+    cluster_name,
+    options_form,
+    options_from_form,
+    resolve_options,
+)
+from spawner.profiles import ENGINES, Profiles, load_profiles
+
+DEFAULT_PROFILES = Path(__file__).resolve().parents[1] / "hub_config" / "profiles.yaml"
+
+
+@cache
+def cached_profiles(path: str) -> Profiles:
+    """The profiles file, read once per process (the hub restarts for a new one)."""
+    return load_profiles(Path(path))
+
+
+def bad_options(error: UserOptionsError) -> SpawnException:
+    """The user's mistake as JupyterHub shows it: HTTP 400 via the API, a message on the form."""
+    message = f"Invalid user_options: {error}"
+    exception = SpawnException(message, reason="user_options", status_code=400)
+    exception.jupyterhub_message = message  # the form page shows this text as is
+    return exception
+
+
+def form_options(formdata: dict[str, list[str]]) -> dict[str, object]:
+    """The spawn form's fields as typed user_options (JupyterHub's ``options_from_form`` hook)."""
+    try:
+        return options_from_form(formdata)
+    except UserOptionsError as error:
+        raise bad_options(error) from None
+
+
+def _apply_profile(spawner: ProfileChoice, user_options: dict[str, Any]) -> None:
+    """JupyterHub's ``apply_user_options`` hook: runs before start, for the form and the API."""
+    spawner.apply_profile(user_options)
+
+
+class ProfileChoice(LoggingConfigurable):
+    """The profile a user picks, checked by ``spawner.compute``; mixed into a Spawner class."""
+
+    profiles_file = Unicode(
+        str(DEFAULT_PROFILES), config=True, help="The profiles users choose from."
+    )
+
+    resolved: Resolved | None = None  # set by the apply_user_options hook before each start
+
+    @default("options_form")
+    def _default_options_form(self) -> str:
+        return options_form(self.profiles)
+
+    @default("options_from_form")
+    def _default_options_from_form(self) -> Callable[..., object]:
+        return form_options
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Callable[..., object]:
+        return _apply_profile
+
+    @property
+    def profiles(self) -> Profiles:
+        return cached_profiles(self.profiles_file)
+
+    @property
+    def cluster_names(self) -> dict[str, str]:
+        """Engine -> the name of this server's cluster (named servers each have their own)."""
+        user: str = self.user.name  # type: ignore[attr-defined] - the Spawner's
+        server: str = self.name  # type: ignore[attr-defined]
+        return {engine: cluster_name(user, server, engine) for engine in ENGINES}
+
+    def apply_profile(self, user_options: Mapping[str, object] | None) -> Resolved:
+        """Check user_options against the profiles; a bad option fails the spawn with a 400."""
+        try:
+            self.resolved = resolve_options(self.profiles, user_options or {})
+        except UserOptionsError as error:
+            raise bad_options(error) from None
+        return self.resolved
