@@ -1,16 +1,20 @@
 """From a spawn to a scaled cluster, against the API-server double: hubscale's KubeSpawner
 subclass creates the user's pod and ComputeClusters, the real controller (a process, kubeconfig
 pointing at the double, real Prometheus) creates their objects, the pod runs once its Spark
-configuration Secret exists, and a backlog in Prometheus scales the user's Spark workers up.
-The test plays kubelet and the garbage collector. This proves the calls and objects, not a
-cluster; scale-down and Prometheus-unreachable are the controller's own tests."""
+configuration Secret exists, a backlog in Prometheus scales the user's Spark workers up, no
+backlog scales them back to zero after the idle window, and with Prometheus unreachable a
+controller holds them. The test plays kubelet and the garbage collector. This proves the calls
+and objects, not a cluster."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
@@ -24,7 +28,11 @@ from autoscaler.backends.kube_manifests import (
 from autoscaler.prometheus_server import PrometheusServer
 from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
 from spawner.compute import cluster_name
-from tests.integration.test_controller_kubernetes import start_controller, workers_wanted
+from tests.integration.test_controller_kubernetes import (
+    start_controller,
+    status_of,
+    workers_wanted,
+)
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.fixtures import NAMESPACE
 from tests.kube.hub import kubelet, make_spawner, stop_reflectors
@@ -35,18 +43,30 @@ SPARK = cluster_name(USER, "", "spark")
 FLINK = cluster_name(USER, "", "flink")
 
 
+IDLE_TIMEOUT_S = 3
+PROFILES = f"""
+profiles:
+  - name: quick
+    displayName: Quick
+    description: A profile whose clusters go idle after {IDLE_TIMEOUT_S} s.
+    idleTimeoutSeconds: {IDLE_TIMEOUT_S}
+    spark: {{minWorkers: 0, maxWorkers: 4, worker: {{cores: 1, memory: 1Gi}}}}
+    flink: {{minWorkers: 0, maxWorkers: 2, worker: {{cores: 1, memory: 1Gi}}}}
+"""
+
+
 @contextlib.contextmanager
-def waiting_apps(prometheus: PrometheusServer, cluster: str, apps: int) -> Iterator[None]:
+def waiting_apps(prometheus: PrometheusServer, cluster: str) -> Iterator[Gauge]:
     """The Spark master's ``waitingApps`` gauge for ``cluster``, scraped by Prometheus."""
     registry = CollectorRegistry()
-    Gauge("metrics_master_waitingApps_Value", "Apps waiting.", registry=registry).set(apps)
+    gauge = Gauge("metrics_master_waitingApps_Value", "Apps waiting.", registry=registry)
     port = free_port()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     target_file = prometheus.file_sd_dir / f"spawn-to-scale-{cluster}.json"
     labels = {"cluster": cluster, "user": USER, "engine": "spark", "role": "master"}
     write_file_sd(target_file, [ScrapeTarget(f"127.0.0.1:{port}", labels)])
     try:
-        yield
+        yield gauge
     finally:
         target_file.unlink(missing_ok=True)
         server.shutdown()
@@ -66,14 +86,18 @@ def names(double: ApiServerDouble, plural: str) -> set[str]:
     return {obj["metadata"]["name"] for obj in double.objects(plural, NAMESPACE)}
 
 
-def test_a_spawn_gets_its_clusters_and_a_backlog_scales_them_against_the_api_server_double(
+def test_a_spawn_gets_its_clusters_a_backlog_scales_them_up_and_idle_back_to_zero_against_the_api_server_double(  # noqa: E501
     spawner_apiserver, prometheus, tmp_path
 ):
-    controller = start_controller(spawner_apiserver, prometheus, tmp_path, "controller")
+    controllers = [start_controller(spawner_apiserver, prometheus, tmp_path, "controller")]
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text(PROFILES)
 
     async def scenario() -> None:
-        spawner = make_spawner(spawner_apiserver, USER, start_timeout=60)
-        spawner.user_options = {"profile": "small"}
+        spawner = make_spawner(
+            spawner_apiserver, USER, start_timeout=60, profiles_file=str(profiles)
+        )
+        spawner.user_options = {}
         secret = config_secret_name(SPARK)
         try:
             async with kubelet(spawner_apiserver, spawner.pod_name, secret=secret, workloads=True):
@@ -81,8 +105,18 @@ def test_a_spawn_gets_its_clusters_and_a_backlog_scales_them_against_the_api_ser
                 assert url.endswith(":8888")
                 assert secret in names(spawner_apiserver, "secrets")  # the pod ran after it existed
                 assert workers_wanted(spawner_apiserver, SPARK) == 0  # the profile's minWorkers
-                with waiting_apps(prometheus, SPARK, 2):
+                with waiting_apps(prometheus, SPARK) as waiting:
+                    waiting.set(2)
                     await until(lambda: workers_wanted(spawner_apiserver, SPARK) == 2, 60)
+                    waiting.set(0)  # the backlog is gone: zero after the idle window
+                    started = time.monotonic()
+                    await until(lambda: workers_wanted(spawner_apiserver, SPARK) == 0, 120)
+                    down_s = time.monotonic() - started
+                    assert "idle" in status_of(spawner_apiserver, SPARK)["reason"]
+                    waiting.set(2)
+                    await until(lambda: workers_wanted(spawner_apiserver, SPARK) == 2, 60)
+                    waiting.set(0)
+                    await hold_without_prometheus(controllers, spawner_apiserver, tmp_path, down_s)
             assert {head_name(SPARK, "spark"), worker_name(SPARK, "spark")} <= names(
                 spawner_apiserver, "deployments"
             )
@@ -102,8 +136,23 @@ def test_a_spawn_gets_its_clusters_and_a_backlog_scales_them_against_the_api_ser
     try:
         asyncio.run(scenario())
     finally:
-        controller.send_signal(signal.SIGTERM)
-        controller.wait(30)
+        for controller in controllers:
+            controller.send_signal(signal.SIGTERM)
+            controller.wait(30)
     assert names(spawner_apiserver, "computeclusters") == set()
     spawner_apiserver.collect_garbage()  # what the clusters owned goes with them
     assert names(spawner_apiserver, "deployments") == set()
+
+
+async def hold_without_prometheus(controllers, double, tmp_path: Path, down_s: float) -> None:
+    """The controller replaced by one whose Prometheus is unreachable: the workers stay, longer
+    than the healthy controller took to release them, and the status says why."""
+    controllers[0].send_signal(signal.SIGTERM)
+    controllers[0].wait(30)
+    unreachable = SimpleNamespace(url=f"http://127.0.0.1:{free_port()}")
+    controllers.append(start_controller(double, unreachable, tmp_path, "blind-controller"))
+    await until(lambda: "without metrics" in status_of(double, SPARK).get("reason", ""), 60)
+    deadline = time.monotonic() + down_s + 5
+    while time.monotonic() < deadline:
+        assert workers_wanted(double, SPARK) == 2
+        await asyncio.sleep(0.5)
