@@ -25,7 +25,8 @@ import httpx
 
 from autoscaler.backends import processes
 from autoscaler.backends.ports import free_port
-from autoscaler.backends.spark_local import client_env, spark_python
+from autoscaler.backends.spark_cds import ROLES, SWITCH, archive
+from autoscaler.backends.spark_local import cds_dir, client_env, spark_python
 from autoscaler.prometheus_server import PrometheusServer
 from autoscaler.spec import parse_cluster
 from autoscaler.store import LocalClusterStore
@@ -59,7 +60,10 @@ def wait(condition, timeout_s: float, every_s: float = 0.05):
     raise TimeoutError(f"not within {timeout_s} s")
 
 
-def measure(work: Path) -> dict[str, float]:
+def measure(work: Path, class_data_sharing: bool = True, flink: bool = True) -> dict[str, float]:
+    """The figures of one run; ``class_data_sharing`` False starts Spark's JVMs without their
+    archives (``HUBSCALE_SPARK_CDS=off``), the baseline."""
+    work.mkdir(parents=True, exist_ok=True)
     prometheus = PrometheusServer(work / "prometheus", free_port(), scrape_interval_s=1.0).start()
     state = work / "state"
     store = LocalClusterStore(state)
@@ -71,10 +75,12 @@ def measure(work: Path) -> dict[str, float]:
         ],
         stdout=open(work / "controller.log", "ab"),  # noqa: SIM115 - the child keeps it
         stderr=subprocess.STDOUT,
+        env={**os.environ, SWITCH: "on" if class_data_sharing else "off"},
     )  # fmt: skip
     try:
         figures = _spark_figures(store, state)
-        figures.update(_flink_figures(store, state))
+        if flink:
+            figures.update(_flink_figures(store, state))
         figures["controller_rss_mib"] = rss_mib(controller.pid)
         return figures
     finally:
@@ -208,31 +214,51 @@ MEMORY_ROWS = (
 )
 
 
-def report(figures: dict[str, float]) -> str:
+def report(figures: dict[str, float], baseline: dict[str, float] | None = None) -> str:
+    """The figures; with ``baseline`` (no class-data sharing) beside them as ratios."""
     jvm = figures["worker_jvm_start_s"]
     zero = figures["scale_from_zero_s"]
     idle_user_mib = figures["master_idle_rss_mib"] + figures["jobmanager_idle_rss_mib"]
     fits = int(MACHINE_GIB * 1024 // idle_user_mib)
+    title = "local backend (real JVMs; Prometheus scrape 1 s, controller loop 1 s"
+    title += "; Spark JVMs with class-data sharing)" if baseline else ")"
     lines = [
-        "local backend (real JVMs; Prometheus scrape 1 s, controller loop 1 s)",
+        title,
         f"  {'Spark worker JVM start -> registered':38} {jvm:6.1f} s (median of 3)",
         f"  {'scale from zero: job -> first task':38} {zero:6.1f} s = {zero / jvm:.2f} x JVM"
         f" start ({zero - jvm:+.1f} s; target <= +3 s)",
     ]
     lines += [f"  {label + ' RSS':38} {figures[key]:6.0f} MiB" for label, key in MEMORY_ROWS]
     lines.append(f"  idle users (clusters at zero workers) in {MACHINE_GIB} GiB: {fits}")
+    if baseline:
+        lines.append("  without class-data sharing (same run), and this run's ratio to it:")
+        for label, key, unit in BASELINE_ROWS:
+            before, after = baseline[key], figures[key]
+            lines.append(f"    {label:36} {before:6.1f} {unit} -> {after / before:.2f} x")
     return "\n".join(lines)
+
+
+BASELINE_ROWS = (
+    ("Spark worker JVM start", "worker_jvm_start_s", "s"),
+    ("scale from zero: job -> first task", "scale_from_zero_s", "s"),
+    ("idle Spark master RSS", "master_idle_rss_mib", "MiB"),
+    ("idle Spark worker RSS", "worker_idle_rss_mib", "MiB"),
+)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m autoscaler.bench_local")
     parser.add_argument("--out", type=Path, default=Path("bench/results/local.json"))
     args = parser.parse_args(argv)
+    archives = all(archive(cds_dir(), role).is_file() for role in ROLES)
     with tempfile.TemporaryDirectory(prefix="hubscale-bench-") as work:
-        figures = measure(Path(work))
-    print(report(figures))
+        figures = measure(Path(work) / "cds")
+        baseline = measure(Path(work) / "plain", False, flink=False) if archives else None
+    if not archives:
+        print(f"(no class-data sharing archives in {cds_dir()}: `make install` makes them)")
+    print(report(figures, baseline))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=1))
+    args.out.write_text(json.dumps({**figures, "without_cds": baseline}, indent=1))
 
 
 if __name__ == "__main__":

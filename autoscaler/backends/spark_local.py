@@ -3,7 +3,8 @@
 A directory per cluster holds the configuration (mode 0700, files 0600: it has the secret), logs,
 pid files and the workers' scratch space. The master and each worker are ``spark-class`` JVMs
 bound to 127.0.0.1; the same ``conf/`` is the client configuration a driver uses
-(``SPARK_CONF_DIR``).
+(``SPARK_CONF_DIR``). The daemons read it as ``--properties-file`` and start from their class-data
+sharing archives when ``make install`` made them (``spark_cds``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from autoscaler.atomic_files import replace_if_changed, write_atomic
 from autoscaler.backends import processes
 from autoscaler.backends.local import RuntimeRecord
 from autoscaler.backends.ports import free_port, free_port_range
+from autoscaler.backends.spark_cds import use_options
 from autoscaler.backends.spark_conf import (
     DECOMMISSION_TIMEOUT_S,
     SparkClusterPorts,
@@ -47,6 +49,11 @@ def spark_python() -> Path:
     if configured:
         return Path(configured)
     return Path(__file__).resolve().parents[2] / ".venv-spark" / "bin" / "python"
+
+
+def cds_dir() -> Path:
+    """Where the JVMs' class-data sharing archives are: beside the pyspark they were made from."""
+    return spark_python().parent.parent / "share" / "hubscale-cds"
 
 
 def spark_home() -> Path:
@@ -111,16 +118,27 @@ class LocalSparkCluster:
             executor_memory_mib(self.worker_memory_mib),
             str(metrics),
         )
+        executor_options = use_options(cds_dir(), "executor")
+        if executor_options:  # the drivers pass it on to the executors they get
+            defaults["spark.executor.extraJavaOptions"] = executor_options
         replace_if_changed(self.conf_dir / "spark-defaults.conf", render_properties(defaults))
 
     def env(self) -> dict[str, str]:
-        """Environment for the daemons and for a driver using this cluster."""
+        """Environment for a driver using this cluster."""
         return {
             **os.environ,
             **client_env(self.conf_dir),
             "SPARK_LOG_DIR": str(self.directory / "logs"),
             "SPARK_DAEMON_MEMORY": DAEMON_MEMORY,
         }
+
+    def daemon_env(self, kind: str) -> dict[str, str]:
+        """Environment for a master or worker (``kind``): no configuration directory on its class
+        path (the archive's class path), its archive's JVM options."""
+        env = self.env()
+        del env["SPARK_CONF_DIR"]
+        env["SPARK_DAEMON_JAVA_OPTS"] = use_options(cds_dir(), kind)
+        return env
 
     def _spark_class(self, *arguments: str) -> list[str]:
         properties = str(self.conf_dir / "spark-defaults.conf")
@@ -138,7 +156,7 @@ class LocalSparkCluster:
             "--port", str(self.ports.master),
             "--webui-port", str(self.ports.master_ui),
         )  # fmt: skip
-        return self._process("master", argv)
+        return self._process("master", argv, "master")
 
     def worker(self, name: str, webui_port: int) -> processes.ProcessSpec:
         work_dir = self.directory / "work" / name
@@ -152,12 +170,12 @@ class LocalSparkCluster:
             "--work-dir", str(work_dir),
             f"spark://127.0.0.1:{self.ports.master}",
         )  # fmt: skip
-        return self._process(f"worker-{name}", argv)
+        return self._process(f"worker-{name}", argv, "worker")
 
-    def _process(self, role: str, argv: list[str]) -> processes.ProcessSpec:
+    def _process(self, role: str, argv: list[str], kind: str) -> processes.ProcessSpec:
         return processes.ProcessSpec(
             argv=argv,
-            env=self.env(),
+            env=self.daemon_env(kind),
             pid_file=self.directory / "pids" / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
             cwd=self.directory,

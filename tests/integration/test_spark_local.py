@@ -10,12 +10,15 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from autoscaler.backends import processes
-from autoscaler.backends.spark_local import spark_python
+from autoscaler.backends.spark_cds import ROLES, archive
+from autoscaler.backends.spark_local import cds_dir, spark_python
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +103,52 @@ def test_a_pid_file_adopts_only_the_process_it_recorded(spark, tmp_path):
     assert processes.running_pid(reused) is None
     assert processes.stop(reused) is False
     assert processes.running_pid(spark.master.pid_file) == pid
+
+
+SLOW_TASKS_DRIVER = """
+import time
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("hubscale-cds-test").getOrCreate()
+rdd = spark.sparkContext.parallelize(range(4), 1)
+print("RESULT", rdd.map(lambda x: time.sleep(8) or x).sum())
+spark.stop()
+"""
+
+
+def mapped(pid: int, path) -> bool:
+    """Has the JVM ``pid`` mapped ``path``? (A JVM that rejects an archive does not map it.)"""
+    return str(path) in Path(f"/proc/{pid}/maps").read_text()
+
+
+def executors(worker: int) -> list[int]:
+    return [
+        pid
+        for pid in processes.children(worker)
+        if b"CoarseGrainedExecutorBackend" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def test_the_jvms_start_from_their_class_data_sharing_archives(spark, tmp_path):
+    """``make install`` trained the archives; master, worker and an executor all map theirs."""
+    for role in ROLES:
+        assert archive(cds_dir(), role).is_file(), f"no {role} archive: `make install` makes it"
+    master = processes.running_pid(spark.master.pid_file)
+    (worker,) = [processes.running_pid(w.pid_file) for w in spark.workers]
+    assert mapped(master, archive(cds_dir(), "master")), spark.master.log_file.read_text()[-3000:]
+    assert mapped(worker, archive(cds_dir(), "worker")), spark.workers[0].log_file.read_text()[
+        -3000:
+    ]
+    script = tmp_path / "driver.py"
+    script.write_text(SLOW_TASKS_DRIVER)
+    driver = subprocess.Popen(
+        [str(spark_python()), str(script)], env=spark.cluster.env(),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        (executor,) = wait_for(lambda: executors(worker), timeout_s=120)
+        command = Path(f"/proc/{executor}/cmdline").read_bytes().replace(b"\0", b" ")
+        assert mapped(executor, archive(cds_dir(), "executor")), command.decode()
+        out, _ = driver.communicate(timeout=120)
+    finally:
+        driver.kill()
+    assert "RESULT 6" in out

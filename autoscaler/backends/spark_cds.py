@@ -1,0 +1,145 @@
+"""Class-data sharing for Spark's JVMs: a worker or an executor starts in about half the time.
+
+Most of a Spark JVM's start is loading and verifying the same few thousand classes from Spark's
+jars. A dynamic AppCDS archive (JDK 13+: ``-XX:ArchiveClassesAtExit`` at the end of one run,
+``-XX:SharedArchiveFile`` afterwards) maps them in already parsed. ``make install`` makes one
+archive per role (master, worker, executor) with a tiny cluster and job: ``python -m
+autoscaler.backends.spark_cds``. A JVM whose archive is missing, or no longer matches its JDK or
+jars, starts the usual way (``-Xshare:auto``, the default), so an archive never stops a start.
+
+An archive records the class path it was made with, so the daemons run with the same one as at
+training: no cluster configuration directory on it (they read ``--properties-file``), which also
+keeps the non-empty directory CDS refuses off the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+ROLES = ("master", "worker", "executor")
+SWITCH = "HUBSCALE_SPARK_CDS"  # "off": start every JVM without its archive (benchmark baseline)
+TRAINING_JOB = """
+from pyspark.sql import SparkSession, functions as F
+spark = SparkSession.builder.appName("hubscale-cds-training").getOrCreate()
+rdd = spark.sparkContext.parallelize(range(1000), 4)
+assert rdd.map(lambda x: (x % 7, x)).reduceByKey(lambda a, b: a + b).count() == 7
+frame = spark.range(1000).withColumn("k", F.col("id") % 5).groupBy("k").count()
+assert frame.count() == 5
+spark.stop()
+"""
+
+
+def archive(directory: Path, role: str) -> Path:
+    return directory / f"{role}.jsa"
+
+
+def enabled(env: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    return env.get(SWITCH, "").strip().lower() != "off"
+
+
+def use_options(directory: Path, role: str, env: Mapping[str, str] | None = None) -> str:
+    """JVM options mapping ``role``'s archive; "" when there is none or CDS is switched off."""
+    path = archive(directory, role)
+    if not enabled(env) or not path.is_file():
+        return ""
+    return f"-XX:SharedArchiveFile={path}"
+
+
+def train(directory: Path, timeout_s: float = 300.0) -> list[Path]:
+    """Run a master, a worker and one job's executor that write their archives at exit, then
+    move the archives into ``directory`` (each replaced whole, never half-written)."""
+    from autoscaler.backends import processes
+    from autoscaler.backends.spark_conf import SparkClusterPorts
+    from autoscaler.backends.spark_local import (
+        LocalSparkCluster,
+        allocate_ports,
+        client_env,
+        spark_python,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="hubscale-cds-") as scratch:
+        work = Path(scratch)
+        dumps = {role: work / f"{role}.jsa" for role in ROLES}
+        cluster = LocalSparkCluster(work / "cluster", SparkClusterPorts(**allocate_ports()))
+        cluster.prepare()
+        started = []
+        for role, spec in (("master", cluster.master()), ("worker", cluster.worker("w0", 0))):
+            options = {"SPARK_DAEMON_JAVA_OPTS": f"-XX:ArchiveClassesAtExit={dumps[role]}"}
+            spec = dataclasses.replace(spec, env={**spec.env, **options})
+            processes.start(spec)
+            started.append(spec.pid_file)
+        try:
+            # A driver that finds no master retries only after 20 s: start it once one is there.
+            _wait_for(lambda: _alive_workers(cluster.ports.master_ui) == 1, timeout_s)
+            job = subprocess.run(
+                [str(spark_python()), "-c", TRAINING_JOB],
+                env={
+                    **os.environ,
+                    **client_env(cluster.conf_dir),
+                    "PYSPARK_SUBMIT_ARGS": "--conf spark.executor.extraJavaOptions="
+                    f"-XX:ArchiveClassesAtExit={dumps['executor']} pyspark-shell",
+                },
+                capture_output=True, text=True, timeout=timeout_s,
+            )  # fmt: skip
+            if job.returncode != 0:
+                raise RuntimeError(f"the training job failed:\n{job.stderr[-3000:]}")
+            _wait_for(lambda: dumps["executor"].is_file(), timeout_s)  # written as it exits
+        finally:
+            for pid_file in reversed(started):
+                processes.stop(pid_file, timeout_s=60, first_signal=signal.SIGTERM)
+        missing = [role for role, path in dumps.items() if not path.is_file()]
+        if missing:
+            raise RuntimeError(f"no archive written for {', '.join(missing)}")
+        directory.mkdir(parents=True, exist_ok=True)
+        installed = []
+        for role, path in dumps.items():
+            target = archive(directory, role)
+            staged = target.with_suffix(".jsa.new")
+            shutil.copyfile(path, staged)
+            os.replace(staged, target)
+            installed.append(target)
+        return installed
+
+
+def _alive_workers(master_ui_port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{master_ui_port}/json/", timeout=2) as r:
+            return int(json.load(r).get("aliveworkers", 0))
+    except (OSError, ValueError):
+        return 0
+
+
+def _wait_for(condition, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not done within {timeout_s:g} s")
+        time.sleep(0.2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from autoscaler.backends.spark_local import cds_dir
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=None, help="default: next to pyspark's venv")
+    args = parser.parse_args(argv)
+    for path in train(args.dir or cds_dir()):
+        print(f"{path} ({path.stat().st_size // 2**20} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Which JVM options a Spark daemon or executor gets from its class-data sharing archive."""
+
+from __future__ import annotations
+
+from autoscaler.backends.spark_cds import SWITCH, archive, use_options
+from autoscaler.backends.spark_conf import SparkClusterPorts
+from autoscaler.backends.spark_local import LocalSparkCluster
+
+
+def test_an_archive_is_used_only_when_it_exists_and_sharing_is_not_switched_off(tmp_path):
+    assert use_options(tmp_path, "worker", {}) == ""  # not trained: start the usual way
+    archive(tmp_path, "worker").write_bytes(b"archive")
+    expected = f"-XX:SharedArchiveFile={tmp_path / 'worker.jsa'}"
+    assert use_options(tmp_path, "worker", {}) == expected
+    assert use_options(tmp_path, "worker", {SWITCH: "on"}) == expected
+    assert use_options(tmp_path, "worker", {SWITCH: " OFF "}) == ""
+    assert use_options(tmp_path, "master", {}) == ""  # each role its own archive
+
+
+def test_daemons_keep_the_clusters_config_directory_off_their_class_path(tmp_path, monkeypatch):
+    """An archive records its class path; CDS refuses a non-empty directory on it."""
+    monkeypatch.setenv("SPARK_HOME", str(tmp_path / "spark"))
+    monkeypatch.setenv("SPARK_CONF_DIR", "/somewhere/else")
+    cluster = LocalSparkCluster(tmp_path / "c", SparkClusterPorts(7077, 8080, 4040))
+    for spec in (cluster.master(), cluster.worker("w0", 8081)):
+        assert "SPARK_CONF_DIR" not in spec.env
+        assert "--properties-file" in spec.argv  # the configuration comes this way instead
+    assert cluster.env()["SPARK_CONF_DIR"] == str(cluster.conf_dir)  # a driver's: unchanged
