@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from autoscaler.backends.local import CLIENT_FILE, RUNTIME_DIR
@@ -70,24 +70,36 @@ async def wait_for_clients(
     Error for ``error_grace_s`` (the controller retries errors, so a passing one is waited out).
     """
     start = clock()
-    erring_since: dict[str, float] = {}
+    errors = ErrorGrace(error_grace_s)
     while True:
         clients = {name: read_client(store.state_dir, name) for name in names}
         missing = [name for name, client in clients.items() if client is None]
         if not missing:
             return {name: client for name, client in clients.items() if client is not None}
         now = clock()
-        for name in missing:
-            reason = _error(store, name)
-            if reason is None:
-                erring_since.pop(name, None)
-            elif now - erring_since.setdefault(name, now) >= error_grace_s:
-                raise ClustersNotReady(f"cluster {name} failed: {reason}")
+        errors.check({name: _error(store, name) for name in missing}, now)
         if now - start >= timeout_s:
             raise ClustersNotReady(
                 f"clusters not ready after {timeout_s:g} s: {_summary(store, missing)}"
             )
         await asyncio.sleep(POLL_S)
+
+
+class ErrorGrace:
+    """Clusters in phase Error, each given ``grace_s`` to recover (the controller retries)."""
+
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
+        self.since: dict[str, float] = {}
+
+    def check(self, reasons: Mapping[str, str | None], now: float) -> None:
+        """``reasons``: cluster -> why it is in phase Error, or None; raises once one has been in
+        Error for the whole grace."""
+        for name, reason in reasons.items():
+            if reason is None:
+                self.since.pop(name, None)
+            elif now - self.since.setdefault(name, now) >= self.grace_s:
+                raise ClustersNotReady(f"cluster {name} failed: {reason}")
 
 
 def _error(store: LocalClusterStore, name: str) -> str | None:

@@ -5,11 +5,15 @@ created); KubeSpawner creates the pod (our labels, the Spark config Secret, the 
 init container: ``spawner.notebook_pod``); once the pod has a uid, the user's Spark and Flink
 ComputeClusters are created (or replaced, on a restart) owned by the pod, so they go when it goes.
 The controller then creates the clusters and the Spark config Secret the pod is waiting for.
+While the pod waits (for its Spark configuration Secret, which the controller makes), the
+clusters' status is read: one in phase Error for ``cluster_error_grace_s``, or none with any
+status after ``clusters_timeout_s`` (no controller), ends the start with the reason.
 Stop: KubeSpawner deletes the pod, then the ComputeClusters are deleted (absent is fine).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +25,7 @@ from traitlets import default
 from autoscaler.crd import GROUP, PLURAL, VERSION
 from autoscaler.kube_api import MERGE_PATCH, NOT_FOUND, KubeError, Retry, call
 from autoscaler.spec import ComputeCluster
+from spawner.cluster_clients import ClustersNotReady, ErrorGrace
 from spawner.compute import compute_clusters
 from spawner.notebook_env import server_args
 from spawner.notebook_pod import (
@@ -33,9 +38,10 @@ from spawner.notebook_pod import (
     volumes,
 )
 from spawner.profiles import Profiles
-from spawner.user_options import ProfileChoice
+from spawner.user_options import ProfileChoice, clusters_failed
 
 ALREADY_EXISTS = 409
+CLUSTER_POLL_S = 1.0
 
 
 def profile_list(profiles: Profiles) -> list[dict[str, Any]]:
@@ -110,6 +116,53 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         env.update(client_env(names["spark"], names["flink"], self.namespace))
         return env
 
+    async def _start(self) -> Any:
+        """KubeSpawner's start, ended early when the user's clusters cannot come up."""
+        starting = asyncio.ensure_future(super()._start())
+        watching = asyncio.ensure_future(self._watch_clusters())
+        try:
+            await asyncio.wait({starting, watching}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                return starting.result()
+            watching.result()  # only ever ends by raising
+            raise RuntimeError("the clusters' watch ended without a verdict")
+        finally:
+            starting.cancel()
+            watching.cancel()
+
+    async def _watch_clusters(self) -> None:
+        """Raise (HTTP 503, the reason) once a cluster stays in phase Error for the grace, or
+        none of them has a status after ``clusters_timeout_s`` (is the controller running?)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        errors = ErrorGrace(self.cluster_error_grace_s)
+        names = list(self.cluster_names.values())
+        while True:
+            statuses = [await self._cluster_status(name) for name in names]
+            now = loop.time()
+            try:
+                errors.check(dict(zip(names, map(_error_reason, statuses), strict=True)), now)
+            except ClustersNotReady as error:
+                raise clusters_failed(error) from None
+            if now - started >= self.clusters_timeout_s and not any(statuses):
+                message = (
+                    f"your clusters {', '.join(names)} have no status after"
+                    f" {self.clusters_timeout_s:g} s: is the hubscale autoscaler running in"
+                    f" namespace {self.namespace}?"
+                )
+                raise clusters_failed(ClustersNotReady(message))
+            await asyncio.sleep(CLUSTER_POLL_S)
+
+    async def _cluster_status(self, name: str) -> dict[str, Any]:
+        """The cluster's status ({} while it has none, or does not exist yet)."""
+        try:
+            found = await self._clusters_call("get", name, name)
+        except KubeError as error:
+            if error.status != NOT_FOUND:  # the API server's trouble: the pod's wait goes on
+                self.log.warning("computecluster-status-unknown name=%s error=%s", name, error)
+            return {}
+        return found.get("status") or {}
+
     async def apply_clusters(self, pod: dict[str, Any]) -> None:
         """Create this server's ComputeClusters owned by ``pod``; replace those left over."""
         owner = pod_owner_reference(pod)
@@ -152,6 +205,12 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         where = (GROUP, VERSION, self.namespace, PLURAL)
         what = f"{verb} computecluster {name}"
         return await call(what, method, *where, *args, retry=self.retry, **kwargs)
+
+
+def _error_reason(status: Mapping[str, Any]) -> str | None:
+    if status.get("phase") != "Error":
+        return None
+    return str(status.get("reason") or "no reason given")
 
 
 def _with(current: Any, items: Mapping[str, dict[str, Any]]) -> Any:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner, SpawnException
-from traitlets import Float, Unicode, default
+from traitlets import Unicode, default
 
 from autoscaler.__main__ import default_state_dir
 from autoscaler.backends import processes
@@ -31,7 +31,7 @@ from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for
 from spawner.compute import Resolved, compute_clusters
 from spawner.flink_client import remove_client_dir, write_client_dir
 from spawner.notebook_env import flink_env, server_args, spark_env
-from spawner.user_options import ProfileChoice
+from spawner.user_options import ProfileChoice, clusters_failed
 
 SERVERS = "servers"  # <state>/servers/: per-server client files; also the process marker's root
 LEFTOVER_GRACE_S = 5.0
@@ -48,14 +48,6 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
     state_dir = Unicode(
         config=True,
         help="The local state directory shared with the controller (HUBSCALE_STATE_DIR).",
-    )
-    clusters_timeout_s = Float(
-        180.0, config=True, help="How long a start waits for the user's clusters to come up."
-    )
-    cluster_error_grace_s = Float(
-        15.0,
-        config=True,
-        help="How long a cluster may stay in phase Error before the start gives up on it.",
     )
 
     @default("state_dir")
@@ -109,9 +101,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         try:
             clients = await self._start_clusters(resolved)
         except ClustersNotReady as error:
-            exception = SpawnException(str(error), reason="clusters", status_code=503)
-            exception.jupyterhub_message = str(error)
-            raise exception from None
+            raise clusters_failed(error) from None
         self.cluster_env = await asyncio.to_thread(self._cluster_env, clients)
         self._event(70, "Clusters ready; starting your notebook server")
         return await super().start()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SpawnException
-from traitlets import Unicode, default
+from traitlets import Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from spawner.compute import (
@@ -43,6 +43,13 @@ def bad_options(error: UserOptionsError) -> SpawnException:
     return exception
 
 
+def clusters_failed(error: Exception) -> SpawnException:
+    """The user's clusters did not come up: HTTP 503 with the reason, shown as is."""
+    exception = SpawnException(str(error), reason="clusters", status_code=503)
+    exception.jupyterhub_message = str(error)
+    return exception
+
+
 def form_options(formdata: dict[str, list[str]]) -> dict[str, object]:
     """The spawn form's fields as typed user_options (JupyterHub's ``options_from_form`` hook)."""
     try:
@@ -61,6 +68,14 @@ class ProfileChoice(LoggingConfigurable):
 
     profiles_file = Unicode(
         str(DEFAULT_PROFILES), config=True, help="The profiles users choose from."
+    )
+    clusters_timeout_s = Float(
+        180.0, config=True, help="How long a start waits for the user's clusters to come up."
+    )
+    cluster_error_grace_s = Float(
+        15.0,
+        config=True,
+        help="How long a cluster may stay in phase Error before the start gives up on it.",
     )
 
     resolved: Resolved | None = None  # set by the apply_user_options hook before each start

@@ -39,6 +39,7 @@ HUB_NEEDS: set[Rule] = {
     ("", "events", "watch"),
     ("hubscale.io", "computeclusters", "create"),  # once the pod has its uid (their owner)
     ("hubscale.io", "computeclusters", "patch"),  # left over from an earlier server: replaced
+    ("hubscale.io", "computeclusters", "get"),  # their status while the pod waits
     ("hubscale.io", "computeclusters", "delete"),  # on stop
 }
 HUB_PVC_NEEDS: set[Rule] = {

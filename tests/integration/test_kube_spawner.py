@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 
 import pytest
@@ -13,11 +14,13 @@ import yaml
 from jupyterhub.spawner import SpawnException
 
 from autoscaler.backends.kube_manifests import config_secret_name
+from autoscaler.kube_api import MERGE_PATCH
 from spawner.compute import cluster_name
 from spawner.notebook_pod import FILES_VARIABLE, FLINK_CLIENT_INIT
 from tests.kube.apiserver import resource
 from tests.kube.fixtures import NAMESPACE
 from tests.kube.hub import kubelet, make_spawner, stop_reflectors
+from tests.kube.protocol import ApiError
 
 
 def env_of(container: dict) -> dict:
@@ -131,3 +134,61 @@ def test_a_bad_profile_is_a_400_naming_it_and_creates_nothing_against_the_api_se
     assert spawner_apiserver.objects("pods", NAMESPACE) == []
     assert spawner_apiserver.objects("computeclusters", NAMESPACE) == []
     assert spawner_apiserver.count("POST") == 0
+
+
+def test_a_cluster_in_phase_error_ends_the_start_with_its_reason_against_the_api_server_double(
+    spawner_apiserver,
+):
+    """No kubelet and no controller: the pod would wait for its Secret until the start timeout;
+    a cluster in phase Error (as the controller would write it) ends the start at once."""
+    reason = "spec.worker.memory: the node pool has no 64Gi machines"
+
+    async def scenario() -> SpawnException:
+        spawner = make_spawner(spawner_apiserver, "erin", cluster_error_grace_s=0.5)
+        spawner.user_options = {}
+        spark = spawner.cluster_names["spark"]
+
+        async def controller_says_error() -> None:
+            while True:
+                await asyncio.sleep(0.1)
+                with contextlib.suppress(ApiError):
+                    cluster = spawner_apiserver.get("computeclusters", NAMESPACE, spark)
+                    status = {"phase": "Error", "reason": reason, "workers": 0, "desired": 0}
+                    spawner_apiserver.store.patch(
+                        resource("computeclusters"), NAMESPACE, spark, MERGE_PATCH,
+                        {"metadata": {"resourceVersion": cluster["metadata"]["resourceVersion"]},
+                         "status": status},
+                        "status",
+                    )  # fmt: skip
+                    return
+
+        writer = asyncio.create_task(controller_says_error())
+        try:
+            with pytest.raises(SpawnException) as failed:
+                await asyncio.wait_for(spawner.start(), 20)
+            return failed.value
+        finally:
+            writer.cancel()
+            await stop_reflectors()
+
+    failure = asyncio.run(scenario())
+    assert failure.status_code == 503
+    assert reason in failure.jupyterhub_message
+
+
+def test_clusters_without_any_status_end_the_start_naming_the_autoscaler_against_the_api_server_double(  # noqa: E501
+    spawner_apiserver,
+):
+    async def scenario() -> SpawnException:
+        spawner = make_spawner(spawner_apiserver, "fred", clusters_timeout_s=1.5)
+        spawner.user_options = {}
+        try:
+            with pytest.raises(SpawnException) as failed:
+                await asyncio.wait_for(spawner.start(), 20)
+            return failed.value
+        finally:
+            await stop_reflectors()
+
+    failure = asyncio.run(scenario())
+    assert failure.status_code == 503
+    assert "is the hubscale autoscaler running" in failure.jupyterhub_message
