@@ -91,14 +91,20 @@ class HubscalePolicy:
             return Demand(
                 workers, True, f"{signal.slots_required:.0f} slots wanted by waiting jobs"
             )
-        rates = (signal.input_rate, signal.processing_rate, signal.busy_ratio, signal.parallelism)
-        if not all(known(value) for value in rates) or signal.parallelism == 0:
-            # Restarting, rescaling, or a job whose tasks publish no busy time (a source chained
-            # to its sink): no trustworthy rate. Give the jobs their declared parallelism and
-            # never shrink on it.
-            workers = math.ceil(max_slots / slots_per_worker)
-            why = f"{signal.slots_required:.0f} slots declared by running jobs (no throughput yet)"
-            return Demand(workers, True, why, protect=True)
+        declared = math.ceil(max_slots / slots_per_worker)
+        if not known(signal.parallelism) or signal.parallelism == 0:
+            why = f"{signal.slots_required:.0f} slots declared by jobs running on no slot yet"
+            return Demand(declared, True, why, protect=True)
+        if not (known(signal.input_rate) and known(signal.processing_rate)):
+            # Restarting or rescaling: no trustworthy rate. Keep what the jobs have (growing
+            # them to their declared parallelism would restart them again).
+            why = "jobs restarting (no throughput metrics): keeping their slots"
+            return Demand(state.desired, True, why, protect=True)
+        if not known(signal.busy_ratio):
+            # Records flow but no task publishes busy time (a source chained to its sink): no
+            # rate per slot to size with. The declared parallelism, never shrunk on.
+            why = f"{signal.slots_required:.0f} slots declared by running jobs (no busy time)"
+            return Demand(declared, True, why, protect=True)
         backlog = signal.backlog_records if known(signal.backlog_records) else 0.0
         protect = backlog > signal.input_rate * self.flink_backlog_protect_s
         if signal.busy_ratio < 0.01 or signal.processing_rate == 0:

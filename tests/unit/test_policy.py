@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from itertools import pairwise
 
 from hypothesis import given, settings
@@ -200,22 +201,40 @@ def test_flink_never_scales_down_while_catching_up_on_backlog():
     assert decision.target >= 6
 
 
-def test_flink_job_without_throughput_gets_its_declared_parallelism_and_never_shrinks():
-    def restarting(slots_required: float) -> FlinkSignal:
-        return FlinkSignal(
-            NOW,
-            slots_required=slots_required,
-            running_jobs=1.0,
-            input_rate=100.0,
-            processing_rate=math.nan,
-            busy_ratio=math.nan,
-            parallelism=4.0,
-        )
+def flink_without(slots_required: float, processing: float, busy: float) -> FlinkSignal:
+    return FlinkSignal(
+        NOW,
+        slots_required=slots_required,
+        running_jobs=1.0,
+        input_rate=100.0,
+        processing_rate=processing,
+        busy_ratio=busy,
+        parallelism=4.0,
+    )
 
-    grown = decide(flink_spec(), restarting(8.0), at_workers(4), NOW)
+
+def test_flink_job_without_busy_time_gets_its_declared_parallelism_and_never_shrinks():
+    """Records flow, but a source chained to its sink publishes no busy time."""
+    grown = decide(flink_spec(), flink_without(8.0, 100.0, math.nan), at_workers(4), NOW)
     assert (grown.target, grown.cause) == (8, "backlog")
-    held = decide(flink_spec(), restarting(2.0), at_workers(4, {"lowSince": NOW - 10_000}), NOW)
+    low = at_workers(4, {"lowSince": NOW - 10_000})
+    held = decide(flink_spec(), flink_without(2.0, 100.0, math.nan), low, NOW)
     assert (held.target, held.victims) == (4, ())
+
+
+def test_a_restarting_flink_job_keeps_its_slots_neither_grown_nor_shrunk():
+    """No throughput while it restarts: growing it to its declared parallelism would only
+    restart it again; shrinking it would lose the capacity it needs after the restart."""
+    restarting = flink_without(8.0, math.nan, math.nan)
+    assert decide(flink_spec(), restarting, at_workers(4), NOW).target == 4
+    low = at_workers(4, {"lowSince": NOW - 10_000})
+    held = decide(flink_spec(), flink_without(2.0, math.nan, math.nan), low, NOW)
+    assert (held.target, held.victims) == (4, ())
+
+
+def test_a_flink_job_running_on_no_slot_yet_gets_its_declared_parallelism():
+    signal = replace(flink_without(6.0, math.nan, math.nan), parallelism=0.0)
+    assert decide(flink_spec(), signal, at_workers(1), NOW).target == 6
 
 
 def _fields(signal: FlinkSignal) -> dict:
