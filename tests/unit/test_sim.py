@@ -107,6 +107,16 @@ def test_hubscale_scales_a_cold_cluster_up_and_back_to_zero():
     assert 8 * 30 < result.held_core_s["spark"] <= 8 * (30 + 20 + 2 * 5)
 
 
+def test_hubscale_sizes_a_flink_job_to_its_rate_not_its_declared_parallelism():
+    """8 slots declared, 2 needed (2000 records/s, 1000 per slot): its restarts after each
+    rescale (no throughput for 10 s) must not grow it back to 8."""
+    job = FlinkJob(0.0, "bob", "s", 8, 1000.0, ((0.0, 2000.0), (1800.0, 2000.0)))
+    result = simulate(HubscalePolicy(), [job], CONFIG)
+    slots_held = result.held_core_s["flink"] / 1800.0
+    assert slots_held < 4, f"held {slots_held:.1f} slots on average for a 2-slot stream"
+    assert max(result.lags[-60:]) == 0.0  # and it keeps up once sized
+
+
 def test_compare_reports_every_policy_against_static_and_oracle():
     events = generate(TeamDay(users=4, hours=1, seed=5))
     comparison = compare(events, CONFIG, processes=1)
