@@ -38,13 +38,19 @@ def user(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**base, **configure_user(home, path=base["PATH"])}
 
 
+def committed_notebook(repo: Path, env: dict[str, str]) -> Path:
+    """A new repository on ``main`` with one committed three-cell notebook."""
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main", env=env)
+    path = write(repo / "model.ipynb", three_cells())
+    git(repo, "add", ".", env=env)
+    git(repo, "commit", "-qm", "first", env=env)
+    return path
+
+
 def test_git_diff_on_a_notebook_is_cell_aware_for_a_configured_user(user, tmp_path):
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main", env=user)
-    path = write(repo / "model.ipynb", three_cells())
-    git(repo, "add", ".", env=user)
-    git(repo, "commit", "-qm", "first", env=user)
+    path = committed_notebook(repo, user)
     edit(path, 1, "b = 20", count=5)
 
     diff = git(repo, "diff", env=user)
@@ -58,11 +64,7 @@ def test_git_diff_on_a_notebook_is_cell_aware_for_a_configured_user(user, tmp_pa
 
 def test_git_merge_of_two_edits_to_one_notebook_goes_through_nbdimes_merge_driver(user, tmp_path):
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main", env=user)
-    path = write(repo / "model.ipynb", three_cells())
-    git(repo, "add", ".", env=user)
-    git(repo, "commit", "-qm", "base", env=user)
+    path = committed_notebook(repo, user)
     git(repo, "checkout", "-qb", "feature", env=user)
     edit(path, 0, "a = 10", count=5)
     git(repo, "commit", "-qam", "feature", env=user)
