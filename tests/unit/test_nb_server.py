@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,14 @@ def test_the_index_lists_repositories_two_levels_deep_skipping_hidden_folders(tm
     git_init(root / "work" / "deep" / "c")  # three levels: not listed
     git_init(root / ".cache" / "d")
     assert repositories(root) == ["a", "work/b"]
+
+
+def test_the_notebook_server_has_the_git_panel_rendered_diffs_and_the_text_twins():
+    """JupyterLab's extensions from the ``notebooks`` extra: git panel, nbdime, jupytext."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "jupyter", "labextension", "list"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    text = listed.stdout + listed.stderr
+    for extension in ("@jupyterlab/git", "nbdime-jupyterlab", "jupyterlab-jupytext"):
+        assert re.search(rf"{re.escape(extension)} v\S+ .*enabled.*OK", text), text
