@@ -854,6 +854,7 @@ def test_notes_say_how_to_log_in_and_where_the_clusters_are(version, tmp_path):
     assert f"kubectl get secret {PREFIX}-hub-secret -n {NAMESPACE}" in text
     assert "{.data.user-password}" in text and "{.data.admin-password}" in text
     assert f"helm test hs -n {NAMESPACE}" in text
+    assert "kubectl apply -f crds/" in text  # helm never upgrades a CRD
     assert "<no value>" not in text
     other = notes(version, VARIANTS["minimal"], tmp_path)
     assert f"kubectl port-forward -n {NAMESPACE} service/{PREFIX}-proxy-public" in other
