@@ -14,6 +14,7 @@ import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from autoscaler.backends.base import BackendError
+from autoscaler.crd import GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +87,15 @@ async def read_or_none(
         if error.status == NOT_FOUND:
             return None
         raise
+
+
+async def read_compute_cluster(
+    custom: Any, namespace: str, name: str, retry: Retry
+) -> dict[str, Any] | None:
+    """One ComputeCluster as the API server has it now (``CustomObjectsApi``); None if absent."""
+    return await read_or_none(
+        f"read {PLURAL} {name}",
+        custom.get_namespaced_custom_object,
+        GROUP, VERSION, namespace, PLURAL, name,
+        retry=retry,
+    )  # fmt: skip

@@ -20,7 +20,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from autoscaler.crd import GROUP, PLURAL, VERSION
-from autoscaler.kube_api import KubeError, Retry, call, read_or_none
+from autoscaler.kube_api import KubeError, Retry, call, read_compute_cluster
 from autoscaler.kube_events import decision_event
 from autoscaler.kube_watch import Reflector
 from autoscaler.spec import ComputeClusterStatus, SpecError, parse_cluster
@@ -152,12 +152,7 @@ class KubeClusterObjects:
         )
 
     async def _read(self, name: str) -> dict[str, Any] | None:
-        fresh = await read_or_none(
-            f"read {name}",
-            self.custom.get_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL, name,
-            retry=self.retry,
-        )  # fmt: skip
+        fresh = await read_compute_cluster(self.custom, self.namespace, name, self.retry)
         if fresh is None:
             return None
         cached = self.reflector.objects.get(name)

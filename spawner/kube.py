@@ -23,7 +23,14 @@ from kubespawner.clients import shared_client
 from traitlets import default
 
 from autoscaler.crd import GROUP, PLURAL, VERSION
-from autoscaler.kube_api import MERGE_PATCH, NOT_FOUND, KubeError, Retry, call
+from autoscaler.kube_api import (
+    MERGE_PATCH,
+    NOT_FOUND,
+    KubeError,
+    Retry,
+    call,
+    read_compute_cluster,
+)
 from autoscaler.spec import ComputeCluster
 from spawner.cluster_clients import ClustersNotReady, ErrorGrace
 from spawner.compute import compute_clusters
@@ -156,12 +163,11 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
     async def _cluster_status(self, name: str) -> dict[str, Any]:
         """The cluster's status ({} while it has none, or does not exist yet)."""
         try:
-            found = await self._clusters_call("get", name, name)
-        except KubeError as error:
-            if error.status != NOT_FOUND:  # the API server's trouble: the pod's wait goes on
-                self.log.warning("computecluster-status-unknown name=%s error=%s", name, error)
+            found = await read_compute_cluster(self.custom_api, self.namespace, name, self.retry)
+        except KubeError as error:  # the API server's trouble: the pod's wait goes on
+            self.log.warning("computecluster-status-unknown name=%s error=%s", name, error)
             return {}
-        return found.get("status") or {}
+        return (found or {}).get("status") or {}
 
     async def apply_clusters(self, pod: dict[str, Any]) -> None:
         """Create this server's ComputeClusters owned by ``pod``; replace those left over."""

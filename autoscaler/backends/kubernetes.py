@@ -42,8 +42,14 @@ from autoscaler.backends.kube_manifests import (
     endpoints,
     worker_name,
 )
-from autoscaler.crd import GROUP, PLURAL, VERSION
-from autoscaler.kube_api import MERGE_PATCH, KubeError, Retry, call, read_or_none
+from autoscaler.kube_api import (
+    MERGE_PATCH,
+    KubeError,
+    Retry,
+    call,
+    read_compute_cluster,
+    read_or_none,
+)
 from autoscaler.kube_watch import Json, Reflector
 from autoscaler.spec import ComputeCluster, Engine
 
@@ -212,12 +218,7 @@ class KubernetesBackend:
         if isinstance(uid, str) and uid:
             return uid
         name = cluster.metadata.name
-        found = await read_or_none(
-            f"read {PLURAL} {name}",
-            self.custom.get_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL, name,
-            retry=self.retry,
-        )  # fmt: skip
+        found = await read_compute_cluster(self.custom, self.namespace, name, self.retry)
         if found is None:
             raise BackendError(f"{name}: the ComputeCluster object is gone")
         return found["metadata"]["uid"]
