@@ -22,7 +22,7 @@ from autoscaler.spec import parse_cluster
 from autoscaler.store import status_after
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.chart import HELMS, PREFIX, Manifest, find, one, render
-from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, eventually
+from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, create_cluster, eventually
 from tests.kube.hub import kubelet, make_spawner, spawner_apiserver, stop_reflectors  # noqa: F401
 
 Rule = tuple[str, str, str]  # (API group, resource[/subresource], verb)
@@ -118,19 +118,6 @@ def test_a_rule_with_resource_names_allows_only_those_objects():
     assert allows(rules, ("", "leases", "get", None)) is None  # a list is not one name
 
 
-def create_cluster(double: ApiServerDouble, name: str, engine: str) -> dict:
-    return double.create(
-        "computeclusters",
-        NAMESPACE,
-        {
-            "apiVersion": "hubscale.io/v1alpha1",
-            "kind": "ComputeCluster",
-            "metadata": {"name": name},
-            "spec": {"owner": "alice", "engine": engine, "maxWorkers": 4},
-        },
-    )
-
-
 def running_pods(backend: KubernetesBackend, cluster: str) -> int:
     """The cluster's Running pods in the backend's watch-fed cache."""
     return sum(
@@ -160,7 +147,7 @@ async def controller_lifetime(double: ApiServerDouble, lease: str) -> None:
             await asyncio.wait_for(backend.pod_cache.synced.wait(), 5)
             for engine in ("spark", "flink"):
                 name = f"alice-{engine}"
-                cluster = parse_cluster(create_cluster(double, name, engine))
+                cluster = parse_cluster(create_cluster(double, name, engine=engine, maxWorkers=4))
                 await backend.ensure(cluster)
                 for plural in ("secrets", "services", "networkpolicies", "deployments"):
                     for obj in double.objects(plural, NAMESPACE, f"{CLUSTER_LABEL}={name}"):

@@ -15,7 +15,7 @@ import pytest
 
 from autoscaler.backends.kube_manifests import worker_name
 from tests.kube.apiserver import ApiServerDouble
-from tests.kube.fixtures import NAMESPACE, running_double, write_kubeconfig
+from tests.kube.fixtures import NAMESPACE, create_cluster, running_double, write_kubeconfig
 from tests.kube.protocol import ApiError
 from tests.support import free_port, wait_for
 
@@ -47,16 +47,6 @@ def start_controller(double, prometheus, tmp_path: Path, name: str) -> subproces
     )  # fmt: skip
 
 
-def create_cluster(double: ApiServerDouble, name: str) -> None:
-    spec = {"owner": "alice", "engine": "spark", "minWorkers": 1, "maxWorkers": 2}
-    double.create(
-        "computeclusters",
-        NAMESPACE,
-        {"apiVersion": "hubscale.io/v1alpha1", "kind": "ComputeCluster",
-         "metadata": {"name": name}, "spec": spec},
-    )  # fmt: skip
-
-
 def workers_wanted(double: ApiServerDouble, cluster: str) -> int | None:
     try:
         deployment = double.get("deployments", NAMESPACE, worker_name(cluster, "spark"))
@@ -81,7 +71,7 @@ def test_one_controller_leads_and_a_standby_takes_over_when_it_dies(
 ):
     controllers = [start_controller(apiserver, prometheus, tmp_path, n) for n in ("a", "b")]
     try:
-        create_cluster(apiserver, "first")
+        create_cluster(apiserver, "first", minWorkers=1, maxWorkers=2)
         wait_for(lambda: workers_wanted(apiserver, "first") == 1, timeout_s=60)
         leader_identity = wait_for(lambda: holder(apiserver), timeout_s=10)
         pids = {c.pid: c for c in controllers}
@@ -92,7 +82,7 @@ def test_one_controller_leads_and_a_standby_takes_over_when_it_dies(
 
         leader.send_signal(signal.SIGKILL)
         leader.wait(10)
-        create_cluster(apiserver, "second")
+        create_cluster(apiserver, "second", minWorkers=1, maxWorkers=2)
         wait_for(lambda: workers_wanted(apiserver, "second") == 1, timeout_s=60)
         assert holder(apiserver) == f"{leader_identity.rsplit('_', 1)[0]}_{standby.pid}"
         lease = apiserver.get("leases", NAMESPACE, LEASE)

@@ -15,7 +15,7 @@ from autoscaler.backends.kube_manifests import DELETION_COST, ClusterSettings
 from autoscaler.backends.kubernetes import VICTIM_DELETION_COST, KubernetesBackend
 from autoscaler.spec import ComputeCluster, parse_cluster
 from tests.kube.apiserver import ApiServerDouble, resource
-from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, running_double
+from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, create_cluster, running_double
 
 SETTINGS = ClusterSettings(NAMESPACE, "hubscale/spark:test", "hubscale/flink:test")
 KINDS = ["secrets", "services", "deployments", "networkpolicies"]
@@ -29,17 +29,7 @@ def apiserver() -> Iterator[ApiServerDouble]:
 
 def make_cluster(double: ApiServerDouble, name: str, engine: str = "spark") -> ComputeCluster:
     """Create the custom resource in the double (as the spawner does) and parse it back."""
-    created = double.create(
-        "computeclusters",
-        NAMESPACE,
-        {
-            "apiVersion": "hubscale.io/v1alpha1",
-            "kind": "ComputeCluster",
-            "metadata": {"name": name},
-            "spec": {"owner": "alice", "engine": engine, "maxWorkers": 4},
-        },
-    )
-    return parse_cluster(created)
+    return parse_cluster(create_cluster(double, name, engine=engine, maxWorkers=4))
 
 
 def names(double: ApiServerDouble, plural: str, selector: str = "") -> list[str]:

@@ -15,7 +15,14 @@ from autoscaler.kube_objects import KubeClusterObjects, NotSynced
 from autoscaler.spec import ComputeClusterStatus
 from autoscaler.store import status_after
 from tests.kube.apiserver import ApiServerDouble, resource
-from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, eventually, running_double
+from tests.kube.fixtures import (
+    FAST_RETRY,
+    NAMESPACE,
+    api_client,
+    create_cluster,
+    eventually,
+    running_double,
+)
 
 NOW = 1_714_564_800.0
 
@@ -24,19 +31,6 @@ NOW = 1_714_564_800.0
 def apiserver() -> Iterator[ApiServerDouble]:
     with running_double() as double:
         yield double
-
-
-def create(double: ApiServerDouble, name: str, **spec: Any) -> dict[str, Any]:
-    return double.create(
-        "computeclusters",
-        NAMESPACE,
-        {
-            "apiVersion": "hubscale.io/v1alpha1",
-            "kind": "ComputeCluster",
-            "metadata": {"name": name},
-            "spec": {"owner": "alice", "engine": "spark", **spec},
-        },
-    )
 
 
 def status(desired: int, reason: str = "backlog", phase: str = "Ready") -> ComputeClusterStatus:
@@ -73,8 +67,8 @@ def test_list_refuses_to_answer_before_the_first_list():
 
 
 def test_objects_are_listed_as_stored_clusters_over_http_against_the_api_server_double(apiserver):
-    create(apiserver, "alice-spark", maxWorkers=3)
-    create(apiserver, "bob-flink", engine="flink")
+    create_cluster(apiserver, "alice-spark", maxWorkers=3)
+    create_cluster(apiserver, "bob-flink", engine="flink")
 
     async def scenario(objects: KubeClusterObjects) -> None:
         stored = objects.list()
@@ -87,9 +81,10 @@ def test_objects_are_listed_as_stored_clusters_over_http_against_the_api_server_
 
 
 def test_a_malformed_object_is_reported_as_an_error_and_the_others_are_fine(apiserver):
-    create(apiserver, "good")
-    create(apiserver, "bad", minWorkers=5, maxWorkers=2)  # the double does not run CEL rules
-    create(apiserver, "worse", worker={"cores": "many"})
+    create_cluster(apiserver, "good")
+    # The double does not run CEL rules: a malformed object gets through to the controller.
+    create_cluster(apiserver, "bad", minWorkers=5, maxWorkers=2)
+    create_cluster(apiserver, "worse", worker={"cores": "many"})
 
     async def scenario(objects: KubeClusterObjects) -> None:
         stored = {item.name: item for item in objects.list()}
@@ -102,7 +97,7 @@ def test_a_malformed_object_is_reported_as_an_error_and_the_others_are_fine(apis
 
 
 def test_status_round_trips_through_the_status_subresource(apiserver):
-    create(apiserver, "alice-spark")
+    create_cluster(apiserver, "alice-spark")
     written = status(3, "backlog needs 3 workers", "Scaling")
 
     async def scenario(objects: KubeClusterObjects) -> None:
@@ -121,7 +116,7 @@ def test_status_round_trips_through_the_status_subresource(apiserver):
 
 
 def test_a_stale_version_conflicts_and_the_write_succeeds_after_a_re_read(apiserver):
-    create(apiserver, "alice-spark")
+    create_cluster(apiserver, "alice-spark")
 
     async def scenario(objects: KubeClusterObjects) -> None:
         # Someone else changes the object; our cache still holds the old version.
@@ -141,7 +136,7 @@ def test_a_stale_version_conflicts_and_the_write_succeeds_after_a_re_read(apiser
 
 
 def test_writing_the_status_of_a_deleted_object_says_false(apiserver):
-    create(apiserver, "alice-spark")
+    create_cluster(apiserver, "alice-spark")
 
     async def scenario(objects: KubeClusterObjects) -> None:
         apiserver.store.delete(resource("computeclusters"), NAMESPACE, "alice-spark")
@@ -152,7 +147,7 @@ def test_writing_the_status_of_a_deleted_object_says_false(apiserver):
 
 
 def test_injected_500s_on_status_writes_are_retried(apiserver):
-    create(apiserver, "alice-spark")
+    create_cluster(apiserver, "alice-spark")
     apiserver.fail(r"^PUT .*/status$", status=500, times=2)
 
     async def scenario(objects: KubeClusterObjects) -> None:
@@ -164,10 +159,10 @@ def test_injected_500s_on_status_writes_are_retried(apiserver):
 
 
 def test_a_watch_sees_new_changed_and_deleted_objects(apiserver):
-    create(apiserver, "alice-spark")
+    create_cluster(apiserver, "alice-spark")
 
     async def scenario(objects: KubeClusterObjects) -> None:
-        create(apiserver, "bob-flink", engine="flink")
+        create_cluster(apiserver, "bob-flink", engine="flink")
         await eventually(lambda: len(objects.list()) == 2)
         apiserver.store.patch(
             resource("computeclusters"), NAMESPACE, "bob-flink", "application/merge-patch+json",
@@ -182,11 +177,11 @@ def test_a_watch_sees_new_changed_and_deleted_objects(apiserver):
 
 
 def test_a_watch_too_old_for_the_server_gets_410_and_lists_again(apiserver):
-    create(apiserver, "alice-spark")
+    create_cluster(apiserver, "alice-spark")
 
     async def scenario(objects: KubeClusterObjects) -> None:
         with apiserver.watches_down():  # the API server restarts with its history compacted
-            create(apiserver, "bob-flink", engine="flink")
+            create_cluster(apiserver, "bob-flink", engine="flink")
             apiserver.compact()
         await eventually(lambda: len(objects.list()) == 2)
         assert objects.reflector.lists == 2
@@ -195,11 +190,11 @@ def test_a_watch_too_old_for_the_server_gets_410_and_lists_again(apiserver):
 
 
 def test_a_watch_ended_by_the_server_resumes_from_its_last_version(apiserver):
-    create(apiserver, "alice-spark")
+    create_cluster(apiserver, "alice-spark")
 
     async def scenario(objects: KubeClusterObjects) -> None:
         with apiserver.watches_down():
-            create(apiserver, "bob-flink", engine="flink")
+            create_cluster(apiserver, "bob-flink", engine="flink")
         await eventually(lambda: len(objects.list()) == 2)
         assert objects.reflector.lists == 1  # resumed, no re-list
 
@@ -207,7 +202,7 @@ def test_a_watch_ended_by_the_server_resumes_from_its_last_version(apiserver):
 
 
 def test_a_scaling_decision_is_recorded_as_an_event_for_kubectl_describe(apiserver):
-    created = create(apiserver, "alice-spark")
+    created = create_cluster(apiserver, "alice-spark")
 
     async def scenario(objects: KubeClusterObjects) -> None:
         objects.write_status("alice-spark", status(3, "backlog needs 3 workers"))

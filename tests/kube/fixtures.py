@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from kubernetes_asyncio import client
 
@@ -41,6 +42,20 @@ async def eventually(condition: Callable[[], object], timeout_s: float = 5.0) ->
             raise AssertionError(f"condition not met within {timeout_s:g} s")
         await asyncio.sleep(0.02)
     return value
+
+
+def create_cluster(double: ApiServerDouble, name: str, **spec: Any) -> dict[str, Any]:
+    """A ComputeCluster created in the double, as a spawner would: alice's, Spark unless told."""
+    return double.create(
+        "computeclusters",
+        NAMESPACE,
+        {
+            "apiVersion": "hubscale.io/v1alpha1",
+            "kind": "ComputeCluster",
+            "metadata": {"name": name},
+            "spec": {"owner": "alice", "engine": "spark", **spec},
+        },
+    )
 
 
 def write_kubeconfig(double: ApiServerDouble, path: Path) -> Path:
