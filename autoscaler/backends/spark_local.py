@@ -124,7 +124,8 @@ class LocalSparkCluster:
         replace_if_changed(self.conf_dir / "spark-defaults.conf", render_properties(defaults))
 
     def env(self) -> dict[str, str]:
-        """Environment for a driver using this cluster."""
+        """Environment for a driver using this cluster, and the base of the daemons' (its log
+        directory and daemon memory are theirs)."""
         return {
             **os.environ,
             **client_env(self.conf_dir),
