@@ -26,7 +26,7 @@ import httpx
 from autoscaler.backends import processes
 from autoscaler.backends.ports import free_port
 from autoscaler.backends.spark_cds import ROLES, SWITCH, archive
-from autoscaler.backends.spark_local import cds_dir, client_env, spark_python
+from autoscaler.backends.spark_local import cds_dir, client_env, master_state, spark_python
 from autoscaler.prometheus_server import PrometheusServer
 from autoscaler.spec import parse_cluster
 from autoscaler.store import LocalClusterStore
@@ -117,7 +117,7 @@ def _spark_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
     store.apply(parse_cluster(_document(SPARK, "spark")))
     client = wait(lambda: _client(state, SPARK), 60)
     master_ui = client["master_ui"]
-    wait(lambda: _master_state(master_ui) is not None, 60)
+    wait(lambda: master_state(master_ui) is not None, 60)
     time.sleep(3)  # master settled
     figures = {"master_idle_rss_mib": rss_mib(_leader(store, SPARK, "master"))}
     runs = sorted(
@@ -128,7 +128,7 @@ def _spark_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
     starts = [_worker_start_s(store, master_ui) for _ in range(3)]
     figures["worker_jvm_start_s"] = statistics.median(starts)
     store.apply(parse_cluster(_document(SPARK, "spark", min_workers=1)))
-    wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.5)
+    wait(lambda: (master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.5)
     time.sleep(3)
     (worker_pid,) = _workers(store, SPARK).values()
     figures["worker_idle_rss_mib"] = rss_mib(worker_pid)
@@ -191,11 +191,11 @@ def _worker_start_s(store: LocalClusterStore, master_ui: str) -> float:
     store.apply(parse_cluster(_document(SPARK, "spark", min_workers=1)))
     (pid,) = wait(lambda: _workers(store, SPARK).values(), 60, 0.01)
     started = time.time() - _age_s(pid)
-    wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.02)
+    wait(lambda: (master_state(master_ui) or {}).get("aliveworkers") == 1, 60, 0.02)
     registered = time.time()
     store.apply(parse_cluster(_document(SPARK, "spark")))
     wait(lambda: not _workers(store, SPARK), 120, 0.5)
-    wait(lambda: (_master_state(master_ui) or {}).get("aliveworkers") == 0, 60, 0.5)
+    wait(lambda: (master_state(master_ui) or {}).get("aliveworkers") == 0, 60, 0.5)
     return registered - started
 
 
@@ -224,13 +224,6 @@ def _taskmanagers(rest_url: str) -> list[str]:
         ]
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return []
-
-
-def _master_state(master_ui: str) -> dict | None:
-    try:
-        return httpx.get(f"{master_ui}/json/", timeout=2).json()
-    except (httpx.HTTPError, ValueError):
-        return None
 
 
 MEMORY_ROWS = (

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import signal
@@ -24,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -67,6 +65,7 @@ def train(directory: Path, timeout_s: float = 300.0) -> list[Path]:
         LocalSparkCluster,
         allocate_ports,
         client_env,
+        master_state,
         spark_python,
     )
 
@@ -83,7 +82,8 @@ def train(directory: Path, timeout_s: float = 300.0) -> list[Path]:
             started.append(spec.pid_file)
         try:
             # A driver that finds no master retries only after 20 s: start it once one is there.
-            _wait_for(lambda: _alive_workers(cluster.ports.master_ui) == 1, timeout_s)
+            master_ui = cluster.client_config()["master_ui"]
+            _wait_for(lambda: (master_state(master_ui) or {}).get("aliveworkers") == 1, timeout_s)
             job = subprocess.run(
                 [str(spark_python()), "-c", TRAINING_JOB],
                 env={
@@ -112,14 +112,6 @@ def train(directory: Path, timeout_s: float = 300.0) -> list[Path]:
             os.replace(staged, target)
             installed.append(target)
         return installed
-
-
-def _alive_workers(master_ui_port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{master_ui_port}/json/", timeout=2) as r:
-            return int(json.load(r).get("aliveworkers", 0))
-    except (OSError, ValueError):
-        return 0
 
 
 def _wait_for(condition, timeout_s: float) -> None:

@@ -15,7 +15,9 @@ import signal
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import httpx
 
 from autoscaler.atomic_files import replace_if_changed, write_atomic
 from autoscaler.backends import processes
@@ -77,6 +79,14 @@ def client_env(conf_dir: Path) -> dict[str, str]:
         "PYSPARK_PYTHON": str(spark_python()),
         "PYSPARK_DRIVER_PYTHON": str(spark_python()),
     }
+
+
+def master_state(master_ui: str) -> dict[str, Any] | None:
+    """The master's ``/json/`` state (``aliveworkers``, apps...), None while it does not answer."""
+    try:
+        return httpx.get(f"{master_ui}/json/", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 def new_secret() -> str:
