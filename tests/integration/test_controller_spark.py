@@ -14,6 +14,7 @@ import time
 import httpx
 import pytest
 
+from autoscaler.backends import processes
 from autoscaler.backends.processes import kill_group
 from autoscaler.backends.spark_local import spark_python
 from autoscaler.store import LocalClusterStore
@@ -129,7 +130,15 @@ def test_a_killed_controller_adopts_its_processes_without_duplicates(platform):
     # Kill the controller as soon as it has started the first worker: mid-scale.
     wait_for(lambda: platform.worker_pids(name), timeout_s=60, every_s=0.05)
     platform.kill_controller(signal.SIGKILL)
-    before = platform.jvm_leaders(name)
+    # What the dead controller had recorded (pid files) is adopted; a JVM it started but had not
+    # recorded yet is stopped and started again by design, so it is not part of "before".
+    pids = platform.state_dir / "runtime" / name / "pids"
+    before = {
+        marker: pid
+        for marker, pid in platform.jvm_leaders(name).items()
+        if processes.running_pid(pids / f"{marker.removeprefix(platform.prefix(name))}.pid") == pid
+    }
+    assert platform.prefix(name) + "master" in before
 
     platform.start_controller()
     wait_for(lambda: len(platform.worker_pids(name)) == 2, timeout_s=60)
