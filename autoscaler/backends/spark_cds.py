@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 ROLES = ("master", "worker", "executor")
+# HotSpot's CDS_DYNAMIC_ARCHIVE_MAGIC (0xf00baba8), as the header stores it (little-endian)
+DYNAMIC_ARCHIVE_MAGIC = (0xF00BABA8).to_bytes(4, "little")
 SWITCH = "HUBSCALE_SPARK_CDS"  # "off": start every JVM without its archive (benchmark baseline)
 TRAINING_JOB = """
 from pyspark.sql import SparkSession, functions as F
@@ -41,6 +43,15 @@ spark.stop()
 
 def archive(directory: Path, role: str) -> Path:
     return directory / f"{role}.jsa"
+
+
+def complete(path: Path) -> bool:
+    """Was a dynamic archive written to its end? Its header, with the magic, is written last."""
+    try:
+        with path.open("rb") as file:
+            return file.read(4) == DYNAMIC_ARCHIVE_MAGIC
+    except FileNotFoundError:
+        return False
 
 
 def enabled(env: Mapping[str, str] | None = None) -> bool:
@@ -96,13 +107,15 @@ def train(directory: Path, timeout_s: float = 300.0) -> list[Path]:
             )  # fmt: skip
             if job.returncode != 0:
                 raise RuntimeError(f"the training job failed:\n{job.stderr[-3000:]}")
-            _wait_for(lambda: dumps["executor"].is_file(), timeout_s)  # written as it exits
+            # The executor writes its archive as it exits, header last: wait until it is gone.
+            worker = processes.running_pid(started[-1])
+            _wait_for(lambda: worker is None or not processes.children(worker), timeout_s)
         finally:
             for pid_file in reversed(started):
                 processes.stop(pid_file, timeout_s=60, first_signal=signal.SIGTERM)
-        missing = [role for role, path in dumps.items() if not path.is_file()]
-        if missing:
-            raise RuntimeError(f"no archive written for {', '.join(missing)}")
+        broken = [role for role, path in dumps.items() if not complete(path)]
+        if broken:
+            raise RuntimeError(f"no complete archive written for {', '.join(broken)}")
         directory.mkdir(parents=True, exist_ok=True)
         installed = []
         for role, path in dumps.items():

@@ -128,6 +128,18 @@ def executors(worker: int) -> list[int]:
     ]
 
 
+def registered_executor_log(worker_dir: Path, executor: int) -> bytes | None:
+    """The stderr of the executor JVM ``executor`` once it has registered with its driver."""
+    arguments = Path(f"/proc/{executor}/cmdline").read_bytes().split(b"\0")
+    app_id = arguments[arguments.index(b"--app-id") + 1].decode()
+    executor_id = arguments[arguments.index(b"--executor-id") + 1].decode()
+    for log in worker_dir.glob(f"work/*/{app_id}/{executor_id}/stderr"):
+        text = log.read_bytes()
+        if b"Successfully registered with driver" in text:
+            return text
+    return None
+
+
 def test_the_jvms_start_from_their_class_data_sharing_archives(spark, tmp_path):
     """``make install`` trained the archives; master, worker and an executor all map theirs."""
     for role in ROLES:
@@ -146,8 +158,12 @@ def test_the_jvms_start_from_their_class_data_sharing_archives(spark, tmp_path):
     )  # fmt: skip
     try:
         (executor,) = wait_for(lambda: executors(worker), timeout_s=120)
+        # the JVM maps its archive while it boots, before it registers with the driver
+        stderr = wait_for(
+            lambda: registered_executor_log(spark.workers[0].cwd, executor), timeout_s=120
+        )
         command = Path(f"/proc/{executor}/cmdline").read_bytes().replace(b"\0", b" ")
-        assert mapped(executor, archive(cds_dir(), "executor")), command.decode()
+        assert mapped(executor, archive(cds_dir(), "executor")), (command + stderr).decode()
         out, _ = driver.communicate(timeout=120)
     finally:
         driver.kill()

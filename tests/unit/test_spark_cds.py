@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from autoscaler.backends.spark_cds import SWITCH, archive, use_options
+import subprocess
+
+from autoscaler.backends.spark_cds import SWITCH, archive, complete, use_options
 from autoscaler.backends.spark_conf import SparkClusterPorts
 from autoscaler.backends.spark_local import LocalSparkCluster
 
@@ -26,3 +28,16 @@ def test_daemons_keep_the_clusters_config_directory_off_their_class_path(tmp_pat
         assert "SPARK_CONF_DIR" not in spec.env
         assert "--properties-file" in spec.argv  # the configuration comes this way instead
     assert cluster.env()["SPARK_CONF_DIR"] == str(cluster.conf_dir)  # a driver's: unchanged
+
+
+def test_only_an_archive_written_to_its_end_counts_as_complete(tmp_path):
+    """A JVM writes a dynamic archive's header last: one killed while writing leaves zeros."""
+    written = archive(tmp_path, "worker")
+    subprocess.run(
+        ["java", f"-XX:ArchiveClassesAtExit={written}", "-version"], check=True, capture_output=True
+    )
+    assert complete(written)
+    with written.open("r+b") as file:
+        file.write(bytes(16))  # what a dump cut short looks like
+    assert not complete(written)
+    assert not complete(tmp_path / "never-written.jsa")
