@@ -15,12 +15,12 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 import yaml
 from kubernetes.utils.quantity import parse_quantity
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -124,6 +124,27 @@ Timestamp = Annotated[
 PolicyValue = Annotated[float | tuple[float, ...], BeforeValidator(_policy_value)]
 
 
+def memory_in_range(memory: str) -> str:
+    """``memory`` unchanged if it lies between 128Mi and 1Ti, else ValueError saying which."""
+    size = parse_quantity(memory)
+    if size <= 0:
+        raise ValueError(f"must be positive, got {memory!r}")
+    if size < MIN_MEMORY_BYTES:
+        raise ValueError(f"must be at least 128Mi, got {memory!r}")
+    if size > MAX_MEMORY_BYTES:
+        raise ValueError(f"must be at most 1Ti, got {memory!r}")
+    return memory
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity in bytes, rounded up as Kubernetes does."""
+    return math.ceil(parse_quantity(quantity))
+
+
+# Memory of a process or pod: a Kubernetes quantity between 128Mi and 1Ti.
+Memory = Annotated[str, Field(pattern=QUANTITY_PATTERN), AfterValidator(memory_in_range)]
+
+
 class WorkerSize(_Model):
     """The size of one Spark worker or Flink TaskManager."""
 
@@ -131,28 +152,14 @@ class WorkerSize(_Model):
     _where = ("spec", "worker")
 
     cores: int = Field(1, ge=1, le=64, description="CPU cores of one worker.")
-    memory: str = Field(
-        "2Gi",
-        pattern=QUANTITY_PATTERN,
-        description="Memory of one worker, a Kubernetes quantity between 128Mi and 1Ti.",
+    memory: Memory = Field(
+        "2Gi", description="Memory of one worker, a Kubernetes quantity between 128Mi and 1Ti."
     )
-
-    @field_validator("memory")
-    @classmethod
-    def _memory_in_range(cls, memory: str) -> str:
-        size = parse_quantity(memory)
-        if size <= 0:
-            raise ValueError(f"must be positive, got {memory!r}")
-        if size < MIN_MEMORY_BYTES:
-            raise ValueError(f"must be at least 128Mi, got {memory!r}")
-        if size > MAX_MEMORY_BYTES:
-            raise ValueError(f"must be at most 1Ti, got {memory!r}")
-        return memory
 
     @property
     def memory_bytes(self) -> int:
         """Memory in bytes, rounded up as Kubernetes does."""
-        return math.ceil(parse_quantity(self.memory))
+        return quantity_bytes(self.memory)
 
     @property
     def memory_mib(self) -> int:

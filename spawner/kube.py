@@ -8,19 +8,21 @@ The controller then creates the clusters and the Spark config Secret the pod is 
 While the pod waits (for its Spark configuration Secret, which the controller makes), the
 clusters' status is read: one in phase Error for ``cluster_error_grace_s``, or none with any
 status after ``clusters_timeout_s`` (no controller), ends the start with the reason.
+Progress (the hub's pending page): KubeSpawner's pod events, and ours about the clusters (created,
+each phase a cluster reaches).
 Stop: KubeSpawner deletes the pod, then the ComputeClusters are deleted (absent is fine).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from kubernetes_asyncio.client import CustomObjectsApi
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
-from traitlets import default
+from traitlets import Instance, default
 
 from autoscaler.crd import GROUP, PLURAL, VERSION
 from autoscaler.kube_api import (
@@ -31,9 +33,9 @@ from autoscaler.kube_api import (
     call,
     read_compute_cluster,
 )
-from autoscaler.spec import ComputeCluster
+from autoscaler.spec import ComputeCluster, Engine
 from spawner.cluster_clients import ClustersNotReady, ErrorGrace
-from spawner.compute import compute_clusters
+from spawner.compute import Resolved, compute_clusters
 from spawner.notebook_env import server_args
 from spawner.notebook_pod import (
     client_env,
@@ -45,24 +47,37 @@ from spawner.notebook_pod import (
     volumes,
 )
 from spawner.profiles import Profiles
+from spawner.progress import Event, ProgressLog, follow, merge
 from spawner.user_options import ProfileChoice, clusters_failed
 
 ALREADY_EXISTS = 409
 CLUSTER_POLL_S = 1.0
+CREATED_PROGRESS = 10  # KubeSpawner's pod events count from 30 towards 90
+PHASE_PROGRESS = 40
 
 
 def profile_list(profiles: Profiles) -> list[dict[str, Any]]:
-    """The profiles as KubeSpawner's ``profile_list`` (slug = the profile's name)."""
+    """The profiles as KubeSpawner's ``profile_list`` (slug = the profile's name); a profile's
+    notebook size overrides the configured one, a profile without keeps it."""
     return [
         {
             "slug": profile.name,
             "display_name": profile.display_name,
             "description": profile.description,
             "default": profile is profiles.default,
-            "kubespawner_override": {},
+            "kubespawner_override": profile.notebook.spawner_traits() if profile.notebook else {},
         }
         for profile in profiles.profiles
     ]
+
+
+def phase_message(engine: Engine, name: str, status: Mapping[str, Any]) -> str:
+    """A cluster's status for the pending page: its phase, workers and the controller's reason."""
+    workers = status.get("workers", 0)
+    text = f"{engine.capitalize()} cluster {name}: {status.get('phase')}, {workers} worker"
+    text += "" if workers == 1 else "s"
+    reason = status.get("reason")
+    return f"{text} ({reason})" if reason else text
 
 
 async def _create_clusters(spawner: HubscaleKubeSpawner, pod: dict[str, Any]) -> None:
@@ -74,6 +89,7 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
     """A notebook pod with the user's own Spark and Flink clusters beside it."""
 
     retry = Retry()  # each ComputeCluster call: timeout and bounded backoff
+    progress_log = Instance(ProgressLog, args=())  # a new one at each start and stop
 
     @default("cmd")
     def _default_cmd(self) -> list[str]:
@@ -95,11 +111,15 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
     def custom_api(self) -> CustomObjectsApi:
         return shared_client("CustomObjectsApi")
 
-    def clusters(self) -> list[ComputeCluster]:
-        """This server's ComputeClusters for the checked user_options, in our namespace."""
+    def checked(self) -> Resolved:
+        """The checked user_options of this start."""
         if self.resolved is None:
             raise RuntimeError("apply_profile must run before the clusters are known")
-        return compute_clusters(self.user.name, self.name, self.resolved)
+        return self.resolved
+
+    def clusters(self) -> list[ComputeCluster]:
+        """This server's ComputeClusters for the checked user_options, in our namespace."""
+        return compute_clusters(self.user.name, self.name, self.checked())
 
     async def load_user_options(self) -> None:
         """Check user_options first (400, nothing created), then KubeSpawner's profile_list."""
@@ -123,8 +143,14 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         env.update(client_env(names["spark"], names["flink"], self.namespace))
         return env
 
+    async def progress(self) -> AsyncIterator[Event]:
+        """KubeSpawner's pod events and our messages about the clusters, as they come."""
+        async for event in merge(super().progress(), follow(lambda: self.progress_log)):
+            yield event
+
     async def _start(self) -> Any:
         """KubeSpawner's start, ended early when the user's clusters cannot come up."""
+        self.progress_log = ProgressLog()
         starting = asyncio.ensure_future(super()._start())
         watching = asyncio.ensure_future(self._watch_clusters())
         try:
@@ -144,8 +170,10 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         started = loop.time()
         errors = ErrorGrace(self.cluster_error_grace_s)
         names = list(self.cluster_names.values())
+        phases: dict[str, str] = {}
         while True:
             statuses = [await self._cluster_status(name) for name in names]
+            self._report_phases(phases, statuses)
             now = loop.time()
             try:
                 errors.check(dict(zip(names, map(_error_reason, statuses), strict=True)), now)
@@ -160,6 +188,14 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
                 raise clusters_failed(ClustersNotReady(message))
             await asyncio.sleep(CLUSTER_POLL_S)
 
+    def _report_phases(self, phases: dict[str, str], statuses: list[dict[str, Any]]) -> None:
+        """A progress message for each cluster whose phase differs from ``phases`` (updated)."""
+        for (engine, name), status in zip(self.cluster_names.items(), statuses, strict=True):
+            phase = status.get("phase")
+            if phase and phase != phases.get(name):
+                phases[name] = phase
+                self.progress_log.add(PHASE_PROGRESS, phase_message(engine, name, status))
+
     async def _cluster_status(self, name: str) -> dict[str, Any]:
         """The cluster's status ({} while it has none, or does not exist yet)."""
         try:
@@ -172,6 +208,9 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
     async def apply_clusters(self, pod: dict[str, Any]) -> None:
         """Create this server's ComputeClusters owned by ``pod``; replace those left over."""
         owner = pod_owner_reference(pod)
+        profile = self.checked().profile.display_name
+        message = f"Creating your Spark and Flink clusters ({profile})"
+        self.progress_log.add(CREATED_PROGRESS, message)
         for cluster in self.clusters():
             document = cluster.to_document()
             document["metadata"]["ownerReferences"] = [owner]
@@ -191,6 +230,7 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         self.log.info("computecluster-replaced name=%s namespace=%s", name, self.namespace)
 
     async def stop(self, now: bool = False) -> None:
+        self.progress_log = ProgressLog()  # the next start's page shows nothing of this one
         try:
             await super().stop(now=now)
         finally:

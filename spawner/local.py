@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner, SpawnException
-from traitlets import Unicode, default
+from traitlets import Instance, Unicode, default
 
 from autoscaler.__main__ import default_state_dir
 from autoscaler.backends import processes
@@ -31,6 +31,8 @@ from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for
 from spawner.compute import Resolved, compute_clusters
 from spawner.flink_client import remove_client_dir, write_client_dir
 from spawner.notebook_env import flink_env, server_args, spark_env
+from spawner.profiles import NOTEBOOK_TRAITS, Profile
+from spawner.progress import Event, ProgressLog, follow
 from spawner.user_options import ProfileChoice, clusters_failed
 
 SERVERS = "servers"  # <state>/servers/: per-server client files; also the process marker's root
@@ -68,7 +70,8 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
 
     cluster_env: Mapping[str, str] = {}  # replaced, never mutated
     git_env: Mapping[str, str] = {}  # nbdime's git drivers and jupytext pairing, set at start
-    _events: tuple[dict[str, Any], ...] = ()
+    progress_log = Instance(ProgressLog, args=())  # a new one at each start and stop
+    _configured_size: dict[str, Any] | None = None  # the size traits as configured, kept once
 
     @property
     def store(self) -> LocalClusterStore:
@@ -95,15 +98,16 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         return env
 
     async def start(self) -> tuple[str, int]:
-        self._events = ()
+        self.progress_log = ProgressLog()
         resolved = self.resolved or self.apply_profile(self.user_options)
+        self._size_notebook(resolved.profile)
         self.git_env = await self._git_env()
         try:
             clients = await self._start_clusters(resolved)
         except ClustersNotReady as error:
             raise clusters_failed(error) from None
         self.cluster_env = await asyncio.to_thread(self._cluster_env, clients)
-        self._event(70, "Clusters ready; starting your notebook server")
+        self.progress_log.add(70, "Clusters ready; starting your notebook server")
         return await super().start()
 
     async def _start_clusters(self, resolved: Resolved) -> dict[str, dict[str, str]]:
@@ -113,10 +117,19 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         await wait_for_teardown(store, names, self.clusters_timeout_s)
         for cluster in compute_clusters(self.user.name, self.name, resolved):
             await asyncio.to_thread(store.apply, cluster)
-        self._event(30, f"Starting your clusters ({resolved.profile.display_name})")
+        self.progress_log.add(30, f"Starting your clusters ({resolved.profile.display_name})")
         return await wait_for_clients(
             store, names, self.clusters_timeout_s, self.cluster_error_grace_s
         )
+
+    def _size_notebook(self, profile: Profile) -> None:
+        """The profile's notebook size (else the configured one) as this start's Spawner traits:
+        JupyterHub passes them to the server as MEM_LIMIT, CPU_LIMIT...; nothing enforces them."""
+        if self._configured_size is None:
+            self._configured_size = {name: getattr(self, name) for name in NOTEBOOK_TRAITS}
+        size = profile.notebook.spawner_traits() if profile.notebook else self._configured_size
+        for name, value in size.items():
+            setattr(self, name, value)
 
     async def _git_env(self) -> dict[str, str]:
         """The user's git set up for notebooks (nbdime drivers, jupytext pairs) in their home."""
@@ -138,6 +151,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         }
 
     async def stop(self, now: bool = False) -> None:
+        self.progress_log = ProgressLog()  # the next start's page shows nothing of this one
         try:
             await super().stop(now=now)
         finally:
@@ -152,18 +166,10 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         remove_client_dir(self.flink_client_dir)
         self.cluster_env = {}
 
-    def _event(self, progress: int, message: str) -> None:
-        self._events = (*self._events, {"progress": progress, "message": message})
-
-    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+    async def progress(self) -> AsyncIterator[Event]:
         """Spawn progress for the hub's pending page: the clusters first, then the server."""
-        shown = 0
-        while True:
-            events = self._events
-            for event in events[shown:]:
-                yield event
-            shown = len(events)
-            await asyncio.sleep(0.5)
+        async for event in follow(lambda: self.progress_log):
+            yield event
 
 
 def stop_marked(marker: str, grace_s: float) -> list[int]:

@@ -19,14 +19,17 @@ from pydantic_core import PydanticCustomError
 from autoscaler.spec import (
     DNS_LABEL_PATTERN,
     Engine,
+    Memory,
     SpecError,
     error_path,
     parse_spec,
+    quantity_bytes,
     show_typed,
     validation_reason,
 )
 
 ENGINES: tuple[Engine, ...] = get_args(Engine)
+NOTEBOOK_TRAITS = ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit")  # the Spawner's
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,18 @@ class Worker(_Model):
     memory: str
 
 
+class NotebookSize(_Model):
+    """The notebook server's size (the Spark driver runs in it): reserved and at most, both."""
+
+    cores: float = Field(ge=0.001, le=64)  # Kubernetes counts CPU in millicores
+    memory: Memory
+
+    def spawner_traits(self) -> dict[str, float | int]:
+        """As JupyterHub Spawner's ``NOTEBOOK_TRAITS`` (cores, bytes): request = limit."""
+        cores, memory_bytes = float(self.cores), quantity_bytes(self.memory)
+        return dict(zip(NOTEBOOK_TRAITS, (cores, cores, memory_bytes, memory_bytes), strict=True))
+
+
 class ClusterDefaults(_Model):
     """One engine's cluster in a profile, in the ComputeCluster spec's own words."""
 
@@ -106,7 +121,8 @@ class UserOptionBounds(_Model):
 
 
 class Profile(_Model):
-    """One choice on the spawn page: a Spark and a Flink cluster plus what the user may change."""
+    """One choice on the spawn page: a Spark and a Flink cluster, optionally the notebook server's
+    size, plus what the user may change."""
 
     name: str = Field(max_length=63, pattern=DNS_LABEL_PATTERN)
     display_name: str = Field(alias="displayName", min_length=1)
@@ -115,6 +131,7 @@ class Profile(_Model):
     idle_timeout_seconds: int = Field(600, alias="idleTimeoutSeconds")
     spark: ClusterDefaults
     flink: ClusterDefaults
+    notebook: NotebookSize | None = None  # None: the hub's configured size
     user_options: UserOptionBounds = Field(UserOptionBounds(), alias="userOptions")
 
     @model_validator(mode="after")

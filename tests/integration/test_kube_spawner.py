@@ -12,19 +12,43 @@ import json
 import pytest
 import yaml
 from jupyterhub.spawner import SpawnException
+from jupyterhub.utils import iterate_until
+from kubernetes.utils.quantity import parse_quantity
 
 from autoscaler.backends.kube_manifests import config_secret_name
 from autoscaler.kube_api import MERGE_PATCH
 from spawner.compute import cluster_name
 from spawner.notebook_pod import FILES_VARIABLE, FLINK_CLIENT_INIT
-from tests.kube.apiserver import resource
-from tests.kube.fixtures import NAMESPACE
+from tests.kube.apiserver import ApiServerDouble, resource
+from tests.kube.fixtures import NAMESPACE, eventually
 from tests.kube.hub import kubelet, make_spawner, stop_reflectors
 from tests.kube.protocol import ApiError
+
+# The hub's own notebook size, as hub_config/kubernetes.py sets it from singleuser.cpu/memory.
+CHART_SIZE = {
+    "cpu_guarantee": 0.5,
+    "cpu_limit": 2.0,
+    "mem_guarantee": 2**30,
+    "mem_limit": 4 * 2**30,
+}
 
 
 def env_of(container: dict) -> dict:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def resources_of(container: dict) -> dict[str, dict[str, float]]:
+    """The container's requests and limits as numbers (cores, bytes)."""
+    return {
+        kind: {name: float(parse_quantity(str(value))) for name, value in amounts.items()}
+        for kind, amounts in container["resources"].items()
+    }
+
+
+def set_status(double: ApiServerDouble, name: str, **status: object) -> None:
+    """Write a ComputeCluster's status into the double, as the controller would."""
+    body = {"status": {"workers": 0, "desired": 0, **status}}
+    double.store.patch(resource("computeclusters"), NAMESPACE, name, MERGE_PATCH, body, "status")
 
 
 def test_spawn_creates_the_pod_then_its_clusters_owned_by_it_against_the_api_server_double(
@@ -152,14 +176,7 @@ def test_a_cluster_in_phase_error_ends_the_start_with_its_reason_against_the_api
             while True:
                 await asyncio.sleep(0.1)
                 with contextlib.suppress(ApiError):
-                    cluster = spawner_apiserver.get("computeclusters", NAMESPACE, spark)
-                    status = {"phase": "Error", "reason": reason, "workers": 0, "desired": 0}
-                    spawner_apiserver.store.patch(
-                        resource("computeclusters"), NAMESPACE, spark, MERGE_PATCH,
-                        {"metadata": {"resourceVersion": cluster["metadata"]["resourceVersion"]},
-                         "status": status},
-                        "status",
-                    )  # fmt: skip
+                    set_status(spawner_apiserver, spark, phase="Error", reason=reason)
                     return
 
         writer = asyncio.create_task(controller_says_error())
@@ -192,3 +209,99 @@ def test_clusters_without_any_status_end_the_start_naming_the_autoscaler_against
     failure = asyncio.run(scenario())
     assert failure.status_code == 503
     assert "is the hubscale autoscaler running" in failure.jupyterhub_message
+
+
+@pytest.mark.parametrize(
+    ("profile", "requests", "limits"),
+    [
+        ("large", {"cpu": 2, "memory": 8 * 2**30}, {"cpu": 2, "memory": 8 * 2**30}),
+        ("small", {"cpu": 0.5, "memory": 2**30}, {"cpu": 2, "memory": 4 * 2**30}),  # the hub's
+    ],
+)
+def test_the_profile_s_notebook_size_sizes_the_pod_against_the_api_server_double(
+    spawner_apiserver, profile, requests, limits
+):
+    async def scenario() -> dict:
+        spawner = make_spawner(spawner_apiserver, "gina", **CHART_SIZE)
+        spawner.user_options = {"profile": profile}
+        try:
+            async with kubelet(spawner_apiserver, spawner.pod_name):
+                await asyncio.wait_for(spawner.start(), 30)
+            return spawner_apiserver.get("pods", NAMESPACE, spawner.pod_name)
+        finally:
+            await stop_reflectors()
+
+    container = asyncio.run(scenario())["spec"]["containers"][0]
+    assert resources_of(container) == {"requests": requests, "limits": limits}
+
+
+def test_spawn_progress_tells_about_the_clusters_and_the_pod_against_the_api_server_double(
+    spawner_apiserver,
+):
+    """What the hub's pending page reads while the pod waits for its Spark configuration Secret:
+    KubeSpawner's pod events and the clusters' creation and phases, as the controller writes
+    them (the test plays the controller: it writes the status, then makes the Secret)."""
+    reason = "no Spark application: idle"
+
+    async def scenario() -> tuple[list[dict], str, str]:
+        spawner = make_spawner(spawner_apiserver, "hana")
+        spawner.user_options = {"profile": "large"}
+        names = spawner.cluster_names
+        seen: list[dict] = []
+
+        def said(text: str) -> bool:
+            return any(text in event["message"] for event in seen)
+
+        def both_created() -> bool:
+            return len(spawner_apiserver.objects("computeclusters", NAMESPACE)) == len(names)
+
+        async def controller() -> None:
+            await eventually(both_created)
+            for name in names.values():
+                set_status(spawner_apiserver, name, phase="Pending", reason="starting the master")
+            await eventually(lambda: said(f"{names['flink']}: Pending"), 10)
+            spawner_apiserver.create(
+                "events",
+                NAMESPACE,
+                {
+                    "metadata": {"name": f"{spawner.pod_name}.scheduled"},
+                    "involvedObject": {"kind": "Pod", "name": spawner.pod_name},
+                    "type": "Normal",
+                    "reason": "Scheduled",
+                    "message": "Successfully assigned the pod to node-1",
+                    "lastTimestamp": "2025-01-01T00:00:00Z",
+                },
+            )
+            for name in names.values():
+                set_status(spawner_apiserver, name, phase="Idle", reason=reason)
+            await eventually(lambda: said(f"{names['flink']}: Idle"), 10)
+            await eventually(lambda: said("Successfully assigned"), 10)
+            spawner_apiserver.create(
+                "secrets", NAMESPACE, {"metadata": {"name": config_secret_name(names["spark"])}}
+            )
+
+        try:
+            async with kubelet(
+                spawner_apiserver, spawner.pod_name, config_secret_name(names["spark"])
+            ):
+                writer = asyncio.create_task(controller())
+                starting = asyncio.ensure_future(spawner.start())
+                async for event in iterate_until(starting, spawner.progress()):
+                    seen.append(event)  # as the hub reads it: until the start has ended
+                await writer  # a message it waited for and never saw says more than the start
+                await starting
+            await spawner.stop()
+        finally:
+            await stop_reflectors()
+        return seen, names["spark"], names["flink"]
+
+    events, spark, flink = asyncio.run(asyncio.wait_for(scenario(), 60))
+    messages = [event["message"] for event in events]
+    assert messages[0] == "Creating your Spark and Flink clusters (Large)"
+    for name, engine in ((spark, "Spark"), (flink, "Flink")):
+        pending = f"{engine} cluster {name}: Pending, 0 workers (starting the master)"
+        idle = f"{engine} cluster {name}: Idle, 0 workers ({reason})"
+        assert messages.index(pending) < messages.index(idle)
+    assert any(m.endswith("[Normal] Successfully assigned the pod to node-1") for m in messages)
+    progress = [event["progress"] for event in events if "progress" in event]
+    assert progress == sorted(progress) and progress[0] > 0

@@ -8,14 +8,19 @@ from typing import Any
 
 import pytest
 import yaml
+from jupyterhub.objects import Hub
 
+from spawner.kube import profile_list
+from spawner.local import LocalSpawner
 from spawner.profiles import (
     OPTIONS,
+    NotebookSize,
     OptionBounds,
     ProfileError,
     UserOptionBounds,
     load_profiles,
 )
+from tests.kube.hub import HubUser
 
 SHIPPED = Path(__file__).resolve().parents[2] / "hub_config" / "profiles.yaml"
 SHIPPED_DATA = yaml.safe_load(SHIPPED.read_text())
@@ -72,6 +77,58 @@ def test_shipped_profiles_let_users_lower_workers_and_set_idle_timeout():
         "spark_max_workers": 8,
         "flink_max_workers": 4,
         "idle_timeout_seconds": 600,
+    }
+
+
+def test_shipped_large_profile_sizes_its_notebook_server_and_small_keeps_the_hubs_size():
+    small, large = load_profiles(SHIPPED).profiles
+    assert small.notebook is None
+    assert large.notebook == NotebookSize(cores=2, memory="8Gi")
+    assert large.notebook.spawner_traits() == {
+        "cpu_guarantee": 2.0,
+        "cpu_limit": 2.0,
+        "mem_guarantee": 8 * 2**30,
+        "mem_limit": 8 * 2**30,
+    }
+
+
+def test_notebook_size_takes_fractional_cores_and_any_memory_quantity():
+    profiles = load_profiles(changed("profiles.0.notebook", {"cores": 0.5, "memory": "1500M"}))
+    assert profiles.default.notebook is not None
+    assert profiles.default.notebook.spawner_traits() == {
+        "cpu_guarantee": 0.5,
+        "cpu_limit": 0.5,
+        "mem_guarantee": 1_500_000_000,
+        "mem_limit": 1_500_000_000,
+    }
+
+
+def test_profile_list_overrides_the_notebook_size_only_where_a_profile_sets_it():
+    small, large = profile_list(load_profiles(SHIPPED))
+    assert (small["slug"], small["default"], small["kubespawner_override"]) == ("small", True, {})
+    assert (large["slug"], large["default"]) == ("large", False)
+    assert large["kubespawner_override"] == {
+        "cpu_guarantee": 2.0,
+        "cpu_limit": 2.0,
+        "mem_guarantee": 8 * 2**30,
+        "mem_limit": 8 * 2**30,
+    }
+
+
+def test_local_spawner_passes_a_profile_s_notebook_size_to_the_server_else_the_configured(
+    tmp_path,
+):
+    hub = Hub(ip="127.0.0.1", port=8081, base_url="/hub/")
+    spawner = LocalSpawner(user=HubUser("zoe"), hub=hub, state_dir=str(tmp_path), mem_limit="1G")
+    spawner.api_token = "token"
+    sizes = {}
+    for name in ("large", "small"):  # small after large: the configured size comes back
+        spawner._size_notebook(spawner.profiles.get(name))
+        env = spawner.get_env()
+        sizes[name] = {key: env.get(key) for key in ("MEM_LIMIT", "CPU_LIMIT", "CPU_GUARANTEE")}
+    assert sizes == {
+        "large": {"MEM_LIMIT": str(8 * 2**30), "CPU_LIMIT": "2.0", "CPU_GUARANTEE": "2.0"},
+        "small": {"MEM_LIMIT": str(2**30), "CPU_LIMIT": None, "CPU_GUARANTEE": None},
     }
 
 
@@ -177,6 +234,22 @@ def test_profiles_are_frozen():
             "profiles[0].userOptions.flink_max_workers.min",
             "must be an integer, got str '0'",
         ),
+        (
+            "profiles.1.notebook.memory",
+            "lots",
+            "profiles[1].notebook.memory",
+            "not a Kubernetes quantity: 'lots'",
+        ),
+        (
+            "profiles.1.notebook.memory",
+            "64Mi",
+            "profiles[1].notebook.memory",
+            "must be at least 128Mi, got '64Mi'",
+        ),
+        ("profiles.1.notebook.cores", 0, "profiles[1].notebook.cores", "must be at least 0.001"),
+        ("profiles.1.notebook.cores", "2", "profiles[1].notebook.cores", "must be a number"),
+        ("profiles.1.notebook.gpus", 1, "profiles[1].notebook.gpus", "unknown field"),
+        ("profiles.0.notebook", {"cores": 1}, "profiles[0].notebook.memory", "is required"),
         ("profiles", [], "profiles", "must list at least one profile"),
         ("extra", 1, "extra", "unknown field"),
     ],
