@@ -178,15 +178,26 @@ class LocalFlinkCluster:
 
     def drained(self, name: str, pid: int) -> bool:
         """True once the JobManager reports every slot of this TaskManager free (or lost it)."""
-        try:
-            response = httpx.get(f"{self.rest_url}/taskmanagers", timeout=5)
-            taskmanagers = response.json()["taskmanagers"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        taskmanagers = self._taskmanagers()
+        if taskmanagers is None:
             return False  # cannot tell: keep it
         for taskmanager in taskmanagers:
             if taskmanager.get("id") == name:
                 return taskmanager.get("freeSlots") == taskmanager.get("slotsNumber")
         return True  # not registered (any more): it runs nothing
+
+    def registered(self, workers: Mapping[str, int]) -> set[str]:
+        """The TaskManagers the JobManager knows (none while it does not answer)."""
+        known = {taskmanager.get("id") for taskmanager in self._taskmanagers() or []}
+        return {name for name in workers if name in known}
+
+    def _taskmanagers(self) -> list[dict] | None:
+        """The JobManager's ``/taskmanagers``; None while it does not answer."""
+        try:
+            response = httpx.get(f"{self.rest_url}/taskmanagers", timeout=5)
+            return list(response.json()["taskmanagers"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
 
     def targets(self, workers: Mapping[str, int]) -> list[ScrapeTarget]:
         """The JobManager's and each TaskManager's Prometheus reporter."""

@@ -5,6 +5,11 @@ any process starts), the engine's configuration, pid files and logs. Everything 
 is in those files and in ``/proc``: a restarted controller adopts the processes it finds there,
 kills the ones it cannot account for (started just before a crash), and starts none twice.
 Workers leave through a drain: they finish their tasks first and are stopped once drained.
+
+All of a machine's JVMs share its cores, and a JVM's start is CPU-bound: a cluster starts at most
+``start_concurrency`` workers at a time (half the cores, at least one) and the next once one has
+registered with its head, so the first worker of a cluster grown from zero is not slowed by the
+others. The controller asks again every loop until the count is reached.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ log = logging.getLogger(__name__)
 RUNTIME_DIR = "runtime"
 RECORD_FILE = "runtime.json"
 CLIENT_FILE = "client.json"
+STARTUP_GRACE_S = 60.0  # a worker not registered after this no longer holds the next one back
+CHILD_START_S = 5.0  # a worker's new child (a Spark executor JVM) counts as starting this long
+
+
+def default_start_concurrency() -> int:
+    """Workers a cluster starts at once: half this machine's cores, at least one."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 @dataclass
@@ -71,6 +83,8 @@ class LocalEngine(Protocol):
 
     def drained(self, name: str, pid: int) -> bool: ...
 
+    def registered(self, workers: Mapping[str, int]) -> set[str]: ...
+
     def targets(self, workers: Mapping[str, int]) -> list[ScrapeTarget]: ...
 
     def client_config(self) -> dict[str, str]: ...
@@ -90,12 +104,14 @@ class LocalBackend:
         file_sd_dir: Path,
         engines: Mapping[str, tuple[EngineFactory, PortAllocator]],
         clock: Callable[[], float] = time.time,
+        start_concurrency: int | None = None,
     ) -> None:
         self.runtime_dir = state_dir / RUNTIME_DIR
         self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.file_sd_dir = file_sd_dir
         self.engines = engines
         self.clock = clock
+        self.start_concurrency = start_concurrency or default_start_concurrency()
         self._clusters: dict[str, ComputeCluster] = {}  # last ensured document, a cache
         self._swept: set[str] = set()  # clusters checked for orphans since this process started
 
@@ -150,7 +166,7 @@ class LocalBackend:
         record = self._require(name)
         engine = self._engine(cluster, record)
         serving = record.serving()
-        for _ in range(workers - len(serving)):
+        for _ in range(min(workers - len(serving), self._start_room(name, record, engine))):
             worker = record.next_worker_name()
             record.workers[worker] = free_port()
             self._save(name, record)  # recorded before it starts: a crash cannot orphan it
@@ -166,6 +182,28 @@ class LocalBackend:
             if pid is not None:
                 engine.begin_drain(worker, pid)
         self._refresh(name, record, engine)
+
+    def _start_room(self, name: str, record: RuntimeRecord, engine: LocalEngine) -> int:
+        """How many more workers may start now: ``start_concurrency`` less the JVMs of this
+        cluster still starting: workers not yet registered with the head, and the processes they
+        launched (Spark's executors) in their first ``CHILD_START_S``. None counts once older
+        than ``STARTUP_GRACE_S``: one that never registers holds nothing back for long."""
+        young: dict[str, int] = {}
+        launching = 0
+        for worker in record.serving():
+            pid = processes.running_pid(engine.worker(worker, record.workers[worker]).pid_file)
+            age_s = None if pid is None else processes.age_s(pid)
+            if pid is None or age_s is None or age_s >= STARTUP_GRACE_S:
+                continue  # gone, or old enough to hold nothing back
+            young[worker] = record.workers[worker]
+            ages = (processes.age_s(child) for child in processes.children(pid))
+            launching += sum(
+                1 for child_s in ages if child_s is not None and child_s < CHILD_START_S
+            )
+        starting = set(young) - engine.registered(young) if young else set()
+        if starting or launching:
+            log.debug("worker-start-waits cluster=%s starting=%s", name, sorted(starting))
+        return max(0, self.start_concurrency - len(starting) - launching)
 
     def _delete(self, name: str) -> None:
         record = self._load(name)

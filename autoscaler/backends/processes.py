@@ -45,6 +45,15 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+def age_s(pid: int) -> float | None:
+    """Seconds since the process started; None once it is gone."""
+    ticks = start_time(pid)
+    if ticks is None:
+        return None
+    uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+    return uptime_s - ticks / os.sysconf("SC_CLK_TCK")
+
+
 def running_pid(pid_file: Path) -> int | None:
     """The pid recorded in ``pid_file`` if that very process still runs (not a reused pid)."""
     try:

@@ -206,6 +206,16 @@ class LocalSparkCluster:
         """True once the worker runs no executor (its executors are its child processes)."""
         return not processes.children(pid)
 
+    def registered(self, workers: Mapping[str, int]) -> set[str]:
+        """The workers the master lists as alive, by web UI port (none while it does not answer)."""
+        state = master_state(f"http://127.0.0.1:{self.ports.master_ui}") or {}
+        alive = {
+            worker.get("webuiaddress", "").rpartition(":")[2]
+            for worker in state.get("workers", [])
+            if worker.get("state") == "ALIVE"
+        }
+        return {name for name, port in workers.items() if str(port) in alive}
+
     def targets(self, workers: Mapping[str, int]) -> list[ScrapeTarget]:
         """Master, each worker, and every port of the drivers' UI range."""
         master = ScrapeTarget(

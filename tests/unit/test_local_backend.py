@@ -29,6 +29,8 @@ class SleepEngine:
 
     drain_timeout_s = None
     drained_workers: set[str] = set()  # noqa: RUF012 - shared on purpose: tests set it
+    registered_workers: set[str] | None = None  # None: every worker has registered at once
+    worker_argv: tuple[str, ...] = ("sleep", "600")
 
     def __init__(self, cluster: ComputeCluster, directory: Path, record: RuntimeRecord) -> None:
         self.name = cluster.metadata.name
@@ -37,9 +39,9 @@ class SleepEngine:
     def prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    def _spec(self, role: str) -> ProcessSpec:
+    def _spec(self, role: str, argv: tuple[str, ...] = ("sleep", "600")) -> ProcessSpec:
         return ProcessSpec(
-            argv=["sleep", "600"],
+            argv=list(argv),
             env=dict(os.environ),
             pid_file=self.directory / "pids" / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
@@ -50,13 +52,18 @@ class SleepEngine:
         return self._spec("head")
 
     def worker(self, name: str, port: int) -> ProcessSpec:
-        return self._spec(f"worker-{name}")
+        return self._spec(f"worker-{name}", self.worker_argv)
 
     def begin_drain(self, name: str, pid: int) -> None:
         pass
 
     def drained(self, name: str, pid: int) -> bool:
         return name in self.drained_workers
+
+    def registered(self, workers: Mapping[str, int]) -> set[str]:
+        if self.registered_workers is None:
+            return set(workers)
+        return set(workers) & self.registered_workers
 
     def targets(self, workers: Mapping[str, int]) -> list[ScrapeTarget]:
         return [
@@ -74,8 +81,10 @@ def cluster(name: str) -> ComputeCluster:
 @pytest.fixture
 def backend(tmp_path: Path) -> Iterator[LocalBackend]:
     SleepEngine.drained_workers = set()
+    SleepEngine.registered_workers = None
+    SleepEngine.worker_argv = ("sleep", "600")
     engines = {"spark": (SleepEngine, lambda: {"master": 1})}
-    local = LocalBackend(tmp_path / "state", tmp_path / "targets", engines)
+    local = LocalBackend(tmp_path / "state", tmp_path / "targets", engines, start_concurrency=8)
     yield local
     for directory in local.runtime_dir.iterdir():
         asyncio.run(local.delete(directory.name))
@@ -118,6 +127,63 @@ def test_shrinking_drains_the_victims_first_and_stops_them_once_drained(backend:
 
     run(backend.scale(cluster("c"), 2, ()))  # the free name w0 is reused; w2 still drains
     assert run(backend.observe())["c"].workers == ("w1", "w0")
+
+
+def test_workers_start_one_at_a_time_each_once_the_one_before_has_registered(tmp_path: Path):
+    """A JVM's start is CPU-bound: on a 2-core machine one starts at a time per cluster."""
+    SleepEngine.registered_workers = set()
+    engines = {"spark": (SleepEngine, lambda: {"master": 1})}
+    local = LocalBackend(tmp_path / "state", tmp_path / "targets", engines, start_concurrency=1)
+    try:
+        run(local.ensure(cluster("c")))
+        run(local.scale(cluster("c"), 3, ()))
+        assert run(local.observe())["c"].workers == ("w0",)
+        run(local.scale(cluster("c"), 3, ()))  # the controller asks again next loop
+        assert run(local.observe())["c"].workers == ("w0",)  # w0 has not registered yet
+
+        SleepEngine.registered_workers = {"w0"}
+        run(local.scale(cluster("c"), 3, ()))
+        assert run(local.observe())["c"].workers == ("w0", "w1")
+
+        local.start_concurrency = 2  # two may start at once: w1 is one
+        run(local.scale(cluster("c"), 3, ()))
+        assert run(local.observe())["c"].workers == ("w0", "w1", "w2")
+    finally:
+        run(local.delete("c"))
+
+
+def test_a_worker_that_never_registers_holds_the_next_back_only_for_the_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    SleepEngine.registered_workers = set()
+    engines = {"spark": (SleepEngine, lambda: {"master": 1})}
+    local = LocalBackend(tmp_path / "state", tmp_path / "targets", engines, start_concurrency=1)
+    try:
+        run(local.ensure(cluster("c")))
+        run(local.scale(cluster("c"), 2, ()))
+        monkeypatch.setattr("autoscaler.backends.local.STARTUP_GRACE_S", 0.0)
+        run(local.scale(cluster("c"), 2, ()))
+        assert run(local.observe())["c"].workers == ("w0", "w1")
+    finally:
+        run(local.delete("c"))
+
+
+def test_a_worker_launching_a_process_holds_the_next_worker_back_while_that_one_starts(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+):
+    """A registered Spark worker that just launched an executor JVM: that start takes the CPU."""
+    SleepEngine.worker_argv = ("sh", "-c", "sleep 600 & wait")  # a worker with one child
+    backend.start_concurrency = 1
+    run(backend.ensure(cluster("c")))
+    run(backend.scale(cluster("c"), 2, ()))
+    c = backend.marker_prefix("c")
+    w0 = processes.group_leaders(c + "worker-w0")[c + "worker-w0"]
+    wait_for(lambda: processes.children(w0))
+    run(backend.scale(cluster("c"), 2, ()))
+    assert run(backend.observe())["c"].workers == ("w0",)  # w0's child is young
+    monkeypatch.setattr("autoscaler.backends.local.CHILD_START_S", 0.0)
+    run(backend.scale(cluster("c"), 2, ()))
+    assert run(backend.observe())["c"].workers == ("w0", "w1")
 
 
 def test_a_dead_worker_is_forgotten_so_the_controller_can_restore_it(backend: LocalBackend):
