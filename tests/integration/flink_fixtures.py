@@ -22,7 +22,7 @@ from autoscaler.backends.flink_conf import FlinkClusterPorts
 from autoscaler.backends.flink_local import LocalFlinkCluster, flink_home
 from autoscaler.backends.ports import free_port_range
 from autoscaler.backends.processes import ProcessSpec
-from autoscaler.flink_rest import FlinkError, FlinkRest
+from autoscaler.flink_rest import FlinkRest
 from tests.support import free_port, wait_for
 
 STARTUP_TIMEOUT_S = 120  # ~10 s each here; 30 s and more beside other JVMs on 2 cores
@@ -94,11 +94,9 @@ class RunningFlink:
         return rest_call(self.rest_url, call)
 
     def registered(self) -> set[str]:
-        """Ids of the TaskManagers the JobManager knows (none while it is not up)."""
-        try:
-            return {tm.id for tm in self.rest(lambda rest: rest.taskmanagers())}
-        except FlinkError:
-            return set()
+        """The started TaskManagers the JobManager knows (none while it is not up): the local
+        backend's own check (``LocalFlinkCluster.registered``)."""
+        return self.cluster.registered(dict.fromkeys(self.taskmanagers, 0))
 
     def start_taskmanager(self, name: str, metrics_port: int | None = None) -> int:
         spec = self.cluster.taskmanager(name, metrics_port)

@@ -18,7 +18,7 @@ import pytest
 from autoscaler.backends import processes
 from autoscaler.backends.spark_cds import ROLES, archive
 from autoscaler.backends.spark_local import cds_dir, spark_python
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +126,13 @@ def executors(worker: int) -> list[int]:
         for pid in processes.children(worker)
         if b"CoarseGrainedExecutorBackend" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
+
+
+def test_the_master_lists_its_worker_as_registered_by_web_ui_port(spark):
+    """What the local backend waits for before it starts a cluster's next worker."""
+    (worker,) = spark.workers
+    port = int(worker.argv[worker.argv.index("--webui-port") + 1])
+    assert spark.cluster.registered({"w0": port, "w9": free_port()}) == {"w0"}
 
 
 def registered_executor_log(worker_dir: Path, executor: int) -> bytes | None:
