@@ -129,43 +129,37 @@ def test_shrinking_drains_the_victims_first_and_stops_them_once_drained(backend:
     assert run(backend.observe())["c"].workers == ("w1", "w0")
 
 
-def test_workers_start_one_at_a_time_each_once_the_one_before_has_registered(tmp_path: Path):
+def test_workers_start_one_at_a_time_each_once_the_one_before_has_registered(
+    backend: LocalBackend,
+):
     """A JVM's start is CPU-bound: on a 2-core machine one starts at a time per cluster."""
     SleepEngine.registered_workers = set()
-    engines = {"spark": (SleepEngine, lambda: {"master": 1})}
-    local = LocalBackend(tmp_path / "state", tmp_path / "targets", engines, start_concurrency=1)
-    try:
-        run(local.ensure(cluster("c")))
-        run(local.scale(cluster("c"), 3, ()))
-        assert run(local.observe())["c"].workers == ("w0",)
-        run(local.scale(cluster("c"), 3, ()))  # the controller asks again next loop
-        assert run(local.observe())["c"].workers == ("w0",)  # w0 has not registered yet
+    backend.start_concurrency = 1
+    run(backend.ensure(cluster("c")))
+    run(backend.scale(cluster("c"), 3, ()))
+    assert run(backend.observe())["c"].workers == ("w0",)
+    run(backend.scale(cluster("c"), 3, ()))  # the controller asks again next loop
+    assert run(backend.observe())["c"].workers == ("w0",)  # w0 has not registered yet
 
-        SleepEngine.registered_workers = {"w0"}
-        run(local.scale(cluster("c"), 3, ()))
-        assert run(local.observe())["c"].workers == ("w0", "w1")
+    SleepEngine.registered_workers = {"w0"}
+    run(backend.scale(cluster("c"), 3, ()))
+    assert run(backend.observe())["c"].workers == ("w0", "w1")
 
-        local.start_concurrency = 2  # two may start at once: w1 is one
-        run(local.scale(cluster("c"), 3, ()))
-        assert run(local.observe())["c"].workers == ("w0", "w1", "w2")
-    finally:
-        run(local.delete("c"))
+    backend.start_concurrency = 2  # two may start at once: w1 is one
+    run(backend.scale(cluster("c"), 3, ()))
+    assert run(backend.observe())["c"].workers == ("w0", "w1", "w2")
 
 
 def test_a_worker_that_never_registers_holds_the_next_back_only_for_the_grace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
 ):
     SleepEngine.registered_workers = set()
-    engines = {"spark": (SleepEngine, lambda: {"master": 1})}
-    local = LocalBackend(tmp_path / "state", tmp_path / "targets", engines, start_concurrency=1)
-    try:
-        run(local.ensure(cluster("c")))
-        run(local.scale(cluster("c"), 2, ()))
-        monkeypatch.setattr("autoscaler.backends.local.STARTUP_GRACE_S", 0.0)
-        run(local.scale(cluster("c"), 2, ()))
-        assert run(local.observe())["c"].workers == ("w0", "w1")
-    finally:
-        run(local.delete("c"))
+    backend.start_concurrency = 1
+    run(backend.ensure(cluster("c")))
+    run(backend.scale(cluster("c"), 2, ()))
+    monkeypatch.setattr("autoscaler.backends.local.STARTUP_GRACE_S", 0.0)
+    run(backend.scale(cluster("c"), 2, ()))
+    assert run(backend.observe())["c"].workers == ("w0", "w1")
 
 
 def test_a_worker_launching_a_process_holds_the_next_worker_back_while_that_one_starts(
