@@ -7,9 +7,10 @@ kills the ones it cannot account for (started just before a crash), and starts n
 Workers leave through a drain: they finish their tasks first and are stopped once drained.
 
 All of a machine's JVMs share its cores, and a JVM's start is CPU-bound: a cluster starts at most
-``start_concurrency`` workers at a time (half the cores, at least one) and the next once one has
-registered with its head, so the first worker of a cluster grown from zero is not slowed by the
-others. The controller asks again every loop until the count is reached.
+``start_concurrency`` workers at a time (half the cores, at least one), the next once one has
+registered with its head and the executors it launched are past their start, so the first task
+on a cluster grown from zero is not slowed by the other workers' starts. The controller asks again
+every loop until the count is reached.
 """
 
 from __future__ import annotations
