@@ -167,7 +167,10 @@ class LocalBackend:
         record = self._require(name)
         engine = self._engine(cluster, record)
         serving = record.serving()
-        for _ in range(min(workers - len(serving), self._start_room(name, record, engine))):
+        to_start = workers - len(serving)
+        if to_start > 0:  # only a scale-up asks the head which workers are still starting
+            to_start = min(to_start, self._start_room(name, record, engine))
+        for _ in range(to_start):
             worker = record.next_worker_name()
             record.workers[worker] = free_port()
             self._save(name, record)  # recorded before it starts: a crash cannot orphan it

@@ -112,6 +112,10 @@ class LocalSparkCluster:
     def secret_file(self) -> Path:
         return self.directory / "secret"
 
+    @property
+    def master_ui(self) -> str:
+        return f"http://127.0.0.1:{self.ports.master_ui}"
+
     def prepare(self) -> None:
         """Write the configuration; the secret is generated once and kept across restarts."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -208,7 +212,7 @@ class LocalSparkCluster:
 
     def registered(self, workers: Mapping[str, int]) -> set[str]:
         """The workers the master lists as alive, by web UI port (none while it does not answer)."""
-        state = master_state(f"http://127.0.0.1:{self.ports.master_ui}") or {}
+        state = master_state(self.master_ui) or {}
         alive = {
             worker.get("webuiaddress", "").rpartition(":")[2]
             for worker in state.get("workers", [])
@@ -237,7 +241,7 @@ class LocalSparkCluster:
         return {
             "engine": "spark",
             "master_url": master_url(self.ports),
-            "master_ui": f"http://127.0.0.1:{self.ports.master_ui}",
+            "master_ui": self.master_ui,
             "conf_dir": str(self.conf_dir),
         }
 
