@@ -12,6 +12,12 @@ FLINK_VENV := .venv-flink
 FLINK_STAMP := $(FLINK_VENV)/.installed
 APACHE_FLINK_VERSION := 2.3.0
 IPYKERNEL := ipykernel>=6.29,<8
+# The scientific Python stack in each engine's kernel (and in the images, same pins): what a data
+# scientist expects beside the engine, at versions that engine supports. pyspark 4.3's extras need
+# pandas >= 2.2 and pyarrow >= 18, and pyspark.pandas does not import with pandas 3; apache-flink
+# 2.3 pins pandas < 2.3 and pyarrow < 21. Spark's executors run pandas UDFs with this same Python.
+SPARK_PYTHON_PACKAGES := numpy==2.4.6 pandas==2.3.3 pyarrow==26.0.1 matplotlib==3.11.2 scipy==1.17.1 scikit-learn==1.9.1
+FLINK_PYTHON_PACKAGES := numpy==2.1.3 pandas==2.2.3 pyarrow==16.1.0 matplotlib==3.11.2 scipy==1.17.1 scikit-learn==1.9.1
 # One kernel per engine, seen by the notebook server in $(VENV) (its share/jupyter/kernels).
 KERNELS_STAMP := $(VENV)/share/jupyter/kernels/.hubscale
 # The hub's proxy from npm, in a repo-local prefix.
@@ -46,12 +52,16 @@ system:
 
 $(SPARK_STAMP): Makefile
 	test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
-	$(SPARK_VENV)/bin/pip install --quiet --disable-pip-version-check 'pyspark==$(PYSPARK_VERSION)' '$(IPYKERNEL)'
+	$(SPARK_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		'pyspark[sql,ml,pandas-on-spark]==$(PYSPARK_VERSION)' '$(IPYKERNEL)' $(SPARK_PYTHON_PACKAGES)
+	$(SPARK_VENV)/bin/pip check
 	touch $(SPARK_STAMP)
 
 $(FLINK_STAMP): Makefile
 	test -x $(FLINK_VENV)/bin/python || $(PYTHON) -m venv $(FLINK_VENV)
-	$(FLINK_VENV)/bin/pip install --quiet --disable-pip-version-check 'apache-flink==$(APACHE_FLINK_VERSION)' '$(IPYKERNEL)'
+	$(FLINK_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		'apache-flink==$(APACHE_FLINK_VERSION)' '$(IPYKERNEL)' $(FLINK_PYTHON_PACKAGES)
+	$(FLINK_VENV)/bin/pip check
 	touch $(FLINK_STAMP)
 
 $(STAMP): pyproject.toml

@@ -238,14 +238,12 @@ class Controller:
         for name, answer in zip(active, answers, strict=True):
             if isinstance(answer, FlinkError):
                 log.warning("flink-rest-failed cluster=%s error=%r", name, str(answer))
-                problems[name] = f"Flink REST API: {answer}"
-                continue  # no signal: this cluster holds
+                problems[name] = f"the Flink JobManager did not say what your jobs need ({answer})"
+                continue  # demand unknown: the policy holds (and starts a worker for a waiting job)
             if isinstance(answer, BaseException):
                 raise answer
             demands[name] = answer
         for name, observation in flink.items():
-            if name in active and demands[name] is None:
-                continue
             slots = valid[name].cluster.spec.worker.cores  # one slot per core
             signals[name] = flink_signal(readings, name, observation.workers, slots, demands[name])
 
@@ -264,7 +262,10 @@ class Controller:
         state = _state(item, observation)
         if signal is None:
             return _hold(item.cluster, state, problem or "no signal")
-        return self.policy.decide(item.cluster.spec, signal, state, now)
+        decision = self.policy.decide(item.cluster.spec, signal, state, now)
+        if problem is None:
+            return decision
+        return replace(decision, reason=f"{problem}: {decision.reason}")
 
     def _within_budget(
         self,

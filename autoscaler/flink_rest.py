@@ -1,10 +1,15 @@
 """A small client for a Flink JobManager's REST API: slots, jobs and their parallelism bounds.
 
-No metric says how many slots a job wants. With the adaptive scheduler each job vertex has
-parallelism bounds (``GET /jobs/<id>/resource-requirements``); with slot sharing (the default) a
-job needs as many slots as its largest upper bound, and ``PUT`` on the same resource changes the
-bounds at runtime (FLIP-291), which rescales the job without resubmitting it. Each failure is
-wrapped in a ``FlinkError`` subclass that says what to do.
+No metric says how many slots a job wants; the JobManager says it differently per scheduler
+(``/jobs/overview`` names each job's ``schedulerType``):
+- streaming jobs run under the adaptive scheduler: each job vertex has parallelism bounds
+  (``GET /jobs/<id>/resource-requirements``); with slot sharing (the default) a job needs as many
+  slots as its largest upper bound, and ``PUT`` on the same resource changes the bounds at runtime
+  (FLIP-291), which rescales the job without resubmitting it;
+- batch jobs run under the adaptive batch scheduler, which answers that resource with HTTP 500
+  (UnsupportedOperationException); it schedules stage by stage, each task in a slot of its own, so
+  its demand is the tasks that run or wait for a slot now (the overview's own task counts).
+Each failure is wrapped in a ``FlinkError`` subclass that says what to do.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ T = TypeVar("T")
 # States in which a job holds or waits for slots (RECONCILING: recovered after a failover).
 _ID = re.compile(r"^[0-9a-f]{32}$")  # job and vertex ids
 DEMANDING_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING"})
+# The scheduler whose jobs answer /resource-requirements; others (AdaptiveBatch, Default) do not.
+ADAPTIVE_SCHEDULER = "Adaptive"
+# Task states (the overview's lower-case keys) in which a task holds or waits for a slot.
+SLOT_TASK_STATES = ("scheduled", "deploying", "initializing", "running", "reconciling")
 
 
 class FlinkError(Exception):
@@ -62,6 +71,25 @@ class Job:
     id: str
     state: str  # Flink's JobStatus: RUNNING, CREATED, RESTARTING, CANCELED, ...
     name: str
+    scheduler: str = ADAPTIVE_SCHEDULER  # schedulerType: Adaptive, AdaptiveBatch or Default
+    slot_tasks: int = 0  # tasks running or waiting for a slot (SLOT_TASK_STATES)
+
+    @property
+    def has_requirements(self) -> bool:
+        """Its demand is in ``/resource-requirements`` (adaptive scheduler: streaming jobs)."""
+        return self.scheduler == ADAPTIVE_SCHEDULER
+
+
+@dataclass(frozen=True, slots=True)
+class SlotDemand:
+    """Slots a cluster's live jobs want: streaming (declared bounds) and batch (tasks now)."""
+
+    streaming: int
+    batch: int
+
+    @property
+    def total(self) -> int:
+        return self.streaming + self.batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +123,7 @@ class FlinkRest(HttpApi):
     async def jobs(self) -> list[Job]:
         """Every job the cluster knows, finished ones included."""
         body = await self._request("GET", "/jobs/overview")
-        return _parse(
-            "/jobs/overview",
-            body,
-            lambda b: [Job(_str(j["jid"]), _str(j["state"]), _str(j["name"])) for j in b["jobs"]],
-        )
+        return _parse("/jobs/overview", body, lambda b: [_job(j) for j in b["jobs"]])
 
     async def taskmanagers(self) -> list[TaskManagerSlots]:
         body = await self._request("GET", "/taskmanagers")
@@ -136,16 +160,25 @@ class FlinkRest(HttpApi):
         )
 
     async def job_demand_slots(self) -> int:
-        """Slots the cluster's live jobs want: per job, the largest upper bound of its vertices.
+        """Slots the cluster's live jobs want, streaming and batch together (``slot_demand``)."""
+        return (await self.slot_demand()).total
 
-        A vertex without a positive upper bound (none set; Flink's -1 means "no limit") counts its
+    async def slot_demand(self) -> SlotDemand:
+        """Slots the cluster's live jobs want, per kind of job.
+
+        A streaming job (adaptive scheduler) wants the largest upper bound of its vertices. A
+        vertex without a positive upper bound (none set; Flink's -1 means "no limit") counts its
         lower bound: a job that takes any number of slots must not grow the cluster to its cap. A
         job without requirements yet counts one slot (an INITIALIZING job's JobMaster answers 500
-        for ~1 s); a job gone meanwhile counts none.
+        for ~1 s); a job gone meanwhile counts none. A batch job wants a slot per task running or
+        waiting for one, and at least one between its stages.
         """
-        total = 0
+        streaming = batch = 0
         for job in await self.jobs():
             if job.state not in DEMANDING_STATES:
+                continue
+            if not job.has_requirements:
+                batch += max(1, job.slot_tasks)
                 continue
             try:
                 bounds = await self.resource_requirements(job.id)
@@ -155,8 +188,8 @@ class FlinkRest(HttpApi):
                 if job.state != "INITIALIZING":
                     raise
                 bounds = {}
-            total += job_slots(bounds)
-        return total
+            streaming += job_slots(bounds)
+        return SlotDemand(streaming, batch)
 
     async def cancel(self, job_id: str) -> None:
         """Ask Flink to cancel the job; it reaches CANCELED shortly after."""
@@ -212,6 +245,21 @@ def _checked_id(value: str) -> str:
     if not _ID.match(value):
         raise ValueError(f"not a Flink job or vertex id: {value!r}")
     return value
+
+
+def _job(entry: Any) -> Job:
+    """One job of ``/jobs/overview``; a server's id that is not Flink's is a bad answer."""
+    job_id = _str(entry["jid"])
+    if not _ID.match(job_id):
+        raise ValueError(f"not a Flink job id: {job_id!r}")
+    tasks = entry.get("tasks", {})
+    return Job(
+        job_id,
+        _str(entry["state"]),
+        _str(entry["name"]),
+        _str(entry.get("schedulerType", ADAPTIVE_SCHEDULER)),
+        sum(_int(tasks.get(state, 0)) for state in SLOT_TASK_STATES),
+    )
 
 
 def _bounds(body: Any) -> dict[str, Bounds]:

@@ -5,7 +5,8 @@ dropped, when work last ran, the user's recent pauses) goes back in ``Decision.m
 controller stores it in ``status.policyState``, so a restarted controller decides the same way.
 
 Rules (DESIGN.md): scale up at once to what the backlog needs; scale down only after demand stayed
-lower for a stabilization window; hold, never shrink, when metrics are missing, NaN or stale;
+lower for a stabilization window; hold, never shrink, when metrics are missing, NaN or stale (but
+a job known to wait with no worker at all is demand in itself: never held at zero);
 with nothing running, keep the workers through the user's usual pause between bursts of work
 (anticipation from recent activity), then release them, and at the latest after
 ``idleTimeoutSeconds`` go to ``minWorkers``.
@@ -17,7 +18,7 @@ import math
 from dataclasses import dataclass, replace
 
 from autoscaler.decision import ClusterState, Decision, Memo
-from autoscaler.signals import FlinkSignal, Signal, SparkSignal, WorkerLoad, known
+from autoscaler.signals import NAN, FlinkSignal, Signal, SparkSignal, WorkerLoad, known
 from autoscaler.spec import ComputeClusterSpec
 from autoscaler.victims import choose_victims
 
@@ -73,19 +74,47 @@ class HubscalePolicy:
         else:
             demand = self.flink_demand(spec, signal, state)
         if demand is None:
-            return _hold(spec, state, signal, "metrics missing or invalid", "metrics-missing")
+            held = _hold(spec, state, signal, "metrics missing or invalid", "metrics-missing")
+            return _start_for_waiting_work(spec, state, signal, held)
         return self._decide(spec, signal.workers, demand, state, now)
 
     def flink_demand(
         self, spec: ComputeClusterSpec, signal: FlinkSignal, state: ClusterState
     ) -> Demand | None:
-        """Slots the jobs need (DS2: true processing rate per slot at the target utilization)."""
+        """Slots the jobs need: batch jobs their tasks of the moment, streaming jobs (DS2) the
+        true processing rate per slot at the target utilization."""
         if not (known(signal.slots_required) and known(signal.running_jobs)):
             return None
-        slots_per_worker = max(1, signal.slots_per_worker)
-        max_slots = min(signal.slots_required, spec.max_workers * slots_per_worker)
         if signal.slots_required == 0:
             return Demand(0, False, "no Flink job")
+        slots_per_worker = max(1, signal.slots_per_worker)
+        batch = min(signal.batch_slots, signal.slots_required) if known(signal.batch_slots) else 0
+        if batch == 0:
+            return self.streaming_demand(spec, signal, state)
+        batch_why = f"{batch:.0f} tasks of batch jobs running or waiting for a slot"
+        if batch == signal.slots_required:
+            slots = min(batch, spec.max_workers * slots_per_worker)
+            return Demand(math.ceil(slots / slots_per_worker), True, batch_why)
+        # Streaming and batch jobs side by side: the streaming part sized as if alone, plus a
+        # slot per batch task (those tasks hold some of the slots in use).
+        streaming_signal = replace(
+            signal,
+            slots_required=signal.slots_required - batch,
+            parallelism=max(0.0, signal.parallelism - batch) if known(signal.parallelism) else NAN,
+        )
+        streaming = self.streaming_demand(spec, streaming_signal, state)
+        if streaming is None:
+            return None
+        workers = streaming.workers + math.ceil(batch / slots_per_worker)
+        return Demand(workers, True, f"{streaming.why}; {batch_why}", streaming.protect)
+
+    def streaming_demand(
+        self, spec: ComputeClusterSpec, signal: FlinkSignal, state: ClusterState
+    ) -> Demand | None:
+        """Slots streaming jobs need (DS2: true processing rate per slot at the target
+        utilization)."""
+        slots_per_worker = max(1, signal.slots_per_worker)
+        max_slots = min(signal.slots_required, spec.max_workers * slots_per_worker)
         if signal.running_jobs == 0:
             workers = math.ceil(max_slots / slots_per_worker)
             return Demand(
@@ -206,6 +235,24 @@ def _hold(spec: ComputeClusterSpec, state: ClusterState, signal: Signal, why: st
         return held
     victims = choose_victims(signal.workers, state.workers - bounded)
     return Decision(bounded, f"{held.reason} (bounded to {bounded})", "bounds", victims, state.memo)
+
+
+def waiting_for_capacity(signal: Signal) -> bool:
+    """Work is known to wait although what it needs is not: a Spark app registered with the
+    master without executors, or a Flink job with a JobMaster."""
+    if isinstance(signal, SparkSignal):
+        return known(signal.waiting_apps) and signal.waiting_apps > 0
+    return any(known(count) and count > 0 for count in (signal.jobs, signal.running_jobs))
+
+
+def _start_for_waiting_work(
+    spec: ComputeClusterSpec, state: ClusterState, signal: Signal, held: Decision
+) -> Decision:
+    """A hold never keeps a cluster at zero while a job waits: it gets one worker to start on."""
+    if held.target > 0 or spec.max_workers == 0 or not waiting_for_capacity(signal):
+        return held
+    reason = f"{held.reason}; but a job waits with no worker: starting 1"
+    return Decision(max(1, spec.min_workers), reason, "backlog", (), state.memo)
 
 
 def _decision(spec, state, workers, target, reason, cause, memo: _Memo) -> Decision:

@@ -7,8 +7,9 @@ query below aggregates by ``cluster`` and the controller splits the answer.
 Metric names are those Spark 4.x publishes through its PrometheusServlet with
 ``spark.metrics.namespace=hubscale`` (see autoscaler.backends.spark_conf) and Flink 2.x through
 its Prometheus reporter. Flink's demand in slots is in no metric: it is read from the JobManager's
-REST API (``/jobs/<id>/resource-requirements``), asked only of clusters whose metrics show a job,
-so the cost grows with the active clusters, not with all of them.
+REST API (``/jobs/overview``, and ``/jobs/<id>/resource-requirements`` for streaming jobs; see
+autoscaler.flink_rest), asked only of clusters whose metrics show a job, so the cost grows with
+the active clusters, not with all of them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from autoscaler.flink_rest import FlinkRest, TaskManagerSlots
+from autoscaler.flink_rest import FlinkRest, SlotDemand, TaskManagerSlots
 from autoscaler.prometheus import PrometheusClient, Reading
 from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
 
@@ -122,13 +123,13 @@ async def read_flink(prometheus: PrometheusClient, at: float) -> FlinkReadings:
 class FlinkDemand:
     """What the JobManager's REST API says about one active cluster."""
 
-    slots_required: int
+    slots: SlotDemand
     taskmanagers: tuple[TaskManagerSlots, ...]
 
 
 async def read_flink_demand(rest: FlinkRest) -> FlinkDemand:
-    """Two or three calls to one JobManager: only for clusters whose metrics show a job."""
-    slots, taskmanagers = await asyncio.gather(rest.job_demand_slots(), rest.taskmanagers())
+    """Two calls to one JobManager, plus one per streaming job: only for clusters with a job."""
+    slots, taskmanagers = await asyncio.gather(rest.slot_demand(), rest.taskmanagers())
     return FlinkDemand(slots, tuple(taskmanagers))
 
 
@@ -144,16 +145,19 @@ def flink_signal(
     slots_per_worker: int,
     demand: FlinkDemand | None,
 ) -> FlinkSignal:
-    """The signal of one cluster; ``demand`` is None for clusters without a job."""
-    running = readings.running_jobs.get(cluster)
+    """The signal of one cluster; ``demand`` is None for clusters without a job, or whose
+    JobManager did not say what its jobs need (then the slots required are unknown)."""
+    running, jobs = readings.running_jobs.get(cluster), readings.jobs.get(cluster)
     if demand is None:
-        loads = tuple(WorkerLoad(name, 0.0) for name in workers)  # no job: every slot is free
+        # No job: every slot is free. A job whose demand is unknown: so is each slot's load.
+        load = 0.0 if jobs == 0 else math.nan
         return FlinkSignal(
             sampled_at=readings.evaluated_at,
-            slots_required=0.0 if readings.jobs.get(cluster) == 0 else math.nan,
+            slots_required=0.0 if jobs == 0 else math.nan,
             running_jobs=running,
+            jobs=jobs,
             slots_per_worker=slots_per_worker,
-            workers=loads,
+            workers=tuple(WorkerLoad(name, load) for name in workers),
         )
     registered = {tm.id: tm for tm in demand.taskmanagers}
     loads = tuple(
@@ -165,8 +169,10 @@ def flink_signal(
     rate = readings.source_rate.get(cluster)
     return FlinkSignal(
         sampled_at=readings.evaluated_at,
-        slots_required=float(demand.slots_required),
+        slots_required=float(demand.slots.total),
+        batch_slots=float(demand.slots.batch),
         running_jobs=running,
+        jobs=jobs,
         input_rate=rate,
         processing_rate=rate,
         busy_ratio=readings.busy_ratio.get(cluster),

@@ -52,9 +52,12 @@ class FlinkSignal:
     """Demand of one Flink session cluster (all of the user's jobs on it)."""
 
     sampled_at: float | None
-    # Sum over running and waiting jobs of their maximum parallelism (resource-requirements).
+    # Slots wanted by running and waiting jobs: streaming jobs' maximum parallelism
+    # (resource-requirements) plus batch jobs' tasks running or waiting for a slot.
     slots_required: float = NAN
+    batch_slots: float = NAN  # the batch jobs' part of slots_required
     running_jobs: float = NAN
+    jobs: float = NAN  # jobs with a JobMaster (created, running or restarting)
     input_rate: float = NAN  # records/s entering the sources
     processing_rate: float = NAN  # records/s the sources actually emit downstream
     busy_ratio: float = NAN  # mean busyTimeMsPerSecond / 1000 over TaskManagers with tasks

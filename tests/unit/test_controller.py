@@ -8,7 +8,7 @@ each test can make it answer garbage or nothing at all. The store is the real on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -16,6 +16,7 @@ import pytest
 
 from autoscaler.backends.base import Observation
 from autoscaler.controller import Controller
+from autoscaler.flink_rest import FlinkRest
 from autoscaler.prometheus import PrometheusClient
 from autoscaler.spec import ComputeCluster, parse_cluster
 from autoscaler.store import LocalClusterStore
@@ -28,11 +29,13 @@ class MemoryBackend:
 
     def __init__(self) -> None:
         self.workers: dict[str, list[str]] = {}
+        self.engines: dict[str, str] = {}
         self.scaled: list[tuple[str, int, tuple[str, ...]]] = []
         self.deleted: list[str] = []
 
     async def ensure(self, cluster: ComputeCluster) -> Observation:
         self.workers.setdefault(cluster.metadata.name, [])
+        self.engines[cluster.metadata.name] = cluster.spec.engine
         return self._observation(cluster.metadata.name)
 
     async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
@@ -51,7 +54,9 @@ class MemoryBackend:
         return {name: self._observation(name) for name in self.workers}
 
     def _observation(self, name: str) -> Observation:
-        return Observation(name, "spark", True, tuple(self.workers[name]))
+        engine = self.engines.get(name, "spark")
+        endpoints = {"rest_url": f"http://{name}.jobmanager.test"}
+        return Observation(name, engine, True, tuple(self.workers[name]), (), endpoints)
 
 
 def vector(results: list[tuple[dict[str, str], float]]) -> dict:
@@ -230,3 +235,90 @@ def test_an_unchanged_status_is_not_rewritten(tmp_path: Path):
     asyncio.run(loop.reconcile_once())
 
     assert status_file.stat().st_ino == inode and status_file.stat().st_mtime_ns == written
+
+
+def flink_jobmanager(handle: Callable[[httpx.Request], httpx.Response]):
+    """The controller's JobManager clients, all answered by ``handle`` (a MockTransport)."""
+    return lambda url: FlinkRest(url, transport=httpx.MockTransport(handle))
+
+
+ONE_JOB = {  # Prometheus: the JobManager has one job with a JobMaster, running
+    "numRestarts": [({"cluster": "f"}, 1)],
+    "numRunningJobs": [({"cluster": "f"}, 1)],
+}
+JOB_ID = "de66a99123f27d7a8c82fe918712971f"
+
+
+def overview(scheduler: str, **tasks: int) -> dict:
+    job = {"jid": JOB_ID, "name": "q", "state": "RUNNING", "schedulerType": scheduler}
+    return {"jobs": [{**job, "tasks": tasks}]}
+
+
+def test_a_batch_job_waiting_at_zero_grows_the_flink_cluster(tmp_path: Path):
+    """Issue 12: AdaptiveBatch answers /resource-requirements with a 500; before the fix the
+    cluster held at 0 ("no scale-down without metrics") and the query never ran."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/jobs/overview":
+            return httpx.Response(200, json=overview("AdaptiveBatch", scheduled=2))
+        if request.url.path == "/taskmanagers":
+            return httpx.Response(200, json={"taskmanagers": []})
+        return httpx.Response(500, json={"errors": ["UnsupportedOperationException: no"]})
+
+    loop = controller(tmp_path, prometheus_answering(ONE_JOB))
+    loop.flink_rest = flink_jobmanager(handle)
+    apply(loop.objects, "f", engine="flink", maxWorkers=4)
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert result.decisions["f"].target == 2
+    assert loop.backend.workers["f"] == ["w0", "w1"]
+    assert "2 tasks of batch jobs running or waiting for a slot" in result.decisions["f"].reason
+
+
+def test_a_jobmanager_that_cannot_say_what_a_job_needs_still_gets_it_a_worker(tmp_path: Path):
+    """Hold on failing metrics protects against shrinking, never keeps a waiting job at zero;
+    the status says why in words, without Flink's stack trace."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/jobs/overview":
+            return httpx.Response(200, json=overview("Adaptive"))
+        if request.url.path == "/taskmanagers":
+            return httpx.Response(200, json={"taskmanagers": []})
+        trace = "java.lang.IllegalStateException: broken\n\tat org.apache.flink.Foo(Foo.java:1)"
+        return httpx.Response(500, json={"errors": ["Internal server error.", trace]})
+
+    loop = controller(tmp_path, prometheus_answering(ONE_JOB))
+    loop.flink_rest = flink_jobmanager(handle)
+    apply(loop.objects, "f", engine="flink", maxWorkers=4)
+
+    for _ in range(3):
+        asyncio.run(loop.reconcile_once())
+
+    assert loop.backend.scaled == [("f", 1, ())]  # one worker, then held there
+    status = loop.objects.get("f").status
+    assert status.reason.startswith("the Flink JobManager did not say what your jobs need")
+    assert "HTTP 500" in status.reason and "IllegalStateException: broken" in status.reason
+    assert "Foo.java" not in status.reason
+
+
+def test_garbage_from_one_jobmanager_holds_only_its_own_cluster(tmp_path: Path):
+    """A job id that is not Flink's (issue 14, finding 7) used to escape the loop as ValueError."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "f.jobmanager.test" and request.url.path == "/jobs/overview":
+            return httpx.Response(
+                200, json={"jobs": [{"jid": "../x", "state": "RUNNING", "name": "q"}]}
+            )
+        return httpx.Response(200, json={"taskmanagers": []})
+
+    answers = {**ONE_JOB, **demand("s", 2)}
+    loop = controller(tmp_path, prometheus_answering(answers))
+    loop.flink_rest = flink_jobmanager(handle)
+    apply(loop.objects, "f", engine="flink", maxWorkers=4)
+    apply(loop.objects, "s", maxWorkers=4)
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert result.decisions["s"].target == 2
+    assert "unexpected answer" in loop.objects.get("f").status.reason

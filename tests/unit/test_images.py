@@ -187,6 +187,47 @@ def test_engine_versions_agree_with_the_makefile():
         assert version in ipykernel.specifier, f"ipykernel {version} outside {ipykernel}"
 
 
+def installed_with(name: str, engine: str) -> dict[str, str]:
+    """Package -> pinned version in the image's pip install that installs ``engine``."""
+    for _, requirements in pip_installs(dockerfile(name)):
+        if engine in {r.name for r in requirements}:
+            return {r.name: next(iter(r.specifier)).version for r in requirements}
+    raise AssertionError(f"{name}: no pip install of {engine}")
+
+
+@pytest.mark.parametrize(
+    ("engine", "variable", "images"),
+    [
+        ("pyspark", "SPARK_PYTHON_PACKAGES", ("singleuser", "spark")),
+        ("apache-flink", "FLINK_PYTHON_PACKAGES", ("singleuser", "flink")),
+    ],
+)
+def test_kernels_and_engine_images_carry_the_makefiles_scientific_stack(engine, variable, images):
+    """The kernel's Python and the workers' Python (pandas UDFs run on Spark's executors, Python
+    UDFs on Flink's TaskManagers) have the same packages at the same versions as `make install`."""
+    wanted = dict(
+        (Requirement(word).name, next(iter(Requirement(word).specifier)).version)
+        for word in makefile_variables()[variable].split()
+    )
+    assert {"numpy", "pandas", "pyarrow", "matplotlib", "scipy", "scikit-learn"} <= set(wanted)
+    for image in images:
+        installed = installed_with(image, engine)
+        assert {name: installed.get(name) for name in wanted} == wanted, image
+
+
+def test_the_spark_kernel_has_pysparks_sql_ml_and_pandas_extras_everywhere():
+    make = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert "'pyspark[sql,ml,pandas-on-spark]==$(PYSPARK_VERSION)'" in make
+    for image in ("singleuser", "spark"):
+        (extras,) = [
+            r.extras
+            for _, requirements in pip_installs(dockerfile(image))
+            for r in requirements
+            if r.name == "pyspark"
+        ]
+        assert extras == {"sql", "ml", "pandas-on-spark"}, image
+
+
 def test_proxy_version_agrees_with_the_makefile():
     assert args(dockerfile("hub"))["CHP_VERSION"] == makefile_variables()["CHP_VERSION"]
     runs = " ".join(i.value for i in dockerfile("hub") if i.name == "RUN")

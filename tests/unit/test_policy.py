@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autoscaler.decision import CAUSES, ClusterState, Decision
-from autoscaler.policy import HubscalePolicy, decide
+from autoscaler.policy import HubscalePolicy, decide, waiting_for_capacity
 from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
 from autoscaler.spec import ComputeClusterSpec
 
@@ -237,6 +237,68 @@ def test_a_flink_job_running_on_no_slot_yet_gets_its_declared_parallelism():
     assert decide(flink_spec(), signal, at_workers(1), NOW).target == 6
 
 
+def batch(tasks: float, workers: int = 0, streaming: float = 0.0, **fields) -> FlinkSignal:
+    """A cluster whose batch jobs have ``tasks`` running or waiting for a slot."""
+    return FlinkSignal(
+        NOW,
+        slots_required=tasks + streaming,
+        batch_slots=tasks,
+        running_jobs=1.0,
+        jobs=1.0,
+        parallelism=float(workers),
+        workers=tuple(WorkerLoad(f"tm{i}", 1.0) for i in range(workers)),
+        **fields,
+    )
+
+
+def test_a_batch_job_waiting_at_zero_workers_gets_a_slot_per_waiting_task():
+    """The AdaptiveBatch scheduler's job: RUNNING, its tasks SCHEDULED, no slot anywhere."""
+    decision = decide(flink_spec(maxWorkers=8), batch(tasks=3), at_workers(0), NOW)
+    assert (decision.target, decision.cause) == (3, "backlog")
+    assert "3 tasks of batch jobs" in decision.reason
+
+
+def test_a_batch_job_wider_than_max_workers_gets_max_workers_and_runs_in_waves():
+    decision = decide(flink_spec(maxWorkers=2), batch(tasks=16), at_workers(0), NOW)
+    assert decision.target == 2
+
+
+def test_a_batch_job_between_its_stages_keeps_its_workers_through_the_window():
+    """One task left (the next stage not scheduled yet): lower demand waits for the window."""
+    memo = {"lastActive": NOW - 2, "busySince": NOW - 60}
+    decision = decide(flink_spec(), batch(tasks=1, workers=3), at_workers(3, memo), NOW)
+    assert (decision.target, decision.cause) == (3, "stabilizing")
+
+
+def test_batch_tasks_add_to_what_a_streaming_job_beside_them_needs():
+    signal = batch(tasks=2, workers=4, streaming=3.0, input_rate=100.0, processing_rate=100.0)
+    decision = decide(flink_spec(), signal, at_workers(4), NOW)  # no busy time: declared 3
+    assert decision.target == 3 + 2
+
+
+def test_a_job_whose_demand_is_unknown_is_never_held_at_zero():
+    """The JobManager did not say what the job needs: hold, but give it a worker to start on."""
+    unknown = FlinkSignal(NOW, slots_required=math.nan, running_jobs=0.0, jobs=1.0)
+    started = decide(flink_spec(), unknown, at_workers(0), NOW)
+    assert (started.target, started.cause) == (1, "backlog")
+    assert "a job waits with no worker: starting 1" in started.reason
+    held = decide(flink_spec(), unknown, at_workers(3), NOW)
+    assert (held.target, held.cause) == (3, "metrics-missing")
+    no_job = FlinkSignal(NOW, slots_required=math.nan, running_jobs=0.0, jobs=0.0)
+    assert decide(flink_spec(), no_job, at_workers(0), NOW).target == 0
+
+
+def test_a_waiting_spark_app_is_never_held_at_zero_even_without_driver_metrics():
+    signal = SparkSignal(NOW, needed_executors=math.nan, waiting_apps=1.0)
+    assert decide(spark_spec(), signal, at_workers(0), NOW).target == 1
+
+
+def test_stale_metrics_hold_at_zero_even_with_a_job_seen_long_ago():
+    """A job seen in a stale sample may be gone: stale means unknown, so hold."""
+    stale = FlinkSignal(NOW - 1000, slots_required=math.nan, running_jobs=1.0, jobs=1.0)
+    assert decide(flink_spec(), stale, at_workers(0), NOW).target == 0
+
+
 def _fields(signal: FlinkSignal) -> dict:
     return {name: getattr(signal, name) for name in FlinkSignal.__slots__}
 
@@ -286,7 +348,9 @@ flink_signals = st.builds(
     FlinkSignal,
     sampled_at=st.one_of(st.none(), st.floats(NOW - 100, NOW)),
     slots_required=metric,
+    batch_slots=metric,
     running_jobs=metric,
+    jobs=metric,
     input_rate=metric,
     processing_rate=metric,
     busy_ratio=st.one_of(st.floats(0, 1), garbage),
@@ -341,7 +405,11 @@ def test_never_shrinks_on_missing_stale_nan_or_negative_metrics(case):
     spec, signal, state = case
     decision = decide(spec, signal, state, NOW)
     if _unusable(signal):
-        assert decision.target == max(spec.min_workers, min(spec.max_workers, state.desired))
+        held = max(spec.min_workers, min(spec.max_workers, state.desired))
+        fresh = signal.sampled_at is not None and NOW - signal.sampled_at <= POLICY.stale_after_s
+        if held == 0 and fresh and waiting_for_capacity(signal) and spec.max_workers > 0:
+            held = 1  # a job known to wait is never held at zero
+        assert decision.target == held
         if decision.target >= state.workers:
             assert decision.victims == ()
 
