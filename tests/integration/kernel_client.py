@@ -27,6 +27,7 @@ class Execution:
     stderr: str = ""
     result: str = ""  # text/plain of the execute_result
     error: str = ""  # ename: evalue and the traceback
+    displays: list[dict[str, str]] = field(default_factory=list)  # display_data bundles
 
     def lines(self, prefix: str) -> list[str]:
         """stdout lines starting with ``prefix``, with it removed."""
@@ -57,14 +58,20 @@ class Kernel:
         )
         response.raise_for_status()
         self.kernel_id = response.json()["id"]
+        self._request("kernel_info_request", {}, "shell", timeout_s)
+        return self
+
+    def _connect(self) -> websocket.WebSocket:
+        """A fresh channels websocket: the server closes one left unread (unanswered pings)
+        while other work runs, so each request gets its own, as a reloaded JupyterLab tab does."""
+        self.close()
         ws_url = self.server_url.replace("http", "ws", 1)
         self._socket = websocket.create_connection(
             f"{ws_url}api/kernels/{self.kernel_id}/channels?session_id={self.session}",
             header=[f"Authorization: token {self.token}"],
             timeout=30,
         )
-        self._request("kernel_info_request", {}, "shell", timeout_s)
-        return self
+        return self._socket
 
     def execute(self, code: str, timeout_s: float = 300.0) -> Execution:
         content = {
@@ -97,7 +104,8 @@ class Kernel:
 
     def _request(self, msg_type: str, content: dict, channel: str, timeout_s: float) -> Execution:
         """Send one request; collect its output until its reply and the kernel's idle status."""
-        assert self._socket is not None, "start the kernel first"
+        assert self.kernel_id, "start the kernel first"
+        socket = self._connect()
         msg_id = uuid.uuid4().hex
         header = {
             "msg_id": msg_id,
@@ -108,18 +116,20 @@ class Kernel:
             "version": "5.3",
         }
         message = {"header": header, "parent_header": {}, "metadata": {}, "content": content}
-        self._socket.send(json.dumps({**message, "channel": channel, "buffers": []}))
+        socket.send(json.dumps({**message, "channel": channel, "buffers": []}))
         execution, replied, idle = Execution(), False, False
         deadline = time.monotonic() + timeout_s
         while not (replied and idle):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise KernelError(f"{msg_type} got no full answer in {timeout_s:g} s: {execution}")
-            self._socket.settimeout(min(remaining, 30.0))
+            socket.settimeout(min(remaining, 30.0))
             try:
-                frame = self._socket.recv()
+                frame = socket.recv()
             except websocket.WebSocketTimeoutException:
                 continue
+            if not frame:
+                raise KernelError(f"{msg_type}: the server closed the websocket: {execution}")
             answer = json.loads(frame)
             if answer.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -136,6 +146,8 @@ class Kernel:
                     execution.stderr += body["text"]
             elif kind == "execute_result":
                 execution.result = body["data"].get("text/plain", "")
+            elif kind == "display_data":
+                execution.displays.append(body["data"])
             elif kind == "error":
                 traceback = "\n".join(body.get("traceback", []))
                 execution.error = f"{body['ename']}: {body['evalue']}\n{traceback}"

@@ -56,14 +56,16 @@ def test_the_examples_run_green_on_the_users_own_spark_and_flink_clusters(
     print(f"nb-examples seconds={elapsed_s:.1f} per-notebook={durations}")
     assert "spark_batch.ipynb::notebook PASSED" in run.stdout, run.stdout[-6000:]
     assert "flink_streaming.ipynb::notebook PASSED" in run.stdout, run.stdout[-6000:]
-    assert "2 passed" in run.stdout
+    assert "flink_batch.ipynb::notebook PASSED" in run.stdout, run.stdout[-6000:]
+    assert "3 passed" in run.stdout
     assert ".py" not in " ".join(re.findall(r"^\S+::notebook", run.stdout, re.M))  # twins
 
     # They ran on the user's clusters, not on a local Spark or a mini-cluster in the kernel.
     apps = httpx.get(f"{spark['master_ui']}/json/", timeout=10).json()["completedapps"]
     assert "examples-spark-batch" in [app["name"] for app in apps]
     jobs = httpx.get(f"{flink['rest_url']}/jobs/overview", timeout=10).json()["jobs"]
-    assert [job["state"] for job in jobs] == ["FINISHED"]
+    kinds = sorted((job["jobType"], job["state"]) for job in jobs)
+    assert kinds == [("BATCH", "FINISHED"), ("STREAMING", "FINISHED")]
 
 
 def test_a_failing_example_points_at_its_cell_through_the_same_plugin(kernels_env, tmp_path):
