@@ -16,8 +16,8 @@ IPYKERNEL := ipykernel>=6.29,<8
 # scientist expects beside the engine, at versions that engine supports. pyspark 4.3's extras need
 # pandas >= 2.2 and pyarrow >= 18, and pyspark.pandas does not import with pandas 3; apache-flink
 # 2.3 pins pandas < 2.3 and pyarrow < 21. Spark's executors run pandas UDFs with this same Python.
-SPARK_PYTHON_PACKAGES := numpy==2.4.6 pandas==2.3.3 pyarrow==26.0.1 matplotlib==3.11.2 scipy==1.17.1 scikit-learn==1.9.1
-FLINK_PYTHON_PACKAGES := numpy==2.1.3 pandas==2.2.3 pyarrow==16.1.0 matplotlib==3.11.2 scipy==1.17.1 scikit-learn==1.9.1
+SPARK_PYTHON_PACKAGES := numpy==2.4.6 pandas==2.3.3 pyarrow==26.0.1 matplotlib==3.11.2 scipy==1.17.1 scikit-learn==1.9.1 pyyaml==6.0.4
+FLINK_PYTHON_PACKAGES := numpy==2.1.3 pandas==2.2.3 pyarrow==16.1.0 matplotlib==3.11.2 scipy==1.17.1 scikit-learn==1.9.1 pyyaml==6.0.4
 # One kernel per engine, seen by the notebook server in $(VENV) (its share/jupyter/kernels).
 KERNELS_STAMP := $(VENV)/share/jupyter/kernels/.hubscale
 # The hub's proxy from npm, in a repo-local prefix.
@@ -70,11 +70,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # ipykernel warns that $(VENV) is not its own venv's path: it is the notebook server's, on purpose.
+# Each kernel starts spawner/kernel_startup.py (PYTHONSTARTUP): a cell waiting on a cluster at its
+# limit says so (spawner/kernel_notice.py).
+KERNEL_STARTUP := $(CURDIR)/spawner/kernel_startup.py
 $(KERNELS_STAMP): $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP)
 	set -o pipefail; $(SPARK_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name spark \
-		--display-name 'Python 3 (Spark)' 2>&1 | { grep -v 'may not be found' || true; }
+		--display-name 'Python 3 (Spark)' --env HUBSCALE_KERNEL_ENGINE spark \
+		--env PYTHONSTARTUP $(KERNEL_STARTUP) 2>&1 | { grep -v 'may not be found' || true; }
 	set -o pipefail; $(FLINK_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name flink \
-		--display-name 'Python 3 (Flink)' 2>&1 | { grep -v 'may not be found' || true; }
+		--display-name 'Python 3 (Flink)' --env HUBSCALE_KERNEL_ENGINE flink \
+		--env PYTHONSTARTUP $(KERNEL_STARTUP) 2>&1 | { grep -v 'may not be found' || true; }
 	touch $(KERNELS_STAMP)
 
 $(PROXY_STAMP): Makefile

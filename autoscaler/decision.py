@@ -21,7 +21,7 @@ CAUSES = (
     "shrink",  # demand stayed lower for the window: scale down
     "idle",  # nothing running for idleTimeoutSeconds: scale to minWorkers
     "steady",  # demand matches the cluster
-    "bounds",  # the spec's bounds moved the target
+    "bounds",  # the spec's bounds or a budget moved the target (the work wants more)
     "metrics-missing",  # no usable metric: hold
     "metrics-stale",  # newest sample too old: hold
 )

@@ -162,12 +162,15 @@ class HubscalePolicy:
         memo = _Memo.read(state.memo)
         memo = memo.on_active(now, self.pauses_remembered) if demand.active else memo.on_idle()
         wanted = _clamp(demand.workers, spec)
-        if demand.workers > spec.max_workers:
+        capped = demand.workers > spec.max_workers
+        if capped:
             demand = replace(demand, why=f"{demand.why} (capped at maxWorkers {spec.max_workers})")
         current = state.desired
         if wanted >= current or demand.protect:
             target = max(wanted, current) if demand.protect else wanted
             cause = "backlog" if target > current else "steady"
+            if capped and target == spec.max_workers:
+                cause = "bounds"  # the work wants more than the cluster may have
             reason = demand.why if target > current else f"steady at {target}: {demand.why}"
             return _decision(spec, state, workers, target, reason, cause, memo.no_low())
         if demand.active:

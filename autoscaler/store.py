@@ -35,6 +35,7 @@ SPEC_SUFFIX = ".yaml"
 STATUS_SUFFIX = ".status.yaml"
 DIR_MODE = 0o700  # the directory will hold per-user secrets
 READY = "Ready"
+CAPACITY_LIMITED = "CapacityLimited"  # a condition type: the work wants more than allowed
 READY_PHASES = ("Ready", "Idle")
 
 
@@ -91,12 +92,12 @@ class LocalClusterStore:
         text = yaml.safe_dump(
             status.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False
         )
-        write_atomic(self._status_path(name), text)
+        write_atomic(self.status_path(name), text)
         return True
 
     def delete_status(self, name: str) -> bool:
         """Remove an object's status once its cluster is torn down; False if there was none."""
-        return unlink_durably(self._status_path(name))
+        return unlink_durably(self.status_path(name))
 
     def orphaned_statuses(self) -> list[str]:
         """Names with a status but no document: deleted while the controller was down."""
@@ -133,7 +134,7 @@ class LocalClusterStore:
 
     def _read_status(self, name: str) -> ComputeClusterStatus | None:
         """An object's status; None when absent or unreadable (the controller writes a new one)."""
-        path = self._status_path(name)
+        path = self.status_path(name)
         try:
             return _status(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -146,7 +147,7 @@ class LocalClusterStore:
         """Where an object's document lives."""
         return self.directory / f"{_file_stem(name)}{SPEC_SUFFIX}"
 
-    def _status_path(self, name: str) -> Path:
+    def status_path(self, name: str) -> Path:
         """Where an object's status lives, beside its document."""
         return self.directory / f"{_file_stem(name)}{STATUS_SUFFIX}"
 
@@ -179,7 +180,7 @@ def status_after(
     conditions = previous.conditions if previous is not None else []
     before = next((c for c in conditions if c.type == READY), None)
     transition = before.last_transition_time if before and before.status == ready else _rfc3339(now)
-    others = [c for c in conditions if c.type != READY]
+    others = [c for c in conditions if c.type not in (READY, CAPACITY_LIMITED)]
     condition = Condition(
         type=READY,
         status=ready,
@@ -193,8 +194,23 @@ def status_after(
         phase=phase,
         last_scale_time=last_scale_time,
         reason=decision.reason,
-        conditions=[condition, *others],
+        conditions=[condition, _capacity_limited(decision, conditions, now), *others],
         policy_state=dict(decision.memo),
+    )
+
+
+def _capacity_limited(decision: Decision, conditions: list[Condition], now: float) -> Condition:
+    """True while the work wants more workers than the cluster's bounds or budget allow: what a
+    user's kernel relays while a cell waits (spawner.kernel_notice)."""
+    limited = "True" if decision.cause == "bounds" else "False"
+    before = next((c for c in conditions if c.type == CAPACITY_LIMITED), None)
+    same = before is not None and before.status == limited
+    return Condition(
+        type=CAPACITY_LIMITED,
+        status=limited,
+        reason="AtLimit" if limited == "True" else "WithinLimit",
+        message=decision.reason if limited == "True" else "",
+        last_transition_time=before.last_transition_time if same else _rfc3339(now),
     )
 
 

@@ -30,6 +30,7 @@ from hubscale_nb.git_setup import GitSetupError, configure_user
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters
 from spawner.flink_client import remove_client_dir, write_client_dir
+from spawner.kernel_notice import status_file_variable
 from spawner.notebook_env import flink_env, server_args, spark_env
 from spawner.profiles import NOTEBOOK_TRAITS, Profile
 from spawner.progress import Event, ProgressLog, follow
@@ -144,10 +145,15 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         spark = clients[self.cluster_names["spark"]]
         flink = clients[self.cluster_names["flink"]]
         client_dir = write_client_dir(Path(flink["conf_dir"]), self.flink_client_dir)
+        status_files = {  # what the kernels relay while a cell waits (spawner.kernel_notice)
+            status_file_variable(engine): str(self.store.status_path(name))
+            for engine, name in self.cluster_names.items()
+        }
         return {
             **client_env(Path(spark["conf_dir"])),
             **spark_env(spark),
             **flink_env(flink, client_dir),
+            **status_files,
         }
 
     async def stop(self, now: bool = False) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -73,7 +74,14 @@ class Kernel:
         )
         return self._socket
 
-    def execute(self, code: str, timeout_s: float = 300.0) -> Execution:
+    def execute(
+        self,
+        code: str,
+        timeout_s: float = 300.0,
+        until: Callable[[Execution], bool] | None = None,
+    ) -> Execution:
+        """Run ``code``; with ``until``, return as soon as the output so far satisfies it (the
+        cell may still run: ``interrupt`` it)."""
         content = {
             "code": code,
             "silent": False,
@@ -82,7 +90,15 @@ class Kernel:
             "allow_stdin": False,
             "stop_on_error": True,
         }
-        return self._request("execute_request", content, "shell", timeout_s)
+        return self._request("execute_request", content, "shell", timeout_s, until)
+
+    def interrupt(self) -> None:
+        """Interrupt the running cell, as JupyterLab's stop button does."""
+        httpx.post(
+            f"{self.server_url}api/kernels/{self.kernel_id}/interrupt",
+            headers=self._headers(),
+            timeout=60,
+        ).raise_for_status()
 
     def close(self) -> None:
         """Close the websocket; the kernel runs on (the server owns it)."""
@@ -102,7 +118,14 @@ class Kernel:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"}
 
-    def _request(self, msg_type: str, content: dict, channel: str, timeout_s: float) -> Execution:
+    def _request(
+        self,
+        msg_type: str,
+        content: dict,
+        channel: str,
+        timeout_s: float,
+        until: Callable[[Execution], bool] | None = None,
+    ) -> Execution:
         """Send one request; collect its output until its reply and the kernel's idle status."""
         assert self.kernel_id, "start the kernel first"
         socket = self._connect()
@@ -151,4 +174,6 @@ class Kernel:
             elif kind == "error":
                 traceback = "\n".join(body.get("traceback", []))
                 execution.error = f"{body['ename']}: {body['evalue']}\n{traceback}"
+            if until is not None and until(execution):
+                return execution
         return execution

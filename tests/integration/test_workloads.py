@@ -36,6 +36,7 @@ PROFILE = {
     "idleTimeoutSeconds": IDLE_TIMEOUT_S,
     "spark": {"minWorkers": 0, "maxWorkers": MAX_WORKERS, "worker": {"cores": 1, "memory": "1Gi"}},
     "flink": {"minWorkers": 0, "maxWorkers": MAX_WORKERS, "worker": {"cores": 1, "memory": "1Gi"}},
+    "userOptions": {"spark_max_workers": {"min": 0, "max": MAX_WORKERS}},
 }
 ROW_TIMEOUT_S = 300.0
 BACK_TO_ZERO_S = 240.0  # idle timeout, then Spark's decommissioning of the worker's executor
@@ -340,3 +341,24 @@ print("RESULT", json.dumps([sys.executable, sc.parallelize([0], 1).map(where).fi
 """
     driver, executor = result_of(kernels["spark"].execute(code, timeout_s=ROW_TIMEOUT_S))
     assert Path(driver).resolve() == Path(executor).resolve()
+
+
+def test_a_job_the_cluster_may_not_run_says_so_in_the_cell_instead_of_hanging(hub: RunningHub):
+    """A server whose Spark cluster may have no worker: the job waits for ever, and the cell
+    says why (the controller's CapacityLimited condition, relayed by the kernel) within seconds."""
+    hub.start_server(USER, "capped", {"profile": "matrix", "spark_max_workers": 0})
+    kernel = hub.kernel(USER, "spark", "capped")
+    code = f"{SPARK_SESSION}\nprint(sc.parallelize(range(10), 2).sum())"
+
+    def told(execution: Execution) -> bool:
+        return "hubscale:" in execution.stderr
+
+    started = time.monotonic()
+    run = kernel.execute(code, timeout_s=ROW_TIMEOUT_S, until=told)
+    print(f"capped-notice seconds={time.monotonic() - started:.1f}")
+    kernel.interrupt()
+    notice = next(line for line in run.stderr.splitlines() if line.startswith("hubscale:"))
+    assert "it cannot start: your Spark cluster may have no worker" in notice
+    assert "capped at maxWorkers 0" in notice
+    assert run.status == "", "the cell was still waiting when the notice came"
+    hub.stop_server(USER, "capped")

@@ -61,6 +61,12 @@ def test_scale_up_is_bounded_by_max_workers():
     decision = decide(spark_spec(maxWorkers=3), spark(needed=50), at_workers(1), NOW)
     assert decision.target == 3
     assert "capped at maxWorkers 3" in decision.reason
+    assert decision.cause == "bounds"  # the work wants more: the status says so (CapacityLimited)
+
+
+def test_work_waiting_on_a_cluster_that_may_have_no_worker_is_bounded_not_steady():
+    decision = decide(spark_spec(maxWorkers=0), spark(needed=0, waiting=1), at_workers(0), NOW)
+    assert (decision.target, decision.cause) == (0, "bounds")
 
 
 def test_waiting_app_before_any_driver_metric_scales_from_zero():
