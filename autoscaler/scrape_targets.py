@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoscaler.atomic_files import replace_if_changed
+from hubscale.atomic_files import replace_if_changed
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import yaml
 
-from autoscaler.atomic_files import unlink_durably, write_atomic
 from autoscaler.decision import ClusterState, Decision
 from autoscaler.spec import (
     ComputeCluster,
@@ -27,6 +26,7 @@ from autoscaler.spec import (
     cluster_to_yaml,
     load_cluster_yaml,
 )
+from hubscale.atomic_files import unlink_durably, write_atomic
 
 log = logging.getLogger(__name__)
 

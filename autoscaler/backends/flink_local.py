@@ -19,7 +19,6 @@ from typing import ClassVar
 import httpx
 import yaml
 
-from autoscaler.atomic_files import replace_if_changed
 from autoscaler.backends import processes
 from autoscaler.backends.flink_conf import (
     MIN_TASKMANAGER_MEMORY_MIB,
@@ -34,6 +33,7 @@ from autoscaler.backends.local import RuntimeRecord
 from autoscaler.backends.ports import free_port, free_port_range
 from autoscaler.scrape_targets import ScrapeTarget
 from autoscaler.spec import ComputeCluster
+from hubscale.atomic_files import replace_if_changed
 
 TASKMANAGER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # also a path and a -D value
 

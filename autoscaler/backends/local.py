@@ -27,13 +27,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from autoscaler.atomic_files import replace_if_changed, unlink_durably, write_atomic
 from autoscaler.backends import processes
 from autoscaler.backends.base import BackendError, Observation
 from autoscaler.backends.ports import free_port
 from autoscaler.backends.processes import ProcessSpec, reap_children
 from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
 from autoscaler.spec import ComputeCluster, Engine
+from hubscale.atomic_files import replace_if_changed, unlink_durably, write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoscaler.atomic_files import write_atomic
+from hubscale.atomic_files import write_atomic
 
 MARKER_VARIABLE = "HUBSCALE_PROCESS"
 

@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 
 import httpx
 
-from autoscaler.atomic_files import replace_if_changed, write_atomic
 from autoscaler.backends import processes
 from autoscaler.backends.local import RuntimeRecord
 from autoscaler.backends.ports import free_port, free_port_range
@@ -35,6 +34,7 @@ from autoscaler.backends.spark_conf import (
 )
 from autoscaler.scrape_targets import ScrapeTarget
 from autoscaler.spec import ComputeCluster
+from hubscale.atomic_files import replace_if_changed, write_atomic
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"

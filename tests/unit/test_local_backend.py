@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.atomic_files import replace_if_changed
 from autoscaler.backends import processes
 from autoscaler.backends.local import LocalBackend, RuntimeRecord
 from autoscaler.backends.processes import ProcessSpec
 from autoscaler.scrape_targets import ScrapeTarget
 from autoscaler.spec import ComputeCluster, parse_cluster
+from hubscale.atomic_files import replace_if_changed
 from tests.support import wait_for
 
 
