@@ -30,8 +30,8 @@ from autoscaler.backends.ports import free_port
 from autoscaler.backends.spark_cds import ROLES, SWITCH, archive
 from autoscaler.backends.spark_local import cds_dir, client_env, master_state, spark_python
 from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.spec import parse_cluster
 from autoscaler.store import LocalClusterStore
+from hubscale.spec import parse_cluster
 
 MACHINE_GIB = 24
 ZERO_RUNS = 3  # scale from zero is measured this many times; the median run is reported

@@ -14,7 +14,7 @@ import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from autoscaler.backends.base import BackendError
-from autoscaler.crd import GROUP, PLURAL, VERSION
+from hubscale.crd import GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 
 from autoscaler.decision import ClusterState, Decision
-from autoscaler.spec import (
+from hubscale.atomic_files import unlink_durably, write_atomic
+from hubscale.spec import (
     ComputeCluster,
     ComputeClusterStatus,
     Condition,
@@ -26,7 +27,6 @@ from autoscaler.spec import (
     cluster_to_yaml,
     load_cluster_yaml,
 )
-from hubscale.atomic_files import unlink_durably, write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from autoscaler.backends.kube_manifests import (
     endpoints,
     user_label,
 )
-from autoscaler.spec import ComputeCluster
+from hubscale.spec import ComputeCluster
 from spawner.notebook_env import flink_client_config, flink_env, spark_env
 
 SPARK_CLUSTER_LABEL = "hubscale.io/spark-cluster"  # the drivers' PodMonitor: label `cluster`

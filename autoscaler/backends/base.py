@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from autoscaler.spec import ComputeCluster, Engine
+from hubscale.spec import ComputeCluster, Engine
 
 
 class BackendError(RuntimeError):

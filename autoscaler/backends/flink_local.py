@@ -32,8 +32,8 @@ from autoscaler.backends.flink_conf import (
 from autoscaler.backends.local import RuntimeRecord
 from autoscaler.backends.ports import free_port, free_port_range
 from autoscaler.scrape_targets import ScrapeTarget
-from autoscaler.spec import ComputeCluster
 from hubscale.atomic_files import replace_if_changed
+from hubscale.spec import ComputeCluster
 
 TASKMANAGER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # also a path and a -D value
 

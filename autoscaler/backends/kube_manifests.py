@@ -38,7 +38,7 @@ from autoscaler.backends.spark_conf import (
     render_properties,
     spark_defaults,
 )
-from autoscaler.spec import API_VERSION, KIND, ComputeCluster, Engine
+from hubscale.spec import API_VERSION, KIND, ComputeCluster, Engine
 
 Manifest = dict[str, Any]
 

@@ -51,7 +51,7 @@ from autoscaler.kube_api import (
     read_or_none,
 )
 from autoscaler.kube_watch import Json, Reflector
-from autoscaler.spec import ComputeCluster, Engine
+from hubscale.spec import ComputeCluster, Engine
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from autoscaler.backends.base import BackendError, Observation
 from autoscaler.backends.ports import free_port
 from autoscaler.backends.processes import ProcessSpec, reap_children
 from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
-from autoscaler.spec import ComputeCluster, Engine
 from hubscale.atomic_files import replace_if_changed, unlink_durably, write_atomic
+from hubscale.spec import ComputeCluster, Engine
 
 log = logging.getLogger(__name__)
 

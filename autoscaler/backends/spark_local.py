@@ -33,8 +33,8 @@ from autoscaler.backends.spark_conf import (
     spark_defaults,
 )
 from autoscaler.scrape_targets import ScrapeTarget
-from autoscaler.spec import ComputeCluster
 from hubscale.atomic_files import replace_if_changed, write_atomic
+from hubscale.spec import ComputeCluster
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"

@@ -17,8 +17,8 @@ import pytest
 from autoscaler.backends import processes
 from autoscaler.backends.spark_local import client_env
 from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
 from autoscaler.store import LocalClusterStore
+from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
 from tests.support import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from autoscaler.backends.kube_manifests import (
     cluster_objects,
 )
 from autoscaler.controller_metrics import ControllerMetrics
-from autoscaler.spec import parse_cluster
+from hubscale.spec import parse_cluster
 from spawner.profiles import ProfileError, load_profiles
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.chart import (

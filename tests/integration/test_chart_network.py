@@ -22,7 +22,7 @@ from autoscaler.backends.kube_manifests import (
     driver_network_policy,
     network_policy,
 )
-from autoscaler.spec import parse_cluster
+from hubscale.spec import parse_cluster
 from tests.kube.chart import NAMESPACE, PREFIX, Manifest, find, one, render
 
 METADATA = "169.254.169.254"

@@ -18,8 +18,8 @@ from autoscaler.decision import Decision
 from autoscaler.kube_api import MERGE_PATCH
 from autoscaler.kube_objects import KubeClusterObjects
 from autoscaler.leader import LeaderElection
-from autoscaler.spec import parse_cluster
 from autoscaler.store import status_after
+from hubscale.spec import parse_cluster
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.chart import HELMS, PREFIX, Manifest, find, one, render
 from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, create_cluster, eventually

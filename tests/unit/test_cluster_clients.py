@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.spec import ComputeClusterStatus, parse_cluster
 from autoscaler.store import LocalClusterStore
+from hubscale.spec import ComputeClusterStatus, parse_cluster
 from spawner.cluster_clients import (
     ClustersNotReady,
     read_client,

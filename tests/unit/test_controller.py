@@ -18,8 +18,8 @@ from autoscaler.backends.base import Observation
 from autoscaler.controller import Controller
 from autoscaler.flink_rest import FlinkRest
 from autoscaler.prometheus import PrometheusClient
-from autoscaler.spec import ComputeCluster, parse_cluster
 from autoscaler.store import LocalClusterStore
+from hubscale.spec import ComputeCluster, parse_cluster
 
 NOW = 1_800_000_000.0
 

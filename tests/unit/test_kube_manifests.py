@@ -19,7 +19,7 @@ from autoscaler.backends import kube_manifests as km
 from autoscaler.backends.flink_conf import shipped_java_opts
 from autoscaler.backends.spark_conf import DECOMMISSION_TIMEOUT_S
 from autoscaler.backends.spark_local import LocalSparkCluster
-from autoscaler.spec import parse_cluster
+from hubscale.spec import parse_cluster
 from tests.kube.schemas import assert_valid
 
 SETTINGS = km.ClusterSettings("hub", "hubscale/spark:4.3.0", "hubscale/flink:2.3.0")

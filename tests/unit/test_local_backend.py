@@ -19,8 +19,8 @@ from autoscaler.backends import processes
 from autoscaler.backends.local import LocalBackend, RuntimeRecord
 from autoscaler.backends.processes import ProcessSpec
 from autoscaler.scrape_targets import ScrapeTarget
-from autoscaler.spec import ComputeCluster, parse_cluster
 from hubscale.atomic_files import replace_if_changed
+from hubscale.spec import ComputeCluster, parse_cluster
 from tests.support import wait_for
 
 

@@ -11,7 +11,7 @@ import sys
 import yaml
 
 from autoscaler.backends.kube_manifests import user_label
-from autoscaler.spec import parse_cluster
+from hubscale.spec import parse_cluster
 from spawner.notebook_pod import (
     FLINK_CLIENT_SCRIPT,
     client_env,

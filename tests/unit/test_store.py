@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from autoscaler.decision import ClusterState, Decision
-from autoscaler.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
 from autoscaler.store import LocalClusterStore, state_from_status, status_after
+from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
 
 T0 = 1_714_564_800.0  # 2024-05-01T12:00:00Z
 
