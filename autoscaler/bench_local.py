@@ -25,12 +25,12 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.backends import processes
-from autoscaler.backends.ports import free_port
 from autoscaler.backends.spark_cds import ROLES, SWITCH, archive
 from autoscaler.backends.spark_local import cds_dir, client_env, master_state, spark_python
 from autoscaler.prometheus_server import PrometheusServer
 from autoscaler.store import LocalClusterStore
+from hubscale import processes
+from hubscale.ports import free_port
 from hubscale.spec import parse_cluster
 
 MACHINE_GIB = 24

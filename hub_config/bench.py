@@ -19,11 +19,11 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.backends import processes
 from autoscaler.backends.local import RUNTIME_DIR
-from autoscaler.backends.ports import free_port
 from hub_config.settings import Settings
 from hub_config.stack import Stack
+from hubscale import processes
+from hubscale.ports import free_port
 from spawner.compute import cluster_name
 
 READY_TIMEOUT_S = 600.0

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.backends import processes
 from autoscaler.backends.local import RUNTIME_DIR
 from autoscaler.prometheus_server import PrometheusServer
 from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
 from autoscaler.store import LocalClusterStore
 from hub_config.local import hub_marker
 from hub_config.settings import HUB_CONFIG_DIR, REPO, Settings
+from hubscale import processes
 from spawner.local import servers_marker, stop_marked
 
 COMPONENTS = ("prometheus", "controller", "hub")

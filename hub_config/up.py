@@ -14,10 +14,10 @@ import sys
 import threading
 import time
 
-from autoscaler.backends import processes
 from hub_config import credentials
 from hub_config.settings import Settings, SettingsError, describe
 from hub_config.stack import COMPONENTS, Stack, StackError
+from hubscale import processes
 from hubscale.atomic_files import write_atomic
 
 SUPERVISE_EVERY_S = 2.0

@@ -23,9 +23,9 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner, SpawnException
 from traitlets import Instance, Unicode, default
 
 from autoscaler.__main__ import default_state_dir
-from autoscaler.backends import processes
 from autoscaler.backends.spark_local import client_env
 from autoscaler.store import LocalClusterStore
+from hubscale import processes
 from hubscale_nb.git_setup import GitSetupError, configure_user
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters

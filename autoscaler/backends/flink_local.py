@@ -19,7 +19,6 @@ from typing import ClassVar
 import httpx
 import yaml
 
-from autoscaler.backends import processes
 from autoscaler.backends.flink_conf import (
     MIN_TASKMANAGER_MEMORY_MIB,
     FlinkClusterPorts,
@@ -30,9 +29,10 @@ from autoscaler.backends.flink_conf import (
     shipped_java_opts,
 )
 from autoscaler.backends.local import RuntimeRecord
-from autoscaler.backends.ports import free_port, free_port_range
 from autoscaler.scrape_targets import ScrapeTarget
+from hubscale import processes
 from hubscale.atomic_files import replace_if_changed
+from hubscale.ports import free_port, free_port_range
 from hubscale.spec import ComputeCluster
 
 TASKMANAGER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # also a path and a -D value

@@ -27,12 +27,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from autoscaler.backends import processes
 from autoscaler.backends.base import BackendError, Observation
-from autoscaler.backends.ports import free_port
-from autoscaler.backends.processes import ProcessSpec, reap_children
 from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
+from hubscale import processes
 from hubscale.atomic_files import replace_if_changed, unlink_durably, write_atomic
+from hubscale.ports import free_port
+from hubscale.processes import ProcessSpec, reap_children
 from hubscale.spec import ComputeCluster, Engine
 
 log = logging.getLogger(__name__)

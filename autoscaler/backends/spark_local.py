@@ -19,9 +19,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from autoscaler.backends import processes
 from autoscaler.backends.local import RuntimeRecord
-from autoscaler.backends.ports import free_port, free_port_range
 from autoscaler.backends.spark_cds import use_options
 from autoscaler.backends.spark_conf import (
     DECOMMISSION_TIMEOUT_S,
@@ -33,7 +31,9 @@ from autoscaler.backends.spark_conf import (
     spark_defaults,
 )
 from autoscaler.scrape_targets import ScrapeTarget
+from hubscale import processes
 from hubscale.atomic_files import replace_if_changed, write_atomic
+from hubscale.ports import free_port, free_port_range
 from hubscale.spec import ComputeCluster
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.backends import processes
 from autoscaler.backends.spark_local import client_env
 from autoscaler.prometheus_server import PrometheusServer
 from autoscaler.store import LocalClusterStore
+from hubscale import processes
 from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
 from tests.support import free_port, wait_for
 

@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 import httpx
 
-from autoscaler.backends import processes
 from autoscaler.backends.local import RUNTIME_DIR
 from autoscaler.store import LocalClusterStore
 from hub_config.settings import Settings
+from hubscale import processes
 from spawner.cluster_clients import read_client
 from spawner.compute import cluster_name
 from spawner.local import servers_marker

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.backends import processes
 from autoscaler.backends.flink_local import client_env
+from hubscale import processes
 from tests.integration.flink_fixtures import rest_call, submit_job
 from tests.support import wait_for
 

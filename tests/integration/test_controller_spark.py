@@ -14,10 +14,10 @@ import time
 import httpx
 import pytest
 
-from autoscaler.backends import processes
-from autoscaler.backends.processes import kill_group
 from autoscaler.backends.spark_local import spark_python
 from autoscaler.store import LocalClusterStore
+from hubscale import processes
+from hubscale.processes import kill_group
 from tests.integration.controller_fixtures import LocalPlatform
 from tests.support import wait_for
 

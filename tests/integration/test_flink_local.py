@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.backends import processes
 from autoscaler.flink_rest import (
     FlinkBadResponse,
     FlinkJobNotFound,
     FlinkRequestRejected,
     FlinkUnavailable,
 )
+from hubscale import processes
 from tests.integration.flink_fixtures import (
     STARTUP_TIMEOUT_S,
     RunningFlink,

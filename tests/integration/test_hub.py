@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.backends import processes
+from hubscale import processes
 from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.support import wait_for
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.backends import processes
 from autoscaler.backends.spark_cds import ROLES, archive
 from autoscaler.backends.spark_local import cds_dir, spark_python
+from hubscale import processes
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.integration

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.backends import processes
 from autoscaler.backends.local import LocalBackend, RuntimeRecord
-from autoscaler.backends.processes import ProcessSpec
 from autoscaler.scrape_targets import ScrapeTarget
+from hubscale import processes
 from hubscale.atomic_files import replace_if_changed
+from hubscale.processes import ProcessSpec
 from hubscale.spec import ComputeCluster, parse_cluster
 from tests.support import wait_for
 
