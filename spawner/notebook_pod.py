@@ -21,7 +21,6 @@ from typing import Any
 
 import yaml
 
-from autoscaler.backends.flink_conf import render_config
 from autoscaler.backends.kube_manifests import (
     CONF_DIR,
     NOTEBOOK_ROLE,
@@ -33,6 +32,7 @@ from autoscaler.backends.kube_manifests import (
     endpoints,
     user_label,
 )
+from hubscale.flink_conf import render_config
 from hubscale.spec import ComputeCluster
 from spawner.notebook_env import flink_client_config, flink_env, spark_env
 

@@ -19,7 +19,11 @@ from typing import ClassVar
 import httpx
 import yaml
 
-from autoscaler.backends.flink_conf import (
+from autoscaler.backends.local import RuntimeRecord
+from autoscaler.scrape_targets import ScrapeTarget
+from hubscale import processes
+from hubscale.atomic_files import replace_if_changed
+from hubscale.flink_conf import (
     MIN_TASKMANAGER_MEMORY_MIB,
     FlinkClusterPorts,
     dynamic_properties,
@@ -28,10 +32,6 @@ from autoscaler.backends.flink_conf import (
     rest_url,
     shipped_java_opts,
 )
-from autoscaler.backends.local import RuntimeRecord
-from autoscaler.scrape_targets import ScrapeTarget
-from hubscale import processes
-from hubscale.atomic_files import replace_if_changed
 from hubscale.ports import free_port, free_port_range
 from hubscale.spec import ComputeCluster
 

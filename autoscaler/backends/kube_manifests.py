@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoscaler.backends.flink_conf import (
+from hubscale.flink_conf import (
     JOBMANAGER_MEMORY_MIB,
     MIN_TASKMANAGER_MEMORY_MIB,
     FlinkClusterPorts,
@@ -29,7 +29,7 @@ from autoscaler.backends.flink_conf import (
     render_config,
     rest_url,
 )
-from autoscaler.backends.spark_conf import (
+from hubscale.spark_conf import (
     DECOMMISSION_TIMEOUT_S,
     SparkClusterPorts,
     executor_memory_mib,

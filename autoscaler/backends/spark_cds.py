@@ -70,7 +70,6 @@ def use_options(directory: Path, role: str, env: Mapping[str, str] | None = None
 def train(directory: Path, timeout_s: float = 300.0) -> list[Path]:
     """Run a master, a worker and one job's executor that write their archives at exit, then
     move the archives into ``directory`` (each replaced whole, never half-written)."""
-    from autoscaler.backends.spark_conf import SparkClusterPorts
     from autoscaler.backends.spark_local import (
         LocalSparkCluster,
         allocate_ports,
@@ -79,6 +78,7 @@ def train(directory: Path, timeout_s: float = 300.0) -> list[Path]:
         spark_python,
     )
     from hubscale import processes
+    from hubscale.spark_conf import SparkClusterPorts
 
     with tempfile.TemporaryDirectory(prefix="hubscale-cds-") as scratch:
         work = Path(scratch)

@@ -21,7 +21,11 @@ import httpx
 
 from autoscaler.backends.local import RuntimeRecord
 from autoscaler.backends.spark_cds import use_options
-from autoscaler.backends.spark_conf import (
+from autoscaler.scrape_targets import ScrapeTarget
+from hubscale import processes
+from hubscale.atomic_files import replace_if_changed, write_atomic
+from hubscale.ports import free_port, free_port_range
+from hubscale.spark_conf import (
     DECOMMISSION_TIMEOUT_S,
     SparkClusterPorts,
     executor_memory_mib,
@@ -30,10 +34,6 @@ from autoscaler.backends.spark_conf import (
     render_properties,
     spark_defaults,
 )
-from autoscaler.scrape_targets import ScrapeTarget
-from hubscale import processes
-from hubscale.atomic_files import replace_if_changed, write_atomic
-from hubscale.ports import free_port, free_port_range
 from hubscale.spec import ComputeCluster
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"

@@ -17,10 +17,10 @@ from typing import TypeVar
 
 import pytest
 
-from autoscaler.backends.flink_conf import FlinkClusterPorts
 from autoscaler.backends.flink_local import LocalFlinkCluster, flink_home
 from autoscaler.flink_rest import FlinkRest
 from hubscale import processes
+from hubscale.flink_conf import FlinkClusterPorts
 from hubscale.ports import free_port_range
 from hubscale.processes import ProcessSpec
 from tests.support import free_port, wait_for

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from autoscaler.backends import kube_manifests as km
-from autoscaler.backends.flink_conf import shipped_java_opts
-from autoscaler.backends.spark_conf import DECOMMISSION_TIMEOUT_S
 from autoscaler.backends.spark_local import LocalSparkCluster
+from hubscale.flink_conf import shipped_java_opts
+from hubscale.spark_conf import DECOMMISSION_TIMEOUT_S
 from hubscale.spec import parse_cluster
 from tests.kube.schemas import assert_valid
 
