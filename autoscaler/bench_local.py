@@ -26,10 +26,11 @@ from pathlib import Path
 import httpx
 
 from autoscaler.backends.spark_cds import ROLES, SWITCH, archive
-from autoscaler.backends.spark_local import cds_dir, client_env, master_state, spark_python
+from autoscaler.backends.spark_local import cds_dir, master_state
 from autoscaler.prometheus_server import PrometheusServer
 from autoscaler.store import LocalClusterStore
 from hubscale import processes
+from hubscale.engines import spark_client_env, spark_python
 from hubscale.ports import free_port
 from hubscale.spec import parse_cluster
 
@@ -151,7 +152,7 @@ def _scale_from_zero(store: LocalClusterStore, client: dict[str, str]) -> dict[s
     """One job on the cluster at zero workers: its latency to the first task, and the phases."""
     result = subprocess.run(
         [str(spark_python()), "-c", FIRST_TASK_DRIVER],
-        env={**os.environ, **client_env(Path(client["conf_dir"]))},
+        env={**os.environ, **spark_client_env(Path(client["conf_dir"]))},
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     latency = [line for line in result.stdout.splitlines() if line.startswith("LATENCY")]

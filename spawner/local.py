@@ -23,9 +23,9 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner, SpawnException
 from traitlets import Instance, Unicode, default
 
 from autoscaler.__main__ import default_state_dir
-from autoscaler.backends.spark_local import client_env
 from autoscaler.store import LocalClusterStore
 from hubscale import processes
+from hubscale.engines import spark_client_env
 from hubscale_nb.git_setup import GitSetupError, configure_user
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters
@@ -145,7 +145,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         flink = clients[self.cluster_names["flink"]]
         client_dir = write_client_dir(Path(flink["conf_dir"]), self.flink_client_dir)
         return {
-            **client_env(Path(spark["conf_dir"])),
+            **spark_client_env(Path(spark["conf_dir"])),
             **spark_env(spark),
             **flink_env(flink, client_dir),
         }

@@ -23,6 +23,7 @@ from autoscaler.backends.local import RuntimeRecord
 from autoscaler.scrape_targets import ScrapeTarget
 from hubscale import processes
 from hubscale.atomic_files import replace_if_changed
+from hubscale.engines import flink_client_env, flink_home, flink_python
 from hubscale.flink_conf import (
     MIN_TASKMANAGER_MEMORY_MIB,
     FlinkClusterPorts,
@@ -36,36 +37,6 @@ from hubscale.ports import free_port, free_port_range
 from hubscale.spec import ComputeCluster
 
 TASKMANAGER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # also a path and a -D value
-
-
-class FlinkNotInstalled(RuntimeError):
-    """No Flink distribution: ``make install`` puts apache-flink in ``.venv-flink``."""
-
-
-def flink_python() -> Path:
-    """The Python of the Flink environment (apache-flink cannot share a venv with pyspark)."""
-    configured = os.environ.get("HUBSCALE_FLINK_PYTHON")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / ".venv-flink" / "bin" / "python"
-
-
-def flink_home() -> Path:
-    """``FLINK_HOME``: the installed pyflink package directory (a full Flink distribution)."""
-    venv = flink_python().parent.parent
-    found = sorted(venv.glob("lib/python3*/site-packages/pyflink"))
-    if not found or not (found[-1] / "bin" / "jobmanager.sh").exists():
-        raise FlinkNotInstalled(f"no apache-flink under {venv}: run `make install`")
-    return found[-1]
-
-
-def client_env(conf_dir: Path) -> dict[str, str]:
-    """What a client (``flink run``, a PyFlink kernel) needs to use a cluster's configuration."""
-    return {
-        "FLINK_HOME": str(flink_home()),
-        "FLINK_CONF_DIR": str(conf_dir),
-        "PYFLINK_CLIENT_EXECUTABLE": str(flink_python()),
-    }
 
 
 @dataclass(frozen=True)
@@ -112,7 +83,7 @@ class LocalFlinkCluster:
         """Environment for the daemons and for a client (``flink run``, PyFlink) of this cluster."""
         return {
             **os.environ,
-            **client_env(self.conf_dir),
+            **flink_client_env(self.conf_dir),
             "FLINK_LOG_DIR": str(self.directory / "logs"),
             "FLINK_PID_DIR": str(self.directory / "run"),
             "TMPDIR": str(self.directory / "tmp"),

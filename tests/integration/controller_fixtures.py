@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.backends.spark_local import client_env
 from autoscaler.prometheus_server import PrometheusServer
 from autoscaler.store import LocalClusterStore
 from hubscale import processes
+from hubscale.engines import spark_client_env
 from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
 from tests.support import free_port, wait_for
 
@@ -86,7 +86,7 @@ class LocalPlatform:
         return json.loads((self.state_dir / "runtime" / name / "client.json").read_text())
 
     def driver_env(self, name: str) -> dict[str, str]:
-        return {**os.environ, **client_env(Path(self.client(name)["conf_dir"]))}
+        return {**os.environ, **spark_client_env(Path(self.client(name)["conf_dir"]))}
 
     def prefix(self, name: str) -> str:
         """The marker prefix of this cluster's processes (its runtime directory)."""

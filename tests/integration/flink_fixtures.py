@@ -17,9 +17,10 @@ from typing import TypeVar
 
 import pytest
 
-from autoscaler.backends.flink_local import LocalFlinkCluster, flink_home
+from autoscaler.backends.flink_local import LocalFlinkCluster
 from autoscaler.flink_rest import FlinkRest
 from hubscale import processes
+from hubscale.engines import flink_home
 from hubscale.flink_conf import FlinkClusterPorts
 from hubscale.ports import free_port_range
 from hubscale.processes import ProcessSpec

@@ -14,9 +14,9 @@ import time
 import httpx
 import pytest
 
-from autoscaler.backends.spark_local import spark_python
 from autoscaler.store import LocalClusterStore
 from hubscale import processes
+from hubscale.engines import spark_python
 from hubscale.processes import kill_group
 from tests.integration.controller_fixtures import LocalPlatform
 from tests.support import wait_for
