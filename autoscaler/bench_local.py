@@ -33,6 +33,7 @@ from hubscale import processes
 from hubscale.engines import spark_client_env, spark_python
 from hubscale.ports import free_port
 from hubscale.spec import parse_cluster
+from hubscale.state_dir import client_file, runtime_dir
 
 MACHINE_GIB = 24
 ZERO_RUNS = 3  # scale from zero is measured this many times; the median run is reported
@@ -187,7 +188,7 @@ def _flink_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
 
 def _prefix(store: LocalClusterStore, name: str) -> str:
     """The marker prefix of a cluster's processes: its runtime directory."""
-    return f"{store.state_dir / 'runtime' / name}/"
+    return f"{runtime_dir(store.state_dir, name)}/"
 
 
 def _leader(store: LocalClusterStore, name: str, role: str) -> int | None:
@@ -219,7 +220,7 @@ def _workers(store: LocalClusterStore, name: str) -> dict[str, int]:
 
 def _client(state: Path, name: str) -> dict | None:
     try:
-        return json.loads((state / "runtime" / name / "client.json").read_text())
+        return json.loads(client_file(runtime_dir(state, name)).read_text())
     except (OSError, ValueError):
         return None
 

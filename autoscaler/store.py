@@ -27,10 +27,10 @@ from hubscale.spec import (
     cluster_to_yaml,
     load_cluster_yaml,
 )
+from hubscale.state_dir import clusters_dir
 
 log = logging.getLogger(__name__)
 
-CLUSTERS_DIR = "clusters"
 SPEC_SUFFIX = ".yaml"
 STATUS_SUFFIX = ".status.yaml"
 DIR_MODE = 0o700  # the directory will hold per-user secrets
@@ -53,7 +53,7 @@ class LocalClusterStore:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
-        self.directory = state_dir / CLUSTERS_DIR
+        self.directory = clusters_dir(state_dir)
         state_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self.directory.mkdir(mode=DIR_MODE, exist_ok=True)
         os.chmod(self.directory, DIR_MODE)  # mkdir's mode is cut by the umask and skips old dirs

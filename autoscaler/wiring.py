@@ -17,6 +17,7 @@ from autoscaler.backends.base import Backend
 from autoscaler.backends.local import LocalBackend
 from autoscaler.controller import ClusterObjects
 from autoscaler.store import LocalClusterStore
+from hubscale.state_dir import targets_dir
 
 
 @dataclass
@@ -41,7 +42,7 @@ def local_engines() -> dict:
 @contextlib.asynccontextmanager
 async def local(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIterator[Wiring]:
     """Objects in a state directory, clusters as processes on this machine."""
-    file_sd_dir = Path(args.file_sd_dir or args.state_dir / "targets")
+    file_sd_dir = Path(args.file_sd_dir or targets_dir(args.state_dir))
     yield Wiring(
         LocalClusterStore(args.state_dir),
         LocalBackend(args.state_dir, file_sd_dir, local_engines()),

@@ -35,6 +35,7 @@ from hubscale.flink_conf import (
 )
 from hubscale.ports import free_port, free_port_range
 from hubscale.spec import ComputeCluster
+from hubscale.state_dir import pid_dir
 
 TASKMANAGER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # also a path and a -D value
 
@@ -126,7 +127,7 @@ class LocalFlinkCluster:
         return processes.ProcessSpec(
             argv=argv,
             env={**self.env(), "FLINK_LOG_DIR": str(own_logs), "FLINK_PID_DIR": str(own_run)},
-            pid_file=self.directory / "pids" / f"{role}.pid",
+            pid_file=pid_dir(self.directory) / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
             cwd=self.directory,
             marker=f"{self.directory}/{role}",

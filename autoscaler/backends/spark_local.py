@@ -36,6 +36,7 @@ from hubscale.spark_conf import (
     spark_defaults,
 )
 from hubscale.spec import ComputeCluster
+from hubscale.state_dir import pid_dir
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -157,7 +158,7 @@ class LocalSparkCluster:
         return processes.ProcessSpec(
             argv=argv,
             env=self.daemon_env(kind),
-            pid_file=self.directory / "pids" / f"{role}.pid",
+            pid_file=pid_dir(self.directory) / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
             cwd=self.directory,
             marker=f"{self.directory}/{role}",
