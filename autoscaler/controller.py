@@ -43,9 +43,10 @@ from autoscaler.signal_queries import (
     spark_signal,
 )
 from autoscaler.signals import Signal, WorkerLoad
-from autoscaler.store import StoredCluster, state_from_status, status_after
+from autoscaler.status import state_from_status, status_after
 from autoscaler.victims import choose_victims
 from hubscale.spec import ComputeCluster, ComputeClusterStatus, Phase
+from hubscale.store import StoredCluster
 
 log = logging.getLogger(__name__)
 

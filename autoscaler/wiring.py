@@ -16,8 +16,8 @@ from autoscaler.backends import flink_local, spark_local
 from autoscaler.backends.base import Backend
 from autoscaler.backends.local import LocalBackend
 from autoscaler.controller import ClusterObjects
-from autoscaler.store import LocalClusterStore
 from hubscale.state_dir import targets_dir
+from hubscale.store import LocalClusterStore
 
 
 @dataclass

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from autoscaler.store import LocalClusterStore
 from hubscale.state_dir import client_file, runtime_dir
+from hubscale.store import LocalClusterStore
 
 POLL_S = 0.5
 

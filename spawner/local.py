@@ -22,10 +22,10 @@ from typing import Any
 from jupyterhub.spawner import SimpleLocalProcessSpawner, SpawnException
 from traitlets import Instance, Unicode, default
 
-from autoscaler.store import LocalClusterStore
 from hubscale import processes
 from hubscale.engines import spark_client_env
 from hubscale.state_dir import SERVERS, default_state_dir, servers_dir, users_dir
+from hubscale.store import LocalClusterStore
 from hubscale_nb.git_setup import GitSetupError, configure_user
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters

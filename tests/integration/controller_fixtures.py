@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.store import LocalClusterStore
 from hubscale import processes
 from hubscale.engines import spark_client_env
 from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
 from hubscale.state_dir import client_file, runtime_dir
+from hubscale.store import LocalClusterStore
 from tests.support import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

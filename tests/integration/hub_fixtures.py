@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 import httpx
 
-from autoscaler.store import LocalClusterStore
 from hub_config.settings import Settings
 from hubscale import processes
 from hubscale.state_dir import pid_dir, runtime_dir, runtime_root
+from hubscale.store import LocalClusterStore
 from spawner.cluster_clients import read_client
 from spawner.compute import cluster_name
 from spawner.local import servers_marker

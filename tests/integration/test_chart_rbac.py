@@ -18,7 +18,7 @@ from autoscaler.decision import Decision
 from autoscaler.kube_api import MERGE_PATCH
 from autoscaler.kube_objects import KubeClusterObjects
 from autoscaler.leader import LeaderElection
-from autoscaler.store import status_after
+from autoscaler.status import status_after
 from hubscale.spec import parse_cluster
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.chart import HELMS, PREFIX, Manifest, find, one, render

@@ -14,11 +14,11 @@ import time
 import httpx
 import pytest
 
-from autoscaler.store import LocalClusterStore
 from hubscale import processes
 from hubscale.engines import spark_python
 from hubscale.processes import kill_group
 from hubscale.state_dir import pid_dir, runtime_dir
+from hubscale.store import LocalClusterStore
 from tests.integration.controller_fixtures import LocalPlatform
 from tests.support import wait_for
 

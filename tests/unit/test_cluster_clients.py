@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.store import LocalClusterStore
 from hubscale.spec import ComputeClusterStatus, parse_cluster
 from hubscale.state_dir import client_file, runtime_dir
+from hubscale.store import LocalClusterStore
 from spawner.cluster_clients import (
     ClustersNotReady,
     read_client,

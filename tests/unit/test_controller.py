@@ -18,9 +18,9 @@ from autoscaler.backends.base import Observation
 from autoscaler.controller import Controller
 from autoscaler.flink_rest import FlinkRest
 from autoscaler.prometheus import PrometheusClient
-from autoscaler.store import LocalClusterStore
 from hubscale.spec import ComputeCluster, parse_cluster
 from hubscale.state_dir import clusters_dir
+from hubscale.store import LocalClusterStore
 
 NOW = 1_800_000_000.0
 

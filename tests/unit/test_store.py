@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from autoscaler.decision import ClusterState, Decision
-from autoscaler.store import LocalClusterStore, state_from_status, status_after
+from autoscaler.status import state_from_status, status_after
 from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
 from hubscale.state_dir import clusters_dir
+from hubscale.store import LocalClusterStore
 
 T0 = 1_714_564_800.0  # 2024-05-01T12:00:00Z
 

@@ -11,18 +11,14 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from autoscaler.decision import ClusterState, Decision
 from hubscale.atomic_files import unlink_durably, write_atomic
 from hubscale.spec import (
     ComputeCluster,
     ComputeClusterStatus,
-    Condition,
-    Phase,
     SpecError,
     cluster_to_yaml,
     load_cluster_yaml,
@@ -34,8 +30,6 @@ log = logging.getLogger(__name__)
 SPEC_SUFFIX = ".yaml"
 STATUS_SUFFIX = ".status.yaml"
 DIR_MODE = 0o700  # the directory will hold per-user secrets
-READY = "Ready"
-READY_PHASES = ("Ready", "Idle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,53 +145,6 @@ class LocalClusterStore:
         return self.directory / f"{_file_stem(name)}{STATUS_SUFFIX}"
 
 
-def state_from_status(status: ComputeClusterStatus | None) -> ClusterState:
-    """What the policy knows of a cluster, rebuilt from its status (a fresh cluster without one)."""
-    if status is None:
-        return ClusterState(workers=0, desired=0)
-    return ClusterState(
-        workers=status.workers,
-        desired=status.desired,
-        last_scale_time=_epoch(status.last_scale_time),
-        memo=dict(status.policy_state),
-    )
-
-
-def status_after(
-    decision: Decision,
-    workers: int,
-    now: float,
-    phase: Phase,
-    previous: ComputeClusterStatus | None,
-) -> ComputeClusterStatus:
-    """The status to write after a decision; times move only when what they date changed."""
-    desired_before = previous.desired if previous is not None else 0
-    last_scale_time = previous.last_scale_time if previous is not None else None
-    if decision.target != desired_before:
-        last_scale_time = _rfc3339(now)
-    ready = "True" if phase in READY_PHASES else "False"
-    conditions = previous.conditions if previous is not None else []
-    before = next((c for c in conditions if c.type == READY), None)
-    transition = before.last_transition_time if before and before.status == ready else _rfc3339(now)
-    others = [c for c in conditions if c.type != READY]
-    condition = Condition(
-        type=READY,
-        status=ready,
-        reason=phase,
-        message=decision.reason,
-        last_transition_time=transition,
-    )
-    return ComputeClusterStatus(
-        workers=workers,
-        desired=decision.target,
-        phase=phase,
-        last_scale_time=last_scale_time,
-        reason=decision.reason,
-        conditions=[condition, *others],
-        policy_state=dict(decision.memo),
-    )
-
-
 def _document(name: str, text: str) -> ComputeCluster:
     """A spec file's object; a status written into it is dropped, as Kubernetes drops it."""
     cluster = load_cluster_yaml(text)
@@ -222,13 +169,3 @@ def _file_stem(name: str) -> str:
     if not name or name.startswith(".") or any(bad in name for bad in ("/", os.sep, "\x00")):
         raise ValueError(f"not a ComputeCluster name: {name!r}")
     return name
-
-
-def _rfc3339(epoch_s: float) -> str:
-    """Epoch seconds as RFC 3339 UTC, e.g. 2024-05-01T12:00:00Z (microseconds when present)."""
-    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-def _epoch(text: str | None) -> float | None:
-    """An RFC 3339 time (as the model validated it) as epoch seconds."""
-    return None if text is None else datetime.fromisoformat(text.upper()).timestamp()
