@@ -27,10 +27,10 @@ import httpx
 
 from autoscaler.backends.spark_cds import ROLES, SWITCH, archive
 from autoscaler.backends.spark_local import cds_dir, master_state
-from autoscaler.prometheus_server import PrometheusServer
 from hubscale import processes
 from hubscale.engines import spark_client_env, spark_python
 from hubscale.ports import free_port
+from hubscale.prometheus_server import PrometheusServer
 from hubscale.spec import parse_cluster
 from hubscale.state_dir import client_file, runtime_dir
 from hubscale.store import LocalClusterStore

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
 from hub_config.local import hub_marker
 from hub_config.settings import HUB_CONFIG_DIR, REPO, Settings
 from hubscale import processes
+from hubscale.prometheus_server import PrometheusServer
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from hubscale.state_dir import pid_dir, runtime_dir, runtime_root
 from hubscale.store import LocalClusterStore
 from spawner.local import servers_marker, stop_marked

@@ -20,7 +20,6 @@ import httpx
 import yaml
 
 from autoscaler.backends.local import RuntimeRecord
-from autoscaler.scrape_targets import ScrapeTarget
 from hubscale import processes
 from hubscale.atomic_files import replace_if_changed
 from hubscale.engines import flink_client_env, flink_home, flink_python
@@ -34,6 +33,7 @@ from hubscale.flink_conf import (
     shipped_java_opts,
 )
 from hubscale.ports import free_port, free_port_range
+from hubscale.scrape_targets import ScrapeTarget
 from hubscale.spec import ComputeCluster
 from hubscale.state_dir import pid_dir
 

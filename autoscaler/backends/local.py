@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Protocol
 
 from autoscaler.backends.base import BackendError, Observation
-from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
 from hubscale import processes
 from hubscale.atomic_files import replace_if_changed, unlink_durably, write_atomic
 from hubscale.ports import free_port
 from hubscale.processes import ProcessSpec, reap_children
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from hubscale.spec import ComputeCluster, Engine
 from hubscale.state_dir import client_file, pid_dir, runtime_root
 

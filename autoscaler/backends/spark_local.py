@@ -21,11 +21,11 @@ import httpx
 
 from autoscaler.backends.local import RuntimeRecord
 from autoscaler.backends.spark_cds import use_options
-from autoscaler.scrape_targets import ScrapeTarget
 from hubscale import processes
 from hubscale.atomic_files import replace_if_changed, write_atomic
 from hubscale.engines import spark_client_env, spark_home, spark_python
 from hubscale.ports import free_port, free_port_range
+from hubscale.scrape_targets import ScrapeTarget
 from hubscale.spark_conf import (
     DECOMMISSION_TIMEOUT_S,
     SparkClusterPorts,

@@ -11,10 +11,10 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from autoscaler.backends.spark_local import LocalSparkCluster
-from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
 from hubscale import processes
 from hubscale.processes import ProcessSpec
+from hubscale.prometheus_server import PrometheusServer
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from hubscale.spark_conf import SparkClusterPorts
 from tests.integration.controller_fixtures import platform  # noqa: F401 - a fixture
 from tests.integration.flink_fixtures import flink  # noqa: F401 - a fixture

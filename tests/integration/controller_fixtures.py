@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.prometheus_server import PrometheusServer
 from hubscale import processes
 from hubscale.engines import spark_client_env
+from hubscale.prometheus_server import PrometheusServer
 from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
 from hubscale.state_dir import client_file, runtime_dir
 from hubscale.store import LocalClusterStore

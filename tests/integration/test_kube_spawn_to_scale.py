@@ -25,8 +25,8 @@ from autoscaler.backends.kube_manifests import (
     policy_name,
     worker_name,
 )
-from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
+from hubscale.prometheus_server import PrometheusServer
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from spawner.compute import cluster_name
 from tests.integration.test_controller_kubernetes import (
     start_controller,

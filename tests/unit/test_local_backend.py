@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from autoscaler.backends.local import LocalBackend, RuntimeRecord
-from autoscaler.scrape_targets import ScrapeTarget
 from hubscale import processes
 from hubscale.atomic_files import replace_if_changed
 from hubscale.processes import ProcessSpec
+from hubscale.scrape_targets import ScrapeTarget
 from hubscale.spec import ComputeCluster, parse_cluster
 from hubscale.state_dir import client_file, pid_dir
 from tests.support import wait_for
