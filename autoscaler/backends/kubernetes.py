@@ -42,7 +42,8 @@ from autoscaler.backends.kube_manifests import (
     endpoints,
     worker_name,
 )
-from autoscaler.kube_api import (
+from autoscaler.kube_watch import Json, Reflector
+from hubscale.kube_api import (
     MERGE_PATCH,
     KubeError,
     Retry,
@@ -50,7 +51,6 @@ from autoscaler.kube_api import (
     read_compute_cluster,
     read_or_none,
 )
-from autoscaler.kube_watch import Json, Reflector
 from hubscale.spec import ComputeCluster, Engine
 
 log = logging.getLogger(__name__)

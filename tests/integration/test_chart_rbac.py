@@ -15,10 +15,10 @@ import pytest
 from autoscaler.backends.kube_manifests import CLUSTER_LABEL, MANIFEST_HASH, ClusterSettings
 from autoscaler.backends.kubernetes import KubernetesBackend
 from autoscaler.decision import Decision
-from autoscaler.kube_api import MERGE_PATCH
 from autoscaler.kube_objects import KubeClusterObjects
 from autoscaler.leader import LeaderElection
 from autoscaler.status import status_after
+from hubscale.kube_api import MERGE_PATCH
 from hubscale.spec import parse_cluster
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.chart import HELMS, PREFIX, Manifest, find, one, render
