@@ -54,10 +54,10 @@ async def kubernetes(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIter
     """ComputeCluster custom resources and Deployments in one namespace; optionally one leader."""
     from kubernetes_asyncio import client, config
 
-    from autoscaler.backends.kube_manifests import ClusterSettings
     from autoscaler.backends.kubernetes import KubernetesBackend
     from autoscaler.kube_objects import KubeClusterObjects
     from autoscaler.leader import LeaderElection
+    from hubscale.kube_conf import ClusterSettings
 
     try:
         config.load_incluster_config()

@@ -12,13 +12,15 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from autoscaler.backends.kube_manifests import CLUSTER_LABEL, MANIFEST_HASH, ClusterSettings
+from autoscaler.backends.kube_manifests import MANIFEST_HASH
 from autoscaler.backends.kubernetes import KubernetesBackend
 from autoscaler.decision import Decision
 from autoscaler.kube_objects import KubeClusterObjects
 from autoscaler.leader import LeaderElection
 from autoscaler.status import status_after
 from hubscale.kube_api import MERGE_PATCH
+from hubscale.kube_conf import ClusterSettings
+from hubscale.names import CLUSTER_LABEL
 from hubscale.spec import parse_cluster
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.chart import HELMS, PREFIX, Manifest, find, one, render

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from autoscaler.backends.kube_manifests import (
+from hubscale.names import (
     config_secret_name,
     driver_policy_name,
     head_name,
