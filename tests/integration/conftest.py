@@ -16,9 +16,6 @@ from hubscale.processes import ProcessSpec
 from hubscale.prometheus_server import PrometheusServer
 from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from hubscale.spark_conf import SparkClusterPorts
-from tests.integration.controller_fixtures import platform  # noqa: F401 - a fixture
-from tests.integration.flink_fixtures import flink  # noqa: F401 - a fixture
-from tests.kube.hub import spawner_apiserver  # noqa: F401 - a fixture
 from tests.support import free_port, wait_for
 
 SCRAPE_INTERVAL_S = 1.0

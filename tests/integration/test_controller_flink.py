@@ -9,14 +9,10 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
 from hubscale import processes
 from hubscale.engines import flink_client_env
 from tests.integration.flink_fixtures import rest_call, submit_job
 from tests.support import wait_for
-
-pytestmark = pytest.mark.integration
 
 TASKMANAGER = {"cores": 1, "memory": "1Gi"}
 JOB = """

@@ -12,7 +12,6 @@ import threading
 import time
 
 import httpx
-import pytest
 
 from hubscale import processes
 from hubscale.engines import spark_python
@@ -21,8 +20,6 @@ from hubscale.state_dir import pid_dir, runtime_dir
 from hubscale.store import LocalClusterStore
 from tests.integration.controller_fixtures import LocalPlatform
 from tests.support import wait_for
-
-pytestmark = pytest.mark.integration
 
 SMALL_WORKER = {"cores": 1, "memory": "1Gi"}
 

@@ -29,8 +29,6 @@ from tests.integration.flink_fixtures import (
 )
 from tests.support import free_port, wait_for
 
-pytestmark = pytest.mark.integration
-
 RESCALE_TIMEOUT_S = 120  # ~10 s idle (resource stabilization), longer on a busy machine
 
 JOB = """

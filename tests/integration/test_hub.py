@@ -24,8 +24,6 @@ from hubscale.state_dir import runtime_dir, servers_dir
 from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.support import wait_for
 
-pytestmark = pytest.mark.integration
-
 SPARK_JOB = """
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName("hubscale-hub-test").getOrCreate()

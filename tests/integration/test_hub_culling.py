@@ -15,8 +15,6 @@ from hubscale.state_dir import runtime_dir
 from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.support import wait_for
 
-pytestmark = pytest.mark.integration
-
 IDLE_TIMEOUT_S = 45  # long enough for a loaded machine to finish the spawn first
 
 

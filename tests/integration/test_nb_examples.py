@@ -19,8 +19,6 @@ from spawner.notebook_env import flink_env, spark_env
 from tests.nb_support import REPO, engine_kernels_env, run_pytest
 from tests.support import wait_for
 
-pytestmark = pytest.mark.integration
-
 EXAMPLES = REPO / "examples"
 WORKER = {"cores": 1, "memory": "1Gi"}
 
