@@ -17,14 +17,9 @@ from autoscaler import wiring
 from autoscaler.controller import Controller
 from autoscaler.controller_metrics import serve
 from autoscaler.prometheus import PrometheusClient
+from hubscale.state_dir import default_state_dir
 
 log = logging.getLogger("autoscaler")
-
-
-def default_state_dir() -> Path:
-    """``$XDG_DATA_HOME/hubscale`` (``~/.local/share/hubscale``): the user's data dir."""
-    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data_home) / "hubscale"
 
 
 def parser() -> argparse.ArgumentParser:

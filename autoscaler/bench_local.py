@@ -25,13 +25,15 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.backends import processes
-from autoscaler.backends.ports import free_port
 from autoscaler.backends.spark_cds import ROLES, SWITCH, archive
-from autoscaler.backends.spark_local import cds_dir, client_env, master_state, spark_python
-from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.spec import parse_cluster
-from autoscaler.store import LocalClusterStore
+from autoscaler.backends.spark_local import cds_dir, master_state
+from hubscale import processes
+from hubscale.engines import spark_client_env, spark_python
+from hubscale.ports import free_port
+from hubscale.prometheus_server import PrometheusServer
+from hubscale.spec import parse_cluster
+from hubscale.state_dir import client_file, runtime_dir
+from hubscale.store import LocalClusterStore
 
 MACHINE_GIB = 24
 ZERO_RUNS = 3  # scale from zero is measured this many times; the median run is reported
@@ -151,7 +153,7 @@ def _scale_from_zero(store: LocalClusterStore, client: dict[str, str]) -> dict[s
     """One job on the cluster at zero workers: its latency to the first task, and the phases."""
     result = subprocess.run(
         [str(spark_python()), "-c", FIRST_TASK_DRIVER],
-        env={**os.environ, **client_env(Path(client["conf_dir"]))},
+        env={**os.environ, **spark_client_env(Path(client["conf_dir"]))},
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     latency = [line for line in result.stdout.splitlines() if line.startswith("LATENCY")]
@@ -186,7 +188,7 @@ def _flink_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
 
 def _prefix(store: LocalClusterStore, name: str) -> str:
     """The marker prefix of a cluster's processes: its runtime directory."""
-    return f"{store.state_dir / 'runtime' / name}/"
+    return f"{runtime_dir(store.state_dir, name)}/"
 
 
 def _leader(store: LocalClusterStore, name: str, role: str) -> int | None:
@@ -218,7 +220,7 @@ def _workers(store: LocalClusterStore, name: str) -> dict[str, int]:
 
 def _client(state: Path, name: str) -> dict | None:
     try:
-        return json.loads((state / "runtime" / name / "client.json").read_text())
+        return json.loads(client_file(runtime_dir(state, name)).read_text())
     except (OSError, ValueError):
         return None
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from autoscaler.backends.base import Backend, BackendError, Observation
+from autoscaler.backends.base import BACKEND_ERRORS, Backend, Observation
 from autoscaler.budget import Claim, cap_targets
 from autoscaler.controller_metrics import ControllerMetrics
 from autoscaler.decision import ClusterState, Decision, Policy
@@ -43,9 +43,10 @@ from autoscaler.signal_queries import (
     spark_signal,
 )
 from autoscaler.signals import Signal, WorkerLoad
-from autoscaler.spec import ComputeCluster, ComputeClusterStatus, Phase
-from autoscaler.store import StoredCluster, state_from_status, status_after
+from autoscaler.status import state_from_status, status_after
 from autoscaler.victims import choose_victims
+from hubscale.spec import ComputeCluster, ComputeClusterStatus, Phase
+from hubscale.store import StoredCluster
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class Controller:
         for name, item in valid.items():
             try:
                 ensured[name] = await self.backend.ensure(item.cluster)
-            except BackendError as error:
+            except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("ensure").inc()
                 self._write_error(item, observed.get(name), f"backend: {error}", now)
         signals, problems = await self._signals(valid, ensured, now)
@@ -168,7 +169,7 @@ class Controller:
     async def _observe(self) -> dict[str, Observation]:
         try:
             return await self.backend.observe()
-        except BackendError as error:
+        except BACKEND_ERRORS as error:
             self.metrics.backend_errors.labels("observe").inc()
             log.error("observe-failed error=%r", str(error))
             return {}
@@ -178,7 +179,7 @@ class Controller:
         for name in observed.keys() - names:
             try:
                 await self.backend.delete(name)
-            except BackendError as error:
+            except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("delete").inc()
                 log.error("delete-failed cluster=%s error=%r", name, str(error))
                 continue
@@ -317,7 +318,7 @@ class Controller:
             )
             try:
                 await self.backend.scale(cluster, decision.target, decision.victims)
-            except BackendError as error:
+            except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("scale").inc()
                 log.error("scale-failed cluster=%s error=%r", cluster.metadata.name, str(error))
         phase = _phase(observation, decision)

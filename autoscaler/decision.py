@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from autoscaler.signals import Signal
-    from autoscaler.spec import ComputeClusterSpec
+    from hubscale.spec import ComputeClusterSpec
 
 # Policy memory persisted between calls (status.policyState): numbers or tuples of numbers.
 Memo = Mapping[str, float | tuple[float, ...]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from autoscaler.spec import API_VERSION, KIND, ComputeClusterStatus
+from hubscale.spec import API_VERSION, KIND, ComputeClusterStatus
 
 COMPONENT = "hubscale-autoscaler"
 MAX_MESSAGE = 1024

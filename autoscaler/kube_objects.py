@@ -19,12 +19,12 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from autoscaler.crd import GROUP, PLURAL, VERSION
-from autoscaler.kube_api import KubeError, Retry, call, read_compute_cluster
 from autoscaler.kube_events import decision_event
 from autoscaler.kube_watch import Reflector
-from autoscaler.spec import ComputeClusterStatus, SpecError, parse_cluster
-from autoscaler.store import StoredCluster
+from hubscale.crd import GROUP, PLURAL, VERSION
+from hubscale.kube_api import KubeError, Retry, call, read_compute_cluster
+from hubscale.spec import ComputeClusterStatus, SpecError, parse_cluster
+from hubscale.store import StoredCluster
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 from kubernetes_asyncio import watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from autoscaler.kube_api import KubeError, Retry, call
+from hubscale.kube_api import KubeError, Retry, call
 
 log = logging.getLogger(__name__)
 

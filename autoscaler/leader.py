@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from kubernetes_asyncio import client
 
-from autoscaler.kube_api import KubeError, Retry, call
+from hubscale.kube_api import KubeError, Retry, call
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 
 from autoscaler.decision import ClusterState, Decision, Memo
 from autoscaler.signals import NAN, FlinkSignal, Signal, SparkSignal, WorkerLoad, known
-from autoscaler.spec import ComputeClusterSpec
 from autoscaler.victims import choose_victims
+from hubscale.spec import ComputeClusterSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ The local backend labels every scrape target with ``cluster``, ``user``, ``engin
 query below aggregates by ``cluster`` and the controller splits the answer.
 
 Metric names are those Spark 4.x publishes through its PrometheusServlet with
-``spark.metrics.namespace=hubscale`` (see autoscaler.backends.spark_conf) and Flink 2.x through
+``spark.metrics.namespace=hubscale`` (see hubscale.spark_conf) and Flink 2.x through
 its Prometheus reporter. Flink's demand in slots is in no metric: it is read from the JobManager's
 REST API (``/jobs/overview``, and ``/jobs/<id>/resource-requirements`` for streaming jobs; see
 autoscaler.flink_rest), asked only of clusters whose metrics show a job, so the cost grows with

@@ -16,7 +16,8 @@ from autoscaler.backends import flink_local, spark_local
 from autoscaler.backends.base import Backend
 from autoscaler.backends.local import LocalBackend
 from autoscaler.controller import ClusterObjects
-from autoscaler.store import LocalClusterStore
+from hubscale.state_dir import targets_dir
+from hubscale.store import LocalClusterStore
 
 
 @dataclass
@@ -41,7 +42,7 @@ def local_engines() -> dict:
 @contextlib.asynccontextmanager
 async def local(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIterator[Wiring]:
     """Objects in a state directory, clusters as processes on this machine."""
-    file_sd_dir = Path(args.file_sd_dir or args.state_dir / "targets")
+    file_sd_dir = Path(args.file_sd_dir or targets_dir(args.state_dir))
     yield Wiring(
         LocalClusterStore(args.state_dir),
         LocalBackend(args.state_dir, file_sd_dir, local_engines()),
@@ -53,10 +54,10 @@ async def kubernetes(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIter
     """ComputeCluster custom resources and Deployments in one namespace; optionally one leader."""
     from kubernetes_asyncio import client, config
 
-    from autoscaler.backends.kube_manifests import ClusterSettings
     from autoscaler.backends.kubernetes import KubernetesBackend
     from autoscaler.kube_objects import KubeClusterObjects
     from autoscaler.leader import LeaderElection
+    from hubscale.kube_conf import ClusterSettings
 
     try:
         config.load_incluster_config()

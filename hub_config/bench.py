@@ -19,11 +19,11 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.backends import processes
-from autoscaler.backends.local import RUNTIME_DIR
-from autoscaler.backends.ports import free_port
 from hub_config.settings import Settings
 from hub_config.stack import Stack
+from hubscale import processes
+from hubscale.ports import free_port
+from hubscale.state_dir import pid_dir, runtime_dir
 from spawner.compute import cluster_name
 
 READY_TIMEOUT_S = 600.0
@@ -89,8 +89,8 @@ def rss_mib(pid: int) -> float:
 def cluster_mib(state_dir: Path, user: str) -> float:
     total = 0.0
     for engine in ("spark", "flink"):
-        pid_dir = state_dir / RUNTIME_DIR / cluster_name(user, "", engine) / "pids"
-        for pid_file in pid_dir.glob("*.pid"):
+        pids = pid_dir(runtime_dir(state_dir, cluster_name(user, "", engine)))
+        for pid_file in pids.glob("*.pid"):
             pid = processes.running_pid(pid_file)
             total += rss_mib(pid) if pid is not None else 0.0
     return total

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from autoscaler.spec import show_typed
+from hubscale.spec import show_typed
 
 
 class ChartValuesError(ValueError):

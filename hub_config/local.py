@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoscaler.backends.processes import MARKER_VARIABLE
 from hub_config import credentials
 from hub_config.access import CULLER_SERVICE, Service, idle_culler, set_services, shared_password
 from hub_config.settings import REPO, Settings
+from hubscale.processes import MARKER_VARIABLE
 from spawner.profiles import load_profiles
 
 ADMIN_SERVICE = "hubscale-admin"

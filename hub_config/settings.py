@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from autoscaler.__main__ import default_state_dir
+from hubscale.state_dir import default_state_dir
 
 Mode = Literal["local", "kubernetes"]
 HUB_CONFIG_DIR = Path(__file__).resolve().parent

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.backends import processes
-from autoscaler.backends.local import RUNTIME_DIR
-from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
-from autoscaler.store import LocalClusterStore
 from hub_config.local import hub_marker
 from hub_config.settings import HUB_CONFIG_DIR, REPO, Settings
+from hubscale import processes
+from hubscale.prometheus_server import PrometheusServer
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
+from hubscale.state_dir import pid_dir, runtime_dir, runtime_root
+from hubscale.store import LocalClusterStore
 from spawner.local import servers_marker, stop_marked
 
 COMPONENTS = ("prometheus", "controller", "hub")
@@ -198,7 +198,7 @@ class Stack:
 
     def runtime_clusters(self) -> list[str]:
         """Clusters whose processes the controller has not yet torn down."""
-        runtime = self.state_dir / RUNTIME_DIR
+        runtime = runtime_root(self.state_dir)
         return (
             sorted(path.name for path in runtime.iterdir() if path.is_dir())
             if runtime.is_dir()
@@ -216,5 +216,5 @@ class Stack:
             time.sleep(0.5)
         for name in self.runtime_clusters():  # the controller could not: stop them ourselves
             self.say(f"cluster {name} still running after {TEARDOWN_S:g} s: stopping it directly")
-            for pid_file in sorted((self.state_dir / RUNTIME_DIR / name / "pids").glob("*.pid")):
+            for pid_file in sorted(pid_dir(runtime_dir(self.state_dir, name)).glob("*.pid")):
                 processes.stop(pid_file)

@@ -14,11 +14,11 @@ import sys
 import threading
 import time
 
-from autoscaler.atomic_files import write_atomic
-from autoscaler.backends import processes
 from hub_config import credentials
 from hub_config.settings import Settings, SettingsError, describe
 from hub_config.stack import COMPONENTS, Stack, StackError
+from hubscale import processes
+from hubscale.atomic_files import write_atomic
 
 SUPERVISE_EVERY_S = 2.0
 MAX_RESTARTS = 5  # a component that keeps dying is a bug to read about in its log, not to loop on

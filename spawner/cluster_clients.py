@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from autoscaler.backends.local import CLIENT_FILE, RUNTIME_DIR
-from autoscaler.store import LocalClusterStore
+from hubscale.state_dir import client_file, runtime_dir
+from hubscale.store import LocalClusterStore
 
 POLL_S = 0.5
 
@@ -23,14 +23,10 @@ class ClustersNotReady(RuntimeError):
     """A user's clusters did not come up; the message says which and why, for the user."""
 
 
-def runtime_dir(state_dir: Path, name: str) -> Path:
-    return state_dir / RUNTIME_DIR / name
-
-
 def read_client(state_dir: Path, name: str) -> dict[str, str] | None:
     """The cluster's client description, or None while there is none (or half of one)."""
     try:
-        data = json.loads((runtime_dir(state_dir, name) / CLIENT_FILE).read_text(encoding="utf-8"))
+        data = json.loads(client_file(runtime_dir(state_dir, name)).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

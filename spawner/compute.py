@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from autoscaler.spec import API_VERSION, KIND, ComputeCluster, Engine, parse_cluster, show_typed
+from hubscale.spec import API_VERSION, KIND, ComputeCluster, Engine, parse_cluster, show_typed
 from spawner.profiles import ENGINES, OPTIONS, Profile, Profiles
 
 PROFILE_KEY = "profile"

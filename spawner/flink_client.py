@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from autoscaler.atomic_files import write_atomic
-from autoscaler.backends.flink_conf import render_config
+from hubscale.atomic_files import write_atomic
+from hubscale.flink_conf import render_config
 from spawner.notebook_env import flink_client_config
 
 DIR_MODE = 0o700

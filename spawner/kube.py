@@ -24,8 +24,8 @@ from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
 from traitlets import Instance, default
 
-from autoscaler.crd import GROUP, PLURAL, VERSION
-from autoscaler.kube_api import (
+from hubscale.crd import GROUP, PLURAL, VERSION
+from hubscale.kube_api import (
     MERGE_PATCH,
     NOT_FOUND,
     KubeError,
@@ -33,7 +33,7 @@ from autoscaler.kube_api import (
     call,
     read_compute_cluster,
 )
-from autoscaler.spec import ComputeCluster, Engine
+from hubscale.spec import ComputeCluster, Engine
 from spawner.cluster_clients import ClustersNotReady, ErrorGrace
 from spawner.compute import Resolved, compute_clusters
 from spawner.notebook_env import server_args

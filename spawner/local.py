@@ -22,10 +22,10 @@ from typing import Any
 from jupyterhub.spawner import SimpleLocalProcessSpawner, SpawnException
 from traitlets import Instance, Unicode, default
 
-from autoscaler.__main__ import default_state_dir
-from autoscaler.backends import processes
-from autoscaler.backends.spark_local import client_env
-from autoscaler.store import LocalClusterStore
+from hubscale import processes
+from hubscale.engines import spark_client_env
+from hubscale.state_dir import SERVERS, default_state_dir, servers_dir, users_dir
+from hubscale.store import LocalClusterStore
 from hubscale_nb.git_setup import GitSetupError, configure_user
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters
@@ -36,7 +36,6 @@ from spawner.profiles import NOTEBOOK_TRAITS, Profile
 from spawner.progress import Event, ProgressLog, follow
 from spawner.user_options import ProfileChoice, clusters_failed
 
-SERVERS = "servers"  # <state>/servers/: per-server client files; also the process marker's root
 LEFTOVER_GRACE_S = 5.0
 
 
@@ -59,7 +58,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
 
     @default("home_dir_template")
     def _default_home_dir_template(self) -> str:
-        return str(Path(self.state_dir) / "users" / "{username}")
+        return str(users_dir(Path(self.state_dir)) / "{username}")
 
     @default("cmd")
     def _default_cmd(self) -> list[str]:
@@ -85,7 +84,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
 
     @property
     def flink_client_dir(self) -> Path:
-        return Path(self.state_dir) / SERVERS / self.cluster_names["flink"]
+        return servers_dir(Path(self.state_dir)) / self.cluster_names["flink"]
 
     def get_args(self) -> list[str]:
         root = ["--allow-root"] if os.geteuid() == 0 else []
@@ -150,7 +149,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
             for engine, name in self.cluster_names.items()
         }
         return {
-            **client_env(Path(spark["conf_dir"])),
+            **spark_client_env(Path(spark["conf_dir"])),
             **spark_env(spark),
             **flink_env(flink, client_dir),
             **status_files,

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from pathlib import PurePath
 
-from autoscaler.backends.flink_conf import JAVA_OPTS_KEY, lookup
+from hubscale.flink_conf import JAVA_OPTS_KEY, lookup
 
 SPARK_KERNEL = "spark"  # the default kernel: "Python 3 (Spark)"
 FLINK_KERNEL = "flink"  # "Python 3 (Flink)"

@@ -6,8 +6,8 @@ PodMonitor select notebook pods by them), the Spark cluster's config Secret moun
 ``spawner.notebook_env``, and an init container that writes the PyFlink client's own directory.
 
 The Flink client configuration is computed here, in the hub: it follows from the cluster's
-configuration, which ``kube_manifests.config_files`` builds from the ComputeCluster alone (the
-controller uses the same function with the same defaults). It reaches the pod base64-encoded in
+configuration, which ``hubscale.kube_conf.config_files`` builds from the ComputeCluster alone
+(the controller uses the same function with the same defaults). It reaches the pod base64-encoded in
 the init container's environment, which a short Python script (the image's python3) writes into
 an emptyDir; the distribution's log4j files are copied beside it, as in local mode.
 """
@@ -21,19 +21,10 @@ from typing import Any
 
 import yaml
 
-from autoscaler.backends.flink_conf import render_config
-from autoscaler.backends.kube_manifests import (
-    CONF_DIR,
-    NOTEBOOK_ROLE,
-    ROLE_LABEL,
-    USER_LABEL,
-    ClusterSettings,
-    config_files,
-    config_secret_name,
-    endpoints,
-    user_label,
-)
-from autoscaler.spec import ComputeCluster
+from hubscale.flink_conf import render_config
+from hubscale.kube_conf import CONF_DIR, ClusterSettings, config_files, endpoints
+from hubscale.names import NOTEBOOK_ROLE, ROLE_LABEL, USER_LABEL, config_secret_name, user_label
+from hubscale.spec import ComputeCluster
 from spawner.notebook_env import flink_client_config, flink_env, spark_env
 
 SPARK_CLUSTER_LABEL = "hubscale.io/spark-cluster"  # the drivers' PodMonitor: label `cluster`

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from autoscaler.spec import (
+from hubscale.spec import (
     DNS_LABEL_PATTERN,
     Engine,
     Memory,

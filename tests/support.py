@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from autoscaler.backends.ports import free_port
+from hubscale.ports import free_port
 
 __all__ = ["free_port", "wait_for"]
 

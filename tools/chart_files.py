@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from autoscaler.spec import QUANTITY_PATTERN, openapi_schema
+from hubscale.spec import QUANTITY_PATTERN, openapi_schema
 from spawner.profiles import OPTIONS
 
 REPO = Path(__file__).resolve().parents[1]

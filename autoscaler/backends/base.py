@@ -11,11 +11,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from autoscaler.spec import ComputeCluster, Engine
+from hubscale.kube_api import KubeError
+from hubscale.spec import ComputeCluster, Engine
 
 
 class BackendError(RuntimeError):
     """A cluster could not be brought to the asked state; the controller retries next loop."""
+
+
+# What a backend call may raise for the controller to count and retry next loop: the backend's own
+# error, or a Kubernetes API call's (``hubscale.kube_api``, shared with the spawner).
+BACKEND_ERRORS = (BackendError, KubeError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,11 @@ from typing import ClassVar
 import httpx
 import yaml
 
-from autoscaler.atomic_files import replace_if_changed
-from autoscaler.backends import processes
-from autoscaler.backends.flink_conf import (
+from autoscaler.backends.local import RuntimeRecord
+from hubscale import processes
+from hubscale.atomic_files import replace_if_changed
+from hubscale.engines import flink_client_env, flink_home, flink_python
+from hubscale.flink_conf import (
     MIN_TASKMANAGER_MEMORY_MIB,
     FlinkClusterPorts,
     dynamic_properties,
@@ -30,42 +32,12 @@ from autoscaler.backends.flink_conf import (
     rest_url,
     shipped_java_opts,
 )
-from autoscaler.backends.local import RuntimeRecord
-from autoscaler.backends.ports import free_port, free_port_range
-from autoscaler.scrape_targets import ScrapeTarget
-from autoscaler.spec import ComputeCluster
+from hubscale.ports import free_port, free_port_range
+from hubscale.scrape_targets import ScrapeTarget
+from hubscale.spec import ComputeCluster
+from hubscale.state_dir import pid_dir
 
 TASKMANAGER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # also a path and a -D value
-
-
-class FlinkNotInstalled(RuntimeError):
-    """No Flink distribution: ``make install`` puts apache-flink in ``.venv-flink``."""
-
-
-def flink_python() -> Path:
-    """The Python of the Flink environment (apache-flink cannot share a venv with pyspark)."""
-    configured = os.environ.get("HUBSCALE_FLINK_PYTHON")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / ".venv-flink" / "bin" / "python"
-
-
-def flink_home() -> Path:
-    """``FLINK_HOME``: the installed pyflink package directory (a full Flink distribution)."""
-    venv = flink_python().parent.parent
-    found = sorted(venv.glob("lib/python3*/site-packages/pyflink"))
-    if not found or not (found[-1] / "bin" / "jobmanager.sh").exists():
-        raise FlinkNotInstalled(f"no apache-flink under {venv}: run `make install`")
-    return found[-1]
-
-
-def client_env(conf_dir: Path) -> dict[str, str]:
-    """What a client (``flink run``, a PyFlink kernel) needs to use a cluster's configuration."""
-    return {
-        "FLINK_HOME": str(flink_home()),
-        "FLINK_CONF_DIR": str(conf_dir),
-        "PYFLINK_CLIENT_EXECUTABLE": str(flink_python()),
-    }
 
 
 @dataclass(frozen=True)
@@ -112,7 +84,7 @@ class LocalFlinkCluster:
         """Environment for the daemons and for a client (``flink run``, PyFlink) of this cluster."""
         return {
             **os.environ,
-            **client_env(self.conf_dir),
+            **flink_client_env(self.conf_dir),
             "FLINK_LOG_DIR": str(self.directory / "logs"),
             "FLINK_PID_DIR": str(self.directory / "run"),
             "TMPDIR": str(self.directory / "tmp"),
@@ -155,7 +127,7 @@ class LocalFlinkCluster:
         return processes.ProcessSpec(
             argv=argv,
             env={**self.env(), "FLINK_LOG_DIR": str(own_logs), "FLINK_PID_DIR": str(own_run)},
-            pid_file=self.directory / "pids" / f"{role}.pid",
+            pid_file=pid_dir(self.directory) / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
             cwd=self.directory,
             marker=f"{self.directory}/{role}",

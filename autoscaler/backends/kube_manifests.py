@@ -6,8 +6,9 @@ workers or Flink TaskManagers) as a Deployment whose replicas only ``scale`` set
 NetworkPolicy; a Spark cluster has a second one letting its pods into its user's notebook pods on
 the drivers' fixed ports (executors connect back to their driver). Every object is owned by the
 ComputeCluster (Kubernetes garbage-collects it with the object) and labelled with cluster, user,
-engine and role. The configuration comes from the same functions as in local mode
-(``spark_conf``, ``flink_conf``), with Kubernetes hosts and ports.
+engine and role. The names, labels and configuration are the ones the spawner sees too:
+``hubscale.names`` and ``hubscale.kube_conf`` (the same functions as in local mode, with Kubernetes
+hosts and ports).
 """
 
 from __future__ import annotations
@@ -15,61 +16,51 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from autoscaler.backends.flink_conf import (
-    JOBMANAGER_MEMORY_MIB,
-    MIN_TASKMANAGER_MEMORY_MIB,
-    FlinkClusterPorts,
-    dynamic_properties,
-    flink_config,
-    render_config,
-    rest_url,
+from hubscale.flink_conf import JOBMANAGER_MEMORY_MIB, dynamic_properties
+from hubscale.kube_conf import (
+    CONF_DIR,
+    FLINK_PORTS,
+    FLINK_TASKMANAGER_RPC,
+    SPARK_DRIVER_PORT_RANGES,
+    SPARK_PORTS,
+    WORK_DIR,
+    ClusterSettings,
+    config_files,
+    taskmanager_memory_mib,
 )
-from autoscaler.backends.spark_conf import (
-    DECOMMISSION_TIMEOUT_S,
-    SparkClusterPorts,
-    executor_memory_mib,
-    master_url,
-    metrics_properties,
-    render_properties,
-    spark_defaults,
+from hubscale.names import (
+    CLUSTER_LABEL,
+    HEAD_ROLE,
+    NOTEBOOK_ROLE,
+    ROLE_LABEL,
+    USER_LABEL,
+    WORKER_ROLE,
+    config_secret_name,
+    driver_policy_name,
+    head_name,
+    labels,
+    policy_name,
+    service_host,
+    user_label,
+    worker_name,
 )
-from autoscaler.spec import API_VERSION, KIND, ComputeCluster, Engine
+from hubscale.spark_conf import DECOMMISSION_TIMEOUT_S, master_url
+from hubscale.spec import API_VERSION, KIND, ComputeCluster
 
 Manifest = dict[str, Any]
 
-CLUSTER_LABEL = "hubscale.io/cluster"
-USER_LABEL = "hubscale.io/user"
-ENGINE_LABEL = "hubscale.io/engine"
-ROLE_LABEL = "hubscale.io/role"
-NOTEBOOK_ROLE = "notebook"  # the spawner labels each notebook pod with its user and this role
 MANIFEST_HASH = "hubscale.io/manifest-hash"  # what we last applied: unchanged -> no write
 CONFIG_HASH = "hubscale.io/config-hash"  # on pod templates: a new configuration rolls the pods
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
-HEAD_ROLE: dict[str, str] = {"spark": "master", "flink": "jobmanager"}
-WORKER_ROLE: dict[str, str] = {"spark": "worker", "flink": "taskmanager"}
 
-CONF_DIR = "/etc/hubscale"  # the Secret, mounted read-only
-WORK_DIR = "/var/lib/hubscale"  # an emptyDir: scratch space, Flink's logs and temporary files
 SPARK_HOME = "/opt/spark"
 FLINK_HOME = "/opt/flink"
 SPARK_UID = 185  # the user of the Spark and Flink images (images/)
 FLINK_UID = 9999
-SPARK_PORTS = SparkClusterPorts(master=7077, master_ui=8080, driver_ui_first=4040)
 SPARK_WORKER_UI = 8081
 SPARK_DAEMON_MEMORY_MIB = 256  # master and worker JVMs; executors get the worker's memory
-# The drivers of a notebook pod (one per kernel) take their RPC and block-manager ports from these
-# on, as many as the UI ports (spark.port.maxRetries); only their user's cluster may connect.
-SPARK_DRIVER_PORT = 7078
-SPARK_DRIVER_BLOCK_MANAGER_PORT = 7100
-SPARK_DRIVER_PORT_RANGES: tuple[tuple[int, int], ...] = tuple(
-    (first, first + SPARK_PORTS.driver_ui_count - 1)
-    for first in (SPARK_DRIVER_PORT, SPARK_DRIVER_BLOCK_MANAGER_PORT)
-)
 SPARK_WORKER_PID = 1  # the container's command is spark-class, which execs the worker JVM
 SPARK_WORKER_STOP_S = 30  # after the decommission wait: the JVM's own shutdown on SIGTERM
 # The worker container's preStop hook, run with the worker's PID ($0) and the longest wait in
@@ -83,115 +74,6 @@ do
   sleep 1
 done
 """
-FLINK_PORTS = FlinkClusterPorts(
-    jobmanager_rpc=6123, rest=8081, blob=6124, metrics_first=9249, metrics_last=9250
-)
-FLINK_TASKMANAGER_RPC = 6122
-# The distribution's env.java.opts.all (conf/config.yaml of apache-flink 2.3.0; a test compares).
-FLINK_JAVA_OPTS = " ".join(
-    [
-        "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
-        *(
-            f"--add-exports=jdk.compiler/com.sun.tools.javac.{part}=ALL-UNNAMED"
-            for part in ("api", "file", "parser", "tree", "util")
-        ),
-        "--add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
-        *(
-            f"--add-opens=java.base/{package}=ALL-UNNAMED"
-            for package in (
-                "java.lang",
-                "java.net",
-                "java.io",
-                "java.nio",
-                "sun.nio.ch",
-                "java.lang.reflect",
-                "java.text",
-                "java.time",
-                "java.util",
-                "java.util.concurrent",
-                "java.util.concurrent.atomic",
-                "java.util.concurrent.locks",
-            )
-        ),
-    ]
-)
-FLINK_LOG4J_CONSOLE = """\
-rootLogger.level = INFO
-rootLogger.appenderRef.console.ref = ConsoleAppender
-appender.console.name = ConsoleAppender
-appender.console.type = CONSOLE
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
-"""
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    """What every cluster of one installation shares: namespace, images, who may connect."""
-
-    namespace: str
-    spark_image: str
-    flink_image: str
-    image_pull_policy: str = "IfNotPresent"
-    prometheus_pod_labels: Mapping[str, str] = field(
-        default_factory=lambda: {"app.kubernetes.io/name": "prometheus"}
-    )  # in any namespace
-    controller_pod_labels: Mapping[str, str] = field(
-        default_factory=lambda: {"app.kubernetes.io/component": "autoscaler"}
-    )  # in this namespace: reads the Flink REST API
-    flink_java_opts: str = FLINK_JAVA_OPTS
-    flink_python: str = "python3"  # the Flink image's Python, for PyFlink UDFs
-
-
-def user_label(owner: str) -> str:
-    """A hub user name as a label value: itself when valid, else a readable part and a hash."""
-    if len(owner) <= 63 and _LABEL_VALUE.match(owner):
-        return owner
-    readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", owner)[:50].strip("-_.")
-    digest = hashlib.sha256(owner.encode()).hexdigest()[:8]
-    return f"{readable}-{digest}" if readable else f"u-{digest}"
-
-
-def object_name(cluster: str, suffix: str) -> str:
-    """A child's name, valid for a Service (DNS-1035 label: a letter first, 63 at most)."""
-    name = f"{cluster}-{suffix}"
-    if len(name) <= 63 and name[0].isalpha():
-        return name
-    digest = hashlib.sha256(cluster.encode()).hexdigest()[:8]
-    keep = 63 - len(suffix) - len(digest) - 3
-    return f"c{cluster[:keep].rstrip('-')}-{digest}-{suffix}"
-
-
-def config_secret_name(cluster: str) -> str:
-    return object_name(cluster, "config")
-
-
-def head_name(cluster: str, engine: Engine) -> str:
-    return object_name(cluster, HEAD_ROLE[engine])
-
-
-def worker_name(cluster: str, engine: Engine) -> str:
-    return object_name(cluster, WORKER_ROLE[engine])
-
-
-def policy_name(cluster: str) -> str:
-    return object_name(cluster, "ingress")
-
-
-def driver_policy_name(cluster: str) -> str:
-    return object_name(cluster, "drivers")
-
-
-def labels(cluster: ComputeCluster, role: str) -> dict[str, str]:
-    return {
-        CLUSTER_LABEL: cluster.metadata.name,
-        USER_LABEL: user_label(cluster.spec.owner),
-        ENGINE_LABEL: cluster.spec.engine,
-        ROLE_LABEL: role,
-        "app.kubernetes.io/part-of": "hubscale",
-        "app.kubernetes.io/managed-by": "hubscale-autoscaler",
-    }
 
 
 def owner_reference(cluster: ComputeCluster, uid: str) -> dict[str, Any]:
@@ -204,75 +86,6 @@ def owner_reference(cluster: ComputeCluster, uid: str) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
-
-
-def endpoints(name: str, engine: Engine, namespace: str) -> dict[str, str]:
-    """What a notebook (and the controller) needs to reach the cluster."""
-    host = service_host(name, engine, namespace)
-    found = {"engine": engine, "config_secret": config_secret_name(name)}
-    if engine == "spark":
-        found["master_url"] = master_url(SPARK_PORTS, host)
-        found["master_ui"] = f"http://{host}:{SPARK_PORTS.master_ui}"
-    else:
-        found["rest_url"] = rest_url(FLINK_PORTS, host)
-    return found
-
-
-def service_host(name: str, engine: Engine, namespace: str) -> str:
-    """The head's Service as a DNS name that resolves from any namespace."""
-    return f"{head_name(name, engine)}.{namespace}.svc"
-
-
-def config_files(cluster: ComputeCluster, settings: ClusterSettings, secret: str) -> dict[str, str]:
-    """The files of the cluster's Secret, mounted at ``CONF_DIR`` in every pod of the cluster.
-
-    Spark's ``spark-defaults.conf`` is also the client configuration of the user's drivers, who
-    add their own ``spark.driver.host`` (the notebook pod's IP); their ports are fixed ranges
-    (``SPARK_DRIVER_PORT_RANGES``), which ``driver_network_policy`` opens to the cluster.
-    """
-    host = service_host(cluster.metadata.name, cluster.spec.engine, settings.namespace)
-    worker = cluster.spec.worker
-    if cluster.spec.engine == "spark":
-        defaults = spark_defaults(
-            SPARK_PORTS,
-            secret,
-            worker.cores,
-            executor_memory_mib(worker.memory_mib),
-            f"{CONF_DIR}/metrics.properties",
-            host=host,
-        )
-        for driver_only in ("spark.driver.host", "spark.driver.bindAddress"):
-            del defaults[driver_only]
-        defaults["spark.driver.port"] = str(SPARK_DRIVER_PORT)
-        defaults["spark.driver.blockManager.port"] = str(SPARK_DRIVER_BLOCK_MANAGER_PORT)
-        return {
-            "secret": secret,
-            "spark-defaults.conf": render_properties(defaults),
-            "metrics.properties": metrics_properties(),
-        }
-    config = flink_config(
-        FLINK_PORTS,
-        f"{WORK_DIR}/flink",
-        settings.flink_python,
-        settings.flink_java_opts,
-        worker.cores,
-        taskmanager_memory_mib(cluster),
-        host=host,
-    )
-    config.update(
-        {
-            "jobmanager.bind-host": "0.0.0.0",
-            "taskmanager.bind-host": "0.0.0.0",
-            "rest.bind-address": "0.0.0.0",
-            "taskmanager.rpc.port": str(FLINK_TASKMANAGER_RPC),
-        }
-    )
-    del config["taskmanager.host"]  # each TaskManager's own pod IP, given on its command line
-    return {"config.yaml": render_config(config), "log4j-console.properties": FLINK_LOG4J_CONSOLE}
-
-
-def taskmanager_memory_mib(cluster: ComputeCluster) -> int:
-    return max(MIN_TASKMANAGER_MEMORY_MIB, cluster.spec.worker.memory_mib)
 
 
 def config_secret(

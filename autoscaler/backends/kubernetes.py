@@ -28,21 +28,13 @@ from kubernetes_asyncio import client
 
 from autoscaler.backends.base import BackendError, Observation
 from autoscaler.backends.kube_manifests import (
-    CLUSTER_LABEL,
     DELETION_COST,
-    ENGINE_LABEL,
-    HEAD_ROLE,
     MANIFEST_HASH,
-    ROLE_LABEL,
-    WORKER_ROLE,
-    ClusterSettings,
     Manifest,
     cluster_objects,
-    config_secret_name,
-    endpoints,
-    worker_name,
 )
-from autoscaler.kube_api import (
+from autoscaler.kube_watch import Json, Reflector
+from hubscale.kube_api import (
     MERGE_PATCH,
     KubeError,
     Retry,
@@ -50,8 +42,17 @@ from autoscaler.kube_api import (
     read_compute_cluster,
     read_or_none,
 )
-from autoscaler.kube_watch import Json, Reflector
-from autoscaler.spec import ComputeCluster, Engine
+from hubscale.kube_conf import ClusterSettings, endpoints
+from hubscale.names import (
+    CLUSTER_LABEL,
+    ENGINE_LABEL,
+    HEAD_ROLE,
+    ROLE_LABEL,
+    WORKER_ROLE,
+    config_secret_name,
+    worker_name,
+)
+from hubscale.spec import ComputeCluster, Engine
 
 log = logging.getLogger(__name__)
 

@@ -27,19 +27,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from autoscaler.atomic_files import replace_if_changed, unlink_durably, write_atomic
-from autoscaler.backends import processes
 from autoscaler.backends.base import BackendError, Observation
-from autoscaler.backends.ports import free_port
-from autoscaler.backends.processes import ProcessSpec, reap_children
-from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
-from autoscaler.spec import ComputeCluster, Engine
+from hubscale import processes
+from hubscale.atomic_files import replace_if_changed, unlink_durably, write_atomic
+from hubscale.ports import free_port
+from hubscale.processes import ProcessSpec, reap_children
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
+from hubscale.spec import ComputeCluster, Engine
+from hubscale.state_dir import client_file, pid_dir, runtime_root
 
 log = logging.getLogger(__name__)
 
-RUNTIME_DIR = "runtime"
 RECORD_FILE = "runtime.json"
-CLIENT_FILE = "client.json"
 STARTUP_GRACE_S = 60.0  # a worker not registered after this no longer holds the next one back
 CHILD_START_S = 5.0  # a worker's new child (a Spark executor JVM) counts as starting this long
 
@@ -107,7 +106,7 @@ class LocalBackend:
         clock: Callable[[], float] = time.time,
         start_concurrency: int | None = None,
     ) -> None:
-        self.runtime_dir = state_dir / RUNTIME_DIR
+        self.runtime_dir = runtime_root(state_dir)
         self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.file_sd_dir = file_sd_dir
         self.engines = engines
@@ -159,7 +158,7 @@ class LocalBackend:
             log.info("head-start cluster=%s engine=%s", name, record.engine)
             processes.start(head)
         self._refresh(name, record, engine)
-        replace_if_changed(self.directory(name) / CLIENT_FILE, json.dumps(engine.client_config()))
+        replace_if_changed(client_file(self.directory(name)), json.dumps(engine.client_config()))
         return self._observation(name, record, engine)
 
     def _scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
@@ -213,7 +212,7 @@ class LocalBackend:
         record = self._load(name)
         directory = self.directory(name)
         if record is not None:
-            for pid_file in sorted((directory / "pids").glob("*.pid")):
+            for pid_file in sorted(pid_dir(directory).glob("*.pid")):
                 processes.stop(pid_file)
         for pid, marker in processes.marked(self.marker_prefix(name)).items():
             log.warning("orphan-kill cluster=%s pid=%d marker=%s", name, pid, marker)
@@ -276,8 +275,8 @@ class LocalBackend:
 
     def _kill_orphans(self, name: str, record: RuntimeRecord) -> None:
         """Kill process groups marked as this cluster's that no pid file accounts for."""
-        pid_dir = self.directory(name) / "pids"
-        known = {processes.running_pid(path) for path in pid_dir.glob("*.pid")}
+        pids = pid_dir(self.directory(name))
+        known = {processes.running_pid(path) for path in pids.glob("*.pid")}
         for pid, marker in processes.marked(self.marker_prefix(name)).items():
             with contextlib.suppress(ProcessLookupError):
                 if os.getpgid(pid) != pid or pid in known:

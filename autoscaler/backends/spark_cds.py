@@ -70,15 +70,10 @@ def use_options(directory: Path, role: str, env: Mapping[str, str] | None = None
 def train(directory: Path, timeout_s: float = 300.0) -> list[Path]:
     """Run a master, a worker and one job's executor that write their archives at exit, then
     move the archives into ``directory`` (each replaced whole, never half-written)."""
-    from autoscaler.backends import processes
-    from autoscaler.backends.spark_conf import SparkClusterPorts
-    from autoscaler.backends.spark_local import (
-        LocalSparkCluster,
-        allocate_ports,
-        client_env,
-        master_state,
-        spark_python,
-    )
+    from autoscaler.backends.spark_local import LocalSparkCluster, allocate_ports, master_state
+    from hubscale import processes
+    from hubscale.engines import spark_client_env, spark_python
+    from hubscale.spark_conf import SparkClusterPorts
 
     with tempfile.TemporaryDirectory(prefix="hubscale-cds-") as scratch:
         work = Path(scratch)
@@ -99,7 +94,7 @@ def train(directory: Path, timeout_s: float = 300.0) -> list[Path]:
                 [str(spark_python()), "-c", TRAINING_JOB],
                 env={
                     **os.environ,
-                    **client_env(cluster.conf_dir),
+                    **spark_client_env(cluster.conf_dir),
                     "PYSPARK_SUBMIT_ARGS": "--conf spark.executor.extraJavaOptions="
                     f"-XX:ArchiveClassesAtExit={dumps['executor']} pyspark-shell",
                 },

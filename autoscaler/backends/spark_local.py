@@ -19,12 +19,14 @@ from typing import Any, ClassVar
 
 import httpx
 
-from autoscaler.atomic_files import replace_if_changed, write_atomic
-from autoscaler.backends import processes
 from autoscaler.backends.local import RuntimeRecord
-from autoscaler.backends.ports import free_port, free_port_range
 from autoscaler.backends.spark_cds import use_options
-from autoscaler.backends.spark_conf import (
+from hubscale import processes
+from hubscale.atomic_files import replace_if_changed, write_atomic
+from hubscale.engines import spark_client_env, spark_home, spark_python
+from hubscale.ports import free_port, free_port_range
+from hubscale.scrape_targets import ScrapeTarget
+from hubscale.spark_conf import (
     DECOMMISSION_TIMEOUT_S,
     SparkClusterPorts,
     executor_memory_mib,
@@ -33,52 +35,17 @@ from autoscaler.backends.spark_conf import (
     render_properties,
     spark_defaults,
 )
-from autoscaler.scrape_targets import ScrapeTarget
-from autoscaler.spec import ComputeCluster
+from hubscale.spec import ComputeCluster
+from hubscale.state_dir import pid_dir
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 DAEMON_MEMORY = "256m"  # master and worker daemons; executors get the worker's memory
 
 
-class SparkNotInstalled(RuntimeError):
-    """No Spark distribution: ``make install`` puts pyspark in ``.venv-spark``."""
-
-
-def spark_python() -> Path:
-    """The Python of the Spark environment (pyspark cannot share a venv with apache-flink)."""
-    configured = os.environ.get("HUBSCALE_SPARK_PYTHON")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / ".venv-spark" / "bin" / "python"
-
-
 def cds_dir() -> Path:
     """Where the JVMs' class-data sharing archives are: beside the pyspark they were made from."""
     return spark_python().parent.parent / "share" / "hubscale-cds"
-
-
-def spark_home() -> Path:
-    """``SPARK_HOME``: the installed pyspark package directory (it ships the jars and scripts)."""
-    configured = os.environ.get("SPARK_HOME")
-    if configured:
-        return Path(configured)
-    venv = spark_python().parent.parent
-    found = sorted(venv.glob("lib/python3*/site-packages/pyspark"))
-    if not found or not (found[-1] / "bin" / "spark-class").exists():
-        raise SparkNotInstalled(f"no pyspark under {venv}: run `make install`")
-    return found[-1]
-
-
-def client_env(conf_dir: Path) -> dict[str, str]:
-    """What a driver (a user's kernel) needs to use a cluster: its client configuration."""
-    return {
-        "SPARK_HOME": str(spark_home()),
-        "SPARK_CONF_DIR": str(conf_dir),
-        "SPARK_LOCAL_IP": "127.0.0.1",  # else the driver binds the external interface, slowly
-        "PYSPARK_PYTHON": str(spark_python()),
-        "PYSPARK_DRIVER_PYTHON": str(spark_python()),
-    }
 
 
 def master_state(master_ui: str) -> dict[str, Any] | None:
@@ -142,7 +109,7 @@ class LocalSparkCluster:
         directory and daemon memory are theirs)."""
         return {
             **os.environ,
-            **client_env(self.conf_dir),
+            **spark_client_env(self.conf_dir),
             "SPARK_LOG_DIR": str(self.directory / "logs"),
             "SPARK_DAEMON_MEMORY": DAEMON_MEMORY,
         }
@@ -191,7 +158,7 @@ class LocalSparkCluster:
         return processes.ProcessSpec(
             argv=argv,
             env=self.daemon_env(kind),
-            pid_file=self.directory / "pids" / f"{role}.pid",
+            pid_file=pid_dir(self.directory) / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
             cwd=self.directory,
             marker=f"{self.directory}/{role}",

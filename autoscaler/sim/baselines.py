@@ -17,7 +17,7 @@ from autoscaler.signals import FlinkSignal, Signal, SparkSignal, WorkerLoad, kno
 from autoscaler.victims import choose_victims
 
 if TYPE_CHECKING:
-    from autoscaler.spec import ComputeClusterSpec
+    from hubscale.spec import ComputeClusterSpec
 
 IDLE_SINCE = "idle_since:"  # memo key prefix: when a worker last became idle
 CLOSE_COUNT = "close_count:"  # memo key prefix: Dask's consecutive suggestions to close a worker

@@ -22,7 +22,7 @@ from autoscaler.sim.compare import compare
 from autoscaler.sim.engine import SimConfig
 from autoscaler.sim.generator import TeamDay, generate
 from autoscaler.sim.output import comparison_json, describe_run, write_json
-from autoscaler.spec import ComputeClusterSpec
+from hubscale.spec import ComputeClusterSpec
 
 RESULTS = Path("bench/results/latest.json")
 DECIDE_TARGET_MS = 50.0

@@ -16,8 +16,8 @@ from autoscaler.decision import ClusterState, Policy
 from autoscaler.signals import Signal
 from autoscaler.sim.clusters import FlinkClusterSim, SparkClusterSim
 from autoscaler.sim.trace import Event, FlinkJob, SparkJob
-from autoscaler.spec import ComputeClusterSpec
 from autoscaler.victims import choose_victims
+from hubscale.spec import ComputeClusterSpec
 
 # Policies that read metrics through Prometheus see them half a scrape interval old on average;
 # the others run inside the driver, the Dask scheduler or the Flink operator and see them fresh.

@@ -10,15 +10,12 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from autoscaler.backends import processes
-from autoscaler.backends.processes import ProcessSpec
-from autoscaler.backends.spark_conf import SparkClusterPorts
 from autoscaler.backends.spark_local import LocalSparkCluster
-from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
-from tests.integration.controller_fixtures import platform  # noqa: F401 - a fixture
-from tests.integration.flink_fixtures import flink  # noqa: F401 - a fixture
-from tests.kube.hub import spawner_apiserver  # noqa: F401 - a fixture
+from hubscale import processes
+from hubscale.processes import ProcessSpec
+from hubscale.prometheus_server import PrometheusServer
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
+from hubscale.spark_conf import SparkClusterPorts
 from tests.support import free_port, wait_for
 
 SCRAPE_INTERVAL_S = 1.0

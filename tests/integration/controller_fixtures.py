@@ -14,11 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.backends import processes
-from autoscaler.backends.spark_local import client_env
-from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
-from autoscaler.store import LocalClusterStore
+from hubscale import processes
+from hubscale.engines import spark_client_env
+from hubscale.prometheus_server import PrometheusServer
+from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
+from hubscale.state_dir import client_file, runtime_dir
+from hubscale.store import LocalClusterStore
 from tests.support import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,14 +84,14 @@ class LocalPlatform:
         return stored.status if stored else None
 
     def client(self, name: str) -> dict[str, str]:
-        return json.loads((self.state_dir / "runtime" / name / "client.json").read_text())
+        return json.loads(client_file(runtime_dir(self.state_dir, name)).read_text())
 
     def driver_env(self, name: str) -> dict[str, str]:
-        return {**os.environ, **client_env(Path(self.client(name)["conf_dir"]))}
+        return {**os.environ, **spark_client_env(Path(self.client(name)["conf_dir"]))}
 
     def prefix(self, name: str) -> str:
         """The marker prefix of this cluster's processes (its runtime directory)."""
-        return f"{self.state_dir / 'runtime' / name}/"
+        return f"{runtime_dir(self.state_dir, name)}/"
 
     def worker_pids(self, name: str) -> dict[str, int]:
         """The worker JVMs of this cluster, by marker."""

@@ -17,12 +17,13 @@ from typing import TypeVar
 
 import pytest
 
-from autoscaler.backends import processes
-from autoscaler.backends.flink_conf import FlinkClusterPorts
-from autoscaler.backends.flink_local import LocalFlinkCluster, flink_home
-from autoscaler.backends.ports import free_port_range
-from autoscaler.backends.processes import ProcessSpec
+from autoscaler.backends.flink_local import LocalFlinkCluster
 from autoscaler.flink_rest import FlinkRest
+from hubscale import processes
+from hubscale.engines import flink_home
+from hubscale.flink_conf import FlinkClusterPorts
+from hubscale.ports import free_port_range
+from hubscale.processes import ProcessSpec
 from tests.support import free_port, wait_for
 
 STARTUP_TIMEOUT_S = 120  # ~10 s each here; 30 s and more beside other JVMs on 2 cores

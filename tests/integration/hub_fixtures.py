@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 import httpx
 
-from autoscaler.backends import processes
-from autoscaler.backends.local import RUNTIME_DIR
-from autoscaler.store import LocalClusterStore
 from hub_config.settings import Settings
+from hubscale import processes
+from hubscale.state_dir import pid_dir, runtime_dir, runtime_root
+from hubscale.store import LocalClusterStore
 from spawner.cluster_clients import read_client
 from spawner.compute import cluster_name
 from spawner.local import servers_marker
@@ -151,8 +151,8 @@ class RunningHub:
 
     def jvm_pids(self, name: str) -> dict[str, int]:
         """The cluster's running processes by pid file (master/JobManager and workers)."""
-        pid_dir = self.state_dir / RUNTIME_DIR / name / "pids"
-        pids = {path.stem: processes.running_pid(path) for path in sorted(pid_dir.glob("*.pid"))}
+        pid_files = sorted(pid_dir(runtime_dir(self.state_dir, name)).glob("*.pid"))
+        pids = {path.stem: processes.running_pid(path) for path in pid_files}
         return {role: pid for role, pid in pids.items() if pid is not None}
 
     def leftovers(self) -> list[str]:
@@ -160,7 +160,7 @@ class RunningHub:
         found = [
             f"server process {pid}" for pid in processes.marked(servers_marker(self.state_dir))
         ]
-        runtime = self.state_dir / RUNTIME_DIR
+        runtime = runtime_root(self.state_dir)
         if runtime.is_dir():
             found += [f"cluster {path.name}" for path in runtime.iterdir()]
         for pid_file in sorted((self.state_dir / "run").glob("*.pid")):

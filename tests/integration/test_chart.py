@@ -18,14 +18,11 @@ import pytest
 import yaml
 
 from autoscaler.__main__ import parser as controller_parser
-from autoscaler.backends.kube_manifests import (
-    CLUSTER_LABEL,
-    ROLE_LABEL,
-    ClusterSettings,
-    cluster_objects,
-)
+from autoscaler.backends.kube_manifests import cluster_objects
 from autoscaler.controller_metrics import ControllerMetrics
-from autoscaler.spec import parse_cluster
+from hubscale.kube_conf import ClusterSettings
+from hubscale.names import CLUSTER_LABEL, ROLE_LABEL
+from hubscale.spec import parse_cluster
 from spawner.profiles import ProfileError, load_profiles
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.chart import (

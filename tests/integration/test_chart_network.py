@@ -14,15 +14,17 @@ from typing import Any
 import pytest
 
 from autoscaler.backends.kube_manifests import (
-    SPARK_DRIVER_BLOCK_MANAGER_PORT,
-    SPARK_DRIVER_PORT,
-    SPARK_DRIVER_PORT_RANGES,
-    ClusterSettings,
     cluster_objects,
     driver_network_policy,
     network_policy,
 )
-from autoscaler.spec import parse_cluster
+from hubscale.kube_conf import (
+    SPARK_DRIVER_BLOCK_MANAGER_PORT,
+    SPARK_DRIVER_PORT,
+    SPARK_DRIVER_PORT_RANGES,
+    ClusterSettings,
+)
+from hubscale.spec import parse_cluster
 from tests.kube.chart import NAMESPACE, PREFIX, Manifest, find, one, render
 
 METADATA = "169.254.169.254"

@@ -12,14 +12,16 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from autoscaler.backends.kube_manifests import CLUSTER_LABEL, MANIFEST_HASH, ClusterSettings
+from autoscaler.backends.kube_manifests import MANIFEST_HASH
 from autoscaler.backends.kubernetes import KubernetesBackend
 from autoscaler.decision import Decision
-from autoscaler.kube_api import MERGE_PATCH
 from autoscaler.kube_objects import KubeClusterObjects
 from autoscaler.leader import LeaderElection
-from autoscaler.spec import parse_cluster
-from autoscaler.store import status_after
+from autoscaler.status import status_after
+from hubscale.kube_api import MERGE_PATCH
+from hubscale.kube_conf import ClusterSettings
+from hubscale.names import CLUSTER_LABEL
+from hubscale.spec import parse_cluster
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.chart import HELMS, PREFIX, Manifest, find, one, render
 from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, create_cluster, eventually

@@ -9,14 +9,10 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
-from autoscaler.backends import processes
-from autoscaler.backends.flink_local import client_env
+from hubscale import processes
+from hubscale.engines import flink_client_env
 from tests.integration.flink_fixtures import rest_call, submit_job
 from tests.support import wait_for
-
-pytestmark = pytest.mark.integration
 
 TASKMANAGER = {"cores": 1, "memory": "1Gi"}
 JOB = """
@@ -51,7 +47,7 @@ def submit(platform, name: str, tmp_path: Path, parallelism: int) -> str:
     script = tmp_path / "job.py"
     script.write_text(JOB)
     conf_dir = Path(platform.client(name)["conf_dir"])
-    env = {**os.environ, **client_env(conf_dir), "TMPDIR": str(tmp_path)}
+    env = {**os.environ, **flink_client_env(conf_dir), "TMPDIR": str(tmp_path)}
     return submit_job(env, script, parallelism)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.backends.kube_manifests import worker_name
+from hubscale.names import worker_name
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.fixtures import NAMESPACE, create_cluster, running_double, write_kubeconfig
 from tests.kube.protocol import ApiError

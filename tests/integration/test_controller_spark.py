@@ -12,16 +12,14 @@ import threading
 import time
 
 import httpx
-import pytest
 
-from autoscaler.backends import processes
-from autoscaler.backends.processes import kill_group
-from autoscaler.backends.spark_local import spark_python
-from autoscaler.store import LocalClusterStore
+from hubscale import processes
+from hubscale.engines import spark_python
+from hubscale.processes import kill_group
+from hubscale.state_dir import pid_dir, runtime_dir
+from hubscale.store import LocalClusterStore
 from tests.integration.controller_fixtures import LocalPlatform
 from tests.support import wait_for
-
-pytestmark = pytest.mark.integration
 
 SMALL_WORKER = {"cores": 1, "memory": "1Gi"}
 
@@ -132,7 +130,7 @@ def test_a_killed_controller_adopts_its_processes_without_duplicates(platform):
     platform.kill_controller(signal.SIGKILL)
     # What the dead controller had recorded (pid files) is adopted; a JVM it started but had not
     # recorded yet is stopped and started again by design, so it is not part of "before".
-    pids = platform.state_dir / "runtime" / name / "pids"
+    pids = pid_dir(runtime_dir(platform.state_dir, name))
     before = {
         marker: pid
         for marker, pid in platform.jvm_leaders(name).items()

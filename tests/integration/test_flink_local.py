@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.backends import processes
 from autoscaler.flink_rest import (
     FlinkBadResponse,
     FlinkJobNotFound,
     FlinkRequestRejected,
     FlinkUnavailable,
 )
+from hubscale import processes
 from tests.integration.flink_fixtures import (
     STARTUP_TIMEOUT_S,
     RunningFlink,
@@ -28,8 +28,6 @@ from tests.integration.flink_fixtures import (
     submit_job,
 )
 from tests.support import free_port, wait_for
-
-pytestmark = pytest.mark.integration
 
 RESCALE_TIMEOUT_S = 120  # ~10 s idle (resource stabilization), longer on a busy machine
 

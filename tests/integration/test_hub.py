@@ -19,11 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.backends import processes
+from hubscale import processes
+from hubscale.state_dir import runtime_dir, servers_dir
 from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.support import wait_for
-
-pytestmark = pytest.mark.integration
 
 SPARK_JOB = """
 from pyspark.sql import SparkSession
@@ -253,7 +252,7 @@ def test_each_user_sees_only_their_own_clusters(hub, alice, bob):
     assert env["SPARK_CONF_DIR"] == bob_spark["conf_dir"]
     assert env["FLINK_REST_URL"] == hub.client(bob.name, "flink")["rest_url"]
     assert env["SUBMIT_ARGS"] == "remote"
-    flink_conf = hub.state_dir / "servers" / hub.cluster(bob.name, "flink") / "conf"
+    flink_conf = servers_dir(hub.state_dir) / hub.cluster(bob.name, "flink") / "conf"
     assert env["FLINK_CONF_DIR"] == str(flink_conf)
     defaults = (Path(bob_spark["conf_dir"]) / "spark-defaults.conf").read_text()
     assert bob_spark["master_url"] in defaults and alice_spark["master_url"] not in defaults
@@ -318,7 +317,7 @@ def test_stopping_the_server_stops_its_clusters(hub, alice):
 
     def all_gone() -> bool:
         return not any(map(alive, pids)) and not any(
-            (hub.state_dir / "runtime" / name).exists() for name in names
+            runtime_dir(hub.state_dir, name).exists() for name in names
         )
 
     wait_for(all_gone, timeout_s=180, every_s=0.5)

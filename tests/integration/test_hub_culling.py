@@ -11,10 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from hubscale.state_dir import runtime_dir
 from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.support import wait_for
-
-pytestmark = pytest.mark.integration
 
 IDLE_TIMEOUT_S = 45  # long enough for a loaded machine to finish the spawn first
 
@@ -37,6 +36,8 @@ def test_an_idle_server_is_culled_and_its_clusters_are_stopped(hub):
     wait_for(lambda: hub.server_model(user) is None, timeout_s=IDLE_TIMEOUT_S + 120, every_s=1)
     print(f"culled after_s={time.monotonic() - ready:.0f}")
     assert all(hub.store.get(name) is None for name in names)
-    runtime = hub.state_dir / "runtime"
-    wait_for(lambda: not any((runtime / name).exists() for name in names), timeout_s=120)
+    wait_for(
+        lambda: not any(runtime_dir(hub.state_dir, name).exists() for name in names),
+        timeout_s=120,
+    )
     assert f"DELETE /hub/api/users/{user}/server (idle-culler@" in hub.hub_log()

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from autoscaler.backends.base import BackendError, Observation
-from autoscaler.backends.kube_manifests import DELETION_COST, ClusterSettings
+from autoscaler.backends.kube_manifests import DELETION_COST
 from autoscaler.backends.kubernetes import VICTIM_DELETION_COST, KubernetesBackend
-from autoscaler.spec import ComputeCluster, parse_cluster
+from hubscale.kube_conf import ClusterSettings
+from hubscale.spec import ComputeCluster, parse_cluster
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, create_cluster, running_double
 

@@ -12,8 +12,8 @@ import pytest
 
 from autoscaler.decision import Decision
 from autoscaler.kube_objects import KubeClusterObjects, NotSynced
-from autoscaler.spec import ComputeClusterStatus
-from autoscaler.store import status_after
+from autoscaler.status import status_after
+from hubscale.spec import ComputeClusterStatus
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import (
     FAST_RETRY,

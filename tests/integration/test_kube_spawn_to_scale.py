@@ -18,15 +18,15 @@ from types import SimpleNamespace
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from autoscaler.backends.kube_manifests import (
+from hubscale.names import (
     config_secret_name,
     driver_policy_name,
     head_name,
     policy_name,
     worker_name,
 )
-from autoscaler.prometheus_server import PrometheusServer
-from autoscaler.scrape_targets import ScrapeTarget, write_file_sd
+from hubscale.prometheus_server import PrometheusServer
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from spawner.compute import cluster_name
 from tests.integration.test_controller_kubernetes import (
     start_controller,

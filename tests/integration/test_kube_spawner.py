@@ -15,8 +15,8 @@ from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import iterate_until
 from kubernetes.utils.quantity import parse_quantity
 
-from autoscaler.backends.kube_manifests import config_secret_name
-from autoscaler.kube_api import MERGE_PATCH
+from hubscale.kube_api import MERGE_PATCH
+from hubscale.names import config_secret_name
 from spawner.compute import cluster_name
 from spawner.notebook_pod import FILES_VARIABLE, FLINK_CLIENT_INIT
 from tests.kube.apiserver import ApiServerDouble, resource

@@ -12,14 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.backends.spark_local import client_env
+from hubscale.engines import spark_client_env
 from spawner.cluster_clients import read_client
 from spawner.flink_client import write_client_dir
 from spawner.notebook_env import flink_env, spark_env
 from tests.nb_support import REPO, engine_kernels_env, run_pytest
 from tests.support import wait_for
-
-pytestmark = pytest.mark.integration
 
 EXAMPLES = REPO / "examples"
 WORKER = {"cores": 1, "memory": "1Gi"}
@@ -42,7 +40,7 @@ def test_the_examples_run_green_on_the_users_own_spark_and_flink_clusters(
     )
     flink_client = write_client_dir(Path(flink["conf_dir"]), tmp_path / "flink-client")
     server_env = {  # what spawner.local.LocalSpawner gives the user's server
-        **client_env(Path(spark["conf_dir"])),
+        **spark_client_env(Path(spark["conf_dir"])),
         **spark_env(spark),
         **flink_env(flink, flink_client),
     }

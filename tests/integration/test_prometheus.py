@@ -19,7 +19,6 @@ from autoscaler.prometheus import (
 )
 from tests.support import free_port, wait_for
 
-pytestmark = pytest.mark.integration
 QUERY = 'max by (cluster) (hubscale_test_needed{{cluster=~"{}"}})'
 
 

@@ -13,14 +13,12 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
-from autoscaler.backends import processes
 from autoscaler.backends.spark_cds import ROLES, archive
-from autoscaler.backends.spark_local import cds_dir, spark_python
+from autoscaler.backends.spark_local import cds_dir
+from hubscale import processes
+from hubscale.engines import spark_python
 from tests.support import free_port, wait_for
-
-pytestmark = pytest.mark.integration
 
 DRIVER = """
 from pyspark.sql import SparkSession

@@ -25,8 +25,6 @@ from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.integration.kernel_client import Execution, Kernel
 from tests.support import wait_for
 
-pytestmark = pytest.mark.integration
-
 USER = "matrix-user"
 MAX_WORKERS = 2
 IDLE_TIMEOUT_S = 5

@@ -23,7 +23,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from autoscaler.crd import PRINTER_COLUMNS
+from hubscale.crd import PRINTER_COLUMNS
 from tests.kube import kubelet
 from tests.kube.protocol import ApiError, Json, bad_request, field_selector, label_selector
 from tests.kube.store import RESOURCES, Resource, Store, Watcher, scale_of

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from autoscaler.kube_api import Retry
+from hubscale.kube_api import Retry
 from tests.kube.apiserver import ApiServerDouble
 
 NAMESPACE = "hub"

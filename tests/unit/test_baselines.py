@@ -20,7 +20,7 @@ from autoscaler.sim.baselines import (
     SparkDynamicAllocationPolicy,
     StaticPolicy,
 )
-from autoscaler.spec import ComputeClusterSpec
+from hubscale.spec import ComputeClusterSpec
 
 DA = SparkDynamicAllocationPolicy()
 FIXED = FixedParallelismPolicy()

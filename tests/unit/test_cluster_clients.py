@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.spec import ComputeClusterStatus, parse_cluster
-from autoscaler.store import LocalClusterStore
+from hubscale.spec import ComputeClusterStatus, parse_cluster
+from hubscale.state_dir import client_file, runtime_dir
+from hubscale.store import LocalClusterStore
 from spawner.cluster_clients import (
     ClustersNotReady,
     read_client,
-    runtime_dir,
     wait_for_clients,
     wait_for_teardown,
 )
@@ -37,7 +37,7 @@ def store(tmp_path: Path) -> LocalClusterStore:
 def publish(store: LocalClusterStore, name: str, text: str | None = None) -> None:
     directory = runtime_dir(store.state_dir, name)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "client.json").write_text(
+    client_file(directory).write_text(
         text or json.dumps({"engine": "spark", "conf_dir": f"/c/{name}"})
     )
 
@@ -91,7 +91,7 @@ def test_a_restart_waits_until_the_previous_cluster_is_torn_down(store):
         waiting = asyncio.create_task(wait_for_teardown(store, NAMES, 30))
         await asyncio.sleep(0.7)
         still_waiting = not waiting.done()
-        (runtime_dir(store.state_dir, NAMES[0]) / "client.json").unlink()
+        client_file(runtime_dir(store.state_dir, NAMES[0])).unlink()
         runtime_dir(store.state_dir, NAMES[0]).rmdir()
         await waiting
         return still_waiting

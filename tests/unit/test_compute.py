@@ -14,7 +14,7 @@ import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from autoscaler.spec import cluster_to_yaml, load_cluster_yaml, parse_cluster
+from hubscale.spec import cluster_to_yaml, load_cluster_yaml, parse_cluster
 from spawner.compute import (
     Resolved,
     UserOptionsError,

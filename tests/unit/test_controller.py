@@ -18,8 +18,9 @@ from autoscaler.backends.base import Observation
 from autoscaler.controller import Controller
 from autoscaler.flink_rest import FlinkRest
 from autoscaler.prometheus import PrometheusClient
-from autoscaler.spec import ComputeCluster, parse_cluster
-from autoscaler.store import LocalClusterStore
+from hubscale.spec import ComputeCluster, parse_cluster
+from hubscale.state_dir import clusters_dir
+from hubscale.store import LocalClusterStore
 
 NOW = 1_800_000_000.0
 
@@ -104,7 +105,7 @@ def demand(cluster: str, executors: float) -> dict:
 def test_an_invalid_object_gets_phase_error_while_the_others_scale(tmp_path: Path):
     loop = controller(tmp_path, prometheus_answering(demand("good", 3)))
     apply(loop.objects, "good", maxWorkers=4)
-    (tmp_path / "clusters" / "broken.yaml").write_text(
+    (clusters_dir(tmp_path) / "broken.yaml").write_text(
         "apiVersion: hubscale.io/v1alpha1\nkind: ComputeCluster\nmetadata: {name: broken}\n"
         "spec: {owner: bob, engine: spark, maxWorkers: lots}\n"
     )
@@ -181,7 +182,7 @@ def test_a_deleted_object_tears_its_cluster_down_and_drops_its_status(tmp_path: 
 
     assert loop.backend.deleted == ["gone"]
     assert loop.objects.orphaned_statuses() == []
-    assert not any(path.name.startswith("gone") for path in (tmp_path / "clusters").iterdir())
+    assert not any(path.name.startswith("gone") for path in clusters_dir(tmp_path).iterdir())
 
 
 def test_metrics_and_health_report_the_loop(tmp_path: Path):
@@ -227,7 +228,7 @@ def test_a_global_budget_is_shared_fairly_between_users(tmp_path: Path):
 def test_an_unchanged_status_is_not_rewritten(tmp_path: Path):
     loop = controller(tmp_path, prometheus_answering(demand("s", 0)))
     apply(loop.objects, "s")
-    status_file = tmp_path / "clusters" / "s.status.yaml"
+    status_file = clusters_dir(tmp_path) / "s.status.yaml"
     asyncio.run(loop.reconcile_once())
     written = status_file.stat().st_mtime_ns
     inode = status_file.stat().st_ino

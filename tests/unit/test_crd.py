@@ -7,8 +7,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from autoscaler import crd
-from autoscaler.spec import ComputeCluster, parse_cluster
+from hubscale import crd
+from hubscale.spec import ComputeCluster, parse_cluster
 from tests.kube.schemas import assert_valid
 
 EXAMPLE = {
@@ -37,7 +37,7 @@ def _validator() -> jsonschema.Validator:
 
 def test_committed_crd_is_the_generated_one():
     assert crd.CHART_PATH.read_text(encoding="utf-8") == crd.render(), (
-        "helm/hubscale/crds/computeclusters.yaml is stale: run python -m autoscaler.crd --write"
+        "helm/hubscale/crds/computeclusters.yaml is stale: run python -m hubscale.crd --write"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from autoscaler.backends.flink_conf import (
+from hubscale.flink_conf import (
     PROMETHEUS_REPORTER_FACTORY,
     FlinkClusterPorts,
     dynamic_properties,

@@ -14,13 +14,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from autoscaler.backends.kube_manifests import (
-    FLINK_HOME,
-    FLINK_UID,
-    SPARK_HOME,
-    SPARK_UID,
-    ClusterSettings,
-)
+from autoscaler.backends.kube_manifests import FLINK_HOME, FLINK_UID, SPARK_HOME, SPARK_UID
+from hubscale.kube_conf import ClusterSettings
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"

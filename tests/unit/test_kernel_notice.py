@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autoscaler.decision import Decision
-from autoscaler.store import status_after
+from autoscaler.status import status_after
 from spawner.kernel_notice import notice
 
 NOW = 1_800_000_000.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from autoscaler.kube_events import decision_event, decision_reason
-from autoscaler.spec import ComputeClusterStatus
+from hubscale.spec import ComputeClusterStatus
 from tests.kube.schemas import assert_valid
 
 OBJ = {"metadata": {"name": "alice-spark", "namespace": "hub", "uid": "u-1"}}

@@ -16,13 +16,14 @@ import pytest
 import yaml
 
 from autoscaler.backends import kube_manifests as km
-from autoscaler.backends.flink_conf import shipped_java_opts
-from autoscaler.backends.spark_conf import DECOMMISSION_TIMEOUT_S
 from autoscaler.backends.spark_local import LocalSparkCluster
-from autoscaler.spec import parse_cluster
+from hubscale import kube_conf, names
+from hubscale.flink_conf import shipped_java_opts
+from hubscale.spark_conf import DECOMMISSION_TIMEOUT_S
+from hubscale.spec import parse_cluster
 from tests.kube.schemas import assert_valid
 
-SETTINGS = km.ClusterSettings("hub", "hubscale/spark:4.3.0", "hubscale/flink:2.3.0")
+SETTINGS = kube_conf.ClusterSettings("hub", "hubscale/spark:4.3.0", "hubscale/flink:2.3.0")
 UID = "0b6c7c1e-5f2a-4a57-9d0e-3d2b1f9e8a11"
 SECRET = "s3cr3t-token"
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +41,7 @@ def cluster(engine: str, name: str = "alice-spark", owner: str = "alice", **spec
 
 
 def by_kind(objects):
-    return {(o["kind"], o["metadata"]["labels"][km.ROLE_LABEL]): o for o in objects}
+    return {(o["kind"], o["metadata"]["labels"][names.ROLE_LABEL]): o for o in objects}
 
 
 @pytest.mark.parametrize("engine", ["spark", "flink"])
@@ -80,9 +81,9 @@ def test_every_object_is_owned_by_the_compute_cluster_and_labelled(engine):
              "name": "alice-spark", "uid": UID, "controller": True, "blockOwnerDeletion": True}
         ]  # fmt: skip
         found = manifest["metadata"]["labels"]
-        assert found[km.CLUSTER_LABEL] == "alice-spark"
-        assert found[km.USER_LABEL] == "alice"
-        assert found[km.ENGINE_LABEL] == engine
+        assert found[names.CLUSTER_LABEL] == "alice-spark"
+        assert found[names.USER_LABEL] == "alice"
+        assert found[names.ENGINE_LABEL] == engine
 
 
 def test_worker_pods_are_labelled_scraped_and_sized_from_the_spec():
@@ -95,9 +96,9 @@ def test_worker_pods_are_labelled_scraped_and_sized_from_the_spec():
         )
     )[("Deployment", "worker")]
     template = worker["spec"]["template"]
-    assert template["metadata"]["labels"][km.ROLE_LABEL] == "worker"
+    assert template["metadata"]["labels"][names.ROLE_LABEL] == "worker"
     assert worker["spec"]["selector"]["matchLabels"] == {
-        km.CLUSTER_LABEL: "alice-spark", km.ROLE_LABEL: "worker"
+        names.CLUSTER_LABEL: "alice-spark", names.ROLE_LABEL: "worker"
     }  # fmt: skip
     annotations = template["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
@@ -130,7 +131,7 @@ def test_drivers_take_their_ports_from_the_ranges_the_notebook_policy_opens():
         (int(defaults[key]), int(defaults[key]) + tries - 1)
         for key in ("spark.driver.port", "spark.driver.blockManager.port")
     ]
-    assert wanted == list(km.SPARK_DRIVER_PORT_RANGES) == [(7078, 7085), (7100, 7107)]
+    assert wanted == list(kube_conf.SPARK_DRIVER_PORT_RANGES) == [(7078, 7085), (7100, 7107)]
     ui_first = int(defaults["spark.ui.port"])
     ranges = [*wanted, (ui_first, ui_first + tries - 1)]
     ports = [port for first, last in ranges for port in range(first, last + 1)]
@@ -141,11 +142,13 @@ def test_driver_policy_admits_only_the_clusters_pods_to_its_users_notebooks_driv
     policy = km.driver_network_policy(cluster("spark", "bob-spark", owner="bob"), UID)
     assert policy["metadata"]["name"] == "bob-spark-drivers"
     assert policy["spec"] == {
-        "podSelector": {"matchLabels": {km.USER_LABEL: "bob", km.ROLE_LABEL: km.NOTEBOOK_ROLE}},
+        "podSelector": {
+            "matchLabels": {names.USER_LABEL: "bob", names.ROLE_LABEL: names.NOTEBOOK_ROLE}
+        },
         "policyTypes": ["Ingress"],
         "ingress": [
             {
-                "from": [{"podSelector": {"matchLabels": {km.CLUSTER_LABEL: "bob-spark"}}}],
+                "from": [{"podSelector": {"matchLabels": {names.CLUSTER_LABEL: "bob-spark"}}}],
                 "ports": [
                     {"protocol": "TCP", "port": 7078, "endPort": 7085},
                     {"protocol": "TCP", "port": 7100, "endPort": 7107},
@@ -181,11 +184,11 @@ def test_taskmanagers_use_their_pod_name_as_resource_id():
 def test_network_policy_admits_own_pods_the_users_notebook_and_prometheus_on_metrics():
     policy = km.network_policy(cluster("flink", "bob-flink", owner="bob"), UID, SETTINGS)
     spec = policy["spec"]
-    assert spec["podSelector"] == {"matchLabels": {km.CLUSTER_LABEL: "bob-flink"}}
+    assert spec["podSelector"] == {"matchLabels": {names.CLUSTER_LABEL: "bob-flink"}}
     assert spec["policyTypes"] == ["Ingress"]
     sources = [(rule["from"][0], rule.get("ports")) for rule in spec["ingress"]]
-    assert ({"podSelector": {"matchLabels": {km.CLUSTER_LABEL: "bob-flink"}}}, None) in sources
-    notebook = {km.USER_LABEL: "bob", km.ROLE_LABEL: km.NOTEBOOK_ROLE}
+    assert ({"podSelector": {"matchLabels": {names.CLUSTER_LABEL: "bob-flink"}}}, None) in sources
+    notebook = {names.USER_LABEL: "bob", names.ROLE_LABEL: names.NOTEBOOK_ROLE}
     assert ({"podSelector": {"matchLabels": notebook}}, None) in sources
     prometheus = next(ports for source, ports in sources if "namespaceSelector" in source)
     assert {p["port"] for p in prometheus} == {9249, 9250}
@@ -219,14 +222,14 @@ def test_manifest_hash_ignores_replicas():
     [("alice", "alice"), ("Bob.Smith_2", "Bob.Smith_2")],
 )
 def test_valid_user_names_are_their_own_label(owner, expected):
-    assert km.user_label(owner) == expected
+    assert names.user_label(owner) == expected
 
 
 @pytest.mark.parametrize("owner", ["alice@example.org", "-x-", "ü", "a" * 80, "a b"])
 def test_other_user_names_become_distinct_valid_labels(owner):
-    label = km.user_label(owner)
-    assert len(label) <= 63 and km._LABEL_VALUE.match(label)
-    assert label != km.user_label(owner + "x")
+    label = names.user_label(owner)
+    assert len(label) <= 63 and names._LABEL_VALUE.match(label)
+    assert label != names.user_label(owner + "x")
 
 
 def test_long_or_digit_first_cluster_names_still_give_valid_service_names():
@@ -235,7 +238,7 @@ def test_long_or_digit_first_cluster_names_still_give_valid_service_names():
     assert_valid(manifest)
     name = manifest["metadata"]["name"]
     assert len(name) <= 63 and name[0].isalpha() and name.endswith("-master")
-    assert km.object_name("alice-spark", "master") == "alice-spark-master"
+    assert names.object_name("alice-spark", "master") == "alice-spark-master"
 
 
 def test_flink_java_opts_are_the_shipped_distributions():
@@ -244,7 +247,7 @@ def test_flink_java_opts_are_the_shipped_distributions():
     if not found:
         pytest.skip("apache-flink is not installed in .venv-flink")
     shipped = shipped_java_opts(yaml.safe_load(found[-1].read_text()))
-    assert shipped == km.FLINK_JAVA_OPTS, "update FLINK_JAVA_OPTS for the new Flink version"
+    assert shipped == kube_conf.FLINK_JAVA_OPTS, "update FLINK_JAVA_OPTS for the new Flink version"
 
 
 def spark_worker_pod() -> dict:

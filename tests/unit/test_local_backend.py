@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.atomic_files import replace_if_changed
-from autoscaler.backends import processes
 from autoscaler.backends.local import LocalBackend, RuntimeRecord
-from autoscaler.backends.processes import ProcessSpec
-from autoscaler.scrape_targets import ScrapeTarget
-from autoscaler.spec import ComputeCluster, parse_cluster
+from hubscale import processes
+from hubscale.atomic_files import replace_if_changed
+from hubscale.processes import ProcessSpec
+from hubscale.scrape_targets import ScrapeTarget
+from hubscale.spec import ComputeCluster, parse_cluster
+from hubscale.state_dir import client_file, pid_dir
 from tests.support import wait_for
 
 
@@ -43,7 +44,7 @@ class SleepEngine:
         return ProcessSpec(
             argv=list(argv),
             env=dict(os.environ),
-            pid_file=self.directory / "pids" / f"{role}.pid",
+            pid_file=pid_dir(self.directory) / f"{role}.pid",
             log_file=self.directory / "logs" / f"{role}.log",
             marker=f"{self.directory}/{role}",
         )
@@ -107,7 +108,7 @@ def test_ensure_starts_the_head_once_and_scale_names_workers_in_order(backend: L
     targets = json.loads((backend.file_sd_dir / "c.json").read_text())
     assert sorted(t["labels"]["worker"] for t in targets) == ["w0", "w1", "w2"]
     assert all(t["labels"]["cluster"] == "c" and t["labels"]["user"] == "ann" for t in targets)
-    assert json.loads((backend.directory("c") / "client.json").read_text())["fake"] == "c"
+    assert json.loads(client_file(backend.directory("c")).read_text())["fake"] == "c"
 
 
 def test_shrinking_drains_the_victims_first_and_stops_them_once_drained(backend: LocalBackend):

@@ -10,8 +10,8 @@ import sys
 
 import yaml
 
-from autoscaler.backends.kube_manifests import user_label
-from autoscaler.spec import parse_cluster
+from hubscale.names import user_label
+from hubscale.spec import parse_cluster
 from spawner.notebook_pod import (
     FLINK_CLIENT_SCRIPT,
     client_env,

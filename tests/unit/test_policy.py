@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from autoscaler.decision import CAUSES, ClusterState, Decision
 from autoscaler.policy import HubscalePolicy, decide, waiting_for_capacity
 from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
-from autoscaler.spec import ComputeClusterSpec
+from hubscale.spec import ComputeClusterSpec
 
 POLICY = HubscalePolicy()
 NOW = 100_000.0

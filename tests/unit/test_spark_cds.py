@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 
 from autoscaler.backends.spark_cds import SWITCH, archive, complete, use_options
-from autoscaler.backends.spark_conf import SparkClusterPorts
 from autoscaler.backends.spark_local import LocalSparkCluster
+from hubscale.spark_conf import SparkClusterPorts
 
 
 def test_an_archive_is_used_only_when_it_exists_and_sharing_is_not_switched_off(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autoscaler.backends.spark_conf import (
+from hubscale.spark_conf import (
     SparkClusterPorts,
     executor_memory_mib,
     master_url,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoscaler.spec import (
+from hubscale.spec import (
     QUANTITY_PATTERN,
     ComputeCluster,
     ComputeClusterSpec,

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from autoscaler.decision import ClusterState, Decision
-from autoscaler.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
-from autoscaler.store import LocalClusterStore, state_from_status, status_after
+from autoscaler.status import state_from_status, status_after
+from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
+from hubscale.state_dir import clusters_dir
+from hubscale.store import LocalClusterStore
 
 T0 = 1_714_564_800.0  # 2024-05-01T12:00:00Z
 
@@ -109,10 +111,10 @@ def test_files_are_private_to_the_user(store: LocalClusterStore):
 
 
 def test_an_existing_clusters_directory_is_made_private(tmp_path: Path):
-    (tmp_path / "clusters").mkdir(mode=0o755)
-    os.chmod(tmp_path / "clusters", 0o755)
+    clusters_dir(tmp_path).mkdir(mode=0o755)
+    os.chmod(clusters_dir(tmp_path), 0o755)
     LocalClusterStore(tmp_path)
-    assert mode(tmp_path / "clusters") == 0o700
+    assert mode(clusters_dir(tmp_path)) == 0o700
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(

@@ -1,8 +1,8 @@
-"""Prometheus ``file_sd`` target files: how the local backend tells Prometheus what to scrape.
+"""Prometheus ``file_sd`` target files: how local mode tells Prometheus what to scrape.
 
 Each cluster's processes (master, workers, drivers' UI ports, JobManager, TaskManagers) become
 targets labelled with ``cluster``, ``user``, ``engine`` and ``role``, so one query grouped by
-``cluster`` covers every cluster.
+``cluster`` covers every cluster. The hub's stack registers the hub and the controller the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoscaler.atomic_files import replace_if_changed
+from hubscale.atomic_files import replace_if_changed
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,32 +11,25 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from autoscaler.atomic_files import unlink_durably, write_atomic
-from autoscaler.decision import ClusterState, Decision
-from autoscaler.spec import (
+from hubscale.atomic_files import unlink_durably, write_atomic
+from hubscale.spec import (
     ComputeCluster,
     ComputeClusterStatus,
-    Condition,
-    Phase,
     SpecError,
     cluster_to_yaml,
     load_cluster_yaml,
 )
+from hubscale.state_dir import clusters_dir
 
 log = logging.getLogger(__name__)
 
-CLUSTERS_DIR = "clusters"
 SPEC_SUFFIX = ".yaml"
 STATUS_SUFFIX = ".status.yaml"
 DIR_MODE = 0o700  # the directory will hold per-user secrets
-READY = "Ready"
-CAPACITY_LIMITED = "CapacityLimited"  # a condition type: the work wants more than allowed
-READY_PHASES = ("Ready", "Idle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +47,7 @@ class LocalClusterStore:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
-        self.directory = state_dir / CLUSTERS_DIR
+        self.directory = clusters_dir(state_dir)
         state_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self.directory.mkdir(mode=DIR_MODE, exist_ok=True)
         os.chmod(self.directory, DIR_MODE)  # mkdir's mode is cut by the umask and skips old dirs
@@ -152,68 +145,6 @@ class LocalClusterStore:
         return self.directory / f"{_file_stem(name)}{STATUS_SUFFIX}"
 
 
-def state_from_status(status: ComputeClusterStatus | None) -> ClusterState:
-    """What the policy knows of a cluster, rebuilt from its status (a fresh cluster without one)."""
-    if status is None:
-        return ClusterState(workers=0, desired=0)
-    return ClusterState(
-        workers=status.workers,
-        desired=status.desired,
-        last_scale_time=_epoch(status.last_scale_time),
-        memo=dict(status.policy_state),
-    )
-
-
-def status_after(
-    decision: Decision,
-    workers: int,
-    now: float,
-    phase: Phase,
-    previous: ComputeClusterStatus | None,
-) -> ComputeClusterStatus:
-    """The status to write after a decision; times move only when what they date changed."""
-    desired_before = previous.desired if previous is not None else 0
-    last_scale_time = previous.last_scale_time if previous is not None else None
-    if decision.target != desired_before:
-        last_scale_time = _rfc3339(now)
-    ready = "True" if phase in READY_PHASES else "False"
-    conditions = previous.conditions if previous is not None else []
-    before = next((c for c in conditions if c.type == READY), None)
-    transition = before.last_transition_time if before and before.status == ready else _rfc3339(now)
-    others = [c for c in conditions if c.type not in (READY, CAPACITY_LIMITED)]
-    condition = Condition(
-        type=READY,
-        status=ready,
-        reason=phase,
-        message=decision.reason,
-        last_transition_time=transition,
-    )
-    return ComputeClusterStatus(
-        workers=workers,
-        desired=decision.target,
-        phase=phase,
-        last_scale_time=last_scale_time,
-        reason=decision.reason,
-        conditions=[condition, _capacity_limited(decision, conditions, now), *others],
-        policy_state=dict(decision.memo),
-    )
-
-
-def _capacity_limited(decision: Decision, conditions: list[Condition], now: float) -> Condition:
-    """True while the work wants more workers than the cluster's bounds or budget allow: what a
-    user's kernel relays while a cell waits (spawner.kernel_notice)."""
-    limited = "True" if decision.cause == "bounds" else "False"
-    before = next((c for c in conditions if c.type == CAPACITY_LIMITED), None)
-    same = before is not None and before.status == limited
-    return Condition(
-        type=CAPACITY_LIMITED,
-        status=limited,
-        reason="AtLimit" if limited == "True" else "WithinLimit",
-        message=decision.reason if limited == "True" else "",
-        last_transition_time=before.last_transition_time if same else _rfc3339(now),
-    )
-
-
 def _document(name: str, text: str) -> ComputeCluster:
     """A spec file's object; a status written into it is dropped, as Kubernetes drops it."""
     cluster = load_cluster_yaml(text)
@@ -238,13 +169,3 @@ def _file_stem(name: str) -> str:
     if not name or name.startswith(".") or any(bad in name for bad in ("/", os.sep, "\x00")):
         raise ValueError(f"not a ComputeCluster name: {name!r}")
     return name
-
-
-def _rfc3339(epoch_s: float) -> str:
-    """Epoch seconds as RFC 3339 UTC, e.g. 2024-05-01T12:00:00Z (microseconds when present)."""
-    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-def _epoch(text: str | None) -> float | None:
-    """An RFC 3339 time (as the model validated it) as epoch seconds."""
-    return None if text is None else datetime.fromisoformat(text.upper()).timestamp()

@@ -13,8 +13,7 @@ from typing import Any, TypeVar
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from autoscaler.backends.base import BackendError
-from autoscaler.crd import GROUP, PLURAL, VERSION
+from hubscale.crd import GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ NOT_FOUND = 404
 MERGE_PATCH = "application/merge-patch+json"  # the one patch type custom resources accept too
 
 
-class KubeError(BackendError):
+class KubeError(RuntimeError):
     """A Kubernetes API call failed; ``status`` is the HTTP status (0: no answer)."""
 
     def __init__(self, what: str, status: int, reason: str) -> None:

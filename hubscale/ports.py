@@ -1,4 +1,4 @@
-"""Free TCP ports on 127.0.0.1 for the local backend's processes."""
+"""Free TCP ports on 127.0.0.1 for local mode's processes (clusters, the hub's stack)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Child processes of the local backend: started detached, found again after a restart.
+"""Child processes in local mode (clusters' JVMs, the hub's stack): detached, found again.
 
 Each process has a pid file holding its pid and its start time from ``/proc``, so a restarted
 controller adopts exactly the processes it started (a reused pid does not match) and never starts
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoscaler.atomic_files import write_atomic
+from hubscale.atomic_files import write_atomic
 
 MARKER_VARIABLE = "HUBSCALE_PROCESS"
 

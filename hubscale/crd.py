@@ -1,6 +1,6 @@
-"""The ComputeCluster CustomResourceDefinition, generated from the model in ``autoscaler.spec``.
+"""The ComputeCluster CustomResourceDefinition, generated from the model in ``hubscale.spec``.
 
-``python -m autoscaler.crd`` prints it; ``--write`` refreshes the chart's copy and ``--check``
+``python -m hubscale.crd`` prints it; ``--write`` refreshes the chart's copy and ``--check``
 fails when that copy has drifted from the model (a unit test runs the same comparison).
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from autoscaler.spec import API_VERSION, DNS_LABEL_PATTERN, KIND, openapi_schema
+from hubscale.spec import API_VERSION, DNS_LABEL_PATTERN, KIND, openapi_schema
 
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "computeclusters"
@@ -22,7 +22,7 @@ SHORT_NAMES = ["cc"]
 CATEGORIES = ["hubscale"]
 NAME = f"{PLURAL}.{GROUP}"
 CHART_PATH = Path(__file__).resolve().parents[1] / "helm" / "hubscale" / "crds" / f"{PLURAL}.yaml"
-HEADER = "# Generated from autoscaler/spec.py by `python -m autoscaler.crd --write`: do not edit.\n"
+HEADER = "# Generated from hubscale/spec.py by `python -m hubscale.crd --write`: do not edit.\n"
 
 # What `kubectl get cc` shows an on-call engineer (Reason only with -o wide).
 PRINTER_COLUMNS: list[dict[str, Any]] = [
@@ -119,7 +119,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autoscaler.crd", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hubscale.crd", description=__doc__)
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", action="store_true", help=f"write {CHART_PATH}")
     action.add_argument("--check", action="store_true", help=f"fail if {CHART_PATH} is stale")
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.check:
         current = CHART_PATH.read_text(encoding="utf-8") if CHART_PATH.exists() else ""
         if current != text:
-            print(f"{CHART_PATH} is stale: run python -m autoscaler.crd --write", file=sys.stderr)
+            print(f"{CHART_PATH} is stale: run python -m hubscale.crd --write", file=sys.stderr)
             return 1
     else:
         sys.stdout.write(text)

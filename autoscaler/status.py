@@ -1,0 +1,89 @@
+"""A ComputeCluster's status after a decision, and the policy's state rebuilt from a status.
+
+The controller keeps nothing in memory it cannot rebuild: what the policy remembers between loops
+(``ClusterState``) lives in the object's status, written by ``status_after`` and read back by
+``state_from_status``, the same for the local store and Kubernetes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from autoscaler.decision import ClusterState, Decision
+from hubscale.spec import ComputeClusterStatus, Condition, Phase
+
+READY = "Ready"
+CAPACITY_LIMITED = "CapacityLimited"  # a condition type: the work wants more than allowed
+READY_PHASES = ("Ready", "Idle")
+
+
+def state_from_status(status: ComputeClusterStatus | None) -> ClusterState:
+    """What the policy knows of a cluster, rebuilt from its status (a fresh cluster without one)."""
+    if status is None:
+        return ClusterState(workers=0, desired=0)
+    return ClusterState(
+        workers=status.workers,
+        desired=status.desired,
+        last_scale_time=_epoch(status.last_scale_time),
+        memo=dict(status.policy_state),
+    )
+
+
+def status_after(
+    decision: Decision,
+    workers: int,
+    now: float,
+    phase: Phase,
+    previous: ComputeClusterStatus | None,
+) -> ComputeClusterStatus:
+    """The status to write after a decision; times move only when what they date changed."""
+    desired_before = previous.desired if previous is not None else 0
+    last_scale_time = previous.last_scale_time if previous is not None else None
+    if decision.target != desired_before:
+        last_scale_time = _rfc3339(now)
+    ready = "True" if phase in READY_PHASES else "False"
+    conditions = previous.conditions if previous is not None else []
+    before = next((c for c in conditions if c.type == READY), None)
+    transition = before.last_transition_time if before and before.status == ready else _rfc3339(now)
+    others = [c for c in conditions if c.type not in (READY, CAPACITY_LIMITED)]
+    condition = Condition(
+        type=READY,
+        status=ready,
+        reason=phase,
+        message=decision.reason,
+        last_transition_time=transition,
+    )
+    return ComputeClusterStatus(
+        workers=workers,
+        desired=decision.target,
+        phase=phase,
+        last_scale_time=last_scale_time,
+        reason=decision.reason,
+        conditions=[condition, _capacity_limited(decision, conditions, now), *others],
+        policy_state=dict(decision.memo),
+    )
+
+
+def _capacity_limited(decision: Decision, conditions: list[Condition], now: float) -> Condition:
+    """True while the work wants more workers than the cluster's bounds or budget allow: what a
+    user's kernel relays while a cell waits (spawner.kernel_notice)."""
+    limited = "True" if decision.cause == "bounds" else "False"
+    before = next((c for c in conditions if c.type == CAPACITY_LIMITED), None)
+    same = before is not None and before.status == limited
+    return Condition(
+        type=CAPACITY_LIMITED,
+        status=limited,
+        reason="AtLimit" if limited == "True" else "WithinLimit",
+        message=decision.reason if limited == "True" else "",
+        last_transition_time=before.last_transition_time if same else _rfc3339(now),
+    )
+
+
+def _rfc3339(epoch_s: float) -> str:
+    """Epoch seconds as RFC 3339 UTC, e.g. 2024-05-01T12:00:00Z (microseconds when present)."""
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _epoch(text: str | None) -> float | None:
+    """An RFC 3339 time (as the model validated it) as epoch seconds."""
+    return None if text is None else datetime.fromisoformat(text.upper()).timestamp()

@@ -1,0 +1,164 @@
+"""A ComputeCluster's engine configuration on Kubernetes: pure functions, no I/O.
+
+Fixed ports (Services resolve the heads by name), the files of the cluster's config Secret (built
+by ``spark_conf`` and ``flink_conf`` as in local mode, with Kubernetes hosts and ports) and the
+endpoints a notebook reaches the cluster at. The controller writes the Secret from these; the
+spawner computes the Flink client configuration from the same functions with the same defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hubscale.flink_conf import (
+    MIN_TASKMANAGER_MEMORY_MIB,
+    FlinkClusterPorts,
+    flink_config,
+    render_config,
+    rest_url,
+)
+from hubscale.names import config_secret_name, service_host
+from hubscale.spark_conf import (
+    SparkClusterPorts,
+    executor_memory_mib,
+    master_url,
+    metrics_properties,
+    render_properties,
+    spark_defaults,
+)
+from hubscale.spec import ComputeCluster, Engine
+
+CONF_DIR = "/etc/hubscale"  # the Secret, mounted read-only
+WORK_DIR = "/var/lib/hubscale"  # an emptyDir: scratch space, Flink's logs and temporary files
+SPARK_PORTS = SparkClusterPorts(master=7077, master_ui=8080, driver_ui_first=4040)
+# The drivers of a notebook pod (one per kernel) take their RPC and block-manager ports from these
+# on, as many as the UI ports (spark.port.maxRetries); only their user's cluster may connect.
+SPARK_DRIVER_PORT = 7078
+SPARK_DRIVER_BLOCK_MANAGER_PORT = 7100
+SPARK_DRIVER_PORT_RANGES: tuple[tuple[int, int], ...] = tuple(
+    (first, first + SPARK_PORTS.driver_ui_count - 1)
+    for first in (SPARK_DRIVER_PORT, SPARK_DRIVER_BLOCK_MANAGER_PORT)
+)
+FLINK_PORTS = FlinkClusterPorts(
+    jobmanager_rpc=6123, rest=8081, blob=6124, metrics_first=9249, metrics_last=9250
+)
+FLINK_TASKMANAGER_RPC = 6122
+# The distribution's env.java.opts.all (conf/config.yaml of apache-flink 2.3.0; a test compares).
+FLINK_JAVA_OPTS = " ".join(
+    [
+        "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
+        *(
+            f"--add-exports=jdk.compiler/com.sun.tools.javac.{part}=ALL-UNNAMED"
+            for part in ("api", "file", "parser", "tree", "util")
+        ),
+        "--add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
+        *(
+            f"--add-opens=java.base/{package}=ALL-UNNAMED"
+            for package in (
+                "java.lang",
+                "java.net",
+                "java.io",
+                "java.nio",
+                "sun.nio.ch",
+                "java.lang.reflect",
+                "java.text",
+                "java.time",
+                "java.util",
+                "java.util.concurrent",
+                "java.util.concurrent.atomic",
+                "java.util.concurrent.locks",
+            )
+        ),
+    ]
+)
+FLINK_LOG4J_CONSOLE = """\
+rootLogger.level = INFO
+rootLogger.appenderRef.console.ref = ConsoleAppender
+appender.console.name = ConsoleAppender
+appender.console.type = CONSOLE
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
+"""
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """What every cluster of one installation shares: namespace, images, who may connect."""
+
+    namespace: str
+    spark_image: str
+    flink_image: str
+    image_pull_policy: str = "IfNotPresent"
+    prometheus_pod_labels: Mapping[str, str] = field(
+        default_factory=lambda: {"app.kubernetes.io/name": "prometheus"}
+    )  # in any namespace
+    controller_pod_labels: Mapping[str, str] = field(
+        default_factory=lambda: {"app.kubernetes.io/component": "autoscaler"}
+    )  # in this namespace: reads the Flink REST API
+    flink_java_opts: str = FLINK_JAVA_OPTS
+    flink_python: str = "python3"  # the Flink image's Python, for PyFlink UDFs
+
+
+def endpoints(name: str, engine: Engine, namespace: str) -> dict[str, str]:
+    """What a notebook (and the controller) needs to reach the cluster."""
+    host = service_host(name, engine, namespace)
+    found = {"engine": engine, "config_secret": config_secret_name(name)}
+    if engine == "spark":
+        found["master_url"] = master_url(SPARK_PORTS, host)
+        found["master_ui"] = f"http://{host}:{SPARK_PORTS.master_ui}"
+    else:
+        found["rest_url"] = rest_url(FLINK_PORTS, host)
+    return found
+
+
+def config_files(cluster: ComputeCluster, settings: ClusterSettings, secret: str) -> dict[str, str]:
+    """The files of the cluster's Secret, mounted at ``CONF_DIR`` in every pod of the cluster.
+
+    Spark's ``spark-defaults.conf`` is also the client configuration of the user's drivers, who
+    add their own ``spark.driver.host`` (the notebook pod's IP); their ports are fixed ranges
+    (``SPARK_DRIVER_PORT_RANGES``), which ``driver_network_policy`` opens to the cluster.
+    """
+    host = service_host(cluster.metadata.name, cluster.spec.engine, settings.namespace)
+    worker = cluster.spec.worker
+    if cluster.spec.engine == "spark":
+        defaults = spark_defaults(
+            SPARK_PORTS,
+            secret,
+            worker.cores,
+            executor_memory_mib(worker.memory_mib),
+            f"{CONF_DIR}/metrics.properties",
+            host=host,
+        )
+        for driver_only in ("spark.driver.host", "spark.driver.bindAddress"):
+            del defaults[driver_only]
+        defaults["spark.driver.port"] = str(SPARK_DRIVER_PORT)
+        defaults["spark.driver.blockManager.port"] = str(SPARK_DRIVER_BLOCK_MANAGER_PORT)
+        return {
+            "secret": secret,
+            "spark-defaults.conf": render_properties(defaults),
+            "metrics.properties": metrics_properties(),
+        }
+    config = flink_config(
+        FLINK_PORTS,
+        f"{WORK_DIR}/flink",
+        settings.flink_python,
+        settings.flink_java_opts,
+        worker.cores,
+        taskmanager_memory_mib(cluster),
+        host=host,
+    )
+    config.update(
+        {
+            "jobmanager.bind-host": "0.0.0.0",
+            "taskmanager.bind-host": "0.0.0.0",
+            "rest.bind-address": "0.0.0.0",
+            "taskmanager.rpc.port": str(FLINK_TASKMANAGER_RPC),
+        }
+    )
+    del config["taskmanager.host"]  # each TaskManager's own pod IP, given on its command line
+    return {"config.yaml": render_config(config), "log4j-console.properties": FLINK_LOG4J_CONSOLE}
+
+
+def taskmanager_memory_mib(cluster: ComputeCluster) -> int:
+    return max(MIN_TASKMANAGER_MEMORY_MIB, cluster.spec.worker.memory_mib)

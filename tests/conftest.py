@@ -1,0 +1,27 @@
+"""The suite's root: the integration tests are the ones under tests/integration/, by place.
+
+``pytest -m "not integration"`` (``make unit``) therefore starts no JVM, hub, Prometheus or
+API-server double, and a new integration test needs no marker of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+
+# Fixtures kept in modules of their own; pytest reads pytest_plugins only in the root conftest.
+pytest_plugins = [
+    "tests.integration.controller_fixtures",
+    "tests.integration.flink_fixtures",
+    "tests.kube.hub",
+]
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.resolve().is_relative_to(INTEGRATION_DIR):
+            item.add_marker(pytest.mark.integration)

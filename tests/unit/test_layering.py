@@ -1,0 +1,137 @@
+"""The packages are the layers: every module's imports (inside functions too) checked with ``ast``.
+
+``hubscale/`` is the shared vocabulary and imports nothing else of ours; the spawner and the hub
+never import the controller, nor the controller them; the notebook tools ship alone in the
+notebook image; the scaling policy does no I/O.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+OURS = ("hubscale", "autoscaler", "spawner", "hub_config", "hubscale_nb")
+IO_MODULES = (
+    "aiohttp",
+    "asyncio",
+    "httpx",
+    "kubernetes",
+    "kubernetes_asyncio",
+    "os",
+    "prometheus_client",
+    "socket",
+    "subprocess",
+    "time",
+)
+POLICY_MODULES = tuple(
+    f"autoscaler/{name}.py" for name in ("policy", "decision", "signals", "victims", "budget")
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Modules under ``where`` (a package directory or one file) must not import ``forbidden``."""
+
+    where: str
+    forbidden: tuple[str, ...]
+    why: str
+
+
+def _others(package: str) -> tuple[str, ...]:
+    return tuple(other for other in OURS if other != package)
+
+
+RULES = (
+    Rule("hubscale", _others("hubscale"), "shared: imports nothing else of ours"),
+    Rule("spawner", ("autoscaler",), "the spawner meets the controller only in ComputeClusters"),
+    Rule(
+        "hub_config", ("autoscaler",), "the hub runs the controller as a process, never imports it"
+    ),
+    Rule("autoscaler", ("spawner", "hub_config"), "the controller never imports the hub"),
+    Rule("hubscale_nb", _others("hubscale_nb"), "the notebook image ships hubscale_nb alone"),
+    *(Rule(path, IO_MODULES, "the policy is pure: no I/O, no clock") for path in POLICY_MODULES),
+)
+
+
+def module_name(root: Path, path: Path) -> str:
+    """``autoscaler/backends/local.py`` -> ``autoscaler.backends.local``."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(root: Path, path: Path) -> Iterator[tuple[int, str]]:
+    """Every module ``path`` imports, anywhere in it, as (line, absolute dotted name)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module_name(root, path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            yield node.lineno, module
+            for alias in node.names:  # `from autoscaler import store` imports autoscaler.store
+                yield node.lineno, f"{module}.{alias.name}"
+
+
+def _matches(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def layering_violations(root: Path) -> list[str]:
+    """Each forbidden import under ``root`` as ``file:line: importer -> imported (rule)``."""
+    found = []
+    for rule in RULES:
+        where = root / rule.where
+        files = sorted(where.rglob("*.py")) if where.is_dir() else [where] if where.exists() else []
+        for path in files:
+            seen = set()
+            for line, module in imported_modules(root, path):
+                bad = next((f for f in rule.forbidden if _matches(module, f)), None)
+                if bad is not None and (line, bad) not in seen:
+                    seen.add((line, bad))
+                    importer = module_name(root, path)
+                    relative = path.relative_to(root)
+                    found.append(f"{relative}:{line}: {importer} -> {module} ({rule.why})")
+    return found
+
+
+def test_the_packages_import_only_what_their_layer_allows():
+    assert layering_violations(REPO) == []
+
+
+def test_every_rule_covers_existing_code():
+    for rule in RULES:
+        assert (REPO / rule.where).exists(), rule.where
+
+
+def test_the_checker_reports_a_spawner_module_importing_the_controller(tmp_path: Path):
+    (tmp_path / "spawner").mkdir()
+    (tmp_path / "spawner" / "x.py").write_text("import json\n\nfrom autoscaler.y import z\n")
+
+    assert layering_violations(tmp_path) == [
+        "spawner/x.py:3: spawner.x -> autoscaler.y"
+        " (the spawner meets the controller only in ComputeClusters)"
+    ]
+
+
+def test_the_checker_finds_imports_inside_functions_and_relative_ones(tmp_path: Path):
+    shared = tmp_path / "hubscale"
+    shared.mkdir()
+    (shared / "__init__.py").write_text("")
+    (shared / "names.py").write_text(
+        "from . import spec\n\n\ndef late():\n    from spawner import profiles\n"
+    )
+    (tmp_path / "autoscaler").mkdir()
+    (tmp_path / "autoscaler" / "policy.py").write_text("def now():\n    import time\n")
+
+    assert layering_violations(tmp_path) == [
+        "hubscale/names.py:5: hubscale.names -> spawner (shared: imports nothing else of ours)",
+        "autoscaler/policy.py:2: autoscaler.policy -> time (the policy is pure: no I/O, no clock)",
+    ]
