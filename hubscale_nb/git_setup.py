@@ -1,8 +1,10 @@
 """A user's git and jupytext, set up at spawn: nbdime's drivers and the ipynb ⇄ py:percent pair.
 
-What ``nbdime config-git --enable --global`` does for a person, done by nbdime itself for the
-user's ``HOME`` (and ``GIT_CONFIG_GLOBAL``, when the global config lives elsewhere), plus
-jupytext's user-level configuration. Idempotent; a user's own ``jupytext.toml`` is kept.
+What ``nbdime config-git --enable --global`` does for a person, plus jupytext's user-level
+configuration. nbdime's command is a Python process that takes seconds to import (6-7 s here, more
+under load), too slow to run at every login: it runs once per process into a scratch home, and each
+user gets its git entries and attribute lines copied into their own files with ``git config``
+(milliseconds). Idempotent; a user's own entries and ``jupytext.toml`` are kept.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tempfile
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 GIT_TIMEOUT_S = 60
@@ -31,6 +36,43 @@ def nbdime_scripts_dir() -> Path:
     return Path(sysconfig.get_path("scripts"))
 
 
+@dataclass(frozen=True)
+class NbdimeGitSettings:
+    """What nbdime's ``config-git --enable --global`` writes: git config entries (in order) and
+    lines of the global attributes file."""
+
+    entries: tuple[tuple[str, str], ...]
+    attributes: tuple[str, ...]
+
+
+NBDIME_CONFIG_GIT = ("-m", "nbdime", "config-git", "--enable", "--global")
+_nbdime_settings: NbdimeGitSettings | None = None
+_nbdime_settings_lock = threading.Lock()
+
+
+def nbdime_git_settings() -> NbdimeGitSettings:
+    """nbdime's settings, from running its command once in this process (into a scratch home)."""
+    global _nbdime_settings
+    with _nbdime_settings_lock:
+        if _nbdime_settings is None:
+            _nbdime_settings = _run_nbdime_config_git()
+        return _nbdime_settings
+
+
+def _run_nbdime_config_git() -> NbdimeGitSettings:
+    with tempfile.TemporaryDirectory(prefix="hubscale-nbdime-") as scratch:
+        home = Path(scratch)
+        config, attributes = home / ".gitconfig", home / "attributes"
+        env = {"HOME": scratch, "GIT_CONFIG_GLOBAL": str(config), "PATH": os.environ["PATH"]}
+        _run(["git", "config", "--global", "core.attributesFile", str(attributes)], home, env)
+        _run([sys.executable, *NBDIME_CONFIG_GIT], home, env)
+        listed = _run(["git", "config", "--file", str(config), "--list", "-z"], home, env)
+        pairs = (item.partition("\n") for item in listed.split("\0") if item)
+        entries = tuple((key, value) for key, _, value in pairs if key != "core.attributesfile")
+        lines = attributes.read_text(encoding="utf-8").splitlines() if attributes.exists() else []
+    return NbdimeGitSettings(entries, tuple(line for line in lines if line.strip()))
+
+
 def configure_user(
     home: Path, git_config: Path | None = None, path: str | None = None
 ) -> dict[str, str]:
@@ -48,9 +90,12 @@ def configure_user(
     if scripts not in server_path.split(os.pathsep):
         server_path = os.pathsep.join(part for part in (scripts, server_path) if part)
     env = {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(config), "PATH": server_path}
+    settings = nbdime_git_settings()
     attributes = home / ".config" / "git" / "attributes"
     _run(["git", "config", "--global", "core.attributesFile", str(attributes)], home, env)
-    _run([sys.executable, "-m", "nbdime", "config-git", "--enable", "--global"], home, env)
+    for key, value in settings.entries:
+        _run(["git", "config", "--global", "--replace-all", key, value], home, env)
+    _append_missing_lines(attributes, settings.attributes)
     _write_jupytext_config(home / ".config" / "jupytext")
     return {"GIT_CONFIG_GLOBAL": str(config), "PATH": server_path}
 
@@ -64,6 +109,16 @@ def configure_system(jupytext_dir: Path = SYSTEM_JUPYTEXT_DIR) -> None:
     _write_jupytext_config(jupytext_dir)
 
 
+def _append_missing_lines(path: Path, lines: tuple[str, ...]) -> None:
+    """``lines`` at the end of ``path``, those it does not hold yet (the user's own are kept)."""
+    present = set(path.read_text(encoding="utf-8").splitlines()) if path.exists() else set()
+    missing = [line for line in lines if line not in present]
+    if missing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.write("".join(f"\n{line}" for line in missing) + "\n")
+
+
 def _write_jupytext_config(directory: Path) -> None:
     """The default pairing, unless a ``jupytext.toml`` is there already (the user's own)."""
     path = directory / "jupytext.toml"
@@ -72,9 +127,10 @@ def _write_jupytext_config(directory: Path) -> None:
         path.write_text(JUPYTEXT_CONFIG, encoding="utf-8")
 
 
-def _run(command: list[str], cwd: Path, env: dict[str, str]) -> None:
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """The command's standard output; a ``GitSetupError`` with its error output if it fails."""
     try:
-        subprocess.run(
+        done = subprocess.run(
             command, cwd=cwd, env=env, check=True, capture_output=True, timeout=GIT_TIMEOUT_S
         )
     except (OSError, subprocess.SubprocessError) as error:
@@ -82,3 +138,4 @@ def _run(command: list[str], cwd: Path, env: dict[str, str]) -> None:
         raise GitSetupError(
             f"{' '.join(command[:4])} failed in {cwd}: {error} {output.decode(errors='replace')}"
         ) from error
+    return done.stdout.decode(errors="replace")

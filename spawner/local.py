@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from jupyterhub.spawner import SimpleLocalProcessSpawner, SpawnException
+from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Instance, Unicode, default
 
 from hubscale import processes
@@ -132,13 +132,17 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
             setattr(self, name, value)
 
     async def _git_env(self) -> dict[str, str]:
-        """The user's git set up for notebooks (nbdime drivers, jupytext pairs) in their home."""
+        """The user's git set up for notebooks (nbdime drivers, jupytext pairs) in their home.
+
+        A convenience: if it fails the server starts anyway, with git as it was, and says so."""
         try:
             return await asyncio.to_thread(configure_user, Path(self.home_dir))
         except GitSetupError as error:
-            self.log.error("Setting up git for %s failed: %s", self.user.name, error)
-            exception = SpawnException(str(error), reason="git", status_code=500)
-            raise exception from None
+            self.log.warning("Setting up git for %s failed: %s", self.user.name, error)
+            self.progress_log.add(
+                10, "Could not set up nbdime for git; git diff shows notebooks as JSON this time"
+            )
+            return {}
 
     def _cluster_env(self, clients: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
         spark = clients[self.cluster_names["spark"]]

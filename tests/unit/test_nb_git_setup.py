@@ -3,6 +3,7 @@ pairs every notebook with a py:percent twin. Real git, nbdime and jupytext."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -11,8 +12,18 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupyterhub.objects import Hub
 
-from hubscale_nb.git_setup import JUPYTEXT_CONFIG, configure_user, nbdime_scripts_dir
+import spawner.local as local_spawner
+from hubscale_nb import git_setup
+from hubscale_nb.git_setup import (
+    JUPYTEXT_CONFIG,
+    GitSetupError,
+    configure_user,
+    nbdime_scripts_dir,
+)
+from spawner.progress import ProgressLog
+from tests.kube.hub import HubUser
 from tests.nb_support import git, git_env, notebook, write
 
 
@@ -143,3 +154,61 @@ def test_the_images_system_setup_enables_nbdime_for_every_user(tmp_path):
     attributes = (tmp_path / "etc" / "gitattributes").read_text().split()
     assert {"diff=jupyternotebook", "merge=jupyternotebook"} <= set(attributes)
     assert (tmp_path / "jupytext" / "jupytext.toml").read_text() == JUPYTEXT_CONFIG
+
+
+def git_config_value(config: Path, key: str) -> str:
+    done = subprocess.run(["git", "config", "--file", str(config), key], capture_output=True)
+    return done.stdout.decode().strip()
+
+
+def test_nbdime_runs_once_per_process_and_each_login_only_copies_its_settings(
+    tmp_path, monkeypatch
+):
+    configure_user(tmp_path / "first")
+    # nbdime's command (seconds of imports) is not run again: a broken one goes unnoticed
+    monkeypatch.setattr(git_setup, "NBDIME_CONFIG_GIT", ("-c", "raise SystemExit(3)"))
+    configure_user(tmp_path / "second")
+
+    second = tmp_path / "second"
+    assert git_config_value(second / ".gitconfig", "diff.jupyternotebook.command") == (
+        "git-nbdiffdriver diff"
+    )
+    assert (
+        "mergetool.nbdime.cmd"
+        in subprocess.run(
+            ["git", "config", "--file", str(second / ".gitconfig"), "--list"], capture_output=True
+        ).stdout.decode()
+    )
+    attributes = (second / ".config" / "git" / "attributes").read_text()
+    assert "*.ipynb\tdiff=jupyternotebook" in attributes
+
+
+def test_a_user_s_own_attributes_are_kept_and_nbdime_s_lines_are_not_doubled(tmp_path):
+    home = tmp_path / "home"
+    attributes = home / ".config" / "git" / "attributes"
+    attributes.parent.mkdir(parents=True)
+    attributes.write_text("*.csv\tdiff=csv\n")
+
+    configure_user(home)
+    configure_user(home)
+
+    lines = attributes.read_text().splitlines()
+    assert lines[0] == "*.csv\tdiff=csv"
+    assert lines.count("*.ipynb\tdiff=jupyternotebook") == 1
+
+
+def test_a_failing_git_set_up_is_a_warning_and_the_server_still_starts(tmp_path, monkeypatch):
+    def broken(home: Path) -> dict[str, str]:
+        raise GitSetupError("git config failed: disk full")
+
+    monkeypatch.setattr(local_spawner, "configure_user", broken)
+    hub = Hub(ip="127.0.0.1", port=8081, base_url="/hub/")
+    spawner = local_spawner.LocalSpawner(user=HubUser("zoe"), hub=hub, state_dir=str(tmp_path))
+    spawner.progress_log = ProgressLog()
+
+    env = asyncio.run(spawner._git_env())
+
+    assert env == {}
+    assert [event["message"] for event in spawner.progress_log.events] == [
+        "Could not set up nbdime for git; git diff shows notebooks as JSON this time"
+    ]
