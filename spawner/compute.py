@@ -9,6 +9,7 @@ import hashlib
 import html
 import json
 import re
+import reprlib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ PROFILE_LABEL = "hubscale.io/profile"
 MAX_NAME_LENGTH = 63
 HASH_LENGTH = 8
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+FORM_INTEGER_DIGITS = 18  # far above any bound; int() itself refuses past 4,300 digits
 _FORM_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_FORM_TEXT = reprlib.Repr()  # what a message quotes of a field: 60 characters at most
+_FORM_TEXT.maxstring = 60
 
 
 class UserOptionsError(ValueError):
@@ -124,7 +128,10 @@ def _single(key: str, values: list[str]) -> str:
 
 def _form_integer(option: str, text: str) -> int:
     if not _FORM_INTEGER.match(text.strip()):
-        raise UserOptionsError(option, f"must be a whole number, got {text!r}")
+        raise UserOptionsError(option, f"must be a whole number, got {_FORM_TEXT.repr(text)}")
+    if len(text.strip().lstrip("+-")) > FORM_INTEGER_DIGITS:
+        message = f"must be a whole number of at most {FORM_INTEGER_DIGITS} digits"
+        raise UserOptionsError(option, f"{message}, got {len(text.strip())} characters")
     return int(text)
 
 

@@ -1,7 +1,8 @@
 """The suite's root: the integration tests are the ones under tests/integration/, by place.
 
 ``pytest -m "not integration"`` (``make unit``) therefore starts no JVM, hub, Prometheus or
-API-server double, and a new integration test needs no marker of its own.
+API-server double, and a new integration test needs no marker of its own. Hypothesis runs
+without its per-example deadline (speed lives in ``make bench``, not in tests).
 """
 
 from __future__ import annotations
@@ -9,6 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Properties are about behaviour, not speed: on 2 busy CI cores one example can take a second.
+settings.register_profile("hubscale", deadline=None)
+settings.load_profile("hubscale")
 
 INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from hubscale.spec import cluster_to_yaml, load_cluster_yaml, parse_cluster
 from spawner.compute import (
+    FORM_INTEGER_DIGITS,
     Resolved,
     UserOptionsError,
     cluster_name,
@@ -392,3 +393,19 @@ def test_ambiguous_form_names_the_field(formdata, option):
     with pytest.raises(UserOptionsError) as caught:
         options_from_form(formdata)
     assert caught.value.option == option
+
+
+@pytest.mark.parametrize("sign", ["", "-", "+"])
+def test_a_form_number_too_long_for_int_is_a_400_naming_the_option(sign):
+    text = sign + "9" * 5000  # int() refuses more than 4,300 digits with a bare ValueError
+    with pytest.raises(UserOptionsError) as caught:
+        options_from_form({"profile": ["small"], "small.spark_max_workers": [text]})
+    assert caught.value.option == "spark_max_workers"
+    digits = f"at most {FORM_INTEGER_DIGITS} digits"
+    assert caught.value.message == f"must be a whole number of {digits}, got {len(text)} characters"
+
+
+def test_a_long_bad_form_value_is_quoted_short():
+    with pytest.raises(UserOptionsError) as caught:
+        options_from_form({"profile": ["small"], "small.spark_max_workers": ["x" * 10_000]})
+    assert len(str(caught.value)) < 120
