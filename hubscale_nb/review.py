@@ -32,8 +32,22 @@ pre.nbdiff { background: #f6f8fa; padding: 1em; overflow-x: auto; line-height: 1
 """
 
 
+# nbconvert's ansi2html grows faster than the text (0.5 s at 400 kB, ~9 s at 1.2 MB): a page
+# shows this much diff text in all, and names the notebooks whose diff does not fit.
+MAX_PAGE_DIFF_CHARS = 256 * 1024
+
+
 class ReviewError(ValueError):
     """The repository or a ref cannot be read; the message says which."""
+
+
+def repository_root(path: Path) -> Path:
+    """The working tree of the git repository that holds ``path`` (it may be a parent)."""
+    try:
+        git_repo = get_repo(str(path))[0]
+    except (InvalidGitRepositoryError, NoSuchPathError):
+        raise ReviewError(f"{path} is not in a git repository") from None
+    return Path(str(git_repo.working_tree_dir)).resolve()
 
 
 @dataclass(frozen=True)
@@ -83,19 +97,23 @@ def parse_range(revision_range: str) -> tuple[str, str, bool]:
     return revision_range, "HEAD", False
 
 
-def render_html(result: Review) -> str:
-    """The review as one HTML page: a list of the notebooks, then each one's diff."""
+def render_html(result: Review, max_diff_chars: int = MAX_PAGE_DIFF_CHARS) -> str:
+    """The review as one HTML page: a list of the notebooks, then each one's diff, as many diffs
+    as fit in ``max_diff_chars`` (the others say how to see them)."""
     title = f"Notebook review {result.base}..{result.head}"
     items, sections = [], []
+    budget = max_diff_chars
     for number, change in enumerate(result.changes):
         name = html.escape(change.path)
         status = f'<span class="status">{html.escape(change.status)}</span>'
         items.append(f'<li><a href="#nb-{number}">{name}</a> {status}</li>')
-        body = (
-            f'<pre class="nbdiff">{ansi2html(change.diff)}</pre>'
-            if change.diff
-            else "<p>Only execution counts, cell ids or metadata changed.</p>"
-        )
+        if not change.diff:
+            body = "<p>Only execution counts, cell ids or metadata changed.</p>"
+        elif len(change.diff) > budget:
+            body = _too_large(change, result, max_diff_chars)
+        else:
+            budget -= len(change.diff)
+            body = f'<pre class="nbdiff">{ansi2html(change.diff)}</pre>'
         sections.append(f'<section id="nb-{number}"><h2>{name} {status}</h2>{body}</section>')
     summary = (
         f"{len(result.changes)} notebook(s) changed between <code>{html.escape(result.base)}"
@@ -113,6 +131,15 @@ def render_html(result: Review) -> str:
             *sections,
             "</body></html>",
         ]
+    )
+
+
+def _too_large(change: NotebookChange, result: Review, max_diff_chars: int) -> str:
+    command = f"nbdiff {result.base_commit[:12]} {result.head_commit[:12]} -- {change.path}"
+    return (
+        f'<p class="too-large">This diff is {len(change.diff):,} characters: more than this page'
+        f" shows ({max_diff_chars:,} in all). See it with <code>{html.escape(command)}</code>"
+        " or nbdime's web view in JupyterLab.</p>"
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hubscale_nb.review import ReviewError, parse_range, review
+from hubscale_nb.review import ReviewError, parse_range, render_html, review
 from tests.nb_support import git, git_env, notebook, run_python, v4, write
 
 
@@ -133,3 +133,20 @@ def test_ranges_are_read_as_git_reads_them():
     assert parse_range("main...feature") == ("main", "feature", True)
     assert parse_range("v1.0") == ("v1.0", "HEAD", False)
     assert parse_range("..feature") == ("HEAD", "feature", False)
+
+
+def test_a_page_shows_diffs_up_to_its_budget_and_names_the_rest(repo):
+    root, _ = repo
+    result = review(root, "main~1..main")
+    diffs = {change.path: len(change.diff) for change in result.changes if change.diff}
+    smallest = min(diffs.values())
+    budget = sum(diffs.values()) - smallest - 1  # room for all but one diff, whichever it is
+
+    page = render_html(result, max_diff_chars=budget)
+
+    shown = page.count('<pre class="nbdiff">')
+    cut = re.findall(r'<p class="too-large">This diff is ([\d,]+) characters', page)
+    assert shown + len(cut) == len(diffs) and cut, page
+    assert f"nbdiff {result.base_commit[:12]} {result.head_commit[:12]} -- " in page
+    cut_chars = sum(int(size.replace(",", "")) for size in cut)
+    assert sum(diffs.values()) - cut_chars <= budget  # what the page converted fits the budget

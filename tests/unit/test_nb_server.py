@@ -51,3 +51,25 @@ def test_the_notebook_server_has_the_git_panel_rendered_diffs_and_the_text_twins
     text = listed.stdout + listed.stderr
     for extension in ("@jupyterlab/git", "nbdime-jupyterlab", "jupyterlab-jupytext"):
         assert re.search(rf"{re.escape(extension)} v\S+ .*enabled.*OK", text), text
+
+
+def test_a_parent_repository_of_the_root_is_not_reviewed(tmp_path):
+    """nbdime looks for a repository upwards: the root's parent's must not be found."""
+    parent = git_init(tmp_path / "project")
+    root = parent / "home"
+    (root / "plain").mkdir(parents=True)
+    for relative in (".", "plain"):
+        with pytest.raises(ReviewError, match="not in a git repository under the root"):
+            repository_under(root.resolve(), relative)
+    inner = git_init(root / "mine")
+    assert repository_under(root.resolve(), "mine") == inner.resolve()
+
+
+def test_the_index_does_not_follow_symlinks_out_of_the_root(tmp_path):
+    root = tmp_path / "home"
+    root.mkdir()
+    git_init(tmp_path / "elsewhere" / "secret")
+    (root / "link").symlink_to(tmp_path / "elsewhere")
+    (root / "repo-link").symlink_to(tmp_path / "elsewhere" / "secret")
+    git_init(root / "own")
+    assert repositories(root) == ["own"]
