@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
@@ -24,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
+
+from hubscale.yaml_input import load_yaml
 
 API_VERSION = "hubscale.io/v1alpha1"
 KIND = "ComputeCluster"
@@ -298,7 +301,7 @@ def parse_cluster(data: Mapping[str, Any]) -> ComputeCluster:
 def load_cluster_yaml(text: str) -> ComputeCluster:
     """Parse and validate one ComputeCluster YAML document."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -433,13 +436,17 @@ def validation_reason(detail: ErrorDetails) -> str:
     return detail["msg"]
 
 
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 3, 200, 200
+
+
 def _show(value: object) -> str:
     """A value as the person wrote it in YAML, cut short."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
-    text = repr(value)
+    text = _SHORT_REPR.repr(value)  # bounded work for any size or depth, then cut
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -24,6 +24,7 @@ from hubscale.spec import (
     load_cluster_yaml,
 )
 from hubscale.state_dir import clusters_dir
+from hubscale.yaml_input import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _document(name: str, text: str) -> ComputeCluster:
 
 def _status(text: str) -> ComputeClusterStatus:
     """A status file's content: the status mapping as it appears under ``status:``."""
-    data = yaml.safe_load(text)
+    data = load_yaml(text)
     if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
         raise SpecError("status", f"must be a mapping, got {type(data).__name__}")
     return ComputeClusterStatus(**data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from hubscale.spec import (
     openapi_schema,
     parse_cluster,
     parse_spec,
+    show_typed,
 )
 
 MINIMAL = {"owner": "alice", "engine": "spark"}
@@ -400,3 +402,16 @@ def test_openapi_schema_top_level_is_spec_and_status():
     assert set(schema["properties"]) == {"spec", "status"}
     assert schema["required"] == ["spec"]
     assert ComputeCluster.__doc__ == schema["description"]
+
+
+def test_an_error_quotes_any_value_in_bounded_work():
+    """A value's repr is built only as far as the message shows it: a shared graph of 10**30
+    leaves (what nested YAML aliases give) is quoted at once, not walked."""
+    value: object = [0] * 10
+    for _ in range(30):
+        value = [value] * 10
+    quoted: list[str] = []
+    worker = threading.Thread(target=lambda: quoted.append(show_typed(value)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)  # the full repr would take longer than the universe has
+    assert quoted and quoted[0].startswith("list [[[") and len(quoted[0]) <= 65

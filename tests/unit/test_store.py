@@ -280,3 +280,40 @@ def test_ready_condition_keeps_its_transition_time_while_its_status_holds():
     assert ready_condition(ready) == ("True", "Ready", "2024-05-01T12:00:30Z")
     assert ready_condition(idle) == ("True", "Idle", "2024-05-01T12:00:30Z")
     assert ready_condition(scaling) == ("False", "Scaling", "2024-05-01T12:02:30Z")
+
+
+def nested_aliases(levels: int) -> str:
+    """The "billion laughs": each level an alias list of the one before, 10**levels leaves."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels + 1):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + f"\nspec: {{owner: *a{levels}}}\n"
+
+
+def test_a_document_with_aliases_is_refused_at_the_first_alias(store: LocalClusterStore):
+    """safe_load follows aliases: nine levels kept the controller busy for many seconds."""
+    store.apply(cluster("alice-spark"))
+    (store.directory / "bob-spark.yaml").write_text(cluster_yaml("bob-spark") + nested_aliases(9))
+
+    alice, bob = store.list()
+
+    assert alice.cluster is not None
+    assert bob.cluster is None and bob.error is not None
+    assert "aliases (*name) are not allowed at line 6, column 10" in str(bob.error)
+    assert len(str(bob.error)) < 200
+
+
+def test_a_document_longer_than_any_cluster_is_refused_unread(store: LocalClusterStore):
+    padding = "# " + "x" * 300_000 + "\n"
+    (store.directory / "bob-spark.yaml").write_text(cluster_yaml("bob-spark") + padding)
+    (stored,) = store.list()
+    assert stored.error is not None
+    assert "longer than 262,144 characters (300," in str(stored.error)
+
+
+def test_a_status_with_aliases_reads_as_absent(store: LocalClusterStore):
+    store.apply(cluster("alice-spark"))
+    store.status_path("alice-spark").write_text(nested_aliases(9).replace("spec:", "workers:"))
+    (stored,) = store.list()
+    assert stored.cluster is not None and stored.cluster.status is None
