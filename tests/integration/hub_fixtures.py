@@ -1,4 +1,4 @@
-"""The whole local platform as ``make up`` runs it (``python -m hub_config.up``), for the hub tests.
+"""The whole local platform as ``make up`` runs it (``python -m local_stack.up``) for hub tests.
 
 Prometheus, the controller and the hub (with its proxy and idle culler) on free loopback ports and
 a state directory of the test's own; the tests drive it through the hub's REST API with the admin
@@ -61,11 +61,11 @@ class RunningHub:
         return self.settings.admin_token_file.read_text().strip()
 
     def start(self) -> None:
-        """Start ``python -m hub_config.up``; return once it printed that the hub is up."""
+        """Start ``python -m local_stack.up``; return once it printed that the hub is up."""
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "hub_config.up"],
+                [sys.executable, "-m", "local_stack.up"],
                 env=self.env,
                 cwd=REPO,
                 stdin=subprocess.DEVNULL,
