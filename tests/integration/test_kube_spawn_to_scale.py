@@ -30,12 +30,8 @@ from hubscale.prometheus_server import PrometheusServer
 from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from spawner.compute import cluster_name
 from spawner.notebook_pod import FLINK_CLIENT_INIT
-from tests.integration.test_controller_kubernetes import (
-    start_controller,
-    status_of,
-    workers_wanted,
-)
 from tests.kube.apiserver import ApiServerDouble
+from tests.kube.controller import start_controller, status_of, workers_wanted
 from tests.kube.fixtures import NAMESPACE
 from tests.kube.hub import kubelet, make_spawner, run_init_container, stop_reflectors
 from tests.support import free_port

@@ -164,3 +164,15 @@ def test_the_checker_reports_the_controller_importing_the_make_up_supervisor(tmp
         "autoscaler/x.py:1: autoscaler.x -> local_stack.stack"
         " (nothing below make up and the benchmarks imports them)"
     ]
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in support modules (``tests/builders.py``, ``tests/kube/``...)."""
+    found = [
+        f"{path.relative_to(REPO)}:{line}: {module}"
+        for path in sorted((REPO / "tests").rglob("*.py"))
+        for line, module in imported_modules(REPO, path)
+        if any(part.startswith("test_") for part in module.split(".")[1:])
+        and module.startswith("tests.")
+    ]
+    assert found == []

@@ -11,7 +11,6 @@ import yaml
 
 from hubscale.kube_conf import ClusterSettings, config_files
 from hubscale.names import user_label
-from hubscale.spec import parse_cluster
 from spawner.notebook_pod import (
     FLINK_CLIENT_SCRIPT,
     FLINK_CONF_VOLUME,
@@ -21,15 +20,9 @@ from spawner.notebook_pod import (
     volume_mounts,
     volumes,
 )
+from tests.builders import cluster
 
-FLINK = parse_cluster(
-    {
-        "apiVersion": "hubscale.io/v1alpha1",
-        "kind": "ComputeCluster",
-        "metadata": {"name": "alice-flink-12345678"},
-        "spec": {"owner": "alice", "engine": "flink", "maxWorkers": 2},
-    }
-)
+FLINK = cluster("alice-flink-12345678", "flink", maxWorkers=2)
 
 
 def test_the_pod_is_labelled_for_the_policies_and_the_drivers_monitor():
