@@ -76,12 +76,10 @@ def rss_mib(pid: int) -> float:
     total_kib, stack = 0, [pid]
     while stack:
         current = stack.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kib += int(line.split()[1])
-        except OSError:
+        rss = processes.rss_kib(current)
+        if rss is None:
             continue
+        total_kib += rss
         stack.extend(processes.children(current))
     return total_kib / 1024
 

@@ -300,10 +300,7 @@ def load_cluster_yaml(text: str) -> ComputeCluster:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise SpecError("<document>", f"not valid YAML: {problem}{where}") from None
+        raise SpecError("<document>", yaml_error_reason(err)) from None
     if not isinstance(data, Mapping):
         raise SpecError("<document>", f"must be a mapping, got {show_typed(data)}")
     return parse_cluster(data)
@@ -441,6 +438,14 @@ def _show(value: object) -> str:
         return str(value).lower()
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def yaml_error_reason(error: yaml.YAMLError) -> str:
+    """What is wrong with a YAML text, and where: one wording for every file we read."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(error, "problem", None) or str(error)
+    return f"not valid YAML: {problem}{where}"
 
 
 def show_typed(value: object) -> str:

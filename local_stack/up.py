@@ -18,6 +18,7 @@ from hub_config import credentials
 from hub_config.settings import Settings, SettingsError, describe
 from hubscale import processes
 from hubscale.atomic_files import write_atomic
+from hubscale.state_dir import logs_dir
 from local_stack.stack import COMPONENTS, Stack, StackError
 
 SUPERVISE_EVERY_S = 2.0
@@ -33,7 +34,7 @@ def banner(settings: Settings) -> str:
             f"  log in with any user name and the password {password}",
             f"  (user 'admin' is the hub admin: password in {settings.admin_password_file})",
             f"  admin API token for scripts: {settings.admin_token_file}",
-            f"  state: {settings.state_dir}   logs: {settings.state_dir / 'logs'}",
+            f"  state: {settings.state_dir}   logs: {logs_dir(settings.state_dir)}",
             "Stop with Ctrl-C here, or `make down` from another terminal.",
             "",
         ]

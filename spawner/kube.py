@@ -38,7 +38,7 @@ from spawner.cluster_clients import ClustersNotReady, ErrorGrace
 from spawner.compute import Resolved, compute_clusters
 from spawner.notebook_env import server_args
 from spawner.notebook_pod import (
-    client_env,
+    cluster_env,
     flink_client_init_container,
     pod_labels,
     pod_owner_reference,
@@ -137,7 +137,7 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
     def get_env(self) -> dict[str, Any]:
         env = super().get_env()
         names = self.cluster_names
-        env.update(client_env(names["spark"], names["flink"], self.namespace))
+        env.update(cluster_env(names["spark"], names["flink"], self.namespace))
         return env
 
     async def progress(self) -> AsyncIterator[Event]:

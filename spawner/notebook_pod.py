@@ -53,8 +53,9 @@ def pod_labels(user: str, spark_cluster: str) -> dict[str, str]:
     }
 
 
-def client_env(spark_cluster: str, flink_cluster: str, namespace: str) -> dict[str, Any]:
-    """The notebook server's environment; ``SPARK_LOCAL_IP`` is the pod's IP (downward API),
+def cluster_env(spark_cluster: str, flink_cluster: str, namespace: str) -> dict[str, Any]:
+    """The notebook pod's environment that points its kernels at the user's clusters (the local
+    spawner's ``cluster_env`` in a pod); ``SPARK_LOCAL_IP`` is the pod's IP (downward API),
     which the drivers advertise to the cluster."""
     spark = {**endpoints(spark_cluster, "spark", namespace), "conf_dir": CONF_DIR}
     flink = endpoints(flink_cluster, "flink", namespace)

@@ -21,8 +21,9 @@ import httpx
 
 from hub_config.settings import Settings
 from hubscale import processes
-from hubscale.state_dir import pid_dir, runtime_dir, runtime_root
+from hubscale.state_dir import CLIENT_FILE, pid_dir, platform_pid_dir, runtime_dir, runtime_root
 from hubscale.store import LocalClusterStore
+from local_stack.stack import Stack
 from spawner.cluster_clients import read_client
 from spawner.compute import cluster_name
 from spawner.local import servers_marker
@@ -92,7 +93,7 @@ class RunningHub:
         return self.log_file.read_text(errors="replace")
 
     def hub_log(self) -> str:
-        return (self.state_dir / "logs" / "hub.log").read_text(errors="replace")
+        return Stack(self.settings).log_file("hub").read_text(errors="replace")
 
     def api(self, method: str, path: str, **kwargs) -> httpx.Response:
         headers = {"Authorization": f"token {self.token}"}
@@ -146,7 +147,7 @@ class RunningHub:
 
     def client(self, user: str, engine: str, server: str = "") -> dict[str, str]:
         client = read_client(self.state_dir, self.cluster(user, engine, server))
-        assert client is not None, f"no client.json for {user}/{server} {engine}"
+        assert client is not None, f"no {CLIENT_FILE} for {user}/{server} {engine}"
         return client
 
     def jvm_pids(self, name: str) -> dict[str, int]:
@@ -163,7 +164,7 @@ class RunningHub:
         runtime = runtime_root(self.state_dir)
         if runtime.is_dir():
             found += [f"cluster {path.name}" for path in runtime.iterdir()]
-        for pid_file in sorted((self.state_dir / "run").glob("*.pid")):
+        for pid_file in sorted(platform_pid_dir(self.state_dir).glob("*.pid")):
             if processes.running_pid(pid_file) is not None:
                 found.append(f"{pid_file.stem} still running")
         return found

@@ -146,12 +146,12 @@ A_CLUSTERS_CONFIG = {
     "python.client.executable": "/venvs/flink/bin/python",
     "parallelism.default": "1",
     "env.java.opts.all": "--add-opens=java.base/java.util=ALL-UNNAMED "
-    "-Djava.io.tmpdir=/state/runtime/alice-flink/tmp",
+    "-Djava.io.tmpdir=/clusters/alice-flink/tmp",
 }
 
 
 def test_the_flink_client_targets_the_users_remote_session_cluster():
-    config = flink_client_config(A_CLUSTERS_CONFIG, PurePath("/state/servers/alice-flink"))
+    config = flink_client_config(A_CLUSTERS_CONFIG, PurePath("/clients/alice-flink"))
     assert config == {
         "rest.address": "127.0.0.1",
         "rest.port": "38081",
@@ -159,10 +159,10 @@ def test_the_flink_client_targets_the_users_remote_session_cluster():
         "python.client.executable": "/venvs/flink/bin/python",
         "parallelism.default": "1",
         "execution.target": "remote",
-        "env.log.dir": "/state/servers/alice-flink/logs",
-        "io.tmp.dirs": "/state/servers/alice-flink/tmp",
+        "env.log.dir": "/clients/alice-flink/logs",
+        "io.tmp.dirs": "/clients/alice-flink/tmp",
         "env.java.opts.all": "--add-opens=java.base/java.util=ALL-UNNAMED "
-        "-Djava.io.tmpdir=/state/servers/alice-flink/tmp",
+        "-Djava.io.tmpdir=/clients/alice-flink/tmp",
     }
 
 

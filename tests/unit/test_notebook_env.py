@@ -11,19 +11,19 @@ from spawner.notebook_env import ClientError, flink_env, server_args, spark_env
 
 
 def test_pyflink_runs_its_gateway_against_the_cluster_in_the_client_conf():
-    env = flink_env({"rest_url": "http://127.0.0.1:38081"}, PurePath("/state/servers/x"))
+    env = flink_env({"rest_url": "http://127.0.0.1:38081"}, PurePath("/clients/x"))
     assert env == {
-        "FLINK_CONF_DIR": "/state/servers/x/conf",
-        "FLINK_LOG_DIR": "/state/servers/x/logs",
+        "FLINK_CONF_DIR": "/clients/x/conf",
+        "FLINK_LOG_DIR": "/clients/x/logs",
         "FLINK_REST_URL": "http://127.0.0.1:38081",
         "SUBMIT_ARGS": "remote",
     }
 
 
 def test_spark_reads_master_and_secret_from_the_clusters_conf_dir():
-    client = {"master_url": "spark://127.0.0.1:7077", "conf_dir": "/state/runtime/a/conf"}
+    client = {"master_url": "spark://127.0.0.1:7077", "conf_dir": "/clusters/a/conf"}
     assert spark_env(client) == {
-        "SPARK_CONF_DIR": "/state/runtime/a/conf",
+        "SPARK_CONF_DIR": "/clusters/a/conf",
         "SPARK_MASTER": "spark://127.0.0.1:7077",
     }
     with pytest.raises(ClientError, match="master_url"):

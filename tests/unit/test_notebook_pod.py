@@ -14,7 +14,7 @@ from hubscale.names import user_label
 from spawner.notebook_pod import (
     FLINK_CLIENT_SCRIPT,
     FLINK_CONF_VOLUME,
-    client_env,
+    cluster_env,
     flink_client_init_container,
     pod_labels,
     volume_mounts,
@@ -55,7 +55,7 @@ def test_the_clusters_secrets_are_mounted_read_only_and_the_pod_waits_for_them()
 
 
 def test_the_environment_points_at_the_users_own_clusters():
-    assert client_env("alice-spark-1", "alice-flink-1", "hub") == {
+    assert cluster_env("alice-spark-1", "alice-flink-1", "hub") == {
         "SPARK_CONF_DIR": "/etc/hubscale",
         "SPARK_MASTER": "spark://alice-spark-1-master.hub.svc:7077",
         "SPARK_LOCAL_IP": {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
