@@ -107,7 +107,7 @@ unit: install
 bench: install
 	$(BIN)/python -m autoscaler.sim.bench
 	$(BIN)/python -m autoscaler.bench_local
-	$(BIN)/python -m hub_config.bench --users 10 --json bench/results/hub.json
+	$(BIN)/python -m benchmarks.login --users 10 --json bench/results/hub.json
 
 lint: install
 	$(BIN)/ruff check .
@@ -120,10 +120,10 @@ format: install
 
 # Prometheus, the controller and the hub on 127.0.0.1:8000; Ctrl-C (or `make down`) stops them all.
 up: install
-	$(BIN)/python -m hub_config.up
+	$(BIN)/python -m local_stack.up
 
 down:
-	$(BIN)/python -m hub_config.down
+	$(BIN)/python -m local_stack.down
 
 clean:
 	rm -rf $(VENV) $(SPARK_VENV) $(FLINK_VENV) $(NODE_PREFIX) $(TOOLS) bench/results .pytest_cache .ruff_cache .hypothesis

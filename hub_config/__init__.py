@@ -1,1 +1,1 @@
-"""hubscale's JupyterHub: configuration per mode, the profiles, and ``make up``/``make down``."""
+"""hubscale's JupyterHub: configuration per mode, the platform's settings, the profiles."""

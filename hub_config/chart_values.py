@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from hubscale.spec import show_typed
+from hubscale.yaml_input import yaml_error_reason
 
 
 class ChartValuesError(ValueError):
@@ -34,7 +35,7 @@ class ChartValues:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            raise ChartValuesError(f"{path}: not valid YAML: {error}") from None
+            raise ChartValuesError(f"{path}: {yaml_error_reason(error)}") from None
         if not isinstance(data, Mapping):
             raise ChartValuesError(f"{path}: must be a mapping, got {show_typed(data)}")
         return cls(path, data)

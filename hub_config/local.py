@@ -25,7 +25,7 @@ SERVER_START_S = 300.0  # the notebook server, after the clusters (10 at once on
 
 def hub_marker(settings: Settings) -> str:
     """Marks the hub and what it starts besides servers (proxy, culler), to find them again."""
-    return f"{settings.state_dir}/hub"
+    return str(settings.hub_dir)
 
 
 def proxy_command() -> list[str]:

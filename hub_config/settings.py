@@ -1,6 +1,6 @@
 """The platform's settings, read once from the environment: one table of variables, typed.
 
-``make up`` (``hub_config.up``), ``make down`` and ``jupyterhub_config.py`` all read them here, so
+``make up`` (``local_stack.up``), ``make down`` and ``jupyterhub_config.py`` all read them here, so
 the hub, the controller and Prometheus agree on the state directory and the ports.
 """
 

@@ -40,7 +40,8 @@ def spark_home() -> Path:
 
 
 def spark_client_env(conf_dir: Path) -> dict[str, str]:
-    """What a driver (a user's kernel) needs to use a cluster: its client configuration."""
+    """What a driver on this machine (a kernel in local mode, a test) needs to use a cluster:
+    this Spark installation and the cluster's client configuration."""
     return {
         "SPARK_HOME": str(spark_home()),
         "SPARK_CONF_DIR": str(conf_dir),
@@ -68,7 +69,8 @@ def flink_home() -> Path:
 
 
 def flink_client_env(conf_dir: Path) -> dict[str, str]:
-    """What a client (``flink run``, a PyFlink kernel) needs to use a cluster's configuration."""
+    """What a client on this machine (``flink run``, a PyFlink kernel in local mode) needs:
+    this Flink installation and the configuration in ``conf_dir``."""
     return {
         "FLINK_HOME": str(flink_home()),
         "FLINK_CONF_DIR": str(conf_dir),

@@ -1,10 +1,11 @@
 """Flink configuration for one user's session cluster: pure functions, no I/O.
 
-One ``config.yaml`` serves the JobManager, the TaskManagers and the user's clients (``flink run``,
-PyFlink's ``python.client.executable``): everything binds to 127.0.0.1, the adaptive scheduler
-rescales jobs to the slots there are, a fixed-delay restart strategy brings a job back after a
-TaskManager goes away, and a Prometheus reporter on a per-cluster port range serves the metrics.
-Flink 2.x reads ``config.yaml`` (standard YAML) in ``FLINK_CONF_DIR`` and accepts flat keys.
+One ``config.yaml`` serves the JobManager and the TaskManagers: everything binds to 127.0.0.1, the
+adaptive scheduler rescales jobs to the slots there are, a fixed-delay restart strategy brings a
+job back after a TaskManager goes away, and a Prometheus reporter on a per-cluster port range
+serves the metrics. A user's client (``flink run``, a PyFlink kernel) gets its own ``config.yaml``
+derived from the cluster's (``flink_client_config``): where the REST API is, the Pythons, the
+JVM options. Flink 2.x reads ``config.yaml`` (standard YAML) in ``FLINK_CONF_DIR``, flat keys too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ MIN_TASKMANAGER_MEMORY_MIB = 1024  # below this Flink's fixed overheads leave no
 ADAPTIVE = "jobmanager.adaptive-scheduler"
 JAVA_OPTS_KEY = "env.java.opts.all"  # the shipped default carries the --add-opens for Java 17
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Copied from the cluster's configuration into a client's; rest.* say where the cluster is.
+CLIENT_KEYS = (
+    "rest.address",
+    "rest.port",
+    "python.executable",
+    "python.client.executable",
+    "parallelism.default",
+)
+_TMPDIR_OPTION = re.compile(r"\s*-Djava\.io\.tmpdir=\S*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +129,28 @@ def flink_config(
         "python.client.executable": str(python),
         # The client's PythonDriver and the JVMs' own scratch files go to java.io.tmpdir.
         JAVA_OPTS_KEY: f"{java_opts} -Djava.io.tmpdir={root / 'tmp'}".strip(),
+    }
+
+
+def flink_client_config(cluster: Mapping[str, object], directory: PurePath) -> dict[str, str]:
+    """A PyFlink client's ``config.yaml`` for the user's session cluster (execution.target remote).
+
+    ``cluster`` is the cluster's own configuration (parsed YAML, nested or flat); the client keeps
+    where its REST API is, the Python to run UDFs with and the JVM options Java 17 needs, and puts
+    its scratch and log files under ``directory``.
+    """
+    config = {key: str(value) for key in CLIENT_KEYS if (value := lookup(cluster, key))}
+    for key in ("rest.address", "rest.port"):
+        if key not in config:
+            raise ValueError(f"Flink cluster configuration has no {key!r}")
+    java_opts = _TMPDIR_OPTION.sub("", str(lookup(cluster, JAVA_OPTS_KEY) or "")).strip()
+    tmp = directory / "tmp"
+    return {
+        **config,
+        "execution.target": "remote",
+        "env.log.dir": str(directory / "logs"),
+        "io.tmp.dirs": str(tmp),
+        JAVA_OPTS_KEY: f"{java_opts} -Djava.io.tmpdir={tmp}".strip(),
     }
 
 

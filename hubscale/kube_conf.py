@@ -2,18 +2,21 @@
 
 Fixed ports (Services resolve the heads by name), the files of the cluster's config Secret (built
 by ``spark_conf`` and ``flink_conf`` as in local mode, with Kubernetes hosts and ports) and the
-endpoints a notebook reaches the cluster at. The controller writes the Secret from these; the
-spawner computes the Flink client configuration from the same functions with the same defaults.
+endpoints a notebook reaches the cluster at. The controller writes the Secret from these with its
+own ``ClusterSettings``; the notebook pod mounts it, so the user's clients (Spark's drivers, the
+PyFlink client) get what the controller gave that cluster, whatever its settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from hubscale.flink_conf import (
     MIN_TASKMANAGER_MEMORY_MIB,
     FlinkClusterPorts,
+    flink_client_config,
     flink_config,
     render_config,
     rest_url,
@@ -44,6 +47,11 @@ FLINK_PORTS = FlinkClusterPorts(
     jobmanager_rpc=6123, rest=8081, blob=6124, metrics_first=9249, metrics_last=9250
 )
 FLINK_TASKMANAGER_RPC = 6122
+# The Flink Secret's key for the notebook's PyFlink client: its config.yaml, with the notebook
+# pod's paths (images/singleuser/Dockerfile) — where the client keeps its files, its own Python.
+FLINK_CLIENT_CONFIG = "client-config.yaml"
+FLINK_CLIENT_DIR = PurePosixPath("/var/lib/hubscale/flink")
+FLINK_CLIENT_PYTHON = "/opt/flink-venv/bin/python"  # PyFlink's client side runs in the kernel's env
 # The distribution's env.java.opts.all (conf/config.yaml of apache-flink 2.3.0; a test compares).
 FLINK_JAVA_OPTS = " ".join(
     [
@@ -118,6 +126,8 @@ def config_files(cluster: ComputeCluster, settings: ClusterSettings, secret: str
     Spark's ``spark-defaults.conf`` is also the client configuration of the user's drivers, who
     add their own ``spark.driver.host`` (the notebook pod's IP); their ports are fixed ranges
     (``SPARK_DRIVER_PORT_RANGES``), which ``driver_network_policy`` opens to the cluster.
+    Flink's carries the PyFlink client's ``config.yaml`` too (``FLINK_CLIENT_CONFIG``), derived
+    from the cluster's own: the notebook pod copies it into its client directory.
     """
     host = service_host(cluster.metadata.name, cluster.spec.engine, settings.namespace)
     worker = cluster.spec.worker
@@ -157,7 +167,13 @@ def config_files(cluster: ComputeCluster, settings: ClusterSettings, secret: str
         }
     )
     del config["taskmanager.host"]  # each TaskManager's own pod IP, given on its command line
-    return {"config.yaml": render_config(config), "log4j-console.properties": FLINK_LOG4J_CONSOLE}
+    client = flink_client_config(config, FLINK_CLIENT_DIR)
+    client["python.client.executable"] = FLINK_CLIENT_PYTHON
+    return {
+        "config.yaml": render_config(config),
+        "log4j-console.properties": FLINK_LOG4J_CONSOLE,
+        FLINK_CLIENT_CONFIG: render_config(client),
+    }
 
 
 def taskmanager_memory_mib(cluster: ComputeCluster) -> int:

@@ -9,26 +9,50 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 from hubscale.spec import ComputeCluster, Engine
 
 CLUSTER_LABEL = "hubscale.io/cluster"
-USER_LABEL = "hubscale.io/user"
+USER_LABEL = "hubscale.io/user"  # also the annotation with the exact user name
+SERVER_LABEL = "hubscale.io/server"  # the same, for the server name ("" for the default server)
 ENGINE_LABEL = "hubscale.io/engine"
 ROLE_LABEL = "hubscale.io/role"
+PROFILE_LABEL = "hubscale.io/profile"
 NOTEBOOK_ROLE = "notebook"  # the spawner labels each notebook pod with its user and this role
 HEAD_ROLE: dict[str, str] = {"spark": "master", "flink": "jobmanager"}
 WORKER_ROLE: dict[str, str] = {"spark": "worker", "flink": "taskmanager"}
+MAX_LABEL_LENGTH = 63
+HASH_LENGTH = 8
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 
+def label_value(text: str) -> str:
+    """``text`` if it is a valid label value, else a label-safe form of it with a hash suffix.
+
+    The readable part folds accents to ASCII (``José`` -> ``Jose``); the hash is of the exact
+    text, so names that fold alike still differ.
+    """
+    if len(text) <= MAX_LABEL_LENGTH and _LABEL_VALUE.match(text):
+        return text
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_fold(text))
+    safe = safe.strip("-_.")[: MAX_LABEL_LENGTH - HASH_LENGTH - 1].rstrip("-_.")
+    return f"{safe}-{digest(text)}" if safe else digest(text)
+
+
 def user_label(owner: str) -> str:
-    """A hub user name as a label value: itself when valid, else a readable part and a hash."""
-    if len(owner) <= 63 and _LABEL_VALUE.match(owner):
-        return owner
-    readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", owner)[:50].strip("-_.")
-    digest = hashlib.sha256(owner.encode()).hexdigest()[:8]
-    return f"{readable}-{digest}" if readable else f"u-{digest}"
+    """The ``hubscale.io/user`` label of a hub user's clusters, their objects and notebook pods."""
+    return label_value(owner)
+
+
+def ascii_fold(text: str) -> str:
+    """``text`` with accents folded and anything else outside ASCII dropped."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def digest(text: str) -> str:
+    """A short, stable hash of the exact text (any code points, lone surrogates too)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]
 
 
 def object_name(cluster: str, suffix: str) -> str:
@@ -36,9 +60,9 @@ def object_name(cluster: str, suffix: str) -> str:
     name = f"{cluster}-{suffix}"
     if len(name) <= 63 and name[0].isalpha():
         return name
-    digest = hashlib.sha256(cluster.encode()).hexdigest()[:8]
-    keep = 63 - len(suffix) - len(digest) - 3
-    return f"c{cluster[:keep].rstrip('-')}-{digest}-{suffix}"
+    hashed = digest(cluster)
+    keep = 63 - len(suffix) - len(hashed) - 3
+    return f"c{cluster[:keep].rstrip('-')}-{hashed}-{suffix}"
 
 
 def config_secret_name(cluster: str) -> str:

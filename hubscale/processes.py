@@ -35,14 +35,32 @@ class ProcessSpec:
     marker: str = ""  # HUBSCALE_PROCESS in its environment, e.g. "<cluster>/<role>"
 
 
-def start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name, from field 3 (state) on; None
+    once the process is gone. The name, in parentheses, may hold spaces and parentheses."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    fields = _stat(pid)
+    return None if fields is None else int(fields[19])
+
+
+def rss_kib(pid: int) -> int | None:
+    """The process's resident memory (``VmRSS`` of /proc/PID/status); None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None  # a zombie or a kernel thread: no memory of its own
 
 
 def age_s(pid: int) -> float | None:
@@ -118,11 +136,8 @@ def _reap(pid: int) -> None:
 
 
 def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat[stat.rindex(")") + 2] == "Z"
+    fields = _stat(pid)
+    return fields is None or fields[0] == "Z"
 
 
 def marked(prefix: str) -> dict[int, str]:
@@ -151,12 +166,8 @@ def children(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
+        fields = _stat(entry.name)
+        if fields is not None and int(fields[1]) == pid and fields[0] != "Z":
             found.append(int(entry.name))
     return found
 

@@ -39,6 +39,11 @@ def prometheus_config(file_sd_dir: Path, scrape_interval_s: float) -> dict:
     }
 
 
+def file_sd_dir(directory: Path) -> Path:
+    """Where a Prometheus run in ``directory`` reads its ``file_sd`` target files."""
+    return directory / "targets"
+
+
 @dataclass
 class PrometheusServer:
     """A Prometheus child process; ``start`` returns once it answers ``/-/ready``."""
@@ -54,7 +59,7 @@ class PrometheusServer:
 
     @property
     def file_sd_dir(self) -> Path:
-        return self.directory / "targets"
+        return file_sd_dir(self.directory)
 
     def start(self, timeout_s: float = 30.0) -> PrometheusServer:
         binary = shutil.which("prometheus")

@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from hubscale.yaml_input import load_yaml
+from hubscale.yaml_input import load_yaml, yaml_error_reason
 
 API_VERSION = "hubscale.io/v1alpha1"
 KIND = "ComputeCluster"
@@ -303,10 +303,7 @@ def load_cluster_yaml(text: str) -> ComputeCluster:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise SpecError("<document>", f"not valid YAML: {problem}{where}") from None
+        raise SpecError("<document>", yaml_error_reason(err)) from None
     if not isinstance(data, Mapping):
         raise SpecError("<document>", f"must be a mapping, got {show_typed(data)}")
     return parse_cluster(data)

@@ -6,6 +6,9 @@
 ``<state>/servers/<cluster>/``  a notebook server's own client files; also the process marker's root
 ``<state>/users/<user>/``       the notebook servers' home directories
 ``<state>/targets/``            Prometheus ``file_sd`` targets (the controller's default)
+``<state>/logs/``               ``make up``'s components' logs (``local_stack``)
+``<state>/run/``                ``make up``'s pid files, one per component
+``<state>/prometheus/``         ``make up``'s Prometheus: configuration, data, its own targets
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ CLIENT_FILE = "client.json"
 SERVERS = "servers"
 USERS = "users"
 TARGETS = "targets"
+LOGS = "logs"
+PLATFORM_PIDS = "run"
+PROMETHEUS = "prometheus"
 
 
 def default_state_dir() -> Path:
@@ -66,3 +72,18 @@ def users_dir(state_dir: Path) -> Path:
 def targets_dir(state_dir: Path) -> Path:
     """The controller's default directory of Prometheus ``file_sd`` targets."""
     return state_dir / TARGETS
+
+
+def logs_dir(state_dir: Path) -> Path:
+    """The logs of ``make up``'s components (the controller, the hub), one file each."""
+    return state_dir / LOGS
+
+
+def platform_pid_dir(state_dir: Path) -> Path:
+    """``make up``'s pid files (``<component>.pid``: up, prometheus, controller, hub)."""
+    return state_dir / PLATFORM_PIDS
+
+
+def prometheus_dir(state_dir: Path) -> Path:
+    """The directory of ``make up``'s Prometheus (``hubscale.prometheus_server``)."""
+    return state_dir / PROMETHEUS

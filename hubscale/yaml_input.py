@@ -33,3 +33,11 @@ def load_yaml(text: str, max_chars: int = MAX_YAML_CHARS) -> Any:
     if len(text) > max_chars:
         raise YamlInputError(problem=f"longer than {max_chars:,} characters ({len(text):,})")
     return yaml.load(text, Loader=_NoAliasLoader)
+
+
+def yaml_error_reason(error: yaml.YAMLError) -> str:
+    """What is wrong with a YAML text, and where: one wording for every file we read."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(error, "problem", None) or str(error)
+    return f"not valid YAML: {problem}{where}"

@@ -5,27 +5,29 @@ Pure functions of plain arguments; the local and Kubernetes spawners only add th
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import re
 import reprlib
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hubscale.names import (
+    ENGINE_LABEL,
+    PROFILE_LABEL,
+    SERVER_LABEL,
+    USER_LABEL,
+    ascii_fold,
+    digest,
+    label_value,
+    user_label,
+)
 from hubscale.spec import API_VERSION, KIND, ComputeCluster, Engine, parse_cluster, show_typed
 from spawner.profiles import ENGINES, OPTIONS, Profile, Profiles
 
 PROFILE_KEY = "profile"
-USER_KEY = "hubscale.io/user"
-SERVER_KEY = "hubscale.io/server"
-ENGINE_KEY = "hubscale.io/engine"
-PROFILE_LABEL = "hubscale.io/profile"
 MAX_NAME_LENGTH = 63
-HASH_LENGTH = 8
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 FORM_INTEGER_DIGITS = 18  # far above any bound; int() itself refuses past 4,300 digits
 _FORM_INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _FORM_TEXT = reprlib.Repr()  # what a message quotes of a field: 60 characters at most
@@ -141,7 +143,7 @@ def cluster_name(user: str, server: str, engine: Engine) -> str:
     ``<user>[-<server>]-<engine>-<hash>``: the readable part is lowercased and cut to fit; the
     hash is of the exact triple, so names that escape alike (``Alice``, ``alice``) still differ.
     """
-    suffix = f"-{engine}-{_digest(json.dumps([user, server, engine]))}"
+    suffix = f"-{engine}-{digest(json.dumps([user, server, engine]))}"
     readable = "-".join(part for part in (_dns_slug(user), _dns_slug(server)) if part)
     if readable[:1].isdigit():
         readable = f"u-{readable}"
@@ -149,25 +151,8 @@ def cluster_name(user: str, server: str, engine: Engine) -> str:
     return f"{readable}{suffix}" if readable else suffix[1:]
 
 
-def label_value(text: str) -> str:
-    """``text`` if it is a valid label value, else a label-safe form of it with a hash suffix."""
-    if len(text) <= MAX_NAME_LENGTH and _LABEL_VALUE.match(text):
-        return text
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", _ascii(text))
-    safe = safe.strip("-_.")[: MAX_NAME_LENGTH - HASH_LENGTH - 1].rstrip("-_.")
-    return f"{safe}-{_digest(text)}" if safe else _digest(text)
-
-
-def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-
-
 def _dns_slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", _ascii(text).lower()).strip("-")
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]
+    return re.sub(r"[^a-z0-9]+", "-", ascii_fold(text).lower()).strip("-")
 
 
 def compute_clusters(user: str, server: str, resolved: Resolved) -> list[ComputeCluster]:
@@ -183,12 +168,12 @@ def _cluster(user: str, server: str, engine: Engine, resolved: Resolved) -> Comp
         "metadata": {
             "name": cluster_name(user, server, engine),
             "labels": {
-                USER_KEY: label_value(user),
-                SERVER_KEY: label_value(server),
-                ENGINE_KEY: engine,
+                USER_LABEL: user_label(user),
+                SERVER_LABEL: label_value(server),
+                ENGINE_LABEL: engine,
                 PROFILE_LABEL: resolved.profile.name,
             },
-            "annotations": {USER_KEY: user, SERVER_KEY: server},
+            "annotations": {USER_LABEL: user, SERVER_LABEL: server},
         },
         "spec": {"owner": user, "server": server, "engine": engine, **spec},
     }

@@ -1,7 +1,7 @@
 """A notebook server's own Flink client directory (local mode): configuration, logs, scratch.
 
 The cluster's ``conf/`` is the JobManager's; the client gets its own ``conf/`` beside the user's
-server that points at that cluster (``spawner.notebook_env.flink_client_config``), with the
+server that points at that cluster (``hubscale.flink_conf.flink_client_config``), with the
 cluster's log4j files so the PyFlink gateway logs where the client says.
 """
 
@@ -13,8 +13,7 @@ from pathlib import Path
 import yaml
 
 from hubscale.atomic_files import write_atomic
-from hubscale.flink_conf import render_config
-from spawner.notebook_env import flink_client_config
+from hubscale.flink_conf import flink_client_config, render_config
 
 DIR_MODE = 0o700
 

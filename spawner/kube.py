@@ -1,11 +1,11 @@
 """The Kubernetes spawner: KubeSpawner's notebook pod, plus the user's two ComputeClusters.
 
 Start: user_options are checked against the profiles (a bad one is an HTTP 400 naming it, nothing
-created); KubeSpawner creates the pod (our labels, the Spark config Secret, the Flink client's
-init container: ``spawner.notebook_pod``); once the pod has a uid, the user's Spark and Flink
-ComputeClusters are created (or replaced, on a restart) owned by the pod, so they go when it goes.
-The controller then creates the clusters and the Spark config Secret the pod is waiting for.
-While the pod waits (for its Spark configuration Secret, which the controller makes), the
+created); KubeSpawner creates the pod (our labels, the clusters' config Secrets, the Flink
+client's init container: ``spawner.notebook_pod``); once the pod has a uid, the user's Spark and
+Flink ComputeClusters are created (or replaced, on a restart) owned by the pod, so they go when
+it goes. The controller then creates the clusters and the config Secrets the pod is waiting for.
+While the pod waits (for its clusters' configuration Secrets, which the controller makes), the
 clusters' status is read: one in phase Error for ``cluster_error_grace_s``, or none with any
 status after ``clusters_timeout_s`` (no controller), ends the start with the reason.
 Progress (the hub's pending page): KubeSpawner's pod events, and ours about the clusters (created,
@@ -38,8 +38,7 @@ from spawner.cluster_clients import ClustersNotReady, ErrorGrace
 from spawner.compute import Resolved, compute_clusters
 from spawner.notebook_env import server_args
 from spawner.notebook_pod import (
-    client_env,
-    flink_client_files,
+    cluster_env,
     flink_client_init_container,
     pod_labels,
     pod_owner_reference,
@@ -126,12 +125,10 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         self.apply_profile(self.user_options)
         await super().load_user_options()
         names = self.cluster_names
-        flink = next(c for c in self.clusters() if c.spec.engine == "flink")
-        files = flink_client_files(flink, self.namespace)
         self.extra_labels = {**self.extra_labels, **pod_labels(self.user.name, names["spark"])}
-        self.volumes = _with(self.volumes, volumes(names["spark"]))
+        self.volumes = _with(self.volumes, volumes(names["spark"], names["flink"]))
         self.volume_mounts = _with(self.volume_mounts, volume_mounts())
-        init = flink_client_init_container(self.image, files)
+        init = flink_client_init_container(self.image)
         self.init_containers = _with(self.init_containers, {init["name"]: init})
 
     def get_args(self) -> list[str]:
@@ -140,7 +137,7 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
     def get_env(self) -> dict[str, Any]:
         env = super().get_env()
         names = self.cluster_names
-        env.update(client_env(names["spark"], names["flink"], self.namespace))
+        env.update(cluster_env(names["spark"], names["flink"], self.namespace))
         return env
 
     async def progress(self) -> AsyncIterator[Event]:

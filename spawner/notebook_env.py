@@ -7,25 +7,13 @@ on where the engines are installed (``SPARK_HOME``, the Python of each engine).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import PurePath
-
-from hubscale.flink_conf import JAVA_OPTS_KEY, lookup
 
 SPARK_KERNEL = "spark"  # the default kernel: "Python 3 (Spark)"
 FLINK_KERNEL = "flink"  # "Python 3 (Flink)"
 KERNELS = (SPARK_KERNEL, FLINK_KERNEL)
 REVIEW_EXTENSION = "hubscale_nb.server"  # a Jupyter server extension (module name)
-# Copied from the cluster's configuration into the client's; rest.* say where the cluster is.
-FLINK_CLIENT_KEYS = (
-    "rest.address",
-    "rest.port",
-    "python.executable",
-    "python.client.executable",
-    "parallelism.default",
-)
-_TMPDIR_OPTION = re.compile(r"\s*-Djava\.io\.tmpdir=\S*")
 
 
 class ClientError(ValueError):
@@ -42,28 +30,6 @@ def spark_env(client: Mapping[str, str]) -> dict[str, str]:
         if not client.get(key):
             raise ClientError(f"Spark client description has no {key!r}: {dict(client)}")
     return {"SPARK_CONF_DIR": client["conf_dir"], "SPARK_MASTER": client["master_url"]}
-
-
-def flink_client_config(cluster: Mapping[str, object], directory: PurePath) -> dict[str, str]:
-    """A PyFlink client's ``config.yaml`` for the user's session cluster (execution.target remote).
-
-    ``cluster`` is the cluster's own parsed configuration; the client keeps where its REST API is,
-    the Python to run UDFs with and the JVM options Java 17 needs, and puts its scratch and log
-    files under ``directory``.
-    """
-    config = {key: str(value) for key in FLINK_CLIENT_KEYS if (value := lookup(cluster, key))}
-    for key in ("rest.address", "rest.port"):
-        if key not in config:
-            raise ClientError(f"Flink cluster configuration has no {key!r}")
-    java_opts = _TMPDIR_OPTION.sub("", str(lookup(cluster, JAVA_OPTS_KEY) or "")).strip()
-    tmp = directory / "tmp"
-    return {
-        **config,
-        "execution.target": "remote",
-        "env.log.dir": str(directory / "logs"),
-        "io.tmp.dirs": str(tmp),
-        JAVA_OPTS_KEY: f"{java_opts} -Djava.io.tmpdir={tmp}".strip(),
-    }
 
 
 def flink_env(client: Mapping[str, str], client_directory: PurePath) -> dict[str, str]:

@@ -27,6 +27,7 @@ from hubscale.spec import (
     show_typed,
     validation_reason,
 )
+from hubscale.yaml_input import yaml_error_reason
 
 ENGINES: tuple[Engine, ...] = get_args(Engine)
 NOTEBOOK_TRAITS = ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit")  # the Spawner's
@@ -235,10 +236,7 @@ def load_profiles(source: Path | str) -> Profiles:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ProfileError("<document>", f"not valid YAML: {problem}{at}", source=where) from None
+        raise ProfileError("<document>", yaml_error_reason(err), source=where) from None
     if not isinstance(data, Mapping):
         hint = " (pass a pathlib.Path to read a file)" if isinstance(data, str) else ""
         reason = f"must be a mapping, got {show_typed(data)}{hint}"

@@ -17,9 +17,10 @@ import pytest
 from hubscale import processes
 from hubscale.engines import spark_client_env
 from hubscale.prometheus_server import PrometheusServer
-from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
+from hubscale.spec import ComputeCluster, ComputeClusterStatus
 from hubscale.state_dir import client_file, runtime_dir
 from hubscale.store import LocalClusterStore
+from tests.builders import cluster
 from tests.support import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,9 +76,8 @@ class LocalPlatform:
     def apply(
         self, name: str, owner: str = "alice", engine: str = "spark", **spec
     ) -> ComputeCluster:
-        document = {"metadata": {"name": name}, "spec": {"owner": owner, "engine": engine, **spec}}
         self.names.add(name)
-        return self.store.apply(parse_cluster(document))
+        return self.store.apply(cluster(name, engine, owner, **spec))
 
     def status(self, name: str) -> ComputeClusterStatus | None:
         stored = self.store.get(name)

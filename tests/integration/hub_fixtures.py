@@ -1,4 +1,4 @@
-"""The whole local platform as ``make up`` runs it (``python -m hub_config.up``), for the hub tests.
+"""The whole local platform as ``make up`` runs it (``python -m local_stack.up``) for hub tests.
 
 Prometheus, the controller and the hub (with its proxy and idle culler) on free loopback ports and
 a state directory of the test's own; the tests drive it through the hub's REST API with the admin
@@ -21,8 +21,9 @@ import httpx
 
 from hub_config.settings import Settings
 from hubscale import processes
-from hubscale.state_dir import pid_dir, runtime_dir, runtime_root
+from hubscale.state_dir import CLIENT_FILE, pid_dir, platform_pid_dir, runtime_dir, runtime_root
 from hubscale.store import LocalClusterStore
+from local_stack.stack import Stack
 from spawner.cluster_clients import read_client
 from spawner.compute import cluster_name
 from spawner.local import servers_marker
@@ -61,11 +62,11 @@ class RunningHub:
         return self.settings.admin_token_file.read_text().strip()
 
     def start(self) -> None:
-        """Start ``python -m hub_config.up``; return once it printed that the hub is up."""
+        """Start ``python -m local_stack.up``; return once it printed that the hub is up."""
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "hub_config.up"],
+                [sys.executable, "-m", "local_stack.up"],
                 env=self.env,
                 cwd=REPO,
                 stdin=subprocess.DEVNULL,
@@ -92,7 +93,7 @@ class RunningHub:
         return self.log_file.read_text(errors="replace")
 
     def hub_log(self) -> str:
-        return (self.state_dir / "logs" / "hub.log").read_text(errors="replace")
+        return Stack(self.settings).log_file("hub").read_text(errors="replace")
 
     def api(self, method: str, path: str, **kwargs) -> httpx.Response:
         headers = {"Authorization": f"token {self.token}"}
@@ -146,7 +147,7 @@ class RunningHub:
 
     def client(self, user: str, engine: str, server: str = "") -> dict[str, str]:
         client = read_client(self.state_dir, self.cluster(user, engine, server))
-        assert client is not None, f"no client.json for {user}/{server} {engine}"
+        assert client is not None, f"no {CLIENT_FILE} for {user}/{server} {engine}"
         return client
 
     def jvm_pids(self, name: str) -> dict[str, int]:
@@ -163,7 +164,7 @@ class RunningHub:
         runtime = runtime_root(self.state_dir)
         if runtime.is_dir():
             found += [f"cluster {path.name}" for path in runtime.iterdir()]
-        for pid_file in sorted((self.state_dir / "run").glob("*.pid")):
+        for pid_file in sorted(platform_pid_dir(self.state_dir).glob("*.pid")):
             if processes.running_pid(pid_file) is not None:
                 found.append(f"{pid_file.stem} still running")
         return found

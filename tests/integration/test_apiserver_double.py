@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client, watch
 
+from tests.builders import cluster_document
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.fixtures import NAMESPACE, api_client, running_double
 
@@ -39,13 +40,7 @@ async def failure(call: Any) -> tuple[int, dict[str, Any]]:
 
 
 def cc(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "hubscale.io/v1alpha1",
-        "kind": "ComputeCluster",
-        "metadata": {"name": name},
-        "spec": {"owner": "alice", "engine": "spark"},
-        "status": {"phase": "Ready"},
-    }
+    return {**cluster_document(name), "status": {"phase": "Ready"}}
 
 
 def test_replace_with_a_stale_resource_version_is_a_409_conflict(apiserver):

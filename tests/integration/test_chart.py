@@ -22,8 +22,8 @@ from autoscaler.backends.kube_manifests import cluster_objects
 from autoscaler.controller_metrics import ControllerMetrics
 from hubscale.kube_conf import ClusterSettings
 from hubscale.names import CLUSTER_LABEL, ROLE_LABEL
-from hubscale.spec import parse_cluster
 from spawner.profiles import ProfileError, load_profiles
+from tests.builders import cluster
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.chart import (
     CHART,
@@ -678,15 +678,8 @@ def test_cluster_podmonitor_scrapes_each_role_where_the_controller_says():
     settings = ClusterSettings(NAMESPACE, "spark:1", "flink:1")
     pods = []
     for engine in ("spark", "flink"):
-        cluster = parse_cluster(
-            {
-                "apiVersion": "hubscale.io/v1alpha1",
-                "kind": "ComputeCluster",
-                "metadata": {"name": f"alice-{engine}"},
-                "spec": {"owner": "alice", "engine": engine},
-            }
-        )
-        for manifest in cluster_objects(cluster, "uid-1", settings, "secret"):
+        compute = cluster(f"alice-{engine}", engine)
+        for manifest in cluster_objects(compute, "uid-1", settings, "secret"):
             if manifest["kind"] == "Deployment":
                 pods.append(manifest["spec"]["template"])
     assert len(pods) == 4

@@ -24,7 +24,7 @@ from hubscale.kube_conf import (
     SPARK_DRIVER_PORT_RANGES,
     ClusterSettings,
 )
-from hubscale.spec import parse_cluster
+from tests.builders import cluster
 from tests.kube.chart import NAMESPACE, PREFIX, Manifest, find, one, render
 
 METADATA = "169.254.169.254"
@@ -122,25 +122,18 @@ def connects(
 
 def cluster_pods(owner: str, engine: str, settings: ClusterSettings, first_ip: int):
     """The controller's NetworkPolicies and pods (by role) of one user's cluster."""
-    cluster = parse_cluster(
-        {
-            "apiVersion": "hubscale.io/v1alpha1",
-            "kind": "ComputeCluster",
-            "metadata": {"name": f"{owner}-{engine}"},
-            "spec": {"owner": owner, "engine": engine},
-        }
-    )
+    compute = cluster(f"{owner}-{engine}", engine, owner)
     pods, policies = {}, []
-    for index, manifest in enumerate(cluster_objects(cluster, "uid", settings, "secret")):
+    for index, manifest in enumerate(cluster_objects(compute, "uid", settings, "secret")):
         if manifest["kind"] == "NetworkPolicy":
             policies.append(manifest)
         if manifest["kind"] == "Deployment":
             labels = manifest["spec"]["template"]["metadata"]["labels"]
             role = labels["hubscale.io/role"]
             pods[role] = Endpoint(f"{owner}-{role}", f"10.1.{first_ip}.{index}", labels)
-    assert network_policy(cluster, "uid", settings) in policies
+    assert network_policy(compute, "uid", settings) in policies
     if engine == "spark":
-        assert driver_network_policy(cluster, "uid") in policies
+        assert driver_network_policy(compute, "uid") in policies
     return policies, pods
 
 

@@ -4,22 +4,17 @@ the controller's API calls and the Lease handover, not a cluster."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from hubscale.names import worker_name
 from tests.kube.apiserver import ApiServerDouble
-from tests.kube.fixtures import NAMESPACE, create_cluster, running_double, write_kubeconfig
+from tests.kube.controller import start_controller, status_of, workers_wanted
+from tests.kube.fixtures import NAMESPACE, create_cluster, running_double
 from tests.kube.protocol import ApiError
-from tests.support import free_port, wait_for
+from tests.support import wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 LEASE = "hubscale-autoscaler"
 
 
@@ -27,36 +22,6 @@ LEASE = "hubscale-autoscaler"
 def apiserver() -> Iterator[ApiServerDouble]:
     with running_double() as double:
         yield double
-
-
-def start_controller(double, prometheus, tmp_path: Path, name: str) -> subprocess.Popen:
-    kubeconfig = write_kubeconfig(double, tmp_path / "kubeconfig")
-    log = open(tmp_path / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "autoscaler", "--backend", "kubernetes",
-            "--namespace", NAMESPACE, "--leader-election", "--lease-duration", "3",
-            "--prometheus-url", prometheus.url, "--interval", "0.5",
-            "--listen", f"127.0.0.1:{free_port()}",
-        ],
-        cwd=REPO,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-
-
-def workers_wanted(double: ApiServerDouble, cluster: str) -> int | None:
-    try:
-        deployment = double.get("deployments", NAMESPACE, worker_name(cluster, "spark"))
-    except ApiError:
-        return None
-    return deployment["spec"].get("replicas")
-
-
-def status_of(double: ApiServerDouble, cluster: str) -> dict:
-    return double.get("computeclusters", NAMESPACE, cluster).get("status", {})
 
 
 def holder(double: ApiServerDouble) -> str | None:

@@ -21,6 +21,7 @@ import pytest
 
 from hubscale import processes
 from hubscale.state_dir import runtime_dir, servers_dir
+from local_stack.stack import Stack
 from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.support import wait_for
 
@@ -329,7 +330,7 @@ def test_a_killed_platform_comes_back_with_the_users_clusters_still_managed(hub,
     jvms = {name: hub.jvm_pids(name) for name in names}
     server_pid = hub.api("GET", f"/users/{bob.name}").json()["servers"][""]["state"]["pid"]
     for component in ("up", "hub", "controller", "prometheus"):
-        pid = processes.running_pid(hub.state_dir / "run" / f"{component}.pid")
+        pid = processes.running_pid(Stack(hub.settings).pid_file(component))
         assert pid is not None, f"{component} should be running"
         processes.kill_group(pid)
     hub.process.wait(30)

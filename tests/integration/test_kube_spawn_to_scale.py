@@ -1,10 +1,10 @@
 """From a spawn to a scaled cluster, against the API-server double: hubscale's KubeSpawner
 subclass creates the user's pod and ComputeClusters, the real controller (a process, kubeconfig
-pointing at the double, real Prometheus) creates their objects, the pod runs once its Spark
-configuration Secret exists, a backlog in Prometheus scales the user's Spark workers up, no
-backlog scales them back to zero after the idle window, and with Prometheus unreachable a
-controller holds them. The test plays kubelet and the garbage collector. This proves the calls
-and objects, not a cluster."""
+pointing at the double, real Prometheus) creates their objects, the pod runs once its clusters'
+configuration Secrets exist (its Flink client configured from the controller's), a backlog in
+Prometheus scales the user's Spark workers up, no backlog scales them back to zero after the
+idle window, and with Prometheus unreachable a controller holds them. The test plays kubelet and
+the garbage collector. This proves the calls and objects, not a cluster."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import yaml
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from hubscale.names import (
@@ -28,14 +29,11 @@ from hubscale.names import (
 from hubscale.prometheus_server import PrometheusServer
 from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from spawner.compute import cluster_name
-from tests.integration.test_controller_kubernetes import (
-    start_controller,
-    status_of,
-    workers_wanted,
-)
+from spawner.notebook_pod import FLINK_CLIENT_INIT
 from tests.kube.apiserver import ApiServerDouble
+from tests.kube.controller import start_controller, status_of, workers_wanted
 from tests.kube.fixtures import NAMESPACE
-from tests.kube.hub import kubelet, make_spawner, stop_reflectors
+from tests.kube.hub import kubelet, make_spawner, run_init_container, stop_reflectors
 from tests.support import free_port
 
 USER = "dora"
@@ -88,6 +86,18 @@ async def until(condition, timeout_s: float) -> None:
         await asyncio.sleep(0.2)
 
 
+def flink_client(double: ApiServerDouble, pod_name: str, root: Path) -> dict[str, str]:
+    """Where the notebook's PyFlink client, as the pod's init container set it up, finds its
+    cluster, and the Python it names for UDFs."""
+    pod = double.get("pods", NAMESPACE, pod_name)
+    mounts = run_init_container(double, pod, FLINK_CLIENT_INIT, root)
+    container = pod["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    conf_dir = mounts.local(container, env["FLINK_CONF_DIR"])
+    config = yaml.safe_load((conf_dir / "config.yaml").read_text())
+    return {key: config[key] for key in ("rest.address", "rest.port", "python.executable")}
+
+
 def names(double: ApiServerDouble, plural: str) -> set[str]:
     return {obj["metadata"]["name"] for obj in double.objects(plural, NAMESPACE)}
 
@@ -106,10 +116,16 @@ def test_a_spawn_gets_its_clusters_a_backlog_scales_them_up_and_idle_back_to_zer
         spawner.user_options = {}
         secret = config_secret_name(SPARK)
         try:
-            async with kubelet(spawner_apiserver, spawner.pod_name, secret=secret, workloads=True):
+            async with kubelet(spawner_apiserver, spawner.pod_name, secrets=True, workloads=True):
                 url = await asyncio.wait_for(spawner.start(), 90)
                 assert url.endswith(":8888")
-                assert secret in names(spawner_apiserver, "secrets")  # the pod ran after it existed
+                # the pod ran after they existed
+                assert {secret, config_secret_name(FLINK)} <= names(spawner_apiserver, "secrets")
+                assert flink_client(spawner_apiserver, spawner.pod_name, tmp_path) == {
+                    "rest.address": f"{head_name(FLINK, 'flink')}.{NAMESPACE}.svc",
+                    "rest.port": "8081",
+                    "python.executable": "python3",  # the controller's: the Flink image's
+                }
                 assert workers_wanted(spawner_apiserver, SPARK) == 0  # the profile's minWorkers
                 with waiting_apps(prometheus, SPARK) as waiting:
                     waiting.set(2)

@@ -1,13 +1,12 @@
 """hubscale's KubeSpawner subclass, its KubeSpawner code unmodified, over HTTP against the
-API-server double: the pod, the user's ComputeClusters owned by it, stop, and refused options.
+API-server double: the pod, the user's ComputeClusters owned by it, the Flink client from the
+controller's Secret, stop, and refused options.
 The test plays kubelet. These prove the API calls and the objects, not a cluster."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 
 import pytest
 import yaml
@@ -15,13 +14,16 @@ from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import iterate_until
 from kubernetes.utils.quantity import parse_quantity
 
+from autoscaler.backends.kubernetes import KubernetesBackend
 from hubscale.kube_api import MERGE_PATCH
+from hubscale.kube_conf import ClusterSettings
 from hubscale.names import config_secret_name
+from hubscale.spec import parse_cluster
 from spawner.compute import cluster_name
-from spawner.notebook_pod import FILES_VARIABLE, FLINK_CLIENT_INIT
+from spawner.notebook_pod import FLINK_CLIENT_INIT, FLINK_CONF_VOLUME
 from tests.kube.apiserver import ApiServerDouble, resource
-from tests.kube.fixtures import NAMESPACE, eventually
-from tests.kube.hub import kubelet, make_spawner, stop_reflectors
+from tests.kube.fixtures import NAMESPACE, api_client, eventually
+from tests.kube.hub import Mounts, kubelet, make_spawner, run_init_container, stop_reflectors
 from tests.kube.protocol import ApiError
 
 # The hub's own notebook size, as hub_config/kubernetes.py sets it from singleuser.cpu/memory.
@@ -84,15 +86,15 @@ def test_spawn_creates_the_pod_then_its_clusters_owned_by_it_against_the_api_ser
     assert env["FLINK_REST_URL"] == f"http://{flink}-jobmanager.{NAMESPACE}.svc:8081"
     assert env["FLINK_CONF_DIR"] == "/var/lib/hubscale/flink/conf"
     assert "--MappingKernelManager.default_kernel_name=spark" in container["args"]
-    secret = {v["name"]: v for v in pod["spec"]["volumes"]}["hubscale-spark-conf"]["secret"]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    secret = volumes["hubscale-spark-conf"]["secret"]
     assert secret == {"secretName": config_secret_name(spark), "optional": False}
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert mounts["/etc/hubscale"]["readOnly"] is True
     init = {c["name"]: c for c in pod["spec"]["initContainers"]}[FLINK_CLIENT_INIT]
-    files = json.loads(base64.b64decode(env_of(init)[FILES_VARIABLE]))
-    client = yaml.safe_load(files["config.yaml"])
-    assert client["rest.address"] == f"{flink}-jobmanager.{NAMESPACE}.svc"
-    assert client["execution.target"] == "remote"
+    flink_secret = volumes[FLINK_CONF_VOLUME]["secret"]
+    assert flink_secret["secretName"] == config_secret_name(flink)
+    assert FLINK_CONF_VOLUME in {m["name"] for m in init["volumeMounts"]}
 
     assert sorted(c["metadata"]["name"] for c in clusters) == sorted([spark, flink])
     for cluster in clusters:
@@ -111,6 +113,61 @@ def test_spawn_creates_the_pod_then_its_clusters_owned_by_it_against_the_api_ser
 
     assert spawner_apiserver.objects("pods", NAMESPACE) == []  # stop deleted the pod
     assert spawner_apiserver.objects("computeclusters", NAMESPACE) == []  # and the clusters
+
+
+def test_the_pods_flink_client_is_what_the_controller_wrote_for_its_cluster_against_the_api_server_double(  # noqa: E501
+    spawner_apiserver, tmp_path
+):
+    """A controller whose settings are not the defaults (the TaskManagers' Python, the JVM
+    options): the pod waits for the clusters' Secrets it writes, and the PyFlink client's
+    ``config.yaml``, as the init container leaves it, carries those settings."""
+    settings = ClusterSettings(
+        NAMESPACE,
+        "hubscale/spark:test",
+        "hubscale/flink:test",
+        flink_java_opts="--add-opens=java.base/java.lang=ALL-UNNAMED -Dhubscale.site=eu",
+        flink_python="/opt/udf-env/bin/python3.12",
+    )
+
+    async def scenario() -> tuple[dict, Mounts]:
+        spawner = make_spawner(spawner_apiserver, "hana")
+        spawner.user_options = {}
+
+        async def controller(backend: KubernetesBackend) -> None:
+            for name in spawner.cluster_names.values():
+                found = await eventually(lambda n=name: _cluster(spawner_apiserver, n), 20)
+                await backend.ensure(parse_cluster(found))
+
+        try:
+            async with api_client(spawner_apiserver) as api:
+                writer = asyncio.create_task(controller(KubernetesBackend(api, settings)))
+                async with kubelet(spawner_apiserver, spawner.pod_name, secrets=True):
+                    await asyncio.wait_for(spawner.start(), 30)
+                await writer
+            pod = spawner_apiserver.get("pods", NAMESPACE, spawner.pod_name)
+            mounts = run_init_container(spawner_apiserver, pod, FLINK_CLIENT_INIT, tmp_path)
+            await spawner.stop()
+            return pod, mounts
+        finally:
+            await stop_reflectors()
+
+    pod, mounts = asyncio.run(scenario())
+    flink = cluster_name("hana", "", "flink")
+    container = pod["spec"]["containers"][0]
+    conf_dir = mounts.local(container, env_of(container)["FLINK_CONF_DIR"])
+    client = yaml.safe_load((conf_dir / "config.yaml").read_text())
+    assert client["python.executable"] == "/opt/udf-env/bin/python3.12"
+    assert "-Dhubscale.site=eu" in client["env.java.opts.all"]
+    assert client["rest.address"] == f"{flink}-jobmanager.{NAMESPACE}.svc"
+    assert client["execution.target"] == "remote"
+    assert client["python.client.executable"] == "/opt/flink-venv/bin/python"  # the kernel's
+    assert (conf_dir.parent / "tmp").is_dir() and (conf_dir.parent / "logs").is_dir()
+
+
+def _cluster(double: ApiServerDouble, name: str) -> dict | None:
+    with contextlib.suppress(ApiError):
+        return double.get("computeclusters", NAMESPACE, name)
+    return None
 
 
 def test_a_restart_replaces_the_clusters_left_over_against_the_api_server_double(spawner_apiserver):
@@ -276,14 +333,12 @@ def test_spawn_progress_tells_about_the_clusters_and_the_pod_against_the_api_ser
                 set_status(spawner_apiserver, name, phase="Idle", reason=reason)
             await eventually(lambda: said(f"{names['flink']}: Idle"), 10)
             await eventually(lambda: said("Successfully assigned"), 10)
-            spawner_apiserver.create(
-                "secrets", NAMESPACE, {"metadata": {"name": config_secret_name(names["spark"])}}
-            )
+            for name in names.values():
+                secret = {"metadata": {"name": config_secret_name(name)}}
+                spawner_apiserver.create("secrets", NAMESPACE, secret)
 
         try:
-            async with kubelet(
-                spawner_apiserver, spawner.pod_name, config_secret_name(names["spark"])
-            ):
+            async with kubelet(spawner_apiserver, spawner.pod_name, secrets=True):
                 writer = asyncio.create_task(controller())
                 starting = asyncio.ensure_future(spawner.start())
                 async for event in iterate_until(starting, spawner.progress()):

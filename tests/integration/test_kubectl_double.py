@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import cluster_document
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import NAMESPACE, running_double, write_kubeconfig
 from tools.kube_tools import ensure_tools
@@ -39,11 +40,7 @@ def kubectl(binary: str, double: ApiServerDouble, tmp_path: Path, *args: str) ->
 
 
 def test_kubectl_get_cc_shows_the_printer_columns(kubectl_binary, apiserver, tmp_path):
-    apiserver.create(
-        "computeclusters",
-        NAMESPACE,
-        {"metadata": {"name": "alice-spark"}, "spec": {"owner": "alice", "engine": "spark"}},
-    )
+    apiserver.create("computeclusters", NAMESPACE, cluster_document("alice-spark"))
     status = {"workers": 1, "desired": 3, "phase": "Scaling", "reason": "backlog needs 3"}
     apiserver.store.patch(
         resource("computeclusters"), NAMESPACE, "alice-spark",

@@ -12,6 +12,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from hubscale.kube_api import Retry
+from tests.builders import cluster_document
 from tests.kube.apiserver import ApiServerDouble
 
 NAMESPACE = "hub"
@@ -46,16 +47,7 @@ async def eventually(condition: Callable[[], object], timeout_s: float = 5.0) ->
 
 def create_cluster(double: ApiServerDouble, name: str, **spec: Any) -> dict[str, Any]:
     """A ComputeCluster created in the double, as a spawner would: alice's, Spark unless told."""
-    return double.create(
-        "computeclusters",
-        NAMESPACE,
-        {
-            "apiVersion": "hubscale.io/v1alpha1",
-            "kind": "ComputeCluster",
-            "metadata": {"name": name},
-            "spec": {"owner": "alice", "engine": "spark", **spec},
-        },
-    )
+    return double.create("computeclusters", NAMESPACE, cluster_document(name, **spec))
 
 
 def write_kubeconfig(double: ApiServerDouble, path: Path) -> Path:

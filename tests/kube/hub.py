@@ -4,10 +4,14 @@ stand-ins for the hub's User and Hub (the attributes a spawner reads), the test 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -18,7 +22,7 @@ from traitlets.config import Config
 from spawner.kube import HubscaleKubeSpawner
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.fixtures import NAMESPACE, running_double, write_kubeconfig
-from tests.kube.protocol import ApiError
+from tests.kube.protocol import ApiError, Json
 
 
 @pytest.fixture
@@ -66,17 +70,18 @@ def make_spawner(
 
 @contextlib.asynccontextmanager
 async def kubelet(
-    double: ApiServerDouble, pod_name: str, secret: str | None = None, workloads: bool = False
+    double: ApiServerDouble, pod_name: str, secrets: bool = False, workloads: bool = False
 ) -> AsyncIterator[None]:
-    """While the block runs, the kubelet's part: the pod runs once it exists (and, if given, the
-    Secret it mounts does); with ``workloads``, the Deployments' pods run too."""
+    """While the block runs, the kubelet's part: the pod runs once it exists (with ``secrets``,
+    once every Secret it mounts, not optional, exists too); with ``workloads``, the
+    Deployments' pods run too."""
 
     async def run() -> None:
         pod_running = False
         while workloads or not pod_running:
             if workloads:
                 double.play_kubelet(NAMESPACE)
-            if not pod_running and _exists(double, "secrets", secret):
+            if not pod_running and (not secrets or _mounts_exist(double, pod_name)):
                 with contextlib.suppress(ApiError):
                     double.run_pod(NAMESPACE, pod_name)
                     pod_running = True
@@ -91,14 +96,64 @@ async def kubelet(
             await task
 
 
-def _exists(double: ApiServerDouble, plural: str, name: str | None) -> bool:
-    if name is None:
-        return True
+def _mounts_exist(double: ApiServerDouble, pod_name: str) -> bool:
+    """The pod exists and so does every Secret it needs (a volume not marked optional)."""
     try:
-        double.get(plural, NAMESPACE, name)
+        pod = double.get("pods", NAMESPACE, pod_name)
+        for volume in pod["spec"].get("volumes", []):
+            secret = volume.get("secret")
+            if secret and not secret.get("optional"):
+                double.get("secrets", NAMESPACE, secret["secretName"])
     except ApiError:
         return False
     return True
+
+
+def run_init_container(double: ApiServerDouble, pod: Json, name: str, root: Path) -> Mounts:
+    """The kubelet's part for one init container, on this machine: each of its volumes becomes a
+    directory under ``root`` (a Secret's keys, or its ``items``, as files), its paths in the
+    environment point there, and its ``python3`` command runs with this Python. Returns the pod's
+    volumes as directories, for what a container of the pod would see."""
+    container = next(c for c in pod["spec"]["initContainers"] if c["name"] == name)
+    mounts = Mounts(pod, root)
+    for mount in container.get("volumeMounts", []):
+        mounts.fill(double, mount["name"])
+    env = {**os.environ}
+    for variable in container.get("env", []):
+        env[variable["name"]] = str(mounts.local(container, variable["value"]))
+    command = list(container["command"])
+    assert command[0] == "python3", command
+    subprocess.run([sys.executable, *command[1:]], env=env, check=True, timeout=60)
+    return mounts
+
+
+@dataclass
+class Mounts:
+    """A pod's volumes as directories under ``root`` (one per volume, shared by its containers)."""
+
+    pod: Json
+    root: Path
+
+    def fill(self, double: ApiServerDouble, volume_name: str) -> Path:
+        """The volume's directory: an emptyDir left as it is, a Secret's files (re)written."""
+        volume = next(v for v in self.pod["spec"]["volumes"] if v["name"] == volume_name)
+        directory = self.root / volume_name
+        directory.mkdir(parents=True, exist_ok=True)
+        if "secret" in volume:
+            source = volume["secret"]
+            data = double.get("secrets", NAMESPACE, source["secretName"]).get("data", {})
+            items = source.get("items") or [{"key": key, "path": key} for key in data]
+            for item in items:
+                (directory / item["path"]).write_bytes(base64.b64decode(data[item["key"]]))
+        return directory
+
+    def local(self, container: Json, path: str) -> Path | str:
+        """``path`` in ``container`` as a path on this machine, if it is in one of its mounts."""
+        for mount in container.get("volumeMounts", []):
+            inside = PurePosixPath(mount["mountPath"])
+            if PurePosixPath(path).is_relative_to(inside):
+                return self.root / mount["name"] / PurePosixPath(path).relative_to(inside)
+        return path
 
 
 async def stop_reflectors() -> None:

@@ -21,6 +21,7 @@ from autoscaler.sim.baselines import (
     StaticPolicy,
 )
 from hubscale.spec import ComputeClusterSpec
+from tests.builders import cluster_spec
 
 DA = SparkDynamicAllocationPolicy()
 FIXED = FixedParallelismPolicy()
@@ -29,18 +30,8 @@ KEDA = KedaHpaPolicy()
 FLINK = FlinkAutoscalerPolicy()
 BASELINES = [StaticPolicy(), DA, DASK, KEDA, FLINK]
 METRIC_DRIVEN = [DA, FIXED, DASK, KEDA, FLINK]
-
-
-def make_spec(
-    engine: str = "spark", min_workers: int = 0, max_workers: int = 10, cores: int = 1
-) -> ComputeClusterSpec:
-    return ComputeClusterSpec(
-        owner="alice",
-        engine=engine,
-        minWorkers=min_workers,
-        maxWorkers=max_workers,
-        worker={"cores": cores},
-    )
+SPARK_UP_TO_10 = cluster_spec(max_workers=10)
+FLINK_UP_TO_10 = cluster_spec("flink", max_workers=10)
 
 
 def loads(busy: Iterable[float], starting: int = 0) -> tuple[WorkerLoad, ...]:
@@ -133,7 +124,7 @@ def drive(
 
 
 def test_spark_da_adds_1_2_4_8_executors_each_second_of_sustained_backlog():
-    spec = make_spec(max_workers=100)
+    spec = cluster_spec(max_workers=100)
     decisions, _ = drive(
         DA, spec, lambda s, t: spark(pending=1000, workers=loads([1] * s.workers)), range(6)
     )
@@ -143,7 +134,7 @@ def test_spark_da_adds_1_2_4_8_executors_each_second_of_sustained_backlog():
 
 
 def test_spark_da_counts_the_rounds_that_passed_between_calls():
-    spec = make_spec(max_workers=1000)
+    spec = cluster_spec(max_workers=1000)
     decisions, _ = drive(DA, spec, lambda s, t: spark(pending=10_000), [0, 5])
     assert decisions[-1].target == 1 + 2 + 4 + 8 + 16
 
@@ -153,19 +144,24 @@ def test_spark_da_target_capped_by_executors_running_and_pending_tasks_need():
         running = min(state.workers, 6)
         return spark(pending=6 - running, running=running, workers=loads([1] * state.workers))
 
-    decisions, _ = drive(DA, make_spec(max_workers=100), six_tasks, range(6))
+    decisions, _ = drive(DA, cluster_spec(max_workers=100), six_tasks, range(6))
     assert [d.target for d in decisions] == [0, 1, 3, 6, 6, 6]
 
 
 def test_spark_da_needs_one_executor_per_cores_tasks():
     decisions, _ = drive(
-        DA, make_spec(max_workers=100, cores=4), lambda s, t: spark(pending=20), range(5)
+        DA,
+        cluster_spec(max_workers=100, worker={"cores": 4}),
+        lambda s, t: spark(pending=20),
+        range(5),
     )
     assert decisions[-1].target == 5
 
 
 def test_spark_da_target_capped_by_max_workers():
-    decisions, _ = drive(DA, make_spec(max_workers=5), lambda s, t: spark(pending=1000), range(6))
+    decisions, _ = drive(
+        DA, cluster_spec(max_workers=5), lambda s, t: spark(pending=1000), range(6)
+    )
     assert [d.target for d in decisions] == [0, 1, 3, 5, 5, 5]
 
 
@@ -174,12 +170,12 @@ def test_spark_da_ramp_restarts_at_one_after_the_backlog_clears():
         pending = 0 if now == 4 else 100
         return spark(pending=pending, running=state.workers, workers=loads([1] * state.workers))
 
-    decisions, _ = drive(DA, make_spec(max_workers=100), backlog_except_at_4, range(7))
+    decisions, _ = drive(DA, cluster_spec(max_workers=100), backlog_except_at_4, range(7))
     assert [d.target for d in decisions] == [0, 1, 3, 7, 7, 7, 8]
 
 
 def test_spark_da_removes_only_workers_idle_for_executor_idle_timeout():
-    spec = make_spec(max_workers=10)
+    spec = SPARK_UP_TO_10
     state = ClusterState(4, 4)
     busy_at = {"w0": lambda t: 1, "w1": lambda t: 1, "w2": lambda t: t < 10, "w3": lambda t: t < 40}
 
@@ -202,7 +198,7 @@ def test_spark_da_removes_only_workers_idle_for_executor_idle_timeout():
 
 
 def test_spark_da_never_removes_a_busy_worker_even_when_fewer_are_needed():
-    spec = make_spec(max_workers=10, cores=4)
+    spec = cluster_spec(max_workers=10, worker={"cores": 4})
     workers = loads([1, 1, 1])  # three tasks: one executor of 4 cores would do
     decisions, state = drive(
         DA,
@@ -217,15 +213,15 @@ def test_spark_da_never_removes_a_busy_worker_even_when_fewer_are_needed():
 
 def test_spark_da_cancels_starting_workers_beyond_its_target():
     workers = loads([1], starting=2)
-    decision, _ = step(DA, make_spec(), spark(running=1, workers=workers), ClusterState(3, 3), 0)
+    decision, _ = step(DA, SPARK_UP_TO_10, spark(running=1, workers=workers), ClusterState(3, 3), 0)
     assert decision.target == 1
     assert set(decision.victims) == {"s0", "s1"}
 
 
 def test_spark_da_sizes_flink_clusters_by_fixed_parallelism():
     signal = idle_flink(slots_required=5, busy=[], slots_per_worker=2)
-    decision = DA.decide(make_spec("flink"), signal, ClusterState(0, 0), 0.0)
-    assert decision == FIXED.decide(make_spec("flink"), signal, ClusterState(0, 0), 0.0)
+    decision = DA.decide(FLINK_UP_TO_10, signal, ClusterState(0, 0), 0.0)
+    assert decision == FIXED.decide(FLINK_UP_TO_10, signal, ClusterState(0, 0), 0.0)
     assert decision.target == 3
 
 
@@ -233,12 +229,12 @@ def test_spark_da_sizes_flink_clusters_by_fixed_parallelism():
 
 
 def test_fixed_parallelism_starts_taskmanagers_for_the_required_slots_at_once():
-    decision, _ = step(FIXED, make_spec("flink"), idle_flink(6, []), ClusterState(0, 0), 0)
+    decision, _ = step(FIXED, FLINK_UP_TO_10, idle_flink(6, []), ClusterState(0, 0), 0)
     assert decision.target == 6 and decision.cause == "backlog"
 
 
 def test_fixed_parallelism_releases_taskmanagers_idle_for_the_timeout_when_no_job_needs_them():
-    spec = make_spec("flink")
+    spec = FLINK_UP_TO_10
     decisions, _ = drive(
         FIXED, spec, lambda s, t: idle_flink(0, [0] * s.workers), range(0, 31), ClusterState(3, 3)
     )
@@ -248,7 +244,7 @@ def test_fixed_parallelism_releases_taskmanagers_idle_for_the_timeout_when_no_jo
 
 
 def test_fixed_parallelism_keeps_idle_taskmanagers_a_waiting_job_needs():
-    spec = make_spec("flink")
+    spec = FLINK_UP_TO_10
     decisions, state = drive(
         FIXED, spec, lambda s, t: idle_flink(2, [0, 0, 0]), range(0, 61), ClusterState(3, 3)
     )
@@ -260,25 +256,25 @@ def test_fixed_parallelism_keeps_idle_taskmanagers_a_waiting_job_needs():
 
 
 def test_dask_scales_up_at_once_to_finish_queued_work_in_target_duration():
-    spec = make_spec(max_workers=20, cores=2)
+    spec = cluster_spec(max_workers=20, worker={"cores": 2})
     signal = spark(pending=50, queued_s=100)  # 100 core-s in 5 s: 20 cores, 10 workers
     decision, _ = step(DASK, spec, signal, ClusterState(0, 0), 0)
     assert decision.target == 10 and decision.cause == "backlog"
 
 
 def test_dask_asks_no_more_cores_than_tasks_can_run():
-    decision, _ = step(DASK, make_spec(), spark(pending=3, queued_s=1000), ClusterState(0, 0), 0)
+    decision, _ = step(DASK, SPARK_UP_TO_10, spark(pending=3, queued_s=1000), ClusterState(0, 0), 0)
     assert decision.target == 3
 
 
 def test_dask_starts_one_worker_for_queued_tasks_when_it_has_none():
-    decision, _ = step(DASK, make_spec(), spark(pending=1, queued_s=0.0), ClusterState(0, 0), 0)
+    decision, _ = step(DASK, SPARK_UP_TO_10, spark(pending=1, queued_s=0.0), ClusterState(0, 0), 0)
     assert decision.target == 1
 
 
 def test_dask_closes_an_idle_worker_after_3_consecutive_lower_recommendations():
     signal = spark(running=3, queued_s=3, workers=loads([1, 1, 1, 0]))
-    decisions, _ = drive(DASK, make_spec(), lambda s, t: signal, range(3), ClusterState(4, 4))
+    decisions, _ = drive(DASK, SPARK_UP_TO_10, lambda s, t: signal, range(3), ClusterState(4, 4))
     assert [d.target for d in decisions] == [4, 4, 3]
     assert [d.cause for d in decisions] == ["stabilizing", "stabilizing", "shrink"]
     assert decisions[-1].victims == ("w3",)
@@ -289,14 +285,14 @@ def test_dask_starts_counting_again_when_a_recommendation_is_not_lower():
     high = spark(running=3, pending=5, queued_s=100, workers=loads([1, 1, 1, 0]))
     signals = [low, low, high, low, low, low]
     decisions, _ = drive(
-        DASK, make_spec(max_workers=4), lambda s, t: signals[t], range(6), ClusterState(4, 4)
+        DASK, cluster_spec(max_workers=4), lambda s, t: signals[t], range(6), ClusterState(4, 4)
     )
     assert [d.target for d in decisions] == [4, 4, 4, 4, 4, 3]
 
 
 def test_dask_never_closes_busy_workers():
     signal = spark(running=4, queued_s=4, workers=loads([1, 1, 1, 1]))  # 1 core wanted, all busy
-    decisions, _ = drive(DASK, make_spec(), lambda s, t: signal, range(10), ClusterState(4, 4))
+    decisions, _ = drive(DASK, SPARK_UP_TO_10, lambda s, t: signal, range(10), ClusterState(4, 4))
     assert all(d.target == 4 and d.victims == () for d in decisions)
 
 
@@ -308,12 +304,12 @@ def tasks(n: float) -> Callable[[ClusterState, float], SparkSignal]:
 
 
 def test_keda_activates_from_zero_when_tasks_appear():
-    decision, _ = step(KEDA, make_spec(), tasks(6)(ClusterState(0, 0), 0), ClusterState(0, 0), 0)
+    decision, _ = step(KEDA, SPARK_UP_TO_10, tasks(6)(ClusterState(0, 0), 0), ClusterState(0, 0), 0)
     assert decision.target == 6 and decision.cause == "backlog"
 
 
 def test_keda_scales_to_zero_only_after_cooldown_period_of_zero_metric():
-    spec = make_spec()
+    spec = SPARK_UP_TO_10
     _, state = step(KEDA, spec, tasks(3)(ClusterState(0, 0), 0), ClusterState(0, 0), 0)
     decisions, _ = drive(KEDA, spec, tasks(0), range(30, 301, 30), state)
     assert all(d.target >= 1 for d in decisions[:-1])  # t = 30 … 270
@@ -321,7 +317,7 @@ def test_keda_scales_to_zero_only_after_cooldown_period_of_zero_metric():
 
 
 def test_keda_keeps_the_highest_recommendation_of_the_last_300_s():
-    spec = make_spec(max_workers=20)
+    spec = cluster_spec(max_workers=20)
     metric = {0: 4, 60: 8}
     decisions, _ = drive(
         KEDA, spec, lambda s, t: tasks(metric.get(t, 2))(s, t), range(0, 421, 30), None
@@ -333,21 +329,21 @@ def test_keda_keeps_the_highest_recommendation_of_the_last_300_s():
 
 
 def test_keda_ignores_changes_within_tolerance():
-    spec = make_spec(max_workers=20)
+    spec = cluster_spec(max_workers=20)
     state = ClusterState(10, 10, memo={"last_active": 0.0})
     assert KEDA.decide(spec, tasks(10.9)(state, 30), state, 30).target == 10
     assert KEDA.decide(spec, tasks(11.5)(state, 30), state, 30).target == 12
 
 
 def test_keda_adds_at_most_double_or_4_pods_per_step():
-    spec = make_spec(max_workers=100)
+    spec = cluster_spec(max_workers=100)
     small, large = ClusterState(2, 2), ClusterState(10, 10)
     assert KEDA.decide(spec, tasks(40)(small, 30), small, 30).target == 6
     assert KEDA.decide(spec, tasks(40)(large, 30), large, 30).target == 20
 
 
 def test_keda_aims_flink_busy_ratio_at_70_percent():
-    spec = make_spec("flink", max_workers=20)
+    spec = cluster_spec("flink", max_workers=20)
     state = ClusterState(4, 4)
     signal = flink(workers=4, parallelism=4, input_rate=400)  # busy 1.0
     assert KEDA.decide(spec, signal, state, 30).target == math.ceil(4 / 0.7)
@@ -355,7 +351,7 @@ def test_keda_aims_flink_busy_ratio_at_70_percent():
 
 # Flink Kubernetes operator autoscaler
 
-FLINK_SPEC = make_spec("flink", max_workers=20)
+FLINK_SPEC = cluster_spec("flink", max_workers=20)
 STABLE_AND_FULL_S = 300 + 900  # stabilization.interval + metrics.window
 
 
@@ -424,8 +420,8 @@ def test_flink_autoscaler_releases_taskmanagers_when_no_job_remains():
 def test_flink_autoscaler_leaves_spark_clusters_to_dynamic_allocation():
     signal = spark(pending=10, running=0)
     state = ClusterState(0, 0, memo={"target": 0.0, "to_add": 1.0, "add_at": 1.0})
-    assert FLINK.decide(make_spec(), signal, state, 1.0) == DA.decide(
-        make_spec(), signal, state, 1.0
+    assert FLINK.decide(SPARK_UP_TO_10, signal, state, 1.0) == DA.decide(
+        SPARK_UP_TO_10, signal, state, 1.0
     )
 
 
@@ -448,7 +444,7 @@ def test_every_metric_driven_baseline_holds_without_a_sample(policy, engine):
     signal = SparkSignal(None) if engine == "spark" else FlinkSignal(None)
     signal = _with_workers(signal, loads([0, 0, 0]))
     state = ClusterState(3, 3, memo={"idle_since:w0": -1e6})
-    decision = policy.decide(make_spec(engine), signal, state, 1e6)
+    decision = policy.decide(cluster_spec(engine, max_workers=10), signal, state, 1e6)
     if policy is FIXED and engine == "spark":
         assert decision.target == 3
         return
@@ -461,14 +457,14 @@ def test_every_metric_driven_baseline_holds_on_nan_metrics(policy, engine):
     signal = SparkSignal(0.0) if engine == "spark" else FlinkSignal(0.0, running_jobs=1.0)
     signal = _with_workers(signal, loads([0, 0, 0]))
     state = ClusterState(3, 3, memo={"idle_since:w0": -1e6})
-    decision = policy.decide(make_spec(engine), signal, state, 1e6)
+    decision = policy.decide(cluster_spec(engine, max_workers=10), signal, state, 1e6)
     assert decision.target == 3 and decision.victims == ()
 
 
 def test_static_keeps_max_workers_whatever_the_metrics():
     for signal in (SparkSignal(None), FlinkSignal(0.0), spark(pending=0)):
         assert (
-            StaticPolicy().decide(make_spec(max_workers=7), signal, ClusterState(0, 0), 0).target
+            StaticPolicy().decide(cluster_spec(max_workers=7), signal, ClusterState(0, 0), 0).target
             == 7
         )
 
@@ -545,7 +541,7 @@ def test_every_baseline_stays_within_bounds_and_holds_on_missing_metrics(
     policy, engine, bounds, cores, data
 ):
     low, high = min(bounds), max(bounds)
-    spec = make_spec(engine, low, high, cores)
+    spec = cluster_spec(engine, min_workers=low, max_workers=high, worker={"cores": cores})
     signals = spark_signals if engine == "spark" else flink_signals
     desired = data.draw(st.integers(low, high))
     state = ClusterState(data.draw(st.integers(0, 12)), desired)

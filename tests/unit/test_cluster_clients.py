@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hubscale.spec import ComputeClusterStatus, parse_cluster
+from hubscale.spec import ComputeClusterStatus
 from hubscale.state_dir import client_file, runtime_dir
 from hubscale.store import LocalClusterStore
 from spawner.cluster_clients import (
@@ -17,6 +17,7 @@ from spawner.cluster_clients import (
     wait_for_clients,
     wait_for_teardown,
 )
+from tests.builders import cluster
 
 NAMES = ["alice-spark-1", "alice-flink-2"]
 
@@ -26,11 +27,7 @@ def store(tmp_path: Path) -> LocalClusterStore:
     store = LocalClusterStore(tmp_path / "state")
     for name in NAMES:
         engine = "spark" if "spark" in name else "flink"
-        store.apply(
-            parse_cluster(
-                {"metadata": {"name": name}, "spec": {"owner": "alice", "engine": engine}}
-            )
-        )
+        store.apply(cluster(name, engine))
     return store
 
 

@@ -14,6 +14,7 @@ import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from hubscale.names import USER_LABEL, label_value, labels, user_label
 from hubscale.spec import cluster_to_yaml, load_cluster_yaml, parse_cluster
 from spawner.compute import (
     FORM_INTEGER_DIGITS,
@@ -21,11 +22,11 @@ from spawner.compute import (
     UserOptionsError,
     cluster_name,
     compute_clusters,
-    label_value,
     options_form,
     options_from_form,
     resolve_options,
 )
+from spawner.notebook_pod import pod_labels
 from spawner.profiles import Profiles, load_profiles
 
 SHIPPED = Path(__file__).resolve().parents[2] / "hub_config" / "profiles.yaml"
@@ -195,6 +196,27 @@ def test_clusters_carry_owner_server_engine_labels_and_the_exact_user():
         "idleTimeoutSeconds": 600,
     }
     assert (flink.spec.max_workers, flink.spec.worker.memory) == (1, "4Gi")
+
+
+@pytest.mark.parametrize("user", ["José Müller", "ренат", "佐藤", "Zoë@example.org"])
+def test_a_non_ascii_user_has_one_label_on_clusters_their_objects_and_the_notebook_pod(user):
+    """The spawner's ComputeClusters, the controller's objects (their labels and the
+    NetworkPolicies' notebook selector) and the notebook pod spell the user label alike."""
+    resolved = resolve_options(PROFILES, {})
+    clusters = compute_clusters(user, "", resolved)
+    spark = next(cluster for cluster in clusters if cluster.spec.engine == "spark")
+    seen = {
+        *(cluster.metadata.labels[USER_LABEL] for cluster in clusters),
+        *(labels(cluster, "worker")[USER_LABEL] for cluster in clusters),
+        pod_labels(user, spark.metadata.name)[USER_LABEL],
+    }
+    assert seen == {user_label(user)}
+    assert LABEL_VALUE.match(user_label(user)) and len(user_label(user)) <= 63
+    assert user_label(user) != user_label(user + "x")
+
+
+def test_accents_fold_into_the_readable_part_of_a_label():
+    assert label_value("José Müller").startswith("Jose-Muller-")
 
 
 def test_idle_timeout_option_applies_to_both_clusters():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 import pytest
 import yaml
 
@@ -9,6 +11,7 @@ from hubscale.flink_conf import (
     PROMETHEUS_REPORTER_FACTORY,
     FlinkClusterPorts,
     dynamic_properties,
+    flink_client_config,
     flink_config,
     lookup,
     render_config,
@@ -132,3 +135,44 @@ def test_dynamic_properties_are_separate_words_as_the_start_scripts_expect():
         "-D",
         "taskmanager.resource-id=tm-1",
     ]
+
+
+A_CLUSTERS_CONFIG = {
+    "rest.address": "127.0.0.1",
+    "rest.port": "38081",
+    "rest.bind-address": "127.0.0.1",
+    "jobmanager.memory.process.size": "768m",
+    "python.executable": "/venvs/flink/bin/python",
+    "python.client.executable": "/venvs/flink/bin/python",
+    "parallelism.default": "1",
+    "env.java.opts.all": "--add-opens=java.base/java.util=ALL-UNNAMED "
+    "-Djava.io.tmpdir=/clusters/alice-flink/tmp",
+}
+
+
+def test_the_flink_client_targets_the_users_remote_session_cluster():
+    config = flink_client_config(A_CLUSTERS_CONFIG, PurePath("/clients/alice-flink"))
+    assert config == {
+        "rest.address": "127.0.0.1",
+        "rest.port": "38081",
+        "python.executable": "/venvs/flink/bin/python",
+        "python.client.executable": "/venvs/flink/bin/python",
+        "parallelism.default": "1",
+        "execution.target": "remote",
+        "env.log.dir": "/clients/alice-flink/logs",
+        "io.tmp.dirs": "/clients/alice-flink/tmp",
+        "env.java.opts.all": "--add-opens=java.base/java.util=ALL-UNNAMED "
+        "-Djava.io.tmpdir=/clients/alice-flink/tmp",
+    }
+
+
+def test_the_flink_client_reads_nested_yaml_keys_too():
+    nested = yaml.safe_load("rest:\n  address: 127.0.0.1\n  port: 38081\n")
+    config = flink_client_config(nested, PurePath("/c"))
+    assert (config["rest.address"], config["rest.port"]) == ("127.0.0.1", "38081")
+    assert config["env.java.opts.all"] == "-Djava.io.tmpdir=/c/tmp"
+
+
+def test_a_cluster_config_without_its_rest_port_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"rest\.port"):
+        flink_client_config({"rest.address": "127.0.0.1"}, PurePath("/c"))

@@ -20,7 +20,7 @@ from autoscaler.backends.spark_local import LocalSparkCluster
 from hubscale import kube_conf, names
 from hubscale.flink_conf import shipped_java_opts
 from hubscale.spark_conf import DECOMMISSION_TIMEOUT_S
-from hubscale.spec import parse_cluster
+from tests.builders import cluster
 from tests.kube.schemas import assert_valid
 
 SETTINGS = kube_conf.ClusterSettings("hub", "hubscale/spark:4.3.0", "hubscale/flink:2.3.0")
@@ -29,29 +29,18 @@ SECRET = "s3cr3t-token"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def cluster(engine: str, name: str = "alice-spark", owner: str = "alice", **spec):
-    return parse_cluster(
-        {
-            "apiVersion": "hubscale.io/v1alpha1",
-            "kind": "ComputeCluster",
-            "metadata": {"name": name, "namespace": "hub"},
-            "spec": {"owner": owner, "engine": engine, **spec},
-        }
-    )
-
-
 def by_kind(objects):
     return {(o["kind"], o["metadata"]["labels"][names.ROLE_LABEL]): o for o in objects}
 
 
 @pytest.mark.parametrize("engine", ["spark", "flink"])
 def test_every_object_validates_strictly_against_the_kubernetes_schemas(engine):
-    for manifest in km.cluster_objects(cluster(engine), UID, SETTINGS, SECRET):
+    for manifest in km.cluster_objects(cluster(engine=engine), UID, SETTINGS, SECRET):
         assert_valid(manifest)
 
 
 def test_spark_cluster_is_secret_policy_service_master_and_workers():
-    objects = by_kind(km.cluster_objects(cluster("spark"), UID, SETTINGS, SECRET))
+    objects = by_kind(km.cluster_objects(cluster(), UID, SETTINGS, SECRET))
     assert set(objects) == {
         ("Secret", "config"),
         ("NetworkPolicy", "ingress"),
@@ -63,7 +52,7 @@ def test_spark_cluster_is_secret_policy_service_master_and_workers():
 
 
 def test_flink_cluster_is_secret_policy_service_jobmanager_and_taskmanagers():
-    objects = by_kind(km.cluster_objects(cluster("flink", "bob-flink"), UID, SETTINGS, SECRET))
+    objects = by_kind(km.cluster_objects(cluster("bob-flink", "flink"), UID, SETTINGS, SECRET))
     assert set(objects) == {
         ("Secret", "config"),
         ("NetworkPolicy", "ingress"),
@@ -75,7 +64,7 @@ def test_flink_cluster_is_secret_policy_service_jobmanager_and_taskmanagers():
 
 @pytest.mark.parametrize("engine", ["spark", "flink"])
 def test_every_object_is_owned_by_the_compute_cluster_and_labelled(engine):
-    for manifest in km.cluster_objects(cluster(engine), UID, SETTINGS, SECRET):
+    for manifest in km.cluster_objects(cluster(engine=engine), UID, SETTINGS, SECRET):
         assert manifest["metadata"]["ownerReferences"] == [
             {"apiVersion": "hubscale.io/v1alpha1", "kind": "ComputeCluster",
              "name": "alice-spark", "uid": UID, "controller": True, "blockOwnerDeletion": True}
@@ -89,7 +78,7 @@ def test_every_object_is_owned_by_the_compute_cluster_and_labelled(engine):
 def test_worker_pods_are_labelled_scraped_and_sized_from_the_spec():
     worker = by_kind(
         km.cluster_objects(
-            cluster("spark", worker={"cores": 3, "memory": "4Gi"}, minWorkers=2),
+            cluster(worker={"cores": 3, "memory": "4Gi"}, minWorkers=2),
             UID,
             SETTINGS,
             SECRET,
@@ -112,7 +101,7 @@ def test_worker_pods_are_labelled_scraped_and_sized_from_the_spec():
 
 
 def test_spark_secret_holds_the_auth_secret_and_a_client_configuration():
-    secret = km.config_secret(cluster("spark"), UID, SETTINGS, SECRET)
+    secret = km.config_secret(cluster(), UID, SETTINGS, SECRET)
     files = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert files["secret"] == SECRET
     defaults = dict(line.split(" ", 1) for line in files["spark-defaults.conf"].splitlines())
@@ -123,7 +112,7 @@ def test_spark_secret_holds_the_auth_secret_and_a_client_configuration():
 
 
 def test_drivers_take_their_ports_from_the_ranges_the_notebook_policy_opens():
-    secret = km.config_secret(cluster("spark"), UID, SETTINGS, SECRET)
+    secret = km.config_secret(cluster(), UID, SETTINGS, SECRET)
     text = base64.b64decode(secret["data"]["spark-defaults.conf"]).decode()
     defaults = dict(line.split(" ", 1) for line in text.splitlines())
     tries = int(defaults["spark.port.maxRetries"]) + 1  # Spark tries port, port+1, ...
@@ -139,7 +128,7 @@ def test_drivers_take_their_ports_from_the_ranges_the_notebook_policy_opens():
 
 
 def test_driver_policy_admits_only_the_clusters_pods_to_its_users_notebooks_driver_ports():
-    policy = km.driver_network_policy(cluster("spark", "bob-spark", owner="bob"), UID)
+    policy = km.driver_network_policy(cluster("bob-spark", owner="bob"), UID)
     assert policy["metadata"]["name"] == "bob-spark-drivers"
     assert policy["spec"] == {
         "podSelector": {
@@ -159,13 +148,13 @@ def test_driver_policy_admits_only_the_clusters_pods_to_its_users_notebooks_driv
 
 
 def test_flink_clusters_open_nothing_on_the_notebook_pod():
-    objects = km.cluster_objects(cluster("flink", "bob-flink"), UID, SETTINGS, "")
+    objects = km.cluster_objects(cluster("bob-flink", "flink"), UID, SETTINGS, "")
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     assert [p["metadata"]["name"] for p in policies] == ["bob-flink-ingress"]
 
 
 def test_flink_config_binds_all_interfaces_and_names_the_jobmanager_service():
-    secret = km.config_secret(cluster("flink", "bob-flink", worker={"cores": 2}), UID, SETTINGS, "")
+    secret = km.config_secret(cluster("bob-flink", "flink", worker={"cores": 2}), UID, SETTINGS, "")
     config = yaml.safe_load(base64.b64decode(secret["data"]["config.yaml"]))
     assert config["jobmanager.rpc.address"] == "bob-flink-jobmanager.hub.svc"
     assert config["rest.bind-address"] == "0.0.0.0"
@@ -175,14 +164,14 @@ def test_flink_config_binds_all_interfaces_and_names_the_jobmanager_service():
 
 
 def test_taskmanagers_use_their_pod_name_as_resource_id():
-    workers = km.worker_deployment(cluster("flink", "bob-flink"), UID, SETTINGS, "h")
+    workers = km.worker_deployment(cluster("bob-flink", "flink"), UID, SETTINGS, "h")
     command = workers["spec"]["template"]["spec"]["containers"][0]["command"]
     assert "taskmanager.resource-id=$(POD_NAME)" in command
     assert "taskmanager.host=$(POD_IP)" in command
 
 
 def test_network_policy_admits_own_pods_the_users_notebook_and_prometheus_on_metrics():
-    policy = km.network_policy(cluster("flink", "bob-flink", owner="bob"), UID, SETTINGS)
+    policy = km.network_policy(cluster("bob-flink", "flink", owner="bob"), UID, SETTINGS)
     spec = policy["spec"]
     assert spec["podSelector"] == {"matchLabels": {names.CLUSTER_LABEL: "bob-flink"}}
     assert spec["policyTypes"] == ["Ingress"]
@@ -200,8 +189,8 @@ def test_network_policy_admits_own_pods_the_users_notebook_and_prometheus_on_met
 
 
 def test_a_new_configuration_changes_the_pod_template():
-    small = km.cluster_objects(cluster("spark"), UID, SETTINGS, SECRET)
-    other = km.cluster_objects(cluster("spark", worker={"memory": "3Gi"}), UID, SETTINGS, SECRET)
+    small = km.cluster_objects(cluster(), UID, SETTINGS, SECRET)
+    other = km.cluster_objects(cluster(worker={"memory": "3Gi"}), UID, SETTINGS, SECRET)
     for role in ("master", "worker"):
         assert config_hash(small, role) != config_hash(other, role)
 
@@ -212,7 +201,7 @@ def config_hash(objects: list[dict], role: str) -> str:
 
 
 def test_manifest_hash_ignores_replicas():
-    workers = km.worker_deployment(cluster("spark"), UID, SETTINGS, "h")
+    workers = km.worker_deployment(cluster(), UID, SETTINGS, "h")
     resized = {**workers, "spec": {**workers["spec"], "replicas": 7}}
     assert km.manifest_hash(workers) == km.manifest_hash(resized)
 
@@ -234,7 +223,7 @@ def test_other_user_names_become_distinct_valid_labels(owner):
 
 def test_long_or_digit_first_cluster_names_still_give_valid_service_names():
     long_name = "1" + "a" * 62
-    manifest = km.head_service(cluster("spark", long_name), UID)
+    manifest = km.head_service(cluster(long_name), UID)
     assert_valid(manifest)
     name = manifest["metadata"]["name"]
     assert len(name) <= 63 and name[0].isalpha() and name.endswith("-master")
@@ -251,7 +240,7 @@ def test_flink_java_opts_are_the_shipped_distributions():
 
 
 def spark_worker_pod() -> dict:
-    workers = km.worker_deployment(cluster("spark"), UID, SETTINGS, "h")
+    workers = km.worker_deployment(cluster(), UID, SETTINGS, "h")
     return workers["spec"]["template"]["spec"]
 
 
@@ -264,7 +253,7 @@ def test_spark_workers_decommission_before_their_pod_goes_for_as_long_as_locally
     ]  # fmt: skip
     assert pod["terminationGracePeriodSeconds"] == DECOMMISSION_TIMEOUT_S + km.SPARK_WORKER_STOP_S
     assert LocalSparkCluster.drain_timeout_s == DECOMMISSION_TIMEOUT_S == 600
-    flink = km.worker_deployment(cluster("flink", "bob-flink"), UID, SETTINGS, "h")
+    flink = km.worker_deployment(cluster("bob-flink", "flink"), UID, SETTINGS, "h")
     assert "lifecycle" not in flink["spec"]["template"]["spec"]["containers"][0]
 
 

@@ -1,8 +1,9 @@
 """The packages are the layers: every module's imports (inside functions too) checked with ``ast``.
 
 ``hubscale/`` is the shared vocabulary and imports nothing else of ours; the spawner and the hub
-never import the controller, nor the controller them; the notebook tools ship alone in the
-notebook image; the scaling policy does no I/O.
+never import the controller, nor the controller them; ``make up``'s supervisor (``local_stack/``)
+and the benchmarks sit on top (they run the hub and the controller) and nothing below imports
+them; the notebook tools ship alone in the notebook image; the scaling policy does no I/O.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-OURS = ("hubscale", "autoscaler", "spawner", "hub_config", "hubscale_nb")
+OURS = (
+    "hubscale",
+    "autoscaler",
+    "spawner",
+    "hub_config",
+    "local_stack",
+    "benchmarks",
+    "hubscale_nb",
+)
+ON_TOP = ("local_stack", "benchmarks")  # run the platform; only tests import them
 IO_MODULES = (
     "aiohttp",
     "asyncio",
@@ -51,6 +61,15 @@ RULES = (
         "hub_config", ("autoscaler",), "the hub runs the controller as a process, never imports it"
     ),
     Rule("autoscaler", ("spawner", "hub_config"), "the controller never imports the hub"),
+    *(
+        Rule(below, ON_TOP, "nothing below make up and the benchmarks imports them")
+        for below in ("autoscaler", "spawner", "hub_config")
+    ),
+    Rule(
+        "local_stack",
+        ("autoscaler", "benchmarks"),
+        "make up runs the controller as a process, never imports it",
+    ),
     Rule("hubscale_nb", _others("hubscale_nb"), "the notebook image ships hubscale_nb alone"),
     *(Rule(path, IO_MODULES, "the policy is pure: no I/O, no clock") for path in POLICY_MODULES),
 )
@@ -135,3 +154,25 @@ def test_the_checker_finds_imports_inside_functions_and_relative_ones(tmp_path: 
         "hubscale/names.py:5: hubscale.names -> spawner (shared: imports nothing else of ours)",
         "autoscaler/policy.py:2: autoscaler.policy -> time (the policy is pure: no I/O, no clock)",
     ]
+
+
+def test_the_checker_reports_the_controller_importing_the_make_up_supervisor(tmp_path: Path):
+    (tmp_path / "autoscaler").mkdir()
+    (tmp_path / "autoscaler" / "x.py").write_text("from local_stack.stack import Stack\n")
+
+    assert layering_violations(tmp_path) == [
+        "autoscaler/x.py:1: autoscaler.x -> local_stack.stack"
+        " (nothing below make up and the benchmarks imports them)"
+    ]
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in support modules (``tests/builders.py``, ``tests/kube/``...)."""
+    found = [
+        f"{path.relative_to(REPO)}:{line}: {module}"
+        for path in sorted((REPO / "tests").rglob("*.py"))
+        for line, module in imported_modules(REPO, path)
+        if any(part.startswith("test_") for part in module.split(".")[1:])
+        and module.startswith("tests.")
+    ]
+    assert found == []

@@ -20,8 +20,9 @@ from hubscale import processes
 from hubscale.atomic_files import replace_if_changed
 from hubscale.processes import ProcessSpec
 from hubscale.scrape_targets import ScrapeTarget
-from hubscale.spec import ComputeCluster, parse_cluster
+from hubscale.spec import ComputeCluster
 from hubscale.state_dir import client_file, pid_dir
+from tests.builders import cluster
 from tests.support import wait_for
 
 
@@ -75,10 +76,6 @@ class SleepEngine:
         return {"engine": "spark", "fake": self.name}
 
 
-def cluster(name: str) -> ComputeCluster:
-    return parse_cluster({"metadata": {"name": name}, "spec": {"owner": "ann", "engine": "spark"}})
-
-
 @pytest.fixture
 def backend(tmp_path: Path) -> Iterator[LocalBackend]:
     SleepEngine.drained_workers = set()
@@ -107,7 +104,7 @@ def test_ensure_starts_the_head_once_and_scale_names_workers_in_order(backend: L
     assert observed.workers == ("w0", "w1", "w2")
     targets = json.loads((backend.file_sd_dir / "c.json").read_text())
     assert sorted(t["labels"]["worker"] for t in targets) == ["w0", "w1", "w2"]
-    assert all(t["labels"]["cluster"] == "c" and t["labels"]["user"] == "ann" for t in targets)
+    assert all(t["labels"]["cluster"] == "c" and t["labels"]["user"] == "alice" for t in targets)
     assert json.loads(client_file(backend.directory("c")).read_text())["fake"] == "c"
 
 

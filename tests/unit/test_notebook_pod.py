@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
+from hubscale.kube_conf import ClusterSettings, config_files
 from hubscale.names import user_label
-from hubscale.spec import parse_cluster
 from spawner.notebook_pod import (
     FLINK_CLIENT_SCRIPT,
-    client_env,
-    flink_client_files,
+    FLINK_CONF_VOLUME,
+    cluster_env,
     flink_client_init_container,
     pod_labels,
     volume_mounts,
     volumes,
 )
+from tests.builders import cluster
 
-FLINK = parse_cluster(
-    {
-        "apiVersion": "hubscale.io/v1alpha1",
-        "kind": "ComputeCluster",
-        "metadata": {"name": "alice-flink-12345678"},
-        "spec": {"owner": "alice", "engine": "flink", "maxWorkers": 2},
-    }
-)
+FLINK = cluster("alice-flink-12345678", "flink", maxWorkers=2)
 
 
 def test_the_pod_is_labelled_for_the_policies_and_the_drivers_monitor():
@@ -40,10 +33,19 @@ def test_the_pod_is_labelled_for_the_policies_and_the_drivers_monitor():
     }
 
 
-def test_the_spark_secret_is_mounted_read_only_where_its_config_points():
-    assert volumes("alice-spark-1")["hubscale-spark-conf"] == {
+def test_the_clusters_secrets_are_mounted_read_only_and_the_pod_waits_for_them():
+    found = volumes("alice-spark-1", "alice-flink-1")
+    assert found["hubscale-spark-conf"] == {
         "name": "hubscale-spark-conf",
         "secret": {"secretName": "alice-spark-1-config", "optional": False},
+    }
+    assert found["hubscale-flink-conf"] == {
+        "name": "hubscale-flink-conf",
+        "secret": {
+            "secretName": "alice-flink-1-config",
+            "optional": False,
+            "items": [{"key": "client-config.yaml", "path": "config.yaml"}],
+        },
     }
     assert volume_mounts()["hubscale-spark-conf"] == {
         "name": "hubscale-spark-conf",
@@ -53,7 +55,7 @@ def test_the_spark_secret_is_mounted_read_only_where_its_config_points():
 
 
 def test_the_environment_points_at_the_users_own_clusters():
-    assert client_env("alice-spark-1", "alice-flink-1", "hub") == {
+    assert cluster_env("alice-spark-1", "alice-flink-1", "hub") == {
         "SPARK_CONF_DIR": "/etc/hubscale",
         "SPARK_MASTER": "spark://alice-spark-1-master.hub.svc:7077",
         "SPARK_LOCAL_IP": {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
@@ -64,35 +66,65 @@ def test_the_environment_points_at_the_users_own_clusters():
     }
 
 
-def test_the_flink_client_config_reaches_the_clusters_service_and_keeps_files_in_its_dir():
-    config = yaml.safe_load(flink_client_files(FLINK, "hub")["config.yaml"])
-    assert config["rest.address"] == "alice-flink-12345678-jobmanager.hub.svc"
-    assert config["rest.port"] == "8081"
-    assert config["execution.target"] == "remote"
-    assert config["io.tmp.dirs"] == "/var/lib/hubscale/flink/tmp"
-    assert "--add-opens=java.base/java.lang=ALL-UNNAMED" in config["env.java.opts.all"]
-    # The client side of PyFlink runs with the kernel's own environment in the image.
-    assert config["python.client.executable"] == "/opt/flink-venv/bin/python"
-    assert config["python.executable"] == "python3"  # the TaskManagers' (Flink image) Python
-
-
-def test_the_init_container_writes_the_client_dir(tmp_path):
-    shipped = tmp_path / "dist"
+def run_init_container(container: dict, secret_files: dict[str, str], root: Path) -> Path:
+    """The init container's script with its mounts under ``root``: the Flink Secret's items as
+    files, the image's log4j files from a stand-in distribution. Returns the client's conf dir."""
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volume = volumes("alice-spark-1", FLINK.metadata.name)[FLINK_CONF_VOLUME]
+    secret_dir = root / "secret"
+    secret_dir.mkdir()
+    for item in volume["secret"]["items"]:
+        (secret_dir / item["path"]).write_text(secret_files[item["key"]])
+    shipped = root / "dist"
     shipped.mkdir()
     (shipped / "log4j-cli.properties").write_text("rootLogger.level = INFO\n")
-    files = {"config.yaml": 'rest.port: "8081"\n'}
-    container = flink_client_init_container("hubscale/singleuser:test", files)
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert json.loads(base64.b64decode(env["HUBSCALE_CLIENT_FILES"])) == files
-    assert "{" not in FLINK_CLIENT_SCRIPT  # KubeSpawner formats init containers' strings
+    client_dir = root / "client"
     env |= {
-        "HUBSCALE_CLIENT_DIR": str(tmp_path / "client"),
+        "HUBSCALE_CLIENT_DIR": str(client_dir),
         "HUBSCALE_LOG4J_GLOB": str(shipped / "log4j*"),
+        "HUBSCALE_CLIENT_CONFIG": env["HUBSCALE_CLIENT_CONFIG"].replace(
+            mounts[FLINK_CONF_VOLUME], str(secret_dir)
+        ),
     }
     subprocess.run(
         [sys.executable, "-c", FLINK_CLIENT_SCRIPT], env={**os.environ, **env}, check=True
     )
-    conf = tmp_path / "client" / "conf"
-    assert (conf / "config.yaml").read_text() == files["config.yaml"]
+    return client_dir / "conf"
+
+
+SETTINGS = ClusterSettings(  # a controller's, not the defaults
+    "hub",
+    "spark:1",
+    "flink:1",
+    flink_java_opts="--add-opens=java.base/java.lang=ALL-UNNAMED -Dhubscale.site=eu",
+    flink_python="/opt/udf-env/bin/python3.12",
+)
+
+
+def test_the_flink_secret_carries_the_client_config_from_the_controllers_settings():
+    files = config_files(FLINK, SETTINGS, "")  # what the controller writes
+    config = yaml.safe_load(files["client-config.yaml"])
+    assert config["python.executable"] == "/opt/udf-env/bin/python3.12"  # the TaskManagers'
+    assert config["env.java.opts.all"] == (
+        "--add-opens=java.base/java.lang=ALL-UNNAMED -Dhubscale.site=eu"
+        " -Djava.io.tmpdir=/var/lib/hubscale/flink/tmp"
+    )
+    assert config["rest.address"] == "alice-flink-12345678-jobmanager.hub.svc"
+    assert config["rest.port"] == "8081"
+    assert config["execution.target"] == "remote"
+    assert config["io.tmp.dirs"] == "/var/lib/hubscale/flink/tmp"
+    # The client side of PyFlink runs with the kernel's own environment in the image.
+    assert config["python.client.executable"] == "/opt/flink-venv/bin/python"
+
+
+def test_the_init_container_copies_the_secrets_client_config_beside_the_images_log4j(tmp_path):
+    files = config_files(FLINK, SETTINGS, "")
+    container = flink_client_init_container("hubscale/singleuser:test")
+    assert "{" not in FLINK_CLIENT_SCRIPT  # KubeSpawner formats init containers' strings
+
+    conf = run_init_container(container, files, tmp_path)
+
+    assert (conf / "config.yaml").read_text() == files["client-config.yaml"]
     assert (conf / "log4j-cli.properties").exists()
-    assert (tmp_path / "client" / "tmp").is_dir() and (tmp_path / "client" / "logs").is_dir()
+    assert (conf.parent / "tmp").is_dir() and (conf.parent / "logs").is_dir()

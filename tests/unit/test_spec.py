@@ -23,6 +23,7 @@ from hubscale.spec import (
     parse_spec,
     show_typed,
 )
+from tests.builders import cluster_document
 
 MINIMAL = {"owner": "alice", "engine": "spark"}
 FULL = {
@@ -69,16 +70,6 @@ def spec_error(data: Any) -> SpecError:
     with pytest.raises(SpecError) as caught:
         parse_spec(data)
     return caught.value
-
-
-def cluster_doc(**changes: Any) -> dict[str, Any]:
-    doc = {
-        "apiVersion": "hubscale.io/v1alpha1",
-        "kind": "ComputeCluster",
-        "metadata": {"name": "alice-spark"},
-        "spec": dict(MINIMAL),
-    }
-    return {**doc, **changes}
 
 
 # Defaults and round trips
@@ -136,7 +127,7 @@ def test_cluster_yaml_round_trips_and_keeps_kubernetes_metadata():
 
 
 def test_cluster_without_status_leaves_status_out():
-    cluster = parse_cluster(cluster_doc())
+    cluster = parse_cluster(cluster_document())
     assert cluster.status is None
     assert "status" not in cluster.to_document()
     assert "namespace" not in cluster.to_document()["metadata"]
@@ -276,7 +267,7 @@ def test_direct_construction_raises_spec_error_not_pydantic_error():
 )
 def test_bad_cluster_document_names_the_field(changes, field, reason):
     with pytest.raises(SpecError) as caught:
-        parse_cluster(cluster_doc(**changes))
+        parse_cluster({**cluster_document(), **changes})
     assert caught.value.field == field
     assert caught.value.reason.startswith(reason)
 

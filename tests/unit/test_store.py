@@ -11,20 +11,12 @@ import pytest
 
 from autoscaler.decision import ClusterState, Decision
 from autoscaler.status import state_from_status, status_after
-from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
+from hubscale.spec import ComputeClusterStatus
 from hubscale.state_dir import clusters_dir
 from hubscale.store import LocalClusterStore
+from tests.builders import cluster
 
 T0 = 1_714_564_800.0  # 2024-05-01T12:00:00Z
-
-
-def cluster(name: str = "alice-spark", **spec: Any) -> ComputeCluster:
-    return parse_cluster(
-        {
-            "metadata": {"name": name},
-            "spec": {"owner": "alice", "engine": "spark", **spec},
-        }
-    )
 
 
 def cluster_yaml(name: str) -> str:

@@ -21,9 +21,16 @@ import httpx
 from hub_config.local import hub_marker
 from hub_config.settings import HUB_CONFIG_DIR, REPO, Settings
 from hubscale import processes
-from hubscale.prometheus_server import PrometheusServer
+from hubscale.prometheus_server import PrometheusServer, file_sd_dir
 from hubscale.scrape_targets import ScrapeTarget, write_file_sd
-from hubscale.state_dir import pid_dir, runtime_dir, runtime_root
+from hubscale.state_dir import (
+    logs_dir,
+    pid_dir,
+    platform_pid_dir,
+    prometheus_dir,
+    runtime_dir,
+    runtime_root,
+)
 from hubscale.store import LocalClusterStore
 from spawner.local import servers_marker, stop_marked
 
@@ -56,14 +63,14 @@ class Stack:
 
     @property
     def log_dir(self) -> Path:
-        return self.state_dir / "logs"
+        return logs_dir(self.state_dir)
 
     @property
     def prometheus_dir(self) -> Path:
-        return self.state_dir / "prometheus"
+        return prometheus_dir(self.state_dir)
 
     def pid_file(self, component: str) -> Path:
-        return self.state_dir / "run" / f"{component}.pid"
+        return platform_pid_dir(self.state_dir) / f"{component}.pid"
 
     def log_file(self, component: str) -> Path:
         if component == "prometheus":
@@ -121,7 +128,7 @@ class Stack:
             argv = [
                 sys.executable, "-m", "autoscaler",
                 "--state-dir", str(self.state_dir),
-                "--file-sd-dir", str(self.prometheus_dir / "targets"),
+                "--file-sd-dir", str(file_sd_dir(self.prometheus_dir)),
                 "--prometheus-url", f"http://127.0.0.1:{settings.prometheus_port}",
                 "--listen", f"127.0.0.1:{settings.controller_port}",
             ]  # fmt: skip

@@ -1,8 +1,8 @@
 """Hub benchmarks: spawn-to-ready for one user and for several at once, memory per idle user.
 
-Runs the real local platform (``hub_config.stack``: Prometheus, controller, hub) on free loopback
+Runs the real local platform (``local_stack.stack``: Prometheus, controller, hub) on free loopback
 ports in a temporary state directory, spawns servers through the REST API as a script would, and
-stops everything again. ``python -m hub_config.bench [--users 10] [--json out.json]``.
+stops everything again. ``python -m benchmarks.login [--users 10] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 
 from hub_config.settings import Settings
-from hub_config.stack import Stack
 from hubscale import processes
 from hubscale.ports import free_port
 from hubscale.state_dir import pid_dir, runtime_dir
+from local_stack.stack import Stack
 from spawner.compute import cluster_name
 
 READY_TIMEOUT_S = 600.0
@@ -76,12 +76,10 @@ def rss_mib(pid: int) -> float:
     total_kib, stack = 0, [pid]
     while stack:
         current = stack.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kib += int(line.split()[1])
-        except OSError:
+        rss = processes.rss_kib(current)
+        if rss is None:
             continue
+        total_kib += rss
         stack.extend(processes.children(current))
     return total_kib / 1024
 
@@ -154,7 +152,7 @@ def run(users: int, state_dir: Path) -> Result:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m hub_config.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.login", description=__doc__)
     parser.add_argument("--users", type=int, default=10, help="users spawning at once")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)

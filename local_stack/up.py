@@ -1,6 +1,6 @@
 """``make up``: Prometheus, the controller and the hub on 127.0.0.1, until Ctrl-C or ``make down``.
 
-Settings come from the environment (``python -m hub_config.up --help`` lists them). A second
+Settings come from the environment (``python -m local_stack.up --help`` lists them). A second
 ``make up`` on the same state directory while one runs is refused; after a crash it adopts what
 still runs, so users' servers and clusters carry on.
 """
@@ -16,9 +16,10 @@ import time
 
 from hub_config import credentials
 from hub_config.settings import Settings, SettingsError, describe
-from hub_config.stack import COMPONENTS, Stack, StackError
 from hubscale import processes
 from hubscale.atomic_files import write_atomic
+from hubscale.state_dir import logs_dir
+from local_stack.stack import COMPONENTS, Stack, StackError
 
 SUPERVISE_EVERY_S = 2.0
 MAX_RESTARTS = 5  # a component that keeps dying is a bug to read about in its log, not to loop on
@@ -33,7 +34,7 @@ def banner(settings: Settings) -> str:
             f"  log in with any user name and the password {password}",
             f"  (user 'admin' is the hub admin: password in {settings.admin_password_file})",
             f"  admin API token for scripts: {settings.admin_token_file}",
-            f"  state: {settings.state_dir}   logs: {settings.state_dir / 'logs'}",
+            f"  state: {settings.state_dir}   logs: {logs_dir(settings.state_dir)}",
             "Stop with Ctrl-C here, or `make down` from another terminal.",
             "",
         ]
@@ -56,7 +57,7 @@ def supervise(stack: Stack) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m hub_config.up",
+        prog="python -m local_stack.up",
         description=__doc__,
         epilog="environment:\n" + describe(),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -12,7 +12,7 @@ import sys
 import time
 
 from hub_config.settings import Settings, SettingsError
-from hub_config.stack import HUB_STOP_S, TEARDOWN_S, Stack
+from local_stack.stack import HUB_STOP_S, TEARDOWN_S, Stack
 
 UP_STOP_S = HUB_STOP_S + TEARDOWN_S + 120.0
 

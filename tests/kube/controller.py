@@ -1,0 +1,50 @@
+"""The real controller as a process in Kubernetes mode (kubeconfig pointing at the API-server
+double, leader election on), and what it wrote there, for the tests that run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hubscale.names import worker_name
+from tests.kube.apiserver import ApiServerDouble
+from tests.kube.fixtures import NAMESPACE, write_kubeconfig
+from tests.kube.protocol import ApiError
+from tests.support import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_controller(double, prometheus, tmp_path: Path, name: str) -> subprocess.Popen:
+    """``python -m autoscaler --backend kubernetes`` on the double; its log in ``tmp_path``."""
+    kubeconfig = write_kubeconfig(double, tmp_path / "kubeconfig")
+    log = open(tmp_path / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "autoscaler", "--backend", "kubernetes",
+            "--namespace", NAMESPACE, "--leader-election", "--lease-duration", "3",
+            "--prometheus-url", prometheus.url, "--interval", "0.5",
+            "--listen", f"127.0.0.1:{free_port()}",
+        ],
+        cwd=REPO,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def workers_wanted(double: ApiServerDouble, cluster: str) -> int | None:
+    """The replicas of the Spark cluster's worker Deployment (None: not created yet)."""
+    try:
+        deployment = double.get("deployments", NAMESPACE, worker_name(cluster, "spark"))
+    except ApiError:
+        return None
+    return deployment["spec"].get("replicas")
+
+
+def status_of(double: ApiServerDouble, cluster: str) -> dict:
+    """The ComputeCluster's status as the controller last wrote it."""
+    return double.get("computeclusters", NAMESPACE, cluster).get("status", {})
