@@ -31,6 +31,7 @@ from tests.kube.chart import (
     NAMESPACE,
     PREFIX,
     REPO,
+    TRIAL_LOGIN,
     Manifest,
     deep_merge,
     documents,
@@ -81,8 +82,16 @@ EVERYTHING: dict[str, Any] = {
         },
         "port": 8090,
         "authenticatorClass": "github",
+        "sharedPassword": {"acknowledgeInsecure": True},
         "adminUsers": ["alice", "bob"],
         "config": {"GitHubOAuthenticator": {"client_id": "abc", "allowed_organizations": ["data"]}},
+        "extraEnv": [
+            {
+                "name": "OAUTH_CLIENT_SECRET",
+                "valueFrom": {"secretKeyRef": {"name": "hub-oauth", "key": "client-secret"}},
+            },
+            {"name": "OAUTH_CALLBACK_URL", "value": "https://hub.example.org/hub/oauth_callback"},
+        ],
         "profiles": CUSTOM_PROFILES,
         "clustersTimeoutSeconds": 300,
         "cull": {"enabled": False, "timeoutSeconds": 7200, "everySeconds": 600},
@@ -104,7 +113,21 @@ EVERYTHING: dict[str, Any] = {
             "nodePort": 30080,
             "annotations": {"example.org/lb": "internal"},
         },
+        # Off: TLS is at the ingress below (both at once is refused).
+        "https": {
+            "enabled": False,
+            "type": "secret",
+            "secret": {"name": "hub-tls", "key": "key.pem", "crt": "cert.pem"},
+            "redirectHttp": False,
+        },
         "resources": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+    },
+    "ingress": {
+        "enabled": True,
+        "ingressClassName": "nginx",
+        "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+        "hosts": ["hub.example.org", "*.hub.example.org"],
+        "tls": [{"secretName": "hub-tls", "hosts": ["hub.example.org", "*.hub.example.org"]}],
     },
     "singleuser": {
         "image": {
@@ -167,6 +190,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "memory": {"request": "2Gi", "limit": "8Gi"},
         },
     },
+    "https": {"proxy": {"https": {"enabled": True, "secret": {"name": "hub-tls"}}}},
+    "https only": {
+        "proxy": {
+            "https": {"enabled": True, "secret": {"name": "hub-tls"}, "redirectHttp": False},
+            "service": {"type": "ClusterIP"},
+        }
+    },
     "everything": EVERYTHING,
 }
 MONITORING_KINDS = {"PodMonitor", "PrometheusRule"}
@@ -199,7 +229,7 @@ def without_random(manifests: list[Manifest]) -> list[Manifest]:
 @pytest.mark.parametrize("variant", ["defaults", "everything"])
 def test_helm_lint_strict_passes(version, variant, tmp_path):
     values = tmp_path / "values.yaml"
-    values.write_text(yaml.safe_dump(VARIANTS[variant]))
+    values.write_text(yaml.safe_dump(deep_merge(TRIAL_LOGIN, VARIANTS[variant])))
     done = helm(version, "lint", "--strict", str(CHART), "--values", str(values))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 chart(s) linted, 0 chart(s) failed" in done.stdout
@@ -806,7 +836,7 @@ def notes(version: str, values: dict[str, Any], tmp_path: Path) -> str:
     asks a cluster for its kinds even then, so it renders NOTES.txt's text, unchanged, as a
     ConfigMap's data in a copy of the chart (`helm template`)."""
     file = tmp_path / "values.yaml"
-    file.write_text(yaml.safe_dump(values))
+    file.write_text(yaml.safe_dump(deep_merge(TRIAL_LOGIN, values)))
     if version == "helm4":
         done = helm(
             version,
@@ -849,6 +879,26 @@ def test_notes_say_how_to_log_in_and_where_the_clusters_are(version, tmp_path):
     other = notes(version, VARIANTS["minimal"], tmp_path)
     assert f"kubectl port-forward -n {NAMESPACE} service/{PREFIX}-proxy-public" in other
     assert "NetworkPolicies are off" in other and "<no value>" not in other
+
+
+@pytest.mark.parametrize("version", HELMS)
+def test_notes_warn_of_clear_text_and_say_https_when_tls_is_on(version, tmp_path):
+    plain = notes(version, {}, tmp_path)
+    assert "http://<that address>:80/" in plain
+    assert "WARNING: no TLS (proxy.https or ingress.tls)" in plain
+    assert "a trial only: anyone who has it can log in as any" in plain
+    https = notes(version, VARIANTS["https"], tmp_path)
+    assert "https://<that address>:443/" in https and "WARNING" not in https
+    assert f"kubectl rollout restart deployment/{PREFIX}-proxy -n {NAMESPACE}" in https
+    production = {
+        "hub": {"authenticatorClass": "generic-oauth"},
+        "proxy": {"service": {"type": "ClusterIP"}},
+        "ingress": EVERYTHING["ingress"],
+    }
+    ingress = notes(version, production, tmp_path)
+    assert "browse to https://hub.example.org/" in ingress and "WARNING" not in ingress
+    assert "with generic-oauth, as configured in hub.config" in ingress
+    assert "user-password" not in ingress and "<no value>" not in ingress
 
 
 def test_helm_test_hook_checks_the_hub_through_the_public_proxy():

@@ -23,6 +23,14 @@ NAMESPACE = "hub"
 RELEASE = "hs"
 PREFIX = "hs-hubscale"  # object name prefix of release "hs"
 HELM_TIMEOUT_S = 120
+# What every install must choose, or the chart refuses to render: how users log in. Renders here
+# make a trial's choice unless a test passes ``login`` (None: the chart's bare defaults).
+TRIAL_LOGIN: dict[str, Any] = {
+    "hub": {
+        "authenticatorClass": "shared-password",
+        "sharedPassword": {"acknowledgeInsecure": True},
+    }
+}
 
 Manifest = dict[str, Any]
 
@@ -54,10 +62,12 @@ def template(
     *extra: str,
     chart: Path = CHART,
     env: Mapping[str, str] | None = None,
+    login: Mapping[str, Any] | None = TRIAL_LOGIN,
 ) -> subprocess.CompletedProcess[str]:
-    """``helm template`` of release ``hs`` in namespace ``hub`` for Kubernetes 1.33, CRDs too."""
+    """``helm template`` of release ``hs`` in namespace ``hub`` for Kubernetes 1.33, CRDs too;
+    ``values`` over ``login``."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as file:
-        yaml.safe_dump(dict(values or {}), file)
+        yaml.safe_dump(deep_merge(login or {}, values or {}), file)
     try:
         return helm(
             version, "template", RELEASE, str(chart), "--namespace", NAMESPACE,

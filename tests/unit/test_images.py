@@ -243,6 +243,13 @@ def test_hub_side_versions_satisfy_pyproject():
     assert len(pinned("hub", "jupyterhub")) == 1
 
 
+def test_the_hub_image_has_the_authenticators_the_readme_uses():
+    """The chart has no default authenticator: the README's production example picks
+    OAuthenticator's generic-oauth: it must be in the hub image (and the hub extra, for tests)."""
+    assert len(pinned("hub", "oauthenticator")) == 1
+    assert "oauthenticator" in pyproject_requirements()
+
+
 def test_singleuser_keeps_each_engine_in_its_own_environment():
     environments: dict[str, set[str]] = {}
     for pip, requirements in pip_installs(dockerfile("singleuser")):

@@ -107,6 +107,34 @@ outside the cluster stays closed (AWS serves its metadata on fd00:ec2::254 too).
         {{- end }}
 {{- end -}}
 
+{{/* The authenticator the hub runs: hub.authenticatorClass, checked. No default: an admin
+chooses one, and the shared password (anyone logs in as any name) only with its acknowledgement. */}}
+{{- define "hubscale.authenticator" -}}
+{{- $class := .Values.hub.authenticatorClass -}}
+{{- if not $class -}}
+{{- fail "hub.authenticatorClass: choose how users log in: an authenticator such as generic-oauth (OAuthenticator, its settings in hub.config; see the README's production example), or for a trial shared-password with hub.sharedPassword.acknowledgeInsecure=true" -}}
+{{- end -}}
+{{- if and (eq $class "shared-password") (not .Values.hub.sharedPassword.acknowledgeInsecure) -}}
+{{- fail "hub.sharedPassword.acknowledgeInsecure: hub.authenticatorClass is shared-password, under which anyone with the one password logs in as any user name; set hub.sharedPassword.acknowledgeInsecure=true to accept that for a trial, or choose a real authenticator" -}}
+{{- end -}}
+{{- $class -}}
+{{- end -}}
+
+{{/* Whether the proxy serves HTTPS itself; fails with the value path when the TLS values do not
+fit together. "true" or "". */}}
+{{- define "hubscale.proxyHttps" -}}
+{{- $https := .Values.proxy.https -}}
+{{- if $https.enabled -}}
+{{- if not $https.secret.name -}}
+{{- fail "proxy.https.secret.name: proxy.https is enabled with type secret: name the kubernetes.io/tls Secret holding the certificate and key" -}}
+{{- end -}}
+{{- if .Values.ingress.enabled -}}
+{{- fail "proxy.https.enabled: TLS goes either at the proxy (proxy.https) or at the ingress (ingress.tls), not both: the ingress forwards to the proxy's HTTP port" -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end -}}
+
 {{/* The profiles document the hub reads: the values' profiles, else the shipped file. Fails with
 the value path when two profiles share a name or more than one is the default. */}}
 {{- define "hubscale.profiles" -}}
