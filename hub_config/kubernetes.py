@@ -54,6 +54,8 @@ def configure(c: Any, settings: Settings, env: Mapping[str, str] | None = None) 
     c.ConfigurableHTTPProxy.should_start = False  # the chart runs the proxy
     c.JupyterHub.db_url = f"sqlite:///{settings.hub_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.allow_named_servers = True
+    # Each named server brings a Spark master and a Flink JobManager (0: JupyterHub's no limit).
+    c.JupyterHub.named_server_limit_per_user = values.get("hub.namedServerLimitPerUser", int)
     c.JupyterHub.cleanup_servers = False  # a hub restart leaves the users' pods running
 
     _authentication(c, values, env)

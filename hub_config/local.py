@@ -50,6 +50,7 @@ def configure(c: Any, settings: Settings) -> None:
     c.JupyterHub.cookie_secret_file = str(hub_dir / "cookie_secret")
     c.JupyterHub.authenticate_prometheus = False  # loopback only; Prometheus scrapes it
     c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = settings.named_server_limit
     c.JupyterHub.cleanup_servers = True  # the hub stopping stops the servers and their clusters
 
     _authentication(c, settings)

@@ -38,6 +38,13 @@ def _port(text: str) -> int:
     return port
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -60,6 +67,7 @@ class Settings:
     cull_timeout_s: float = 3600.0
     cull_every_s: float = 300.0
     clusters_timeout_s: float = 180.0
+    named_server_limit: int = 3  # each named server brings a Spark master and a Flink JobManager
     profiles_file: Path = DEFAULT_PROFILES
     chart_values: Path = DEFAULT_CHART_VALUES
 
@@ -132,6 +140,11 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "HUBSCALE_CLUSTERS_TIMEOUT_S",
         _seconds,
         "how long a spawn waits for the user's clusters",
+    ),
+    "named_server_limit": (
+        "HUBSCALE_NAMED_SERVER_LIMIT",
+        _count,
+        "named servers per user, each with its own clusters (0: no limit)",
     ),
     "profiles_file": ("HUBSCALE_PROFILES", Path, "the profiles users choose from"),
     "chart_values": (

@@ -94,6 +94,7 @@ EVERYTHING: dict[str, Any] = {
         ],
         "profiles": CUSTOM_PROFILES,
         "clustersTimeoutSeconds": 300,
+        "namedServerLimitPerUser": 5,
         "cull": {"enabled": False, "timeoutSeconds": 7200, "everySeconds": 600},
         "authenticatePrometheus": False,
         "db": {"persistent": True, "size": "5Gi", "storageClassName": "fast-ssd"},
@@ -325,7 +326,7 @@ def test_autoscaler_arguments_are_ones_the_controller_accepts():
     args = autoscaler_arguments({}, f"{PREFIX}-autoscaler")
     assert (args.backend, args.namespace, args.leader_election) == ("kubernetes", NAMESPACE, True)
     assert args.lease_name == f"{PREFIX}-autoscaler"
-    assert args.listen == "0.0.0.0:9310" and args.interval == 2 and args.budget_cores is None
+    assert args.listen == "0.0.0.0:9310" and args.interval == 2
     assert (args.spark_image, args.flink_image) == ("hubscale/spark:0.1.0", "hubscale/flink:0.1.0")
     args = autoscaler_arguments(EVERYTHING, "team-hubscale-autoscaler")
     assert args.prometheus_url == EVERYTHING["autoscaler"]["prometheusUrl"]
@@ -333,6 +334,18 @@ def test_autoscaler_arguments_are_ones_the_controller_accepts():
     assert args.listen == "0.0.0.0:9400"
     assert args.spark_image == "registry.example.org/data/spark:4.3.0-1"
     assert args.flink_image == "registry.example.org/data/flink:2.3.0-1"
+
+
+def test_defaults_bound_what_users_start_named_servers_and_cores():
+    """Each named server brings a Spark master and a Flink JobManager, each worker a core or
+    more: by default a user has at most 3 named servers and all workers together 48 cores."""
+    config = one(render("helm3"), "ConfigMap", f"{PREFIX}-hub")
+    assert yaml.safe_load(config["data"]["values.yaml"])["hub"]["namedServerLimitPerUser"] == 3
+    assert autoscaler_arguments({}, f"{PREFIX}-autoscaler").budget_cores == 48
+    unbounded = {"hub": {"namedServerLimitPerUser": 0}, "autoscaler": {"budgetCores": 0}}
+    config = one(render("helm3", unbounded), "ConfigMap", f"{PREFIX}-hub")
+    assert yaml.safe_load(config["data"]["values.yaml"])["hub"]["namedServerLimitPerUser"] == 0
+    assert autoscaler_arguments(unbounded, f"{PREFIX}-autoscaler").budget_cores is None
 
 
 def test_default_prometheus_labels_are_the_controllers():

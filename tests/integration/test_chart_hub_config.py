@@ -52,6 +52,7 @@ def test_the_charts_hub_config_builds_the_spawner_the_chart_describes(
     hub_config, spawner_apiserver
 ):
     assert hub_config.JupyterHub.spawner_class == "spawner.kube.HubscaleKubeSpawner"
+    assert hub_config.JupyterHub.named_server_limit_per_user == 3  # the chart's default
 
     async def built() -> tuple[HubscaleKubeSpawner, list[str]]:
         try:

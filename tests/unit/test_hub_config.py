@@ -37,6 +37,14 @@ def test_local_mode_binds_to_loopback_with_generated_secrets(monkeypatch, tmp_pa
     assert c.JupyterHub.authenticate_prometheus is False
 
 
+def test_local_mode_limits_named_servers_per_user(monkeypatch, tmp_path):
+    c = load(monkeypatch, tmp_path)
+    assert c.JupyterHub.allow_named_servers is True
+    assert c.JupyterHub.named_server_limit_per_user == 3
+    c = load(monkeypatch, tmp_path, HUBSCALE_NAMED_SERVER_LIMIT="1")
+    assert c.JupyterHub.named_server_limit_per_user == 1
+
+
 def test_the_admin_token_is_a_service_with_the_scopes_scripts_need(monkeypatch, tmp_path):
     c = load(monkeypatch, tmp_path)
     token = (tmp_path / "state" / "admin-token").read_text().strip()
@@ -71,6 +79,7 @@ CHART_VALUES = {
         "authenticatorClass": "shared-password",
         "adminUsers": ["admin"],
         "authenticatePrometheus": True,
+        "namedServerLimitPerUser": 3,
         "config": {},
     },
     "proxy": {"apiUrl": "http://hs-hubscale-proxy-api:8001", "publicService": "hs-hubscale"},
@@ -126,6 +135,15 @@ def test_kubernetes_mode_runs_kubespawner_with_the_chart_values(monkeypatch, tmp
     assert c.KubeSpawner.storage_capacity == "10Gi"
     assert c.KubeSpawner.volume_mounts == [{"name": "home", "mountPath": "/home/jovyan"}]
     assert c.Spawner.start_timeout == 180 + 600  # the clusters, then the pod
+
+
+def test_kubernetes_mode_limits_named_servers_per_user_as_the_chart_says(monkeypatch, tmp_path):
+    c = load_kubernetes(monkeypatch, tmp_path)
+    assert c.JupyterHub.allow_named_servers is True
+    assert c.JupyterHub.named_server_limit_per_user == 3
+    hub = {**CHART_VALUES["hub"], "namedServerLimitPerUser": 0}
+    c = load_kubernetes(monkeypatch, tmp_path, yaml.safe_dump({**CHART_VALUES, "hub": hub}))
+    assert c.JupyterHub.named_server_limit_per_user == 0
 
 
 def test_kubernetes_mode_takes_its_secrets_from_the_environment(monkeypatch, tmp_path):

@@ -26,9 +26,19 @@ def test_the_environment_overrides_and_round_trips():
     assert Settings.from_env(settings.env()) == settings
 
 
+def test_named_servers_are_limited_per_user_by_default():
+    """Each named server brings a Spark master and a Flink JobManager: three per user unless
+    HUBSCALE_NAMED_SERVER_LIMIT says otherwise (0: JupyterHub's no limit)."""
+    assert Settings.from_env({}).named_server_limit == 3
+    assert Settings.from_env({"HUBSCALE_NAMED_SERVER_LIMIT": "5"}).named_server_limit == 5
+    assert Settings.from_env({"HUBSCALE_NAMED_SERVER_LIMIT": "0"}).named_server_limit == 0
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
+        ("HUBSCALE_NAMED_SERVER_LIMIT", "-1"),
+        ("HUBSCALE_NAMED_SERVER_LIMIT", "three"),
         ("HUBSCALE_PORT", "80000"),
         ("HUBSCALE_PORT", "http"),
         ("HUBSCALE_MODE", "cloud"),
