@@ -16,6 +16,7 @@ Stop: KubeSpawner deletes the pod, then the ComputeClusters are deleted (absent 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -53,6 +54,13 @@ ALREADY_EXISTS = 409
 CLUSTER_POLL_S = 1.0
 CREATED_PROGRESS = 10  # KubeSpawner's pod events count from 30 towards 90
 PHASE_PROGRESS = 40
+# The singleuser image's user, jovyan, and its own group (images/singleuser/Dockerfile).
+NOTEBOOK_UID = 1000
+NOTEBOOK_GID = 1000
+# KubeSpawner adds runAsUser/runAsGroup (uid, gid), fsGroup (fs_gid) and allowPrivilegeEscalation
+# (allow_privilege_escalation, false) to these; hub.config's KubeSpawner traits override them all.
+POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY_CONTEXT = {"capabilities": {"drop": ["ALL"]}}
 
 
 def profile_list(profiles: Profiles) -> list[dict[str, Any]]:
@@ -106,6 +114,26 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
     def _default_after_pod_created_hook(self) -> Callable[..., Any]:
         return _create_clusters
 
+    @default("uid")
+    def _default_uid(self) -> int:
+        return NOTEBOOK_UID
+
+    @default("gid")
+    def _default_gid(self) -> int:
+        return NOTEBOOK_GID
+
+    @default("fs_gid")
+    def _default_fs_gid(self) -> int:
+        return NOTEBOOK_GID  # the user's home claim is writable by the user
+
+    @default("pod_security_context")
+    def _default_pod_security_context(self) -> dict[str, Any]:
+        return copy.deepcopy(POD_SECURITY_CONTEXT)
+
+    @default("container_security_context")
+    def _default_container_security_context(self) -> dict[str, Any]:
+        return copy.deepcopy(CONTAINER_SECURITY_CONTEXT)
+
     @property
     def custom_api(self) -> CustomObjectsApi:
         return shared_client("CustomObjectsApi")
@@ -139,6 +167,16 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         names = self.cluster_names
         env.update(cluster_env(names["spark"], names["flink"], self.namespace))
         return env
+
+    async def get_pod_manifest(self) -> Any:
+        """KubeSpawner's pod. It gives the notebook container its security context but no init
+        container one: each without its own gets the notebook's (same user, same limits)."""
+        pod = await super().get_pod_manifest()
+        notebook = pod.spec.containers[0].security_context
+        for container in pod.spec.init_containers or []:
+            if container.security_context is None:
+                container.security_context = copy.deepcopy(notebook)
+        return pod
 
     async def progress(self) -> AsyncIterator[Event]:
         """KubeSpawner's pod events and our messages about the clusters, as they come."""

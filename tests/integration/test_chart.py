@@ -161,10 +161,11 @@ EVERYTHING: dict[str, Any] = {
     },
     "networkPolicy": {
         "enabled": True,
-        "blockedEgressCIDRs": ["169.254.169.254/32", "10.0.0.0/8"],
+        "blockedEgressCIDRs": ["169.254.169.254/32", "10.0.0.0/8", "fd00:ec2::254/128", "fc00::/7"],
         "prometheusPodLabels": {"app": "prometheus", "team": "observability"},
     },
     "monitoring": {
+        "namespace": "observability",
         "enabled": True,
         "labels": {"release": "kube-prometheus-stack"},
         "scrapeInterval": "30s",
@@ -346,6 +347,32 @@ def test_defaults_bound_what_users_start_named_servers_and_cores():
     config = one(render("helm3", unbounded), "ConfigMap", f"{PREFIX}-hub")
     assert yaml.safe_load(config["data"]["values.yaml"])["hub"]["namedServerLimitPerUser"] == 0
     assert autoscaler_arguments(unbounded, f"{PREFIX}-autoscaler").budget_cores is None
+
+
+def assert_unprivileged(pod: dict[str, Any], where: str) -> None:
+    context = pod["spec"]["securityContext"]
+    assert context["runAsNonRoot"] is True, where
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
+    for container in pod["spec"]["containers"] + pod["spec"].get("initContainers", []):
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False, where
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}, where
+
+
+def test_every_pod_of_the_chart_and_of_the_controller_runs_unprivileged():
+    """The hub, the proxy, the autoscaler and the helm test pod (the chart), and the Spark and
+    Flink pods the controller builds (kube_manifests). Notebook pods: test_kube_spawner_security."""
+    for variant in VARIANTS.values():
+        for manifest in render("helm3", variant):
+            if manifest["kind"] == "Deployment":
+                assert_unprivileged(manifest["spec"]["template"], manifest["metadata"]["name"])
+            if manifest["kind"] == "Pod":
+                assert_unprivileged(manifest, manifest["metadata"]["name"])
+    settings = ClusterSettings(NAMESPACE, "spark:1", "flink:1")
+    for engine in ("spark", "flink"):
+        compute = cluster(f"alice-{engine}", engine)
+        for manifest in cluster_objects(compute, "uid-1", settings, "secret"):
+            if manifest["kind"] == "Deployment":
+                assert_unprivileged(manifest["spec"]["template"], manifest["metadata"]["name"])
 
 
 def test_default_prometheus_labels_are_the_controllers():
@@ -622,6 +649,8 @@ BAD_VALUES = {
     "singleuser.memory.limit=lots": r"singleuser[./]memory[./]limit",
     "proxy.service.type=Ingress": r"proxy[./]service[./]type",
     "networkPolicy.blockedEgressCIDRs={10.0.0.0/33}": r"networkPolicy[./]blockedEgressCIDRs",
+    "networkPolicy.blockedEgressCIDRs={fd00::/129}": r"networkPolicy[./]blockedEgressCIDRs",
+    "monitoring.namespace=Monitoring": r"monitoring[./]namespace",
     "monitoring.scrapeInterval=often": r"monitoring[./]scrapeInterval",
     "hub.profiles[0].name=x": r"hub[./]profiles[./]0",
     "clusters.sparkImage.tag=no spaces": r"clusters[./]sparkImage[./]tag",

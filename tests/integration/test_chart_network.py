@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import yaml
 
 from autoscaler.backends.kube_manifests import (
     cluster_objects,
@@ -25,10 +26,12 @@ from hubscale.kube_conf import (
     ClusterSettings,
 )
 from tests.builders import cluster
-from tests.kube.chart import NAMESPACE, PREFIX, Manifest, find, one, render
+from tests.kube.chart import CHART, NAMESPACE, PREFIX, Manifest, find, one, render
 
 METADATA = "169.254.169.254"
+METADATA_IPV6 = "fd00:ec2::254"  # AWS's instance metadata service over IPv6
 INTERNET = "93.184.216.34"
+INTERNET_IPV6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
 
 
 @dataclass(frozen=True)
@@ -172,8 +175,17 @@ def world() -> dict[str, Any]:
         "kube-system",
         {"kubernetes.io/metadata.name": "kube-system"},
     )
+    pods["other-prometheus"] = Endpoint(
+        "other-prometheus",
+        "10.0.4.1",
+        {"app.kubernetes.io/name": "prometheus"},  # the same labels, in a user's namespace
+        "team-b",
+        {"kubernetes.io/metadata.name": "team-b"},
+    )
     pods["metadata"] = Endpoint("metadata", METADATA)
+    pods["metadata-ipv6"] = Endpoint("metadata-ipv6", METADATA_IPV6)
     pods["internet"] = Endpoint("internet", INTERNET)
+    pods["internet-ipv6"] = Endpoint("internet-ipv6", INTERNET_IPV6)
     return {"policies": policies, "pods": pods}
 
 
@@ -196,6 +208,61 @@ def test_no_pod_reaches_the_cloud_metadata_service_but_the_internet_and_dns_work
         assert not connects(policies, pods[source], pods["metadata"], port)
     assert connects(policies, pods[source], pods["internet"], 443)
     assert connects(policies, pods[source], pods["dns"], 53, "UDP")
+
+
+@pytest.mark.parametrize("source", OWN_PODS)
+def test_no_pod_reaches_the_metadata_service_over_ipv6_but_the_ipv6_internet_works(world, source):
+    """Both address families alike: the metadata service blocked (fd00:ec2::254/128 by default),
+    the rest of the world open."""
+    policies, pods = world["policies"], world["pods"]
+    for port in (80, 443):
+        assert not connects(policies, pods[source], pods["metadata-ipv6"], port)
+    assert connects(policies, pods[source], pods["internet-ipv6"], 443)
+
+
+def test_the_metadata_service_is_blocked_in_both_families_by_default():
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    assert values["networkPolicy"]["blockedEgressCIDRs"] == [
+        "169.254.169.254/32",
+        "fd00:ec2::254/128",
+    ]
+    for policy in find(render("helm3"), "NetworkPolicy"):
+        blocks = [
+            peer["ipBlock"]
+            for rule in policy["spec"]["egress"]
+            for peer in rule.get("to", [])
+            if "ipBlock" in peer
+        ]
+        assert {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]} in blocks
+        assert {"cidr": "::/0", "except": ["fd00:ec2::254/128"]} in blocks
+
+
+@pytest.mark.parametrize(
+    ("target", "port"),
+    [("alice-notebook", 4040), ("alice-notebook", 4047), ("hub", 8081), ("autoscaler", 9310)],
+)
+def test_prometheus_pods_scrape_from_the_monitoring_namespace_only(world, target, port):
+    """A pod a user labels as Prometheus in another namespace reaches no metrics port of the
+    chart's pods: the Spark drivers' UIs (executor logs, environment) stay with their user."""
+    policies, pods = world["policies"], world["pods"]
+    assert connects(policies, pods["prometheus"], pods[target], port)
+    assert not connects(policies, pods["other-prometheus"], pods[target], port)
+
+
+def test_the_monitoring_namespace_is_the_values():
+    manifests = render("helm4", {"monitoring": {"namespace": "observability"}})
+    policies = find(manifests, "NetworkPolicy")
+    hub = one(manifests, "Deployment", f"{PREFIX}-hub")["spec"]["template"]["metadata"]["labels"]
+    hub_pod = Endpoint("hub", "10.0.0.1", hub)
+    for namespace, allowed in (("observability", True), ("monitoring", False)):
+        prometheus = Endpoint(
+            "prometheus",
+            "10.0.2.1",
+            {"app.kubernetes.io/name": "prometheus"},
+            namespace,
+            {"kubernetes.io/metadata.name": namespace},
+        )
+        assert connects(policies, prometheus, hub_pod, 8081) is allowed, namespace
 
 
 @pytest.mark.parametrize(

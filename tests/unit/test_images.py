@@ -16,6 +16,7 @@ from packaging.specifiers import SpecifierSet
 
 from autoscaler.backends.kube_manifests import FLINK_HOME, FLINK_UID, SPARK_HOME, SPARK_UID
 from hubscale.kube_conf import ClusterSettings
+from spawner.kube import NOTEBOOK_GID, NOTEBOOK_UID
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"
@@ -152,6 +153,16 @@ def test_runs_as_a_numeric_non_root_user(name):
     uid = users[-1].split(":")[0]
     # runAsNonRoot can only be checked by the kubelet when the user is numeric.
     assert uid.isdigit() and int(uid) != 0, f"USER {users[-1]}"
+
+
+def test_the_notebook_pods_user_is_the_singleuser_images():
+    """The spawner runs notebook pods as this uid (runAsNonRoot needs a numeric one); the image's
+    files and the home directory belong to it."""
+    users = [i.value for i in dockerfile("singleuser") if i.name == "USER"]
+    assert users[-1] == str(NOTEBOOK_UID)
+    runs = " ".join(i.value for i in dockerfile("singleuser") if i.name == "RUN")
+    assert f"useradd --uid {NOTEBOOK_UID} --user-group" in runs  # its own group, same id
+    assert NOTEBOOK_GID == NOTEBOOK_UID
 
 
 @pytest.mark.parametrize("name", NAMES)

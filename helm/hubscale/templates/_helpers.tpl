@@ -90,9 +90,18 @@ imagePullSecrets:
 {{- end -}}
 
 {{/* Egress rules every pod of the chart gets: DNS in any namespace, and addresses outside the
-cluster but the blocked CIDRs (the cloud metadata service by default). IPv4 only: IPv6 egress
-outside the cluster stays closed (AWS serves its metadata on fd00:ec2::254 too). */}}
+cluster but the blocked CIDRs (the cloud metadata service by default: 169.254.169.254, and
+fd00:ec2::254 where AWS serves it over IPv6), both address families alike. */}}
 {{- define "hubscale.egressBase" -}}
+{{- $ipv4 := list -}}
+{{- $ipv6 := list -}}
+{{- range .Values.networkPolicy.blockedEgressCIDRs -}}
+{{- if contains ":" . -}}
+{{- $ipv6 = append $ipv6 . -}}
+{{- else -}}
+{{- $ipv4 = append $ipv4 . -}}
+{{- end -}}
+{{- end -}}
 - to:
     - namespaceSelector: {}
   ports:
@@ -101,7 +110,13 @@ outside the cluster stays closed (AWS serves its metadata on fd00:ec2::254 too).
 - to:
     - ipBlock:
         cidr: 0.0.0.0/0
-        {{- with .Values.networkPolicy.blockedEgressCIDRs }}
+        {{- with $ipv4 }}
+        except:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+    - ipBlock:
+        cidr: ::/0
+        {{- with $ipv6 }}
         except:
           {{- toYaml . | nindent 10 }}
         {{- end }}
