@@ -22,27 +22,45 @@ PROFILE_LABEL = "hubscale.io/profile"
 NOTEBOOK_ROLE = "notebook"  # the spawner labels each notebook pod with its user and this role
 HEAD_ROLE: dict[str, str] = {"spark": "master", "flink": "jobmanager"}
 WORKER_ROLE: dict[str, str] = {"spark": "worker", "flink": "taskmanager"}
+# A notebook pod's label naming its server's cluster of each engine: each cluster's NetworkPolicies
+# admit the notebook pod carrying its name (cluster names are unique objects; a user name is not
+# a credential). The drivers' PodMonitor reads the Spark one as the series' cluster label.
+NOTEBOOK_CLUSTER_LABEL: dict[str, str] = {
+    "spark": "hubscale.io/spark-cluster",
+    "flink": "hubscale.io/flink-cluster",
+}
 MAX_LABEL_LENGTH = 63
 HASH_LENGTH = 8
+LABEL_HASH_LENGTH = 16  # 64 bits: searching for a name whose label is another's is out of reach
+ESCAPE_MARK = "---"  # between an escaped value's readable part and its hash; a kept one has no --
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 
 def label_value(text: str) -> str:
-    """``text`` if it is a valid label value, else a label-safe form of it with a hash suffix.
+    """``text`` if it is a valid label value without ``--``, else ``<readable>---<hash>``.
 
-    The readable part folds accents to ASCII (``José`` -> ``Jose``); the hash is of the exact
-    text, so names that fold alike still differ.
+    Injective by construction (KubeSpawner's ``safe_slug`` scheme): a kept value never holds
+    ``--`` and an escaped one always does, ending in the hash of the exact text, so two texts
+    share a value only if 64 bits of SHA-256 collide. The readable part folds accents to ASCII
+    (``José`` -> ``Jose``) and is ``x`` when nothing readable is left.
     """
-    if len(text) <= MAX_LABEL_LENGTH and _LABEL_VALUE.match(text):
+    if "--" not in text and len(text) <= MAX_LABEL_LENGTH and _LABEL_VALUE.match(text):
         return text
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_fold(text))
-    safe = safe.strip("-_.")[: MAX_LABEL_LENGTH - HASH_LENGTH - 1].rstrip("-_.")
-    return f"{safe}-{digest(text)}" if safe else digest(text)
+    keep = MAX_LABEL_LENGTH - len(ESCAPE_MARK) - LABEL_HASH_LENGTH
+    readable = re.sub(r"[^A-Za-z0-9_.]+", "-", ascii_fold(text)).strip("-_.")
+    readable = readable[:keep].rstrip("-_.") or "x"
+    return f"{readable}{ESCAPE_MARK}{digest(text, LABEL_HASH_LENGTH)}"
 
 
 def user_label(owner: str) -> str:
-    """The ``hubscale.io/user`` label of a hub user's clusters, their objects and notebook pods."""
+    """The ``hubscale.io/user`` label of a hub user's clusters, their objects and notebook pods:
+    for people and dashboards; no NetworkPolicy selects by it."""
     return label_value(owner)
+
+
+def notebook_selector(cluster: str, engine: Engine) -> dict[str, str]:
+    """The labels of the one notebook pod whose server ``cluster`` belongs to."""
+    return {NOTEBOOK_CLUSTER_LABEL[engine]: cluster, ROLE_LABEL: NOTEBOOK_ROLE}
 
 
 def ascii_fold(text: str) -> str:
@@ -50,9 +68,9 @@ def ascii_fold(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
-def digest(text: str) -> str:
+def digest(text: str, length: int = HASH_LENGTH) -> str:
     """A short, stable hash of the exact text (any code points, lone surrogates too)."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:length]
 
 
 def object_name(cluster: str, suffix: str) -> str:

@@ -153,7 +153,7 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         self.apply_profile(self.user_options)
         await super().load_user_options()
         names = self.cluster_names
-        self.extra_labels = {**self.extra_labels, **pod_labels(self.user.name, names["spark"])}
+        self.extra_labels = {**self.extra_labels, **pod_labels(self.user.name, names)}
         self.volumes = _with(self.volumes, volumes(names["spark"], names["flink"]))
         self.volume_mounts = _with(self.volume_mounts, volume_mounts())
         init = flink_client_init_container(self.image)

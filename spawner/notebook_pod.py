@@ -1,17 +1,19 @@
 """What a notebook pod needs to reach its user's clusters on Kubernetes: pure functions, no I/O.
 
-KubeSpawner builds the pod; these give it our labels (the chart's NetworkPolicies and the drivers'
-PodMonitor select notebook pods by them), the environment from ``spawner.notebook_env``, and the
-clusters' config Secrets, which the controller writes (``hubscale.kube_conf.config_files``) and
-the pod waits for: Spark's mounted read-only as ``SPARK_CONF_DIR``; Flink's carries the PyFlink
-client's ``config.yaml``, which an init container copies into the client's own directory (an
-emptyDir), beside the distribution's log4j files from the image and the client's writable
-``logs/`` and ``tmp/``, as in local mode (``spawner.flink_client``). So the kernels use what the
-controller gave their clusters, whatever its settings.
+KubeSpawner builds the pod; these give it our labels (its clusters' NetworkPolicies, the chart's
+and the drivers' PodMonitor select notebook pods by them), the environment from
+``spawner.notebook_env``, and the clusters' config Secrets, which the controller writes
+(``hubscale.kube_conf.config_files``) and the pod waits for: Spark's mounted read-only as
+``SPARK_CONF_DIR``; Flink's carries the PyFlink client's ``config.yaml``, which an init container
+copies into the client's own directory (an emptyDir), beside the distribution's log4j files from
+the image and the client's writable ``logs/`` and ``tmp/``, as in local mode
+(``spawner.flink_client``). So the kernels use what the controller gave their clusters, whatever
+its settings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -21,10 +23,16 @@ from hubscale.kube_conf import (
     FLINK_CLIENT_DIR,
     endpoints,
 )
-from hubscale.names import NOTEBOOK_ROLE, ROLE_LABEL, USER_LABEL, config_secret_name, user_label
+from hubscale.names import (
+    NOTEBOOK_CLUSTER_LABEL,
+    NOTEBOOK_ROLE,
+    ROLE_LABEL,
+    USER_LABEL,
+    config_secret_name,
+    user_label,
+)
 from spawner.notebook_env import flink_env, spark_env
 
-SPARK_CLUSTER_LABEL = "hubscale.io/spark-cluster"  # the drivers' PodMonitor: label `cluster`
 SPARK_CONF_VOLUME = "hubscale-spark-conf"
 FLINK_CONF_VOLUME = "hubscale-flink-conf"  # the Flink cluster's Secret, in the init container
 FLINK_CONF_MOUNT = PurePosixPath("/etc/hubscale-flink")
@@ -44,12 +52,13 @@ shutil.copyfile(os.environ["HUBSCALE_CLIENT_CONFIG"], root / "conf" / "config.ya
 """
 
 
-def pod_labels(user: str, spark_cluster: str) -> dict[str, str]:
-    """The notebook pod's labels: its user, its role and its Spark cluster."""
+def pod_labels(user: str, clusters: Mapping[str, str]) -> dict[str, str]:
+    """The notebook pod's labels: its user, its role and its server's cluster of each engine
+    (``clusters``: engine -> name), which that cluster's NetworkPolicies admit."""
     return {
         USER_LABEL: user_label(user),
         ROLE_LABEL: NOTEBOOK_ROLE,
-        SPARK_CLUSTER_LABEL: spark_cluster,
+        **{NOTEBOOK_CLUSTER_LABEL[engine]: name for engine, name in clusters.items()},
     }
 
 

@@ -3,7 +3,7 @@
 Per cluster: a Secret with the engine's configuration (Spark's holds the RPC auth secret), the
 head (Spark master or Flink JobManager) as a Deployment behind a Service, the workers (Spark
 workers or Flink TaskManagers) as a Deployment whose replicas only ``scale`` sets, and a
-NetworkPolicy; a Spark cluster has a second one letting its pods into its user's notebook pods on
+NetworkPolicy; a Spark cluster has a second one letting its pods into its server's notebook pod on
 the drivers' fixed ports (executors connect back to their driver). Every object is owned by the
 ComputeCluster (Kubernetes garbage-collects it with the object) and labelled with cluster, user,
 engine and role. The names, labels and configuration are the ones the spawner sees too:
@@ -33,17 +33,15 @@ from hubscale.kube_conf import (
 from hubscale.names import (
     CLUSTER_LABEL,
     HEAD_ROLE,
-    NOTEBOOK_ROLE,
     ROLE_LABEL,
-    USER_LABEL,
     WORKER_ROLE,
     config_secret_name,
     driver_policy_name,
     head_name,
     labels,
+    notebook_selector,
     policy_name,
     service_host,
-    user_label,
     worker_name,
 )
 from hubscale.spark_conf import DECOMMISSION_TIMEOUT_S, master_url
@@ -241,11 +239,12 @@ def decommission_hook() -> dict[str, Any]:
 
 
 def network_policy(cluster: ComputeCluster, uid: str, settings: ClusterSettings) -> Manifest:
-    """Ingress only from the cluster's own pods, its user's notebook pod, the autoscaler (the
-    Flink REST API) and Prometheus (the metrics ports)."""
+    """Ingress only from the cluster's own pods, its server's notebook pod (labelled with this
+    cluster's name: never by a user label, which a user name chooses), the autoscaler (the Flink
+    REST API) and Prometheus (the metrics ports)."""
     engine = cluster.spec.engine
     name = cluster.metadata.name
-    notebook = {USER_LABEL: user_label(cluster.spec.owner), ROLE_LABEL: NOTEBOOK_ROLE}
+    notebook = notebook_selector(name, engine)
     if engine == "spark":
         metrics = [SPARK_PORTS.master_ui, SPARK_WORKER_UI]
         controller_ports: list[int] = []
@@ -276,10 +275,11 @@ def network_policy(cluster: ComputeCluster, uid: str, settings: ClusterSettings)
 
 
 def driver_network_policy(cluster: ComputeCluster, uid: str) -> Manifest:
-    """Ingress to the user's notebook pods from this Spark cluster's pods (the master and the
-    executors connect back to the drivers) on the drivers' RPC and block-manager ports only."""
+    """Ingress to its server's notebook pod (labelled with this cluster's name) from this Spark
+    cluster's pods (the master and the executors connect back to the drivers) on the drivers'
+    RPC and block-manager ports only."""
     name = cluster.metadata.name
-    notebook = {USER_LABEL: user_label(cluster.spec.owner), ROLE_LABEL: NOTEBOOK_ROLE}
+    notebook = notebook_selector(name, cluster.spec.engine)
     rule = {
         "from": [{"podSelector": {"matchLabels": {CLUSTER_LABEL: name}}}],
         "ports": [

@@ -25,6 +25,8 @@ from hubscale.kube_conf import (
     SPARK_DRIVER_PORT_RANGES,
     ClusterSettings,
 )
+from hubscale.names import USER_LABEL, user_label
+from spawner.notebook_pod import pod_labels
 from tests.builders import cluster
 from tests.kube.chart import CHART, NAMESPACE, PREFIX, Manifest, find, one, render
 
@@ -159,8 +161,13 @@ def world() -> dict[str, Any]:
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         pods[component] = Endpoint(component, ip, labels)
     for owner, ip in [("alice", "10.0.1.1"), ("bob", "10.0.1.2")]:
-        labels = {"hubscale.io/user": owner, "hubscale.io/role": "notebook"}
+        labels = pod_labels(owner, {"spark": f"{owner}-spark", "flink": f"{owner}-flink"})
         pods[f"{owner}-notebook"] = Endpoint(f"{owner}-notebook", ip, labels)
+    # Another user's notebook pod carrying alice's user label: on the code before issue 14,
+    # finding 1, a user named like alice's escaped label got it.
+    impostor = pod_labels("mallory", {"spark": "mallory-spark", "flink": "mallory-flink"})
+    impostor[USER_LABEL] = user_label("alice")
+    pods["impostor-notebook"] = Endpoint("impostor-notebook", "10.0.1.3", impostor)
     pods["prometheus"] = Endpoint(
         "prometheus",
         "10.0.2.1",
@@ -333,6 +340,33 @@ def test_blocked_cidrs_of_the_values_apply_to_every_pod():
 # spark.driver.blockManager.port, then up to spark.port.maxRetries more: several kernels of one
 # notebook pod each run a driver).
 DRIVER_PORTS = [7078, 7085, 7100, 7107]
+
+
+@pytest.mark.parametrize(
+    ("target", "port"),
+    [
+        ("alice-master", 7077),
+        ("alice-master", 8080),
+        ("alice-worker", 8081),
+        ("alice-jobmanager", 8081),
+        ("alice-jobmanager", 6123),
+        ("alice-taskmanager", 9250),
+    ],
+)
+def test_a_pod_with_another_users_label_reaches_none_of_that_users_clusters(world, target, port):
+    """The clusters admit the notebook pod of their own server (its cluster labels), whatever
+    user label a pod carries."""
+    policies, pods = world["policies"], world["pods"]
+    assert connects(policies, pods["alice-notebook"], pods[target], port)
+    assert not connects(policies, pods["impostor-notebook"], pods[target], port)
+
+
+@pytest.mark.parametrize("port", DRIVER_PORTS)
+def test_a_users_executors_reach_no_driver_of_a_pod_with_that_users_label(world, port):
+    policies, pods = world["policies"], world["pods"]
+    assert connects(policies, pods["alice-worker"], pods["alice-notebook"], port)
+    assert not connects(policies, pods["alice-worker"], pods["impostor-notebook"], port)
+    assert not connects(policies, pods["alice-master"], pods["impostor-notebook"], port)
 
 
 @pytest.mark.parametrize("port", DRIVER_PORTS)

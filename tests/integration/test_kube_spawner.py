@@ -78,6 +78,7 @@ def test_spawn_creates_the_pod_then_its_clusters_owned_by_it_against_the_api_ser
     assert labels["hubscale.io/user"] == "alice"
     assert labels["hubscale.io/role"] == "notebook"
     assert labels["hubscale.io/spark-cluster"] == spark
+    assert labels["hubscale.io/flink-cluster"] == flink  # what each cluster's policy admits
     container = pod["spec"]["containers"][0]
     env = env_of(container)
     assert env["SPARK_CONF_DIR"] == "/etc/hubscale"

@@ -200,15 +200,14 @@ def test_clusters_carry_owner_server_engine_labels_and_the_exact_user():
 
 @pytest.mark.parametrize("user", ["José Müller", "ренат", "佐藤", "Zoë@example.org"])
 def test_a_non_ascii_user_has_one_label_on_clusters_their_objects_and_the_notebook_pod(user):
-    """The spawner's ComputeClusters, the controller's objects (their labels and the
-    NetworkPolicies' notebook selector) and the notebook pod spell the user label alike."""
+    """The spawner's ComputeClusters, the controller's objects and the notebook pod spell the
+    user label alike (for people and dashboards: no NetworkPolicy selects by it)."""
     resolved = resolve_options(PROFILES, {})
     clusters = compute_clusters(user, "", resolved)
-    spark = next(cluster for cluster in clusters if cluster.spec.engine == "spark")
     seen = {
         *(cluster.metadata.labels[USER_LABEL] for cluster in clusters),
         *(labels(cluster, "worker")[USER_LABEL] for cluster in clusters),
-        pod_labels(user, spark.metadata.name)[USER_LABEL],
+        pod_labels(user, {c.spec.engine: c.metadata.name for c in clusters})[USER_LABEL],
     }
     assert seen == {user_label(user)}
     assert LABEL_VALUE.match(user_label(user)) and len(user_label(user)) <= 63
@@ -216,7 +215,7 @@ def test_a_non_ascii_user_has_one_label_on_clusters_their_objects_and_the_notebo
 
 
 def test_accents_fold_into_the_readable_part_of_a_label():
-    assert label_value("José Müller").startswith("Jose-Muller-")
+    assert label_value("José Müller").startswith("Jose-Muller---")
 
 
 def test_idle_timeout_option_applies_to_both_clusters():
@@ -287,8 +286,38 @@ def test_label_value_keeps_valid_values_and_hashes_the_rest():
     assert label_value("alice") == "alice"
     assert label_value("Alice.Smith_2") == "Alice.Smith_2"
     assert label_value("") == ""
-    assert label_value("alice@example.org").startswith("alice-example.org-")
+    assert label_value("alice@example.org").startswith("alice-example.org---")
     assert label_value("alice@x") != label_value("alice#x")
+    assert label_value("a--b").startswith("a-b---")  # valid, but spelled like an escaped one
+    assert label_value("日本").startswith("x---")
+
+
+def test_a_user_named_like_anothers_escaped_label_gets_a_label_of_their_own():
+    """Issue 14, finding 1: ``jane-doe-ed37d99b`` was the label of ``jane doe``."""
+    assert user_label("jane doe") != user_label("jane-doe-ed37d99b")
+    assert user_label(user_label("jane doe")) != user_label("jane doe")
+    assert user_label("jane-doe-ed37d99b") == "jane-doe-ed37d99b"  # a valid name is kept
+
+
+texts = st.text(alphabet="aAbB.-_ 1é@日", max_size=70) | st.text(max_size=100)
+
+
+@st.composite
+def name_pairs(draw: st.DrawFn) -> tuple[str, str]:
+    """Two names, the second often spelled like the first's label or a near miss of it."""
+    first = draw(texts)
+    label = label_value(first)
+    second = draw(
+        st.sampled_from([label, label + "x", label[:-1], label.replace("---", "-")]) | texts
+    )
+    return first, second
+
+
+@given(name_pairs())
+def test_two_different_names_never_share_a_label(pair):
+    first, second = pair
+    assume(first != second)
+    assert label_value(first) != label_value(second)
 
 
 @given(st.text(max_size=100))

@@ -132,7 +132,7 @@ def test_driver_policy_admits_only_the_clusters_pods_to_its_users_notebooks_driv
     assert policy["metadata"]["name"] == "bob-spark-drivers"
     assert policy["spec"] == {
         "podSelector": {
-            "matchLabels": {names.USER_LABEL: "bob", names.ROLE_LABEL: names.NOTEBOOK_ROLE}
+            "matchLabels": {"hubscale.io/spark-cluster": "bob-spark", names.ROLE_LABEL: "notebook"}
         },
         "policyTypes": ["Ingress"],
         "ingress": [
@@ -145,6 +145,23 @@ def test_driver_policy_admits_only_the_clusters_pods_to_its_users_notebooks_driv
             }
         ],
     }
+
+
+@pytest.mark.parametrize("engine", ["spark", "flink"])
+def test_no_policy_selects_notebook_pods_by_the_user_label(engine):
+    """A user label comes from a name a user may choose; the policies name the notebook pod of
+    the cluster's own server by its cluster label (issue 14, finding 1)."""
+    owner = "jane doe"
+    objects = km.cluster_objects(cluster(f"jane-{engine}", engine, owner), UID, SETTINGS, SECRET)
+    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
+        selectors = [policy["spec"]["podSelector"]] + [
+            peer["podSelector"]
+            for rule in policy["spec"]["ingress"]
+            for peer in rule["from"]
+            if "podSelector" in peer
+        ]
+        for selector in selectors:
+            assert names.USER_LABEL not in selector.get("matchLabels", {}), policy["metadata"]
 
 
 def test_flink_clusters_open_nothing_on_the_notebook_pod():
@@ -177,7 +194,7 @@ def test_network_policy_admits_own_pods_the_users_notebook_and_prometheus_on_met
     assert spec["policyTypes"] == ["Ingress"]
     sources = [(rule["from"][0], rule.get("ports")) for rule in spec["ingress"]]
     assert ({"podSelector": {"matchLabels": {names.CLUSTER_LABEL: "bob-flink"}}}, None) in sources
-    notebook = {names.USER_LABEL: "bob", names.ROLE_LABEL: names.NOTEBOOK_ROLE}
+    notebook = {"hubscale.io/flink-cluster": "bob-flink", names.ROLE_LABEL: "notebook"}
     assert ({"podSelector": {"matchLabels": notebook}}, None) in sources
     prometheus = next(ports for source, ports in sources if "namespaceSelector" in source)
     assert {p["port"] for p in prometheus} == {9249, 9250}

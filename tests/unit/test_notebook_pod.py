@@ -26,10 +26,14 @@ FLINK = cluster("alice-flink-12345678", "flink", maxWorkers=2)
 
 
 def test_the_pod_is_labelled_for_the_policies_and_the_drivers_monitor():
-    assert pod_labels("Alice Smith", "alice-spark-1") == {
-        "hubscale.io/user": user_label("Alice Smith"),  # as the clusters' NetworkPolicy selects
+    """Each cluster's NetworkPolicy admits the notebook pod labelled with its name; the user
+    label is for people and dashboards."""
+    clusters = {"spark": "alice-spark-1", "flink": "alice-flink-1"}
+    assert pod_labels("Alice Smith", clusters) == {
+        "hubscale.io/user": user_label("Alice Smith"),
         "hubscale.io/role": "notebook",
         "hubscale.io/spark-cluster": "alice-spark-1",
+        "hubscale.io/flink-cluster": "alice-flink-1",
     }
 
 
