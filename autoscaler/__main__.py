@@ -83,6 +83,12 @@ def parser() -> argparse.ArgumentParser:
         help="kubernetes: image of Flink JobManagers and TaskManagers (env HUBSCALE_FLINK_IMAGE)",
     )
     parser.add_argument(
+        "--monitoring-namespace",
+        default=env("HUBSCALE_MONITORING_NAMESPACE", "monitoring"),
+        help="kubernetes: the namespace Prometheus runs in; the clusters' NetworkPolicies let"
+        " its pods scrape from there only (env HUBSCALE_MONITORING_NAMESPACE)",
+    )
+    parser.add_argument(
         "--leader-election",
         action=argparse.BooleanOptionalAction,
         default=env("HUBSCALE_LEADER_ELECTION", "") in ("1", "true", "yes"),

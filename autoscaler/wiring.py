@@ -65,7 +65,12 @@ async def kubernetes(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIter
         await config.load_kube_config()  # outside a cluster: the user's kubeconfig
     async with client.ApiClient() as api:
         objects = KubeClusterObjects(api, args.namespace)
-        settings = ClusterSettings(args.namespace, args.spark_image, args.flink_image)
+        settings = ClusterSettings(
+            args.namespace,
+            args.spark_image,
+            args.flink_image,
+            monitoring_namespace=args.monitoring_namespace,
+        )
         backend = KubernetesBackend(api, settings)
         wiring = Wiring(
             objects,

@@ -23,6 +23,7 @@ from hubscale.kube_conf import (
     CONF_DIR,
     FLINK_PORTS,
     FLINK_TASKMANAGER_RPC,
+    NAMESPACE_NAME_LABEL,
     SPARK_DRIVER_PORT_RANGES,
     SPARK_PORTS,
     WORK_DIR,
@@ -241,7 +242,7 @@ def decommission_hook() -> dict[str, Any]:
 def network_policy(cluster: ComputeCluster, uid: str, settings: ClusterSettings) -> Manifest:
     """Ingress only from the cluster's own pods, its server's notebook pod (labelled with this
     cluster's name: never by a user label, which a user name chooses), the autoscaler (the Flink
-    REST API) and Prometheus (the metrics ports)."""
+    REST API) and Prometheus in the monitoring namespace (the metrics ports)."""
     engine = cluster.spec.engine
     name = cluster.metadata.name
     notebook = notebook_selector(name, engine)
@@ -257,7 +258,9 @@ def network_policy(cluster: ComputeCluster, uid: str, settings: ClusterSettings)
         {
             "from": [
                 {
-                    "namespaceSelector": {},
+                    "namespaceSelector": {
+                        "matchLabels": {NAMESPACE_NAME_LABEL: settings.monitoring_namespace}
+                    },
                     "podSelector": {"matchLabels": dict(settings.prometheus_pod_labels)},
                 }
             ],

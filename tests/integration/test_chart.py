@@ -329,7 +329,9 @@ def test_autoscaler_arguments_are_ones_the_controller_accepts():
     assert args.lease_name == f"{PREFIX}-autoscaler"
     assert args.listen == "0.0.0.0:9310" and args.interval == 2
     assert (args.spark_image, args.flink_image) == ("hubscale/spark:0.1.0", "hubscale/flink:0.1.0")
+    assert args.monitoring_namespace == "monitoring"
     args = autoscaler_arguments(EVERYTHING, "team-hubscale-autoscaler")
+    assert args.monitoring_namespace == "observability"
     assert args.prometheus_url == EVERYTHING["autoscaler"]["prometheusUrl"]
     assert (args.interval, args.budget_cores, args.log_level) == (5, 256, "DEBUG")
     assert args.listen == "0.0.0.0:9400"

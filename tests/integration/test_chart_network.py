@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from autoscaler.__main__ import parser as controller_parser
 from autoscaler.backends.kube_manifests import (
     cluster_objects,
     driver_network_policy,
@@ -142,11 +143,27 @@ def cluster_pods(owner: str, engine: str, settings: ClusterSettings, first_ip: i
     return policies, pods
 
 
+def controller_settings(manifests: list[Manifest]) -> ClusterSettings:
+    """The controller's settings as the chart's arguments give them (its own parser reads them,
+    the way ``autoscaler.wiring`` builds them)."""
+    deployment = one(manifests, "Deployment", f"{PREFIX}-autoscaler")
+    arguments = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    args = controller_parser().parse_args(
+        [a.replace("$(POD_NAMESPACE)", NAMESPACE) for a in arguments]
+    )
+    return ClusterSettings(
+        args.namespace,
+        args.spark_image,
+        args.flink_image,
+        monitoring_namespace=args.monitoring_namespace,
+    )
+
+
 @pytest.fixture(scope="module")
 def world() -> dict[str, Any]:
     manifests = render("helm3")
     chart_policies = find(manifests, "NetworkPolicy")
-    settings = ClusterSettings(NAMESPACE, "spark:1", "flink:1")
+    settings = controller_settings(manifests)
     policies = list(chart_policies)
     pods: dict[str, Endpoint] = {}
     for number, (owner, engine) in enumerate(
@@ -246,21 +263,35 @@ def test_the_metadata_service_is_blocked_in_both_families_by_default():
 
 @pytest.mark.parametrize(
     ("target", "port"),
-    [("alice-notebook", 4040), ("alice-notebook", 4047), ("hub", 8081), ("autoscaler", 9310)],
+    [
+        ("alice-notebook", 4040),
+        ("alice-notebook", 4047),
+        ("hub", 8081),
+        ("autoscaler", 9310),
+        ("alice-master", 8080),
+        ("alice-worker", 8081),
+        ("alice-jobmanager", 9249),
+        ("alice-taskmanager", 9250),
+    ],
 )
 def test_prometheus_pods_scrape_from_the_monitoring_namespace_only(world, target, port):
-    """A pod a user labels as Prometheus in another namespace reaches no metrics port of the
-    chart's pods: the Spark drivers' UIs (executor logs, environment) stay with their user."""
+    """A pod a user labels as Prometheus in another namespace reaches no metrics port, of the
+    chart's pods or of the clusters' (the controller's policies): the Spark UIs (executor logs,
+    environment) stay with their user."""
     policies, pods = world["policies"], world["pods"]
     assert connects(policies, pods["prometheus"], pods[target], port)
     assert not connects(policies, pods["other-prometheus"], pods[target], port)
 
 
 def test_the_monitoring_namespace_is_the_values():
+    """The chart's policies and, through the controller's arguments, the clusters' ones."""
     manifests = render("helm4", {"monitoring": {"namespace": "observability"}})
     policies = find(manifests, "NetworkPolicy")
     hub = one(manifests, "Deployment", f"{PREFIX}-hub")["spec"]["template"]["metadata"]["labels"]
     hub_pod = Endpoint("hub", "10.0.0.1", hub)
+    settings = controller_settings(manifests)
+    cluster_policies, cluster = cluster_pods("alice", "spark", settings, 0)
+    policies += cluster_policies
     for namespace, allowed in (("observability", True), ("monitoring", False)):
         prometheus = Endpoint(
             "prometheus",
@@ -270,6 +301,7 @@ def test_the_monitoring_namespace_is_the_values():
             {"kubernetes.io/metadata.name": namespace},
         )
         assert connects(policies, prometheus, hub_pod, 8081) is allowed, namespace
+        assert connects(policies, prometheus, cluster["worker"], 8081) is allowed, namespace
 
 
 @pytest.mark.parametrize(

@@ -205,6 +205,24 @@ def test_network_policy_admits_own_pods_the_users_notebook_and_prometheus_on_met
     assert [p["port"] for p in controller] == [8081]
 
 
+@pytest.mark.parametrize("engine", ["spark", "flink"])
+def test_prometheus_is_admitted_from_the_monitoring_namespace_only(engine):
+    """A pod a user labels as Prometheus in another namespace reaches no metrics port (the
+    workers' UIs serve executor logs)."""
+    settings = kube_conf.ClusterSettings("hub", "s", "f", monitoring_namespace="observability")
+    policy = km.network_policy(cluster(f"bob-{engine}", engine, owner="bob"), UID, settings)
+    peers = [
+        peer
+        for rule in policy["spec"]["ingress"]
+        for peer in rule["from"]
+        if peer.get("podSelector", {}).get("matchLabels") == settings.prometheus_pod_labels
+    ]
+    assert [peer["namespaceSelector"] for peer in peers] == [
+        {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}
+    ]
+    assert kube_conf.ClusterSettings("hub", "s", "f").monitoring_namespace == "monitoring"
+
+
 def test_a_new_configuration_changes_the_pod_template():
     small = km.cluster_objects(cluster(), UID, SETTINGS, SECRET)
     other = km.cluster_objects(cluster(worker={"memory": "3Gi"}), UID, SETTINGS, SECRET)
