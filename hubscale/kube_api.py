@@ -21,6 +21,9 @@ T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_FOUND = 404
 MERGE_PATCH = "application/merge-patch+json"  # the one patch type custom resources accept too
+JSON_PATCH = "application/json-patch+json"  # RFC 6902: ``test`` operations make it conditional
+CONFLICT = 409
+INVALID = 422  # a failed JSON patch ``test`` among others
 
 
 class KubeError(RuntimeError):

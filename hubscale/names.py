@@ -31,7 +31,13 @@ NOTEBOOK_CLUSTER_LABEL: dict[str, str] = {
 }
 MAX_LABEL_LENGTH = 63
 HASH_LENGTH = 8
-LABEL_HASH_LENGTH = 16  # 64 bits: searching for a name whose label is another's is out of reach
+# What ``object_name`` appends to a cluster's name for each of its objects (the functions below).
+CHILD_SUFFIXES = ("config", "ingress", "drivers", *HEAD_ROLE.values(), *WORKER_ROLE.values())
+# The longest cluster name whose every object is ``<name>-<suffix>``, never cut and hashed again.
+MAX_CLUSTER_NAME_LENGTH = MAX_LABEL_LENGTH - 1 - max(map(len, CHILD_SUFFIXES))  # 51
+# Of the labels and the cluster names: 64 bits put a search for a user or server name whose label
+# or cluster name is another's out of reach (32 bits: 4.4 h on one core in plain Python).
+NAME_HASH_LENGTH = 16
 ESCAPE_MARK = "---"  # between an escaped value's readable part and its hash; a kept one has no --
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
@@ -46,10 +52,10 @@ def label_value(text: str) -> str:
     """
     if "--" not in text and len(text) <= MAX_LABEL_LENGTH and _LABEL_VALUE.match(text):
         return text
-    keep = MAX_LABEL_LENGTH - len(ESCAPE_MARK) - LABEL_HASH_LENGTH
+    keep = MAX_LABEL_LENGTH - len(ESCAPE_MARK) - NAME_HASH_LENGTH
     readable = re.sub(r"[^A-Za-z0-9_.]+", "-", ascii_fold(text)).strip("-_.")
     readable = readable[:keep].rstrip("-_.") or "x"
-    return f"{readable}{ESCAPE_MARK}{digest(text, LABEL_HASH_LENGTH)}"
+    return f"{readable}{ESCAPE_MARK}{digest(text, NAME_HASH_LENGTH)}"
 
 
 def user_label(owner: str) -> str:

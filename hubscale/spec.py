@@ -74,6 +74,42 @@ class SpecError(ValueError):
         super().__init__("; ".join(f"{f}: {r}" for f, r in self.problems))
 
 
+class ClusterConflict(RuntimeError):
+    """An object under the name a server's cluster needs belongs to another user or server (or
+    cannot be read): the spawner neither adopts, changes nor deletes it. The message is for the
+    user and names no one else; ``holder`` (its ``(owner, server)``, None when unreadable) is for
+    the log."""
+
+    def __init__(self, name: str, owner: str, server: str, holder: tuple[str, str] | None) -> None:
+        self.name = name
+        self.owner = owner
+        self.server = server
+        self.holder = holder
+        super().__init__(
+            f"the cluster name {name} is taken by a cluster that is not this server's; it was"
+            " left as it is and your server was not started. Please tell your hub admin"
+            " (the hub's log names both)."
+        )
+
+
+def holder(spec: object) -> tuple[str, str] | None:
+    """The ``(owner, server)`` of a ComputeCluster's spec as a document holds it; None when it
+    has no owner to tell."""
+    if not isinstance(spec, Mapping):
+        return None
+    owner, server = spec.get("owner"), spec.get("server", "")
+    if not isinstance(owner, str) or not isinstance(server, str):
+        return None
+    return owner, server
+
+
+def check_holder(name: str, found: tuple[str, str] | None, owner: str, server: str) -> None:
+    """Raise ``ClusterConflict`` unless the object found under ``name`` is ``owner``'s
+    ``server``'s (``found``: its ``(owner, server)``, None when unreadable)."""
+    if found != (owner, server):
+        raise ClusterConflict(name, owner, server, found)
+
+
 class _Model(BaseModel):
     """Strict, closed models whose constructor raises SpecError rather than pydantic's error."""
 

@@ -3,10 +3,16 @@
 Each object is ``<state>/clusters/<name>.yaml`` (the document without status, written by the
 spawner) with its status beside it in ``<name>.status.yaml`` (written only by the controller).
 Every write is a write-then-rename, so a reader sees the old file or the new one, never half of one.
+A name belongs to the user's server whose document holds it: ``apply`` replaces only that
+server's document, as the API server's 409 and the Kubernetes spawner's owner check do; a
+delete for an owner removes only theirs. Both hold the directory's lock while they check and
+write, so two spawns of colliding names cannot both take one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 from collections.abc import Iterator
@@ -20,6 +26,7 @@ from hubscale.spec import (
     ComputeCluster,
     ComputeClusterStatus,
     SpecError,
+    check_holder,
     cluster_to_yaml,
     load_cluster_yaml,
 )
@@ -30,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SPEC_SUFFIX = ".yaml"
 STATUS_SUFFIX = ".status.yaml"
+LOCK_FILE = ".lock"  # a dot file: never listed as an object
 DIR_MODE = 0o700  # the directory will hold per-user secrets
 
 
@@ -54,18 +62,47 @@ class LocalClusterStore:
         os.chmod(self.directory, DIR_MODE)  # mkdir's mode is cut by the umask and skips old dirs
 
     def apply(self, cluster: ComputeCluster) -> ComputeCluster:
-        """Create or replace an object's document (the spawner's call); its status is left alone."""
+        """Create an object's document, or replace it if it is the same user's same server's (the
+        spawner's call); its status is left alone. Another's (or an unreadable one) under that
+        name raises ``ClusterConflict``, nothing written."""
         document = cluster.model_copy(update={"status": None})
-        write_atomic(self._spec_path(document.metadata.name), cluster_to_yaml(document))
-        log.info("cluster-applied name=%s engine=%s", document.metadata.name, document.spec.engine)
+        name, spec = document.metadata.name, document.spec
+        with self._locked():
+            self._check_holder(name, spec.owner, spec.server)
+            write_atomic(self._spec_path(name), cluster_to_yaml(document))
+        log.info("cluster-applied name=%s engine=%s", name, spec.engine)
         return document
 
-    def delete(self, name: str) -> bool:
-        """Remove an object's document; the controller tears the cluster down, then its status."""
-        removed = unlink_durably(self._spec_path(name))
+    def delete(self, name: str, owner: str | None = None, server: str = "") -> bool:
+        """Remove an object's document; the controller tears the cluster down, then its status.
+
+        With ``owner``, only that user's ``server``'s: another's raises ``ClusterConflict``.
+        """
+        with self._locked():
+            if owner is not None:
+                self._check_holder(name, owner, server)
+            removed = unlink_durably(self._spec_path(name))
         if removed:
             log.info("cluster-deleted name=%s", name)
         return removed
+
+    def _check_holder(self, name: str, owner: str, server: str) -> None:
+        """Raise ``ClusterConflict`` unless a document under ``name`` is ``owner``'s or absent."""
+        stored = self._read(name)
+        if stored is None:
+            return
+        spec = stored.cluster.spec if stored.cluster is not None else None
+        check_holder(name, spec and (spec.owner, spec.server), owner, server)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The directory's lock, between spawners' checks and writes (threads and processes)."""
+        descriptor = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock
 
     def list(self) -> list[StoredCluster]:
         """Every object, sorted by name; an unusable document is listed with its error."""

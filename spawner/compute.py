@@ -15,6 +15,8 @@ from typing import Any
 
 from hubscale.names import (
     ENGINE_LABEL,
+    MAX_CLUSTER_NAME_LENGTH,
+    NAME_HASH_LENGTH,
     PROFILE_LABEL,
     SERVER_LABEL,
     USER_LABEL,
@@ -27,7 +29,6 @@ from hubscale.spec import API_VERSION, KIND, ComputeCluster, Engine, parse_clust
 from spawner.profiles import ENGINES, OPTIONS, Profile, Profiles
 
 PROFILE_KEY = "profile"
-MAX_NAME_LENGTH = 63
 FORM_INTEGER_DIGITS = 18  # far above any bound; int() itself refuses past 4,300 digits
 _FORM_INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _FORM_TEXT = reprlib.Repr()  # what a message quotes of a field: 60 characters at most
@@ -140,14 +141,17 @@ def _form_integer(option: str, text: str) -> int:
 def cluster_name(user: str, server: str, engine: Engine) -> str:
     """A DNS label (also DNS-1035: starts with a letter), readable and unique per triple.
 
-    ``<user>[-<server>]-<engine>-<hash>``: the readable part is lowercased and cut to fit; the
-    hash is of the exact triple, so names that escape alike (``Alice``, ``alice``) still differ.
+    ``<user>[-<server>]-<engine>-<hash>``: the readable part is lowercased and cut to fit (51
+    characters in all, so each of the cluster's objects is ``<name>-<role>``); the hash is 64
+    bits of the exact triple, so names that escape alike (``Alice``, ``alice``) still differ and
+    no one searches out a user or server name whose cluster name is another's (32 bits: hours).
+    A name taken all the same is never adopted: the spawners check the owner.
     """
-    suffix = f"-{engine}-{digest(json.dumps([user, server, engine]))}"
+    suffix = f"-{engine}-{digest(json.dumps([user, server, engine]), NAME_HASH_LENGTH)}"
     readable = "-".join(part for part in (_dns_slug(user), _dns_slug(server)) if part)
     if readable[:1].isdigit():
         readable = f"u-{readable}"
-    readable = readable[: MAX_NAME_LENGTH - len(suffix)].rstrip("-")
+    readable = readable[: MAX_CLUSTER_NAME_LENGTH - len(suffix)].rstrip("-")
     return f"{readable}{suffix}" if readable else suffix[1:]
 
 

@@ -1,16 +1,20 @@
 """The Kubernetes spawner: KubeSpawner's notebook pod, plus the user's two ComputeClusters.
 
 Start: user_options are checked against the profiles (a bad one is an HTTP 400 naming it, nothing
-created); KubeSpawner creates the pod (our labels, the clusters' config Secrets, the Flink
-client's init container: ``spawner.notebook_pod``); once the pod has a uid, the user's Spark and
-Flink ComputeClusters are created (or replaced, on a restart) owned by the pod, so they go when
-it goes. The controller then creates the clusters and the config Secrets the pod is waiting for.
+created); the server's Spark and Flink ComputeClusters are claimed: created, or taken back when
+one under that name is this same server's (left from its last start), never when it is another
+user's or server's (HTTP 503 naming the conflict; nothing of it changed, no pod created). Only
+then KubeSpawner creates the pod, which refers to the clusters by name (our labels, which their
+NetworkPolicies admit; their config Secrets; the Flink client's init container:
+``spawner.notebook_pod``); once the pod has a uid it becomes the clusters' owner, so they go when
+it goes. The controller creates the clusters and the config Secrets the pod is waiting for.
 While the pod waits (for its clusters' configuration Secrets, which the controller makes), the
 clusters' status is read: one in phase Error for ``cluster_error_grace_s``, or none with any
 status after ``clusters_timeout_s`` (no controller), ends the start with the reason.
 Progress (the hub's pending page): KubeSpawner's pod events, and ours about the clusters (created,
 each phase a cluster reaches).
-Stop: KubeSpawner deletes the pod, then the ComputeClusters are deleted (absent is fine).
+Stop: KubeSpawner deletes the pod, then this server's ComputeClusters are deleted (absent is fine;
+another's under the same name is left alone).
 """
 
 from __future__ import annotations
@@ -27,14 +31,16 @@ from traitlets import Instance, default
 
 from hubscale.crd import GROUP, PLURAL, VERSION
 from hubscale.kube_api import (
-    MERGE_PATCH,
+    CONFLICT,
+    INVALID,
+    JSON_PATCH,
     NOT_FOUND,
     KubeError,
     Retry,
     call,
     read_compute_cluster,
 )
-from hubscale.spec import ComputeCluster, Engine
+from hubscale.spec import ClusterConflict, ComputeCluster, Engine, check_holder, holder
 from spawner.cluster_clients import ClustersNotReady, ErrorGrace
 from spawner.compute import Resolved, compute_clusters
 from spawner.notebook_env import server_args
@@ -51,6 +57,7 @@ from spawner.progress import Event, ProgressLog, follow, merge
 from spawner.user_options import ProfileChoice, clusters_failed
 
 ALREADY_EXISTS = 409
+CLAIM_ATTEMPTS = 3  # an object deleted or replaced between our reads and writes: look again
 CLUSTER_POLL_S = 1.0
 CREATED_PROGRESS = 10  # KubeSpawner's pod events count from 30 towards 90
 PHASE_PROGRESS = 40
@@ -87,9 +94,9 @@ def phase_message(engine: Engine, name: str, status: Mapping[str, Any]) -> str:
     return f"{text} ({reason})" if reason else text
 
 
-async def _create_clusters(spawner: HubscaleKubeSpawner, pod: dict[str, Any]) -> None:
+async def _own_clusters(spawner: HubscaleKubeSpawner, pod: dict[str, Any]) -> None:
     """KubeSpawner's ``after_pod_created_hook``: the pod exists and has its uid."""
-    await spawner.apply_clusters(pod)
+    await spawner.own_clusters(pod)
 
 
 class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
@@ -97,6 +104,7 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
 
     retry = Retry()  # each ComputeCluster call: timeout and bounded backoff
     progress_log = Instance(ProgressLog, args=())  # a new one at each start and stop
+    claimed: Mapping[str, str] = {}  # name -> uid of this start's clusters; replaced, never mutated
 
     @default("cmd")
     def _default_cmd(self) -> list[str]:
@@ -112,7 +120,7 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
 
     @default("after_pod_created_hook")
     def _default_after_pod_created_hook(self) -> Callable[..., Any]:
-        return _create_clusters
+        return _own_clusters
 
     @default("uid")
     def _default_uid(self) -> int:
@@ -149,7 +157,8 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         return compute_clusters(self.user.name, self.name, self.checked())
 
     async def load_user_options(self) -> None:
-        """Check user_options first (400, nothing created), then KubeSpawner's profile_list."""
+        """Check user_options first (400, nothing created), then KubeSpawner's profile_list; then
+        claim the clusters, before KubeSpawner creates the pod that refers to them by name."""
         self.apply_profile(self.user_options)
         await super().load_user_options()
         names = self.cluster_names
@@ -158,6 +167,7 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         self.volume_mounts = _with(self.volume_mounts, volume_mounts())
         init = flink_client_init_container(self.image)
         self.init_containers = _with(self.init_containers, {init["name"]: init})
+        await self.claim_clusters()
 
     def get_args(self) -> list[str]:
         return [*super().get_args(), *server_args()]
@@ -232,37 +242,91 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
                 self.progress_log.add(PHASE_PROGRESS, phase_message(engine, name, status))
 
     async def _cluster_status(self, name: str) -> dict[str, Any]:
-        """The cluster's status ({} while it has none, or does not exist yet)."""
+        """The cluster's status ({} while it has none, does not exist yet, or is another's)."""
         try:
             found = await read_compute_cluster(self.custom_api, self.namespace, name, self.retry)
         except KubeError as error:  # the API server's trouble: the pod's wait goes on
             self.log.warning("computecluster-status-unknown name=%s error=%s", name, error)
             return {}
-        return (found or {}).get("status") or {}
+        if found is None or not self._holds(found):
+            return {}
+        return found.get("status") or {}
 
-    async def apply_clusters(self, pod: dict[str, Any]) -> None:
-        """Create this server's ComputeClusters owned by ``pod``; replace those left over."""
-        owner = pod_owner_reference(pod)
+    def _holds(self, found: Mapping[str, Any]) -> bool:
+        """Is this ComputeCluster (as read) this user's this server's?"""
+        return holder(found.get("spec")) == (self.user.name, self.name)
+
+    async def claim_clusters(self) -> None:
+        """Create this server's ComputeClusters, unowned until the pod exists, or take back its
+        own left from its last start; another's under one of the names ends the start (503),
+        those claimed before it deleted, the other's untouched."""
         profile = self.checked().profile.display_name
         message = f"Creating your Spark and Flink clusters ({profile})"
         self.progress_log.add(CREATED_PROGRESS, message)
-        for cluster in self.clusters():
-            document = cluster.to_document()
-            document["metadata"]["ownerReferences"] = [owner]
-            await self._apply_cluster(document)
-
-    async def _apply_cluster(self, document: dict[str, Any]) -> None:
-        name = document["metadata"]["name"]
+        claimed: dict[str, str] = {}
         try:
-            await self._clusters_call("create", name, document)
-            self.log.info("computecluster-created name=%s namespace=%s", name, self.namespace)
-            return
+            for cluster in self.clusters():
+                claimed[cluster.metadata.name] = await self._claim(cluster.to_document())
+        except ClusterConflict as error:
+            self.log.warning(
+                "computecluster-name-conflict name=%s owner=%r server=%r held-by=%r",
+                error.name, error.owner, error.server, error.holder,
+            )  # fmt: skip
+            await self.delete_clusters()
+            raise clusters_failed(error) from None
+        self.claimed = claimed
+
+    async def _claim(self, document: dict[str, Any]) -> str:
+        """Create the object, or replace this server's own under its name: its uid."""
+        name = document["metadata"]["name"]
+        for _ in range(CLAIM_ATTEMPTS):
+            try:
+                created = await self._clusters_call("create", name, document)
+                self.log.info("computecluster-created name=%s namespace=%s", name, self.namespace)
+                return str(created["metadata"]["uid"])
+            except KubeError as error:
+                if error.status != ALREADY_EXISTS:
+                    raise
+            found = await read_compute_cluster(self.custom_api, self.namespace, name, self.retry)
+            if found is None:
+                continue  # deleted since the create: create it again
+            check_holder(name, holder(found.get("spec")), self.user.name, self.name)
+            uid = str(found["metadata"]["uid"])
+            metadata = document["metadata"]
+            replace = [
+                {"op": "add", "path": "/metadata/labels", "value": metadata["labels"]},
+                {"op": "add", "path": "/metadata/annotations", "value": metadata["annotations"]},
+                {"op": "add", "path": "/metadata/ownerReferences", "value": []},  # the old pod's
+                {"op": "add", "path": "/spec", "value": document["spec"]},
+            ]
+            if await self._patch_claimed(name, uid, replace):
+                self.log.info("computecluster-replaced name=%s namespace=%s", name, self.namespace)
+                return uid
+        message = f"your cluster {name} kept changing while it was created: please start again"
+        raise clusters_failed(ClustersNotReady(message))
+
+    async def own_clusters(self, pod: dict[str, Any]) -> None:
+        """Make ``pod`` the owner of the clusters this start claimed: each, only while it is
+        still the object claimed (its uid)."""
+        owner = pod_owner_reference(pod)
+        for name, uid in self.claimed.items():
+            operation = {"op": "add", "path": "/metadata/ownerReferences", "value": [owner]}
+            if not await self._patch_claimed(name, uid, [operation]):
+                self.log.warning("computecluster-lost name=%s uid=%s", name, uid)
+                message = f"your cluster {name} was deleted or replaced during the start"
+                raise clusters_failed(ClustersNotReady(f"{message}: please start again"))
+
+    async def _patch_claimed(self, name: str, uid: str, operations: list[dict[str, Any]]) -> bool:
+        """Apply a JSON patch if the object is still ``uid`` (tested by the API server with the
+        write); False when it is gone or another object now has the name."""
+        guarded = [{"op": "test", "path": "/metadata/uid", "value": uid}, *operations]
+        try:
+            await self._clusters_call("patch", name, name, guarded, _content_type=JSON_PATCH)
         except KubeError as error:
-            if error.status != ALREADY_EXISTS:
-                raise
-        patch = {"metadata": document["metadata"], "spec": document["spec"]}
-        await self._clusters_call("patch", name, name, patch, _content_type=MERGE_PATCH)
-        self.log.info("computecluster-replaced name=%s namespace=%s", name, self.namespace)
+            if error.status in (NOT_FOUND, INVALID):  # gone, or the test failed
+                return False
+            raise
+        return True
 
     async def stop(self, now: bool = False) -> None:
         self.progress_log = ProgressLog()  # the next start's page shows nothing of this one
@@ -272,12 +336,23 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
             await self.delete_clusters()
 
     async def delete_clusters(self) -> None:
-        """Delete this server's ComputeClusters (already gone is fine)."""
+        """Delete this server's ComputeClusters (already gone is fine); another user's or
+        server's under one of the names is left alone (a delete conditional on the uid read)."""
         for name in self.cluster_names.values():
+            found = await read_compute_cluster(self.custom_api, self.namespace, name, self.retry)
+            if found is None:
+                continue
+            if not self._holds(found):
+                self.log.warning(
+                    "computecluster-not-deleted name=%s reason=not-this-servers held-by=%r",
+                    name, holder(found.get("spec")),
+                )  # fmt: skip
+                continue
+            options = {"preconditions": {"uid": found["metadata"]["uid"]}}
             try:
-                await self._clusters_call("delete", name, name)
+                await self._clusters_call("delete", name, name, body=options)
             except KubeError as error:
-                if error.status != NOT_FOUND:
+                if error.status not in (NOT_FOUND, CONFLICT):  # gone, or replaced since
                     raise
 
     async def _clusters_call(self, verb: str, name: str, *args: Any, **kwargs: Any) -> Any:

@@ -3,7 +3,9 @@
 Start: user_options are checked against the profiles (a bad one is an HTTP 400 naming it, nothing
 started), the user's Spark and Flink objects are written to the state directory's store, the
 controller brings the clusters up, and the server starts with an environment pointing at them.
-Stop: the server stops, then the objects are deleted and the controller stops the JVMs.
+A name whose object is another user's (or server's) ends the start (HTTP 503), that object left
+as it is. Stop: the server stops, then this server's objects are deleted (never another's) and the
+controller stops the JVMs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from traitlets import Instance, Unicode, default
 
 from hubscale import processes
 from hubscale.engines import spark_client_env
+from hubscale.spec import ClusterConflict
 from hubscale.state_dir import SERVERS, default_state_dir, servers_dir, users_dir
 from hubscale.store import LocalClusterStore
 from hubscale_nb.git_setup import GitSetupError, configure_user
@@ -104,6 +107,12 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         self.git_env = await self._git_env()
         try:
             clients = await self._start_clusters(resolved)
+        except ClusterConflict as error:
+            self.log.warning(
+                "computecluster-name-conflict name=%s owner=%r server=%r held-by=%r",
+                error.name, error.owner, error.server, error.holder,
+            )  # fmt: skip
+            raise clusters_failed(error) from None
         except ClustersNotReady as error:
             raise clusters_failed(error) from None
         self.cluster_env = await asyncio.to_thread(self._cluster_env, clients)
@@ -115,8 +124,12 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         names = list(self.cluster_names.values())
         store = self.store
         await wait_for_teardown(store, names, self.clusters_timeout_s)
-        for cluster in compute_clusters(self.user.name, self.name, resolved):
-            await asyncio.to_thread(store.apply, cluster)
+        try:
+            for cluster in compute_clusters(self.user.name, self.name, resolved):
+                await asyncio.to_thread(store.apply, cluster)
+        except ClusterConflict:
+            await asyncio.to_thread(self._delete_own_clusters)  # those applied before it
+            raise
         self.progress_log.add(30, f"Starting your clusters ({resolved.profile.display_name})")
         return await wait_for_clients(
             store, names, self.clusters_timeout_s, self.cluster_error_grace_s
@@ -167,13 +180,25 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
             await asyncio.to_thread(self._release)
 
     def _release(self) -> None:
-        """Stop what the server left running, delete the objects and the client files."""
+        """Stop what the server left running, delete its objects and the client files."""
         stop_marked(self.process_marker, LEFTOVER_GRACE_S)
-        store = self.store
-        for name in self.cluster_names.values():
-            store.delete(name)
-        remove_client_dir(self.flink_client_dir)
+        if self.cluster_names["flink"] not in self._delete_own_clusters():
+            remove_client_dir(self.flink_client_dir)
         self.cluster_env = {}
+
+    def _delete_own_clusters(self) -> list[str]:
+        """Delete this server's objects; return the names held by another's, left alone."""
+        store, foreign = self.store, []
+        for name in self.cluster_names.values():
+            try:
+                store.delete(name, owner=self.user.name, server=self.name)
+            except ClusterConflict as error:
+                self.log.warning(
+                    "computecluster-not-deleted name=%s reason=not-this-servers held-by=%r",
+                    name, error.holder,
+                )  # fmt: skip
+                foreign.append(name)
+        return foreign
 
     async def progress(self) -> AsyncIterator[Event]:
         """Spawn progress for the hub's pending page: the clusters first, then the server."""

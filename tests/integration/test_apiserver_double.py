@@ -126,6 +126,43 @@ def test_json_patch_and_the_scale_subresource(apiserver):
     run(apiserver, scenario)
 
 
+def test_conditional_writes_of_a_custom_resource_a_json_patch_test_and_delete_preconditions(
+    apiserver,
+):
+    """A failed JSON patch ``test`` is a 422 and changes nothing; a delete whose uid
+    precondition does not hold is a 409 Conflict and deletes nothing."""
+
+    async def scenario(api: client.ApiClient) -> None:
+        custom = client.CustomObjectsApi(api)
+        created = await custom.create_namespaced_custom_object(*CC, cluster_document("c"))
+        uid = created["metadata"]["uid"]
+        ops = [
+            {"op": "test", "path": "/metadata/uid", "value": "not-" + uid},
+            {"op": "add", "path": "/spec/maxWorkers", "value": 1},
+        ]
+        patch = custom.patch_namespaced_custom_object(
+            *CC, "c", ops, _content_type="application/json-patch+json"
+        )
+        code, body = await failure(patch)
+        assert (code, body["reason"]) == (422, "Invalid")
+        ops[0]["value"] = uid
+        patched = await custom.patch_namespaced_custom_object(
+            *CC, "c", ops, _content_type="application/json-patch+json"
+        )
+        assert patched["spec"]["maxWorkers"] == 1
+        wrong = {"preconditions": {"uid": "not-" + uid}}
+        code, body = await failure(custom.delete_namespaced_custom_object(*CC, "c", body=wrong))
+        assert (code, body["reason"]) == (409, "Conflict")
+        assert "Precondition failed: UID in precondition" in body["message"]
+        await custom.get_namespaced_custom_object(*CC, "c")  # still there
+        right = {"preconditions": {"uid": uid}}
+        await custom.delete_namespaced_custom_object(*CC, "c", body=right)
+        code, _ = await failure(custom.get_namespaced_custom_object(*CC, "c"))
+        assert code == 404
+
+    run(apiserver, scenario)
+
+
 def test_label_selectors_equality_and_set_based(apiserver):
     async def scenario(api: client.ApiClient) -> list[str]:
         core = client.CoreV1Api(api)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,8 +20,10 @@ from hubscale.kube_api import MERGE_PATCH
 from hubscale.kube_conf import ClusterSettings
 from hubscale.names import config_secret_name
 from hubscale.spec import parse_cluster
-from spawner.compute import cluster_name
+from spawner.compute import cluster_name, compute_clusters, resolve_options
 from spawner.notebook_pod import FLINK_CLIENT_INIT, FLINK_CONF_VOLUME
+from spawner.profiles import load_profiles
+from spawner.user_options import DEFAULT_PROFILES
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import NAMESPACE, api_client, eventually
 from tests.kube.hub import Mounts, kubelet, make_spawner, run_init_container, stop_reflectors
@@ -192,6 +195,77 @@ def test_a_restart_replaces_the_clusters_left_over_against_the_api_server_double
         assert cluster["metadata"]["ownerReferences"][0]["uid"] == pod["metadata"]["uid"]
     spark = next(c for c in clusters if c["spec"]["engine"] == "spark")
     assert spark["spec"]["maxWorkers"] == 3
+
+
+def janes_cluster(double: ApiServerDouble, name: str, engine: str) -> dict:
+    """Jane's running ComputeCluster under ``name`` (one mallory's spawner will use): written by
+    hand, as a collision of names would leave it."""
+    resolved = resolve_options(load_profiles(Path(DEFAULT_PROFILES)), {})
+    document = next(
+        c for c in compute_clusters("jane", "", resolved) if c.spec.engine == engine
+    ).to_document()
+    document["metadata"]["name"] = name
+    double.create("computeclusters", NAMESPACE, document)
+    set_status(double, name, phase="Ready", workers=1)
+    return double.get("computeclusters", NAMESPACE, name)
+
+
+@pytest.mark.parametrize("engine", ["spark", "flink"])
+def test_a_cluster_name_taken_by_another_user_fails_the_spawn_and_leaves_it_against_the_api_server_double(  # noqa: E501
+    spawner_apiserver, engine
+):
+    """Mallory's start is a 503 naming the conflict; jane's object is neither patched nor
+    deleted (by the start or the stop after it), and no pod was created: none ever mounted
+    jane's cluster's Secret or carried its label."""
+
+    async def scenario() -> tuple[str, dict, SpawnException]:
+        spawner = make_spawner(spawner_apiserver, "mallory")
+        spawner.user_options = {}
+        taken = spawner.cluster_names[engine]
+        before = janes_cluster(spawner_apiserver, taken, engine)
+        try:
+            async with kubelet(spawner_apiserver, spawner.pod_name):
+                with pytest.raises(SpawnException) as refused:
+                    await asyncio.wait_for(spawner.start(), 30)
+            await spawner.stop()
+        finally:
+            await stop_reflectors()
+        return taken, before, refused.value
+
+    taken, before, refused = asyncio.run(scenario())
+    assert refused.status_code == 503
+    assert taken in refused.jupyterhub_message and "jane" not in refused.jupyterhub_message
+    assert spawner_apiserver.objects("computeclusters", NAMESPACE) == [before]
+    assert spawner_apiserver.count("POST", "/pods($|\\?)") == 0
+    for method in ("PATCH", "PUT", "DELETE"):
+        assert spawner_apiserver.count(method, f"/computeclusters/{taken}($|\\?)") == 0
+
+
+def test_a_cluster_replaced_by_another_users_during_the_start_is_not_owned_by_the_pod_against_the_api_server_double(  # noqa: E501
+    spawner_apiserver,
+):
+    """Between claiming its clusters and owning them by the pod, mallory's Spark cluster is
+    deleted and jane's appears under its name: the owner reference is refused, jane's object is
+    left as it is."""
+    pod = {"metadata": {"name": "jupyter-mallory", "uid": "a1b2c3d4-0000-4000-8000-000000000001"}}
+
+    async def scenario() -> tuple[dict, Exception]:
+        spawner = make_spawner(spawner_apiserver, "mallory")
+        spawner.apply_profile({})
+        spark = spawner.cluster_names["spark"]
+        try:
+            await spawner.claim_clusters()
+            spawner_apiserver.store.delete(resource("computeclusters"), NAMESPACE, spark)
+            before = janes_cluster(spawner_apiserver, spark, "spark")
+            with pytest.raises(SpawnException) as refused:
+                await spawner.own_clusters(pod)
+        finally:
+            await stop_reflectors()
+        return before, refused.value
+
+    before, refused = asyncio.run(scenario())
+    assert refused.status_code == 503
+    assert spawner_apiserver.get("computeclusters", NAMESPACE, before["metadata"]["name"]) == before
 
 
 def test_a_bad_profile_is_a_400_naming_it_and_creates_nothing_against_the_api_server_double(

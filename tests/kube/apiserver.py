@@ -231,7 +231,9 @@ class ApiServerDouble:
             )
             return web.json_response(scale_of(patched) if target.sub == "scale" else patched)
         if method == "DELETE" and target.sub is None:
-            deleted = self.store.delete(target.resource, namespace, target.name)
+            options = await _body(request) or {}
+            preconditions = options.get("preconditions") if isinstance(options, dict) else None
+            deleted = self.store.delete(target.resource, namespace, target.name, preconditions)
             details = {"name": target.name, "kind": target.resource.plural}
             details["uid"] = deleted["metadata"]["uid"]
             return web.json_response(

@@ -207,9 +207,26 @@ class Store:
                 raise conflict(resource.kind, resource.group, name)
             return self._write(resource, namespace, current, patched, sub)
 
-    def delete(self, resource: Resource, namespace: str, name: str) -> Json:
+    def delete(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        preconditions: dict[str, str] | None = None,
+    ) -> Json:
+        """Delete an object; DeleteOptions' ``preconditions`` (uid, resourceVersion) must hold."""
         with self.lock:
             current = self.get(resource, namespace, name)
+            for key, wanted in (preconditions or {}).items():
+                found = current["metadata"].get(key)
+                if wanted is not None and wanted != found:
+                    what = {"uid": "UID", "resourceVersion": "ResourceVersion"}.get(key, key)
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f"Precondition failed: {what} in precondition: {wanted},"
+                        f" {what} in object meta: {found}",
+                    )
             self._commit(resource, namespace, current, None)
             return current
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
+from hubscale import names
 from hubscale.names import USER_LABEL, label_value, labels, user_label
 from hubscale.spec import cluster_to_yaml, load_cluster_yaml, parse_cluster
 from spawner.compute import (
@@ -242,8 +243,10 @@ def test_clusters_round_trip_through_the_document(user, server, profile):
 
 
 def test_cluster_name_is_readable_and_stable():
-    assert cluster_name("alice", "", "spark") == "alice-spark-45f50891"
-    assert cluster_name("alice", "", "flink") == "alice-flink-20eac437"
+    """The hash is 64 bits: no one searches out a server name whose cluster name is another's
+    (32 bits took hours), and the spawners refuse another's object anyway."""
+    assert cluster_name("alice", "", "spark") == "alice-spark-45f508910f076db7"
+    assert cluster_name("alice", "", "flink") == "alice-flink-20eac43784337232"
     assert cluster_name("Alice.Smith", "GPU box", "spark").startswith("alice-smith-gpu-box-spark-")
     assert cluster_name("42", "", "spark").startswith("u-42-spark-")
     assert cluster_name("日本", "", "spark").startswith("spark-")
@@ -264,16 +267,34 @@ def test_names_that_escape_alike_stay_distinct(first, second):
     assert cluster_name(*first) != cluster_name(*second)
 
 
-names = st.text(alphabet="aAbB.-_ 1é@", max_size=70) | st.text(max_size=100)
-triples = st.tuples(names, names, st.sampled_from(["spark", "flink"]))
+name_texts = st.text(alphabet="aAbB.-_ 1é@", max_size=70) | st.text(max_size=100)
+triples = st.tuples(name_texts, name_texts, st.sampled_from(["spark", "flink"]))
 
 
 @given(triples)
 def test_cluster_name_is_a_dns_label(triple):
     name = cluster_name(*triple)
-    assert len(name) <= 63
+    assert len(name) <= 51
     assert DNS_1035_LABEL.match(name), name
     assert cluster_name(*triple) == name
+
+
+@given(triples)
+@example(("a" * 70, "", "flink"))
+@example(("firstname.lastname@example.org", "a long server name", "spark"))
+def test_every_object_of_a_cluster_is_named_cluster_dash_role(triple):
+    """Cluster names leave room for every child's suffix, so no child name is ever cut and
+    hashed again (a second, 32-bit, hash two clusters' children could share)."""
+    name = cluster_name(*triple)
+    children = [
+        names.config_secret_name(name),
+        names.policy_name(name),
+        names.driver_policy_name(name),
+        *(names.head_name(name, engine) for engine in ("spark", "flink")),
+        *(names.worker_name(name, engine) for engine in ("spark", "flink")),
+    ]
+    for child in children:
+        assert child.startswith(f"{name}-") and DNS_1035_LABEL.match(child) and len(child) <= 63
 
 
 @given(triples, triples)

@@ -11,9 +11,9 @@ import pytest
 
 from autoscaler.decision import ClusterState, Decision
 from autoscaler.status import state_from_status, status_after
-from hubscale.spec import ComputeClusterStatus
+from hubscale.spec import ClusterConflict, ComputeClusterStatus
 from hubscale.state_dir import clusters_dir
-from hubscale.store import LocalClusterStore
+from hubscale.store import LOCK_FILE, LocalClusterStore
 from tests.builders import cluster
 
 T0 = 1_714_564_800.0  # 2024-05-01T12:00:00Z
@@ -123,7 +123,8 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(
         store.apply(cluster(maxWorkers=2))
 
     assert (store.directory / "alice-spark.yaml").read_text() == before
-    assert sorted(path.name for path in store.directory.iterdir()) == ["alice-spark.yaml"]
+    left = sorted(path.name for path in store.directory.iterdir() if path.name != LOCK_FILE)
+    assert left == ["alice-spark.yaml"]
 
 
 def test_a_malformed_document_is_listed_with_its_error_beside_good_ones(store: LocalClusterStore):
@@ -309,3 +310,53 @@ def test_a_status_with_aliases_reads_as_absent(store: LocalClusterStore):
     store.status_path("alice-spark").write_text(nested_aliases(9).replace("spec:", "workers:"))
     (stored,) = store.list()
     assert stored.cluster is not None and stored.cluster.status is None
+
+
+# Ownership: a name taken by another user's (or server's) object is never handed over.
+
+
+def jane_running(store: LocalClusterStore) -> tuple[bytes, bytes]:
+    """Jane's cluster under the name mallory's spawner will use, with a status: its files."""
+    store.apply(cluster("shared-spark", owner="jane"))
+    store.write_status("shared-spark", status_after(decision(2), 2, T0, "Ready", None))
+    spec_file = store.directory / "shared-spark.yaml"
+    return spec_file.read_bytes(), store.status_path("shared-spark").read_bytes()
+
+
+def test_apply_refuses_another_users_object_under_the_same_name(store: LocalClusterStore):
+    before = jane_running(store)
+    with pytest.raises(ClusterConflict) as refused:
+        store.apply(cluster("shared-spark", owner="mallory", maxWorkers=1))
+    assert refused.value.name == "shared-spark"
+    assert (refused.value.owner, refused.value.holder) == ("mallory", ("jane", ""))
+    assert "shared-spark" in str(refused.value) and "jane" not in str(refused.value)
+    spec_file = store.directory / "shared-spark.yaml"
+    assert (spec_file.read_bytes(), store.status_path("shared-spark").read_bytes()) == before
+
+
+def test_apply_refuses_another_server_of_the_same_user(store: LocalClusterStore):
+    store.apply(cluster("shared-spark", owner="jane", server="gpu"))
+    with pytest.raises(ClusterConflict):
+        store.apply(cluster("shared-spark", owner="jane", server=""))
+    stored = store.get("shared-spark")
+    assert stored is not None and stored.cluster is not None
+    assert stored.cluster.spec.server == "gpu"
+
+
+def test_apply_refuses_a_name_whose_document_it_cannot_read(store: LocalClusterStore):
+    """Whose it is cannot be told: it is left for an admin, not taken over."""
+    (store.directory / "shared-spark.yaml").write_text("spec: [not, a, cluster]\n")
+    with pytest.raises(ClusterConflict) as refused:
+        store.apply(cluster("shared-spark", owner="mallory"))
+    assert refused.value.holder is None
+    assert (store.directory / "shared-spark.yaml").read_text() == "spec: [not, a, cluster]\n"
+
+
+def test_delete_for_an_owner_leaves_another_users_object(store: LocalClusterStore):
+    before = jane_running(store)
+    with pytest.raises(ClusterConflict):
+        store.delete("shared-spark", owner="mallory", server="")
+    spec_file = store.directory / "shared-spark.yaml"
+    assert (spec_file.read_bytes(), store.status_path("shared-spark").read_bytes()) == before
+    assert store.delete("shared-spark", owner="jane", server="") is True
+    assert store.delete("shared-spark", owner="jane", server="") is False  # gone: nothing to do

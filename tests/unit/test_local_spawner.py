@@ -1,0 +1,63 @@
+"""The local spawner's start and stop when a cluster name it needs is another user's."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from jupyterhub.objects import Hub
+from jupyterhub.spawner import SpawnException
+
+from hubscale.store import LocalClusterStore
+from spawner.compute import compute_clusters, resolve_options
+from spawner.local import LocalSpawner
+from tests.kube.hub import HubUser
+
+
+def spawner_for(user: str, state_dir: Path) -> LocalSpawner:
+    hub = Hub(ip="127.0.0.1", port=8081, base_url="/hub/")
+    spawner = LocalSpawner(user=HubUser(user), hub=hub, state_dir=str(state_dir))
+    spawner.clusters_timeout_s = 2.0
+    return spawner
+
+
+def test_a_name_taken_by_another_user_fails_the_start_and_stop_leaves_it(tmp_path: Path):
+    """Jane's running cluster sits under the name mallory's Flink cluster gets (written by hand,
+    as a name collision would): mallory's start is a 503 naming the conflict, and neither the
+    start nor the stop that follows changes or deletes jane's object."""
+    mallory = spawner_for("mallory", tmp_path)
+    store = LocalClusterStore(tmp_path)
+    taken = mallory.cluster_names["flink"]
+    resolved = resolve_options(mallory.profiles, {})
+    janes = next(c for c in compute_clusters("jane", "", resolved) if c.spec.engine == "flink")
+    store.apply(
+        janes.model_copy(update={"metadata": janes.metadata.model_copy(update={"name": taken})})
+    )
+    jane_file = store.directory / f"{taken}.yaml"
+    before = jane_file.read_bytes()
+
+    async def scenario() -> SpawnException:
+        with pytest.raises(SpawnException) as refused:
+            await mallory.start()
+        await mallory.stop()
+        return refused.value
+
+    refused = asyncio.run(scenario())
+    assert refused.status_code == 503
+    assert taken in refused.jupyterhub_message and "jane" not in refused.jupyterhub_message
+    assert jane_file.read_bytes() == before
+    assert [stored.name for stored in store.list()] == [taken]  # mallory's Spark one is gone
+
+
+def test_stop_deletes_the_servers_own_clusters_and_its_flink_client(tmp_path: Path):
+    spawner = spawner_for("mallory", tmp_path)
+    store = LocalClusterStore(tmp_path)
+    for cluster in compute_clusters("mallory", "", resolve_options(spawner.profiles, {})):
+        store.apply(cluster)
+    spawner.flink_client_dir.mkdir(parents=True)
+
+    asyncio.run(spawner.stop())
+
+    assert store.list() == []
+    assert not spawner.flink_client_dir.exists()
