@@ -142,8 +142,12 @@ class HubscalePolicy:
         else:
             rate_per_slot = signal.processing_rate / (signal.busy_ratio * signal.parallelism)
             target_rate = signal.input_rate + backlog / self.flink_catch_up_s
-            needed = target_rate / (rate_per_slot * self.flink_target_utilization)
-            slots = math.ceil(min(needed, max_slots))  # a vanishing rate overflows to inf
+            per_slot_at_target = rate_per_slot * self.flink_target_utilization
+            if per_slot_at_target > 0:
+                needed = target_rate / per_slot_at_target  # a vanishing rate overflows to inf
+            else:  # a rate so small it underflows to 0.0: as if vanishing, not a ZeroDivisionError
+                needed = math.inf if target_rate > 0 else 0.0
+            slots = math.ceil(min(needed, max_slots))
             why = (
                 f"input {signal.input_rate:.0f}/s + backlog {backlog:.0f}"
                 f" at {rate_per_slot:.0f}/s per slot needs {slots} slots"

@@ -6,7 +6,7 @@ import math
 from dataclasses import replace
 from itertools import pairwise
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from autoscaler.decision import CAUSES, ClusterState, Decision
@@ -194,6 +194,20 @@ def test_flink_scales_to_reach_target_utilization():
     assert decision.target == 4
 
 
+# Found by hypothesis: 5e-324 records/s over 2 fully busy slots is 0.0 per slot in floats.
+UNDERFLOWING_RATE = replace(flink(rate=100, parallelism=2, busy=1.0), processing_rate=5e-324)
+
+
+def test_a_rate_per_slot_that_underflows_to_zero_counts_as_vanishing_not_a_division_error():
+    """A vanishing rate per slot asks for every slot the jobs declare (within maxWorkers), as a
+    rate just large enough not to underflow does; with no input at all, one slot."""
+    assert decide(flink_spec(), UNDERFLOWING_RATE, at_workers(2), NOW).target == 8
+    tiny = replace(UNDERFLOWING_RATE, processing_rate=1e-300)
+    assert decide(flink_spec(), tiny, at_workers(2), NOW).target == 8
+    no_input = replace(UNDERFLOWING_RATE, input_rate=0.0)
+    assert decide(flink_spec(), no_input, at_workers(0), NOW).target == 1
+
+
 def test_flink_job_waiting_for_slots_scales_from_zero_to_its_parallelism():
     signal = FlinkSignal(NOW, slots_required=3.0, running_jobs=0.0)
     decision = decide(flink_spec(), signal, at_workers(0), NOW)
@@ -316,7 +330,8 @@ garbage = st.one_of(
     st.floats(min_value=-1e6, max_value=-1e-9),
     st.just(math.nan),
 )
-metric = st.one_of(st.floats(min_value=0, max_value=1e4), garbage)
+tiny = st.sampled_from([5e-324, 1e-310, 1e-300])  # rates that underflow once divided
+metric = st.one_of(st.floats(min_value=0, max_value=1e4), tiny, garbage)
 loads = st.lists(
     st.builds(
         WorkerLoad,
@@ -387,6 +402,7 @@ def cases(draw):
 
 @settings(max_examples=400)
 @given(cases())
+@example(case=(flink_spec(), UNDERFLOWING_RATE, ClusterState(2, 2)))
 def test_target_always_within_min_and_max(case):
     spec, signal, state = case
     decision = decide(spec, signal, state, NOW)
