@@ -8,7 +8,8 @@ Rules (DESIGN.md): scale up at once to what the backlog needs; scale down only a
 lower for a stabilization window; hold, never shrink, when metrics are missing, NaN or stale (but
 a job known to wait with no worker at all is demand in itself: never held at zero);
 with nothing running, keep the workers through the user's usual pause between bursts of work
-(anticipation from recent activity), then release them, and at the latest after
+(anticipation from recent activity; after a window of lower demand, only what that demand used),
+then release them, and at the latest after
 ``idleTimeoutSeconds`` go to ``minWorkers``.
 """
 
@@ -181,10 +182,12 @@ class HubscalePolicy:
             return self._shrink_after_window(spec, state, workers, wanted, demand, memo, now)
         return self._idle(spec, state, workers, memo, now)
 
+    def _window_s(self, spec: ComputeClusterSpec) -> float:
+        """How long lower demand must last before the cluster shrinks."""
+        return self.spark_stabilization_s if spec.engine == "spark" else self.flink_stabilization_s
+
     def _shrink_after_window(self, spec, state, workers, wanted, demand, memo, now) -> Decision:
-        window_s = (
-            self.spark_stabilization_s if spec.engine == "spark" else self.flink_stabilization_s
-        )
+        window_s = self._window_s(spec)
         memo = memo.on_low(now, wanted)
         waited_s = now - memo.low_since
         if waited_s < window_s:
@@ -201,17 +204,25 @@ class HubscalePolicy:
             reason = f"idle for {min(idle_s, 1e9):.0f} s: scaling to minWorkers {floor}"
             return _decision(spec, state, workers, floor, reason, "idle", memo.no_low())
         keep_warm_s = memo.keep_warm_s(self.keep_warm_min_s, self.keep_warm_max_s)
-        if idle_s < keep_warm_s:
+        if idle_s >= keep_warm_s:
             reason = (
-                f"nothing running for {idle_s:.0f} s; keeping {state.desired} warm"
-                f" for {keep_warm_s:.0f} s, this user's usual pause"
+                f"nothing running for {idle_s:.0f} s, longer than this user's usual pause"
+                f" ({keep_warm_s:.0f} s): releasing to {floor}"
             )
-            return _decision(spec, state, workers, state.desired, reason, "anticipate", memo)
-        reason = (
-            f"nothing running for {idle_s:.0f} s, longer than this user's usual pause"
-            f" ({keep_warm_s:.0f} s): releasing to {floor}"
-        )
-        return _decision(spec, state, workers, floor, reason, "idle", memo.no_low())
+            return _decision(spec, state, workers, floor, reason, "idle", memo.no_low())
+        pause = f"for {keep_warm_s:.0f} s, this user's usual pause"
+        lower = int(memo.low_peak)
+        low_s = now - memo.low_since if memo.low_since is not None else -math.inf
+        if low_s >= self._window_s(spec) and lower < state.desired:
+            # The work had stayed lower for a whole window before it stopped: keep warm what it
+            # used, as the shrink would have had it still run (more work never gets fewer).
+            reason = (
+                f"demand stayed at or below {lower} for {low_s:.0f} s, then nothing running"
+                f" for {idle_s:.0f} s; keeping {lower} warm {pause}"
+            )
+            return _decision(spec, state, workers, lower, reason, "shrink", memo.no_low())
+        reason = f"nothing running for {idle_s:.0f} s; keeping {state.desired} warm {pause}"
+        return _decision(spec, state, workers, state.desired, reason, "anticipate", memo)
 
 
 def spark_demand(spec: ComputeClusterSpec, signal: SparkSignal) -> Demand | None:

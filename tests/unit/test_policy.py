@@ -129,6 +129,26 @@ def test_keeps_workers_warm_through_this_users_usual_pause():
     assert "usual pause" in released.reason
 
 
+def test_work_that_stayed_lower_for_a_window_before_stopping_keeps_only_that_much_warm():
+    """Found by hypothesis (the monotonicity property below): 5 workers, then demand 1 for the
+    20 s window, then none. Work still running at 1 shrinks to 1; work just stopped kept all 5
+    warm: less work, more workers. Now both keep 1."""
+    before = [(NOW, 5.0), (NOW + 5, 1.0), (NOW + 10, 1.0), (NOW + 15, 1.0)]
+    stopped = run(
+        spark_spec(),
+        [(t, spark(n)) for t, n in [*before, (NOW + 20, 0.0), (NOW + 25, 0.0)]],
+        at_workers(0),
+    )
+    running = run(
+        spark_spec(),
+        [(t, spark(n)) for t, n in [*before, (NOW + 20, 1.0), (NOW + 25, 1.0)]],
+        at_workers(0),
+    )
+    assert [d.target for d in running] == [5, 5, 5, 5, 5, 1]
+    assert [d.target for d in stopped] == [5, 5, 5, 5, 5, 1]
+    assert stopped[-1].cause == "shrink" and "keeping 1 warm" in stopped[-1].reason
+
+
 def test_long_pauses_are_not_worth_keeping_warm():
     memo = {"lastActive": NOW - 10, "pauses": (900.0, 1200.0)}
     decision = decide(spark_spec(), spark(0, workers=4), at_workers(4, memo), NOW)
@@ -450,6 +470,13 @@ def test_never_names_a_busy_victim_while_an_idle_worker_stays(case):
 
 @settings(max_examples=300)
 @given(specs("spark"), st.floats(0, 100), st.floats(0, 100), st.integers(0, 15), memos)
+@example(  # nothing running kept 5 warm; demand 1 after a window of lower demand shrank to 1
+    spec=spark_spec(idleTimeoutSeconds=600),
+    low=0.0,
+    extra=0.5,
+    desired=5,
+    memo={"lowSince": NOW - 500, "lowPeak": 1.0, "lastActive": NOW - 10},
+)
 def test_spark_target_is_monotone_in_backlog(spec, low, extra, desired, memo):
     state = ClusterState(desired, desired, None, memo)
     smaller = decide(spec, spark(low, workers=desired), state, NOW)
