@@ -21,11 +21,13 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from autoscaler.backends.base import BACKEND_ERRORS, Backend, Observation
-from autoscaler.budget import Claim, cap_targets
 from autoscaler.controller_metrics import ControllerMetrics
-from autoscaler.decision import ClusterState, Decision, Policy
 from autoscaler.flink_rest import FlinkError, FlinkRest
-from autoscaler.policy import DEFAULT_POLICY
+from autoscaler.policy.budget import Claim, cap_targets
+from autoscaler.policy.decision import ClusterState, Decision, Policy
+from autoscaler.policy.hubscale import DEFAULT_POLICY
+from autoscaler.policy.signals import Signal, WorkerLoad
+from autoscaler.policy.victims import choose_victims
 from autoscaler.prometheus import (
     PrometheusBadResponse,
     PrometheusClient,
@@ -42,9 +44,7 @@ from autoscaler.signal_queries import (
     read_spark,
     spark_signal,
 )
-from autoscaler.signals import Signal, WorkerLoad
 from autoscaler.status import state_from_status, status_after
-from autoscaler.victims import choose_victims
 from hubscale.spec import ComputeCluster, ComputeClusterStatus, Phase
 from hubscale.store import StoredCluster
 

@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from autoscaler.flink_rest import FlinkRest, SlotDemand, TaskManagerSlots
+from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
 from autoscaler.prometheus import PrometheusClient, Reading
-from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
 
 SPARK_NEEDED_EXECUTORS = (
     "sum by (cluster) (metrics_hubscale_driver_ExecutorAllocationManager_executors"

@@ -1,8 +1,8 @@
 """The autoscaling rules data platforms use today, as pure policies the simulator compares.
 
 Each class follows one system's documented behaviour with its documented defaults, behind the
-same interface as hubscale's policy (``autoscaler.decision.Policy``). Like it, they read no clock
-and keep no state: whatever they must remember goes back in ``Decision.memo``.
+same interface as hubscale's policy (``autoscaler.policy.decision.Policy``). Like it, they read no
+clock and keep no state: whatever they must remember goes back in ``Decision.memo``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from autoscaler.decision import ClusterState, Decision, Memo
-from autoscaler.signals import FlinkSignal, Signal, SparkSignal, WorkerLoad, known
-from autoscaler.victims import choose_victims
+from autoscaler.policy.decision import ClusterState, Decision, Memo
+from autoscaler.policy.signals import FlinkSignal, Signal, SparkSignal, WorkerLoad, known
+from autoscaler.policy.victims import choose_victims
 
 if TYPE_CHECKING:
     from hubscale.spec import ComputeClusterSpec

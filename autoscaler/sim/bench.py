@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from autoscaler.budget import Claim, cap_targets
-from autoscaler.decision import ClusterState
-from autoscaler.policy import DEFAULT_POLICY
-from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
+from autoscaler.policy.budget import Claim, cap_targets
+from autoscaler.policy.decision import ClusterState
+from autoscaler.policy.hubscale import DEFAULT_POLICY
+from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
 from autoscaler.sim.compare import compare
 from autoscaler.sim.engine import SimConfig
 from autoscaler.sim.generator import TeamDay, generate

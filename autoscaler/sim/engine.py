@@ -11,12 +11,12 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
-from autoscaler.budget import Claim, cap_targets
-from autoscaler.decision import ClusterState, Policy
-from autoscaler.signals import Signal
+from autoscaler.policy.budget import Claim, cap_targets
+from autoscaler.policy.decision import ClusterState, Policy
+from autoscaler.policy.signals import Signal
+from autoscaler.policy.victims import choose_victims
 from autoscaler.sim.clusters import FlinkClusterSim, SparkClusterSim
 from autoscaler.sim.trace import Event, FlinkJob, SparkJob
-from autoscaler.victims import choose_victims
 from hubscale.spec import ComputeClusterSpec
 
 # Policies that read metrics through Prometheus see them half a scrape interval old on average;

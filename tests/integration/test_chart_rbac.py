@@ -14,9 +14,9 @@ import pytest
 
 from autoscaler.backends.kube_manifests import MANIFEST_HASH
 from autoscaler.backends.kubernetes import KubernetesBackend
-from autoscaler.decision import Decision
 from autoscaler.kube_objects import KubeClusterObjects
 from autoscaler.leader import LeaderElection
+from autoscaler.policy.decision import Decision
 from autoscaler.status import status_after
 from hubscale.kube_api import MERGE_PATCH
 from hubscale.kube_conf import ClusterSettings

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from autoscaler.decision import Decision
 from autoscaler.kube_objects import KubeClusterObjects, NotSynced
+from autoscaler.policy.decision import Decision
 from autoscaler.status import status_after
 from hubscale.spec import ComputeClusterStatus
 from tests.kube.apiserver import ApiServerDouble, resource

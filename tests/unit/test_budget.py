@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoscaler.budget import Claim, cap_targets, max_min_shares, user_allowances
+from autoscaler.policy.budget import Claim, cap_targets, max_min_shares, user_allowances
 
 
 def test_small_demands_are_met_and_the_rest_shared_evenly():

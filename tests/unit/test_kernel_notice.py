@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autoscaler.decision import Decision
+from autoscaler.policy.decision import Decision
 from autoscaler.status import status_after
 from spawner.kernel_notice import notice
 

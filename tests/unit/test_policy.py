@@ -9,9 +9,9 @@ from itertools import pairwise
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from autoscaler.decision import CAUSES, ClusterState, Decision
-from autoscaler.policy import HubscalePolicy, decide, waiting_for_capacity
-from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
+from autoscaler.policy.decision import CAUSES, ClusterState, Decision
+from autoscaler.policy.hubscale import HubscalePolicy, decide, waiting_for_capacity
+from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
 from hubscale.spec import ComputeClusterSpec
 
 POLICY = HubscalePolicy()

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from autoscaler.decision import Decision
-from autoscaler.policy import HubscalePolicy
+from autoscaler.policy.decision import Decision
+from autoscaler.policy.hubscale import HubscalePolicy
 from autoscaler.sim.__main__ import main
 from autoscaler.sim.bench import main as bench_main
 from autoscaler.sim.compare import compare

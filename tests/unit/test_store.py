@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from autoscaler.decision import ClusterState, Decision
+from autoscaler.policy.decision import ClusterState, Decision
 from autoscaler.status import state_from_status, status_after
 from hubscale.spec import ComputeCluster, ComputeClusterStatus, parse_cluster
 from hubscale.state_dir import clusters_dir

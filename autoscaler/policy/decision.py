@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from autoscaler.signals import Signal
+    from autoscaler.policy.signals import Signal
     from hubscale.spec import ComputeClusterSpec
 
 # Policy memory persisted between calls (status.policyState): numbers or tuples of numbers.

@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from autoscaler.decision import ClusterState, Decision, Memo
-from autoscaler.signals import NAN, FlinkSignal, Signal, SparkSignal, WorkerLoad, known
-from autoscaler.victims import choose_victims
+from autoscaler.policy.decision import ClusterState, Decision, Memo
+from autoscaler.policy.signals import NAN, FlinkSignal, Signal, SparkSignal, WorkerLoad, known
+from autoscaler.policy.victims import choose_victims
 from hubscale.spec import ComputeClusterSpec
 
 
