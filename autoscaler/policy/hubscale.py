@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from autoscaler.policy.decision import ClusterState, Decision, Memo
+from autoscaler.policy.decision import Cause, ClusterState, Decision, Memo
 from autoscaler.policy.signals import NAN, FlinkSignal, Signal, SparkSignal, WorkerLoad, known
 from autoscaler.policy.victims import choose_victims
 from hubscale.spec import ComputeClusterSpec
@@ -245,7 +245,7 @@ def _clamp(workers: int, spec: ComputeClusterSpec) -> int:
     return max(spec.min_workers, min(spec.max_workers, workers))
 
 
-def _hold(spec: ComputeClusterSpec, state: ClusterState, signal: Signal, why: str, cause: str):
+def _hold(spec: ComputeClusterSpec, state: ClusterState, signal: Signal, why: str, cause: Cause):
     """No usable metrics: keep the target, moved only by the spec's bounds."""
     held = Decision.no_change(state, f"{why}: holding at {state.desired}", cause)
     bounded = _clamp(held.target, spec)

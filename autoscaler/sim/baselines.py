@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from autoscaler.policy.decision import ClusterState, Decision, Memo
+from autoscaler.policy.decision import Cause, ClusterState, Decision, Memo
 from autoscaler.policy.signals import FlinkSignal, Signal, SparkSignal, WorkerLoad, known
 from autoscaler.policy.victims import choose_victims
 
@@ -99,7 +99,7 @@ def _decision(
     state: ClusterState,
     target: int,
     reason: str,
-    cause: str,
+    cause: Cause,
     memo: Memo,
     victims: Sequence[str] | None = None,
 ) -> Decision:

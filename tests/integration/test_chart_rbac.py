@@ -171,7 +171,7 @@ async def controller_lifetime(double: ApiServerDouble, lease: str) -> None:
                 await backend.scale(cluster, 1, (victim,))
                 await eventually(lambda n=name: n in objects.reflector.objects)
                 double.fail(rf"PUT .*/computeclusters/{name}/status", status=409)
-                decision = Decision(target=2, reason="backlog", cause="demand", memo={})
+                decision = Decision(target=2, reason="backlog", cause="backlog", memo={})
                 objects.write_status(name, status_after(decision, 2, 1.0e9, "Scaling", None))
                 await objects.flush()
                 assert not objects.pending

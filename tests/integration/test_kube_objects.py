@@ -34,7 +34,7 @@ def apiserver() -> Iterator[ApiServerDouble]:
 
 
 def status(desired: int, reason: str = "backlog", phase: str = "Ready") -> ComputeClusterStatus:
-    decision = Decision(target=desired, reason=reason, cause="demand", memo={"below_since": 1.0})
+    decision = Decision(target=desired, reason=reason, cause="backlog", memo={"below_since": 1.0})
     return status_after(decision, desired, NOW, phase, None)  # type: ignore[arg-type]
 
 

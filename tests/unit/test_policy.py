@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import math
 from dataclasses import replace
 from itertools import pairwise
+from pathlib import Path
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -337,6 +339,47 @@ def test_stale_metrics_hold_at_zero_even_with_a_job_seen_long_ago():
     """A job seen in a stale sample may be gone: stale means unknown, so hold."""
     stale = FlinkSignal(NOW - 1000, slots_required=math.nan, running_jobs=1.0, jobs=1.0)
     assert decide(flink_spec(), stale, at_workers(0), NOW).target == 0
+
+
+# Where a cause is given positionally: Decision(target, reason, cause), the policies' helpers.
+CAUSE_POSITION = {"Decision": 2, "no_change": 2, "_decision": 5, "_hold": 4}
+
+
+def causes_given(tree: ast.AST) -> set[str]:
+    """Every string given as a cause in ``tree``: ``cause=...``, ``cause = ...`` (also in
+    ``x, cause = ...``) and the cause argument of the calls in CAUSE_POSITION."""
+    given: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "cause":
+            given.append(node.value)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id == "cause":
+                    given.append(node.value)
+                elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    given += [v for t, v in zip(target.elts, node.value.elts, strict=True)
+                              if isinstance(t, ast.Name) and t.id == "cause"]  # fmt: skip
+        elif isinstance(node, ast.Call):
+            name = getattr(node.func, "id", getattr(node.func, "attr", None))
+            position = CAUSE_POSITION.get(name)
+            if position is not None and len(node.args) > position:
+                given.append(node.args[position])
+    return {
+        leaf.value
+        for value in given
+        for leaf in ast.walk(value)
+        if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)
+    }
+
+
+def test_every_cause_the_code_gives_is_one_the_cause_type_lists():
+    root = Path(__file__).resolve().parents[2] / "autoscaler"
+    found = set()
+    for path in root.rglob("*.py"):
+        found |= causes_given(ast.parse(path.read_text(encoding="utf-8")))
+    assert {"error", "bounds", "metrics-missing", "shrink"} <= found  # the walk sees them all
+    assert found <= set(CAUSES)
 
 
 def _fields(signal: FlinkSignal) -> dict:
