@@ -25,6 +25,7 @@ from autoscaler.controller_metrics import ControllerMetrics
 from autoscaler.flink_rest import FlinkError, FlinkRest
 from autoscaler.policy.budget import Claim, cap_targets
 from autoscaler.policy.decision import ClusterState, Decision, Policy
+from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.hubscale import DEFAULT_POLICY
 from autoscaler.policy.signals import Signal, WorkerLoad
 from autoscaler.policy.victims import choose_victims
@@ -45,7 +46,7 @@ from autoscaler.signal_queries import (
     spark_signal,
 )
 from autoscaler.status import state_from_status, status_after
-from hubscale.spec import ComputeCluster, ComputeClusterStatus, Phase
+from hubscale.spec import ComputeClusterStatus, Phase
 from hubscale.store import StoredCluster
 
 log = logging.getLogger(__name__)
@@ -261,12 +262,7 @@ class Controller:
         now: float,
     ) -> Decision:
         state = _state(item, observation)
-        if signal is None:
-            return _hold(item.cluster, state, problem or "no signal")
-        decision = self.policy.decide(item.cluster.spec, signal, state, now)
-        if problem is None:
-            return decision
-        return replace(decision, reason=f"{problem}: {decision.reason}")
+        return decide_or_hold(self.policy, item.cluster.spec, signal, state, now, problem)
 
     def _within_budget(
         self,
@@ -358,18 +354,6 @@ def _state(item: StoredCluster, observation: Observation) -> ClusterState:
 
 def _unknown_loads(names: tuple[str, ...]) -> tuple[WorkerLoad, ...]:
     return tuple(WorkerLoad(name, math.nan) for name in names)
-
-
-def _hold(cluster: ComputeCluster, state: ClusterState, why: str) -> Decision:
-    """No usable metrics: never shrink (keep what runs), restore dead workers, obey bounds."""
-    spec = cluster.spec
-    target = max(spec.min_workers, min(spec.max_workers, max(state.desired, state.workers)))
-    return Decision(
-        target=target,
-        reason=f"{why}: holding at {target}, no scale-down without metrics",
-        cause="metrics-missing",
-        memo=state.memo,
-    )
 
 
 def _phase(observation: Observation, decision: Decision) -> Phase:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from autoscaler.policy.budget import Claim, cap_targets
 from autoscaler.policy.decision import ClusterState, Policy
+from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.signals import Signal
 from autoscaler.policy.victims import choose_victims
 from autoscaler.sim.clusters import FlinkClusterSim, SparkClusterSim
@@ -132,7 +133,7 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
             state = ClusterState(
                 cluster.pool.size, state.desired, state.last_scale_time, state.memo
             )
-            decisions[key] = (policy.decide(specs[key], signal, state, now), state)
+            decisions[key] = (decide_or_hold(policy, specs[key], signal, state, now), state)
         result.decisions += len(decisions)
         targets = _within_budget(decisions, specs, config.budget_cores)
         for key, (decision, state) in decisions.items():
