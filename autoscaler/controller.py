@@ -17,18 +17,17 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from autoscaler.backends.base import BACKEND_ERRORS, Backend, Observation
 from autoscaler.controller_metrics import ControllerMetrics
 from autoscaler.flink_rest import FlinkError, FlinkRest
-from autoscaler.policy.budget import Claim, cap_targets
+from autoscaler.policy.budget import cap_decisions
 from autoscaler.policy.decision import ClusterState, Decision, Policy
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.hubscale import DEFAULT_POLICY
 from autoscaler.policy.signals import Signal, WorkerLoad
-from autoscaler.policy.victims import choose_victims
 from autoscaler.prometheus import (
     PrometheusBadResponse,
     PrometheusClient,
@@ -271,30 +270,15 @@ class Controller:
         signals: dict[str, Signal],
         decisions: dict[str, Decision],
     ) -> dict[str, Decision]:
-        """Cap every target to the global core budget, fairly between users (budget.py)."""
-        if self.budget_cores is None:
-            return decisions
-        claims = [
-            Claim(name, valid[name].cluster.spec.owner, decision.target,
-                  valid[name].cluster.spec.min_workers, valid[name].cluster.spec.worker.cores)
-            for name, decision in decisions.items()
-        ]  # fmt: skip
-        capped = dict(decisions)
-        for name, target in cap_targets(claims, self.budget_cores).items():
-            decision = decisions[name]
-            if target >= decision.target:
-                continue
-            serving = ensured[name].workers
-            loads = signals[name].workers if name in signals else _unknown_loads(serving)
-            capped[name] = replace(
-                decision,
-                target=target,
-                reason=f"{decision.reason} (capped at {target}: budget of"
-                f" {self.budget_cores} cores shared between users)",
-                cause="bounds",
-                victims=choose_victims(loads, len(serving) - target),
-            )
-        return capped
+        """Cap every target to the global core budget, fairly between users."""
+
+        def workers(name: str) -> tuple[WorkerLoad, ...]:
+            if name in signals:
+                return signals[name].workers
+            return tuple(WorkerLoad(worker, math.nan) for worker in ensured[name].workers)
+
+        specs = {name: valid[name].cluster.spec for name in decisions}
+        return cap_decisions(decisions, specs, self.budget_cores, workers)
 
     async def _act(
         self, item: StoredCluster, observation: Observation, decision: Decision, now: float
@@ -350,10 +334,6 @@ def _state(item: StoredCluster, observation: Observation) -> ClusterState:
     """What the policy knows: the status it wrote last, with the workers that serve now."""
     state = state_from_status(item.status)
     return ClusterState(len(observation.workers), state.desired, state.last_scale_time, state.memo)
-
-
-def _unknown_loads(names: tuple[str, ...]) -> tuple[WorkerLoad, ...]:
-    return tuple(WorkerLoad(name, math.nan) for name in names)
 
 
 def _phase(observation: Observation, decision: Decision) -> Phase:
