@@ -16,7 +16,7 @@ from pathlib import Path
 from autoscaler import wiring
 from autoscaler.controller import Controller
 from autoscaler.controller_metrics import serve
-from autoscaler.prometheus import PrometheusClient
+from autoscaler.readers.prometheus import PrometheusClient
 from hubscale.state_dir import default_state_dir
 
 log = logging.getLogger("autoscaler")

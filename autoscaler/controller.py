@@ -22,19 +22,19 @@ from typing import Protocol
 
 from autoscaler.backends.base import BACKEND_ERRORS, Backend, Observation
 from autoscaler.controller_metrics import ControllerMetrics
-from autoscaler.flink_rest import FlinkError, FlinkRest
 from autoscaler.policy.budget import cap_decisions
 from autoscaler.policy.decision import ClusterState, Decision, Policy
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.hubscale import DEFAULT_POLICY
 from autoscaler.policy.signals import Signal, WorkerLoad
-from autoscaler.prometheus import (
+from autoscaler.readers.flink_rest import FlinkError, FlinkRest
+from autoscaler.readers.prometheus import (
     PrometheusBadResponse,
     PrometheusClient,
     PrometheusError,
     PrometheusQueryError,
 )
-from autoscaler.signal_queries import (
+from autoscaler.readers.signal_queries import (
     FlinkDemand,
     FlinkReadings,
     flink_signal,

@@ -18,7 +18,7 @@ from typing import TypeVar
 import pytest
 
 from autoscaler.backends.flink_local import LocalFlinkCluster
-from autoscaler.flink_rest import FlinkRest
+from autoscaler.readers.flink_rest import FlinkRest
 from hubscale import processes
 from hubscale.engines import flink_home
 from hubscale.flink_conf import FlinkClusterPorts

@@ -16,8 +16,8 @@ import pytest
 
 from autoscaler.backends.base import Observation
 from autoscaler.controller import Controller
-from autoscaler.flink_rest import FlinkRest
-from autoscaler.prometheus import PrometheusClient
+from autoscaler.readers.flink_rest import FlinkRest
+from autoscaler.readers.prometheus import PrometheusClient
 from hubscale.spec import ComputeCluster, parse_cluster
 from hubscale.state_dir import clusters_dir
 from hubscale.store import LocalClusterStore
