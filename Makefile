@@ -91,8 +91,8 @@ $(TOOLS_STAMP): $(STAMP) tools/kube_tools.py
 	$(BIN)/python -m tools.kube_tools --dir $(TOOLS)
 	touch $(TOOLS_STAMP)
 
-$(CDS_STAMP): $(STAMP) $(SPARK_STAMP) autoscaler/backends/spark_cds.py
-	$(BIN)/python -m autoscaler.backends.spark_cds
+$(CDS_STAMP): $(STAMP) $(SPARK_STAMP) autoscaler/backends/local/spark_cds.py
+	$(BIN)/python -m autoscaler.backends.local.spark_cds
 	touch $(CDS_STAMP)
 
 test: install

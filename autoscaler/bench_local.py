@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.backends.spark_cds import ROLES, SWITCH, archive
-from autoscaler.backends.spark_local import cds_dir, master_state
+from autoscaler.backends.local.spark import cds_dir, master_state
+from autoscaler.backends.local.spark_cds import ROLES, SWITCH, archive
 from hubscale import processes
 from hubscale.engines import spark_client_env, spark_python
 from hubscale.ports import free_port

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import pytest
 
-from autoscaler.backends.flink_local import LocalFlinkCluster
+from autoscaler.backends.local.flink import LocalFlinkCluster
 from autoscaler.readers.flink_rest import FlinkRest
 from hubscale import processes
 from hubscale.engines import flink_home

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from autoscaler.__main__ import parser as controller_parser
-from autoscaler.backends.kube_manifests import cluster_objects
+from autoscaler.backends.kubernetes.manifests import cluster_objects
 from autoscaler.controller_metrics import ControllerMetrics
 from hubscale.kube_conf import ClusterSettings
 from hubscale.names import CLUSTER_LABEL, ROLE_LABEL
@@ -666,7 +666,8 @@ def test_podmonitors_have_the_operators_shape_and_scrape_ports_the_pods_have():
 
 def test_cluster_podmonitor_scrapes_each_role_where_the_controller_says():
     """Ports and paths of the PodMonitor against the controller's own Deployments
-    (kube_manifests): each role's port exists and its path is the pod's prometheus.io/path."""
+    (autoscaler/backends/kubernetes/manifests.py): each role's port exists and its path is the
+    pod's prometheus.io/path."""
     monitor = one(render("helm3", VARIANTS["monitoring"]), "PodMonitor", f"{PREFIX}-clusters")
     by_role = {}
     for endpoint in monitor["spec"]["podMetricsEndpoints"]:

@@ -2,8 +2,8 @@
 (a connection needs the source's egress and the destination's ingress; a pod no policy selects
 for a direction is open in it; ipBlock peers match addresses, podSelector/namespaceSelector peers
 match pods): the chart's policies together with the controller's per-cluster ones
-(kube_manifests.network_policy, and driver_network_policy on the notebook pods). This proves the
-policies' meaning, not a network plugin."""
+(autoscaler.backends.kubernetes.manifests.network_policy, and driver_network_policy on the
+notebook pods). This proves the policies' meaning, not a network plugin."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from autoscaler.backends.kube_manifests import (
+from autoscaler.backends.kubernetes.manifests import (
     cluster_objects,
     driver_network_policy,
     network_policy,

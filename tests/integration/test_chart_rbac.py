@@ -1,5 +1,5 @@
 """The chart's RBAC is no broader than the code needs. The autoscaler's Role is compared with the
-API calls the real controller code (kube_objects, backends/kubernetes, leader) makes against the
+API calls the real controller code (backends/kubernetes: objects, backend, leader) makes against the
 API-server double over HTTP, translated into RBAC verbs: every granted rule must be used, every
 call must be granted. The hub's Role is compared with a declared list (KubeSpawner's calls are
 listed below), and every call hubscale's spawner makes against the double must be in it. These
@@ -12,10 +12,10 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from autoscaler.backends.kube_manifests import MANIFEST_HASH
-from autoscaler.backends.kubernetes import KubernetesBackend
-from autoscaler.kube_objects import KubeClusterObjects
-from autoscaler.leader import LeaderElection
+from autoscaler.backends.kubernetes.backend import KubernetesBackend
+from autoscaler.backends.kubernetes.leader import LeaderElection
+from autoscaler.backends.kubernetes.manifests import MANIFEST_HASH
+from autoscaler.backends.kubernetes.objects import KubeClusterObjects
 from autoscaler.policy.decision import Decision
 from autoscaler.status import status_after
 from hubscale.kube_api import MERGE_PATCH

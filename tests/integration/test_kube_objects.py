@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from autoscaler.kube_objects import KubeClusterObjects, NotSynced
+from autoscaler.backends.kubernetes.objects import KubeClusterObjects, NotSynced
 from autoscaler.policy.decision import Decision
 from autoscaler.status import status_after
 from hubscale.spec import ComputeClusterStatus

@@ -54,7 +54,7 @@ RULES = (
 
 
 def module_name(root: Path, path: Path) -> str:
-    """``autoscaler/backends/local.py`` -> ``autoscaler.backends.local``."""
+    """``autoscaler/backends/local/backend.py`` -> ``autoscaler.backends.local.backend``."""
     parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
