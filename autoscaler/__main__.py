@@ -13,9 +13,9 @@ import os
 import signal
 from pathlib import Path
 
-from autoscaler import wiring
-from autoscaler.controller import Controller
-from autoscaler.controller_metrics import serve
+from autoscaler.controller import wiring
+from autoscaler.controller.loop import Controller
+from autoscaler.controller.metrics import serve
 from autoscaler.readers.prometheus import PrometheusClient
 from hubscale.state_dir import default_state_dir
 

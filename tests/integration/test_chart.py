@@ -19,7 +19,7 @@ import yaml
 
 from autoscaler.__main__ import parser as controller_parser
 from autoscaler.backends.kubernetes.manifests import cluster_objects
-from autoscaler.controller_metrics import ControllerMetrics
+from autoscaler.controller.metrics import ControllerMetrics
 from hubscale.kube_conf import ClusterSettings
 from hubscale.names import CLUSTER_LABEL, ROLE_LABEL
 from hubscale.spec import parse_cluster

@@ -16,8 +16,8 @@ from autoscaler.backends.kubernetes.backend import KubernetesBackend
 from autoscaler.backends.kubernetes.leader import LeaderElection
 from autoscaler.backends.kubernetes.manifests import MANIFEST_HASH
 from autoscaler.backends.kubernetes.objects import KubeClusterObjects
+from autoscaler.controller.status import status_after
 from autoscaler.policy.decision import Decision
-from autoscaler.status import status_after
 from hubscale.kube_api import MERGE_PATCH
 from hubscale.kube_conf import ClusterSettings
 from hubscale.names import CLUSTER_LABEL

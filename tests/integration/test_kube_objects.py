@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from autoscaler.backends.kubernetes.objects import KubeClusterObjects, NotSynced
+from autoscaler.controller.status import status_after
 from autoscaler.policy.decision import Decision
-from autoscaler.status import status_after
 from hubscale.spec import ComputeClusterStatus
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import (

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from autoscaler.backends.base import Observation
-from autoscaler.controller import Controller
+from autoscaler.controller.loop import Controller
 from autoscaler.readers.flink_rest import FlinkRest
 from autoscaler.readers.prometheus import PrometheusClient
 from hubscale.spec import ComputeCluster, parse_cluster

@@ -15,7 +15,7 @@ from typing import Any
 from autoscaler.backends.base import Backend
 from autoscaler.backends.local import flink, spark
 from autoscaler.backends.local.backend import LocalBackend
-from autoscaler.controller import ClusterObjects
+from autoscaler.controller.loop import ClusterObjects
 from hubscale.state_dir import targets_dir
 from hubscale.store import LocalClusterStore
 

@@ -1,4 +1,9 @@
-"""The controller loop: objects -> ensure -> observe -> Prometheus -> policy -> scale -> status.
+"""The controller loop: objects -> observe -> ensure -> Prometheus -> policy -> scale -> status.
+
+Each loop lists the ComputeCluster objects, observes what the backend runs (tearing down the
+clusters whose object is gone), ensures each cluster's head runs, reads every cluster's signal
+from one batch of Prometheus queries, decides through the policy layer (the policy, the hold rule
+without a signal, the global budget), scales, and writes each status that changed.
 
 Level-triggered and restart-safe: every loop starts from the objects, the backend's view of what
 runs and Prometheus; the only memory it carries between loops is the Prometheus backoff (a
@@ -21,7 +26,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from autoscaler.backends.base import BACKEND_ERRORS, Backend, Observation
-from autoscaler.controller_metrics import ControllerMetrics
+from autoscaler.controller.metrics import ControllerMetrics
+from autoscaler.controller.status import state_from_status, status_after
 from autoscaler.policy.budget import cap_decisions
 from autoscaler.policy.decision import ClusterState, Decision, Policy
 from autoscaler.policy.hold import decide_or_hold
@@ -44,7 +50,6 @@ from autoscaler.readers.signal_queries import (
     read_spark,
     spark_signal,
 )
-from autoscaler.status import state_from_status, status_after
 from hubscale.spec import ComputeClusterStatus, Phase
 from hubscale.store import StoredCluster
 
@@ -132,39 +137,22 @@ class Controller:
                 await asyncio.wait_for(stop.wait(), timeout=self.delay_s())
 
     async def reconcile_once(self) -> LoopResult:
-        started = time.monotonic()
-        now = self.clock()
+        """One loop, in the order the module's docstring gives."""
+        started, now = time.monotonic(), self.clock()
         stored = self.objects.list()
         valid = {item.name: item for item in stored if item.cluster is not None}
         invalid = [item for item in stored if item.cluster is None]
         observed = await self._observe()
         await self._forget_deleted({item.name for item in stored}, observed)
-        ensured: dict[str, Observation] = {}
-        for name, item in valid.items():
-            try:
-                ensured[name] = await self.backend.ensure(item.cluster)
-            except BACKEND_ERRORS as error:
-                self.metrics.backend_errors.labels("ensure").inc()
-                self._write_error(item, observed.get(name), f"backend: {error}", now)
+        ensured = await self._ensure(valid, observed, now)
         signals, problems = await self._signals(valid, ensured, now)
-        metrics_error = problems.get(ALL_CLUSTERS)
-        decisions = {
-            name: self._decide(
-                valid[name], observation, signals.get(name), problems.get(name, metrics_error), now
-            )
-            for name, observation in ensured.items()
-        }
-        decisions = self._within_budget(valid, ensured, signals, decisions)
+        decisions = self._decide(valid, ensured, signals, problems, now)
         for name, observation in ensured.items():
             await self._act(valid[name], observation, decisions[name], now)
         for item in invalid:
             self._write_error(item, observed.get(item.name), f"invalid object: {item.error}", now)
-        self.metrics.invalid.set(len(invalid))
-        self.metrics.keep_clusters(ensured)
-        self.metrics.loop_seconds.observe(time.monotonic() - started)
-        self.last_loop_end = self.clock()
-        self.metrics.last_loop.set(self.last_loop_end)
-        return LoopResult(decisions, metrics_error)
+        self._record_loop(ensured, invalid, started)
+        return LoopResult(decisions, problems.get(ALL_CLUSTERS))
 
     async def _observe(self) -> dict[str, Observation]:
         try:
@@ -187,6 +175,19 @@ class Controller:
         for name in self.objects.orphaned_statuses():
             if name not in observed:
                 self.objects.delete_status(name)
+
+    async def _ensure(
+        self, valid: dict[str, StoredCluster], observed: dict[str, Observation], now: float
+    ) -> dict[str, Observation]:
+        """Each valid cluster's head running, and what runs; a backend error marks that one."""
+        ensured: dict[str, Observation] = {}
+        for name, item in valid.items():
+            try:
+                ensured[name] = await self.backend.ensure(item.cluster)
+            except BACKEND_ERRORS as error:
+                self.metrics.backend_errors.labels("ensure").inc()
+                self._write_error(item, observed.get(name), f"backend: {error}", now)
+        return ensured
 
     async def _signals(
         self, valid: dict[str, StoredCluster], ensured: dict[str, Observation], now: float
@@ -254,14 +255,27 @@ class Controller:
 
     def _decide(
         self,
-        item: StoredCluster,
-        observation: Observation,
-        signal: Signal | None,
-        problem: str | None,
+        valid: dict[str, StoredCluster],
+        ensured: dict[str, Observation],
+        signals: dict[str, Signal],
+        problems: dict[str, str],
         now: float,
-    ) -> Decision:
-        state = _state(item, observation)
-        return decide_or_hold(self.policy, item.cluster.spec, signal, state, now, problem)
+    ) -> dict[str, Decision]:
+        """The policy's decision for each cluster with a signal, the hold rule's for the others,
+        then all of them within the global budget."""
+        everywhere = problems.get(ALL_CLUSTERS)
+        decisions = {
+            name: decide_or_hold(
+                self.policy,
+                valid[name].cluster.spec,
+                signals.get(name),
+                _state(valid[name], observation),
+                now,
+                problems.get(name, everywhere),
+            )
+            for name, observation in ensured.items()
+        }
+        return self._within_budget(valid, ensured, signals, decisions)
 
     def _within_budget(
         self,
@@ -308,6 +322,15 @@ class Controller:
         self.metrics.set_cluster(
             item.name, cluster.spec.owner, cluster.spec.engine, serving, decision.target
         )
+
+    def _record_loop(
+        self, ensured: dict[str, Observation], invalid: list[StoredCluster], started: float
+    ) -> None:
+        self.metrics.invalid.set(len(invalid))
+        self.metrics.keep_clusters(ensured)
+        self.metrics.loop_seconds.observe(time.monotonic() - started)
+        self.last_loop_end = self.clock()
+        self.metrics.last_loop.set(self.last_loop_end)
 
     def _write_error(
         self, item: StoredCluster, observation: Observation | None, why: str, now: float
