@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from autoscaler.__main__ import parser as controller_parser
+from autoscaler.__main__ import parse_args as controller_args
 from autoscaler.backends.kubernetes.manifests import cluster_objects
 from autoscaler.controller.metrics import ControllerMetrics
 from hubscale.kube_conf import ClusterSettings
@@ -270,7 +270,7 @@ def autoscaler_arguments(values: dict[str, Any], name: str) -> argparse.Namespac
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["python", "-m", "autoscaler"]
     arguments = [a.replace("$(POD_NAMESPACE)", NAMESPACE) for a in container["args"]]
-    return controller_parser().parse_args(arguments)
+    return controller_args(arguments, env={})  # the chart's arguments alone
 
 
 def test_autoscaler_runs_two_replicas_with_leader_election_probes_and_metrics():
