@@ -105,8 +105,8 @@ unit: install
 	$(BIN)/pytest -m "not integration"
 
 bench: install
-	$(BIN)/python -m autoscaler.sim.bench
-	$(BIN)/python -m autoscaler.bench_local
+	$(BIN)/python -m benchmarks.policies
+	$(BIN)/python -m benchmarks.local_backend
 	$(BIN)/python -m hub_config.bench --users 10 --json bench/results/hub.json
 
 lint: install

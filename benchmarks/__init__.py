@@ -1,0 +1,1 @@
+"""Benchmarks behind ``make bench``: each prints hubscale's figures beside its baseline's, measured in one run."""
