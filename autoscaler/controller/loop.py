@@ -262,7 +262,7 @@ class Controller:
         now: float,
     ) -> dict[str, Decision]:
         """The policy's decision for each cluster with a signal, the hold rule's for the others,
-        then all of them within the global budget."""
+        then all of them within the global core budget, fairly between users."""
         everywhere = problems.get(ALL_CLUSTERS)
         decisions = {
             name: decide_or_hold(
@@ -275,24 +275,14 @@ class Controller:
             )
             for name, observation in ensured.items()
         }
-        return self._within_budget(valid, ensured, signals, decisions)
 
-    def _within_budget(
-        self,
-        valid: dict[str, StoredCluster],
-        ensured: dict[str, Observation],
-        signals: dict[str, Signal],
-        decisions: dict[str, Decision],
-    ) -> dict[str, Decision]:
-        """Cap every target to the global core budget, fairly between users."""
-
-        def workers(name: str) -> tuple[WorkerLoad, ...]:
+        def serving(name: str) -> tuple[WorkerLoad, ...]:  # the victims a budget cap picks from
             if name in signals:
                 return signals[name].workers
             return tuple(WorkerLoad(worker, math.nan) for worker in ensured[name].workers)
 
         specs = {name: valid[name].cluster.spec for name in decisions}
-        return cap_decisions(decisions, specs, self.budget_cores, workers)
+        return cap_decisions(decisions, specs, self.budget_cores, serving)
 
     async def _act(
         self, item: StoredCluster, observation: Observation, decision: Decision, now: float

@@ -60,6 +60,11 @@ class Decision:
         )
 
 
+def within_bounds(workers: int, spec: ComputeClusterSpec) -> int:
+    """``workers`` moved into the spec's bounds, minWorkers..maxWorkers."""
+    return max(spec.min_workers, min(spec.max_workers, workers))
+
+
 class Policy(Protocol):
     """A scaling policy: pure, so the simulator and the controller call it the same way."""
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from autoscaler.policy.decision import ClusterState, Decision, Policy
+from autoscaler.policy.decision import ClusterState, Decision, Policy, within_bounds
 from autoscaler.policy.signals import Signal
 from hubscale.spec import ComputeClusterSpec
 
 
 def hold(spec: ComputeClusterSpec, state: ClusterState, why: str) -> Decision:
     """No usable metrics: never shrink (keep what runs), restore dead workers, obey bounds."""
-    target = max(spec.min_workers, min(spec.max_workers, max(state.desired, state.workers)))
+    target = within_bounds(max(state.desired, state.workers), spec)
     return Decision(
         target=target,
         reason=f"{why}: holding at {target}, no scale-down without metrics",

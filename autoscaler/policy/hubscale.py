@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from autoscaler.policy.decision import Cause, ClusterState, Decision, Memo
+from autoscaler.policy.decision import Cause, ClusterState, Decision, Memo, within_bounds
 from autoscaler.policy.signals import NAN, FlinkSignal, Signal, SparkSignal, WorkerLoad, known
 from autoscaler.policy.victims import choose_victims
 from hubscale.spec import ComputeClusterSpec
@@ -166,7 +166,7 @@ class HubscalePolicy:
     ) -> Decision:
         memo = _Memo.read(state.memo)
         memo = memo.on_active(now, self.pauses_remembered) if demand.active else memo.on_idle()
-        wanted = _clamp(demand.workers, spec)
+        wanted = within_bounds(demand.workers, spec)
         capped = demand.workers > spec.max_workers
         if capped:
             demand = replace(demand, why=f"{demand.why} (capped at maxWorkers {spec.max_workers})")
@@ -241,14 +241,10 @@ def spark_demand(spec: ComputeClusterSpec, signal: SparkSignal) -> Demand | None
     return Demand(workers, workers > 0, why)
 
 
-def _clamp(workers: int, spec: ComputeClusterSpec) -> int:
-    return max(spec.min_workers, min(spec.max_workers, workers))
-
-
 def _hold(spec: ComputeClusterSpec, state: ClusterState, signal: Signal, why: str, cause: Cause):
     """No usable metrics: keep the target, moved only by the spec's bounds."""
     held = Decision.no_change(state, f"{why}: holding at {state.desired}", cause)
-    bounded = _clamp(held.target, spec)
+    bounded = within_bounds(held.target, spec)
     if bounded == held.target:
         return held
     victims = choose_victims(signal.workers, state.workers - bounded)
@@ -275,7 +271,7 @@ def _start_for_waiting_work(
 
 def _decision(spec, state, workers, target, reason, cause, memo: _Memo) -> Decision:
     """A decision with the victims a shrink needs, the target within the spec's bounds."""
-    bounded = _clamp(target, spec)
+    bounded = within_bounds(target, spec)
     if bounded != target:
         reason = f"{reason} (bounded to {bounded})"
         cause = "bounds"
