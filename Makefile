@@ -91,8 +91,8 @@ $(TOOLS_STAMP): $(STAMP) tools/kube_tools.py
 	$(BIN)/python -m tools.kube_tools --dir $(TOOLS)
 	touch $(TOOLS_STAMP)
 
-$(CDS_STAMP): $(STAMP) $(SPARK_STAMP) autoscaler/backends/spark_cds.py
-	$(BIN)/python -m autoscaler.backends.spark_cds
+$(CDS_STAMP): $(STAMP) $(SPARK_STAMP) autoscaler/backends/local/spark_cds.py
+	$(BIN)/python -m autoscaler.backends.local.spark_cds
 	touch $(CDS_STAMP)
 
 test: install
@@ -105,8 +105,8 @@ unit: install
 	$(BIN)/pytest -m "not integration"
 
 bench: install
-	$(BIN)/python -m autoscaler.sim.bench
-	$(BIN)/python -m autoscaler.bench_local
+	$(BIN)/python -m benchmarks.policies
+	$(BIN)/python -m benchmarks.local_backend
 	$(BIN)/python -m benchmarks.login --users 10 --json bench/results/hub.json
 
 lint: install

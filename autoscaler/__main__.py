@@ -1,7 +1,8 @@
-"""``python -m autoscaler``: run the controller with the local backend.
+"""``python -m autoscaler``: run the controller with the local backend or on Kubernetes.
 
-Every flag has an environment variable (shown in ``--help``). Stopping the controller (SIGTERM,
-Ctrl-C) leaves the clusters running: they are users' work, and the next start adopts them.
+Every flag has an environment variable (shown in ``--help``); a flag given wins over its variable.
+Stopping the controller (SIGTERM, Ctrl-C) leaves the clusters running: they are users' work, and
+the next start adopts them.
 """
 
 from __future__ import annotations
@@ -9,106 +10,184 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from autoscaler import wiring
-from autoscaler.controller import Controller
-from autoscaler.controller_metrics import serve
-from autoscaler.prometheus import PrometheusClient
+from autoscaler.controller import wiring
+from autoscaler.controller.loop import Controller
+from autoscaler.controller.metrics import serve
+from autoscaler.readers.prometheus import PrometheusClient
 from hubscale.state_dir import default_state_dir
 
 log = logging.getLogger("autoscaler")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise ValueError("must be a number of seconds above 0")
+    return value
+
+
+def _listen(text: str) -> str:
+    host, colon, port = text.rpartition(":")
+    if not (host and colon and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError("must be HOST:PORT, the port 1..65535")
+    return text
+
+
+def _budget(text: str) -> int | None:
+    if not text.isdigit():
+        raise ValueError("must be a whole number of cores, 0 for no limit")
+    return int(text) or None
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _yes_no(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be 1, true, yes or on; or 0, false, no or off")
+
+
+def _log_level(text: str) -> str:
+    return _one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")(text.upper())
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One option: ``--name`` if given, else the first of its environment variables set (not
+    empty), else the default (a value, or a function giving it)."""
+
+    name: str
+    env: tuple[str, ...]
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+    def default_value(self) -> Any:
+        return self.default() if callable(self.default) else self.default
+
+    def from_env(self, env: Mapping[str, str]) -> tuple[str, str] | None:
+        """(variable, text) of the first variable set, or None."""
+        return next(((name, env[name]) for name in self.env if env.get(name, "").strip()), None)
+
+
+# The one table of the controller's options: flag, environment variables, type, default, help.
+FLAGS = (
+    Flag("state-dir", ("HUBSCALE_STATE_DIR",), Path, default_state_dir,
+         "ComputeCluster objects and cluster runtime files"),
+    Flag("file-sd-dir", ("HUBSCALE_FILE_SD_DIR",), Path, None,
+         "where Prometheus file_sd target files go, by default STATE_DIR/targets"),
+    Flag("prometheus-url", ("HUBSCALE_PROMETHEUS_URL",), str, "http://127.0.0.1:9090",
+         "Prometheus HTTP API"),
+    Flag("interval", ("HUBSCALE_INTERVAL_S",), _seconds, 2.0, "seconds between loops"),
+    Flag("listen", ("HUBSCALE_CONTROLLER_LISTEN",), _listen, "127.0.0.1:9310",
+         "HOST:PORT for /metrics and /healthz"),
+    Flag("budget-cores", ("HUBSCALE_BUDGET_CORES",), _budget, None,
+         "cores all clusters' workers may hold together, shared fairly between users;"
+         " none or 0: no limit"),
+    Flag("backend", ("HUBSCALE_BACKEND",), _one_of(*sorted(wiring.BACKENDS)), "local",
+         f"where clusters run: {' or '.join(sorted(wiring.BACKENDS))}"),
+    Flag("namespace", ("HUBSCALE_NAMESPACE", "POD_NAMESPACE"), str, "default",
+         "kubernetes: the namespace of the ComputeClusters"),
+    Flag("spark-image", ("HUBSCALE_SPARK_IMAGE",), str, "hubscale/spark:4.3.0",
+         "kubernetes: image of Spark masters and workers"),
+    Flag("flink-image", ("HUBSCALE_FLINK_IMAGE",), str, "hubscale/flink:2.3.0",
+         "kubernetes: image of Flink JobManagers and TaskManagers"),
+    Flag("monitoring-namespace", ("HUBSCALE_MONITORING_NAMESPACE",), str, "monitoring",
+         "kubernetes: the namespace Prometheus runs in; the clusters' NetworkPolicies let its"
+         " pods scrape from there only"),
+    Flag("leader-election", ("HUBSCALE_LEADER_ELECTION",), _yes_no, False,
+         "kubernetes: one active replica at a time through a Lease"),
+    Flag("lease-name", ("HUBSCALE_LEASE_NAME",), str, "hubscale-autoscaler",
+         "kubernetes: the Lease's name"),
+    Flag("lease-duration", ("HUBSCALE_LEASE_DURATION_S",), _seconds, 15.0,
+         "kubernetes: seconds a standby waits for a silent leader; renewed every third"),
+    Flag("log-level", ("HUBSCALE_LOG_LEVEL",), _log_level, "INFO",
+         "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+)  # fmt: skip
+
+
+def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` for argparse: its ValueError's words become the error message."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+
+    return convert
+
+
 def parser() -> argparse.ArgumentParser:
-    env = os.environ.get
-    parser = argparse.ArgumentParser(prog="python -m autoscaler", description=__doc__)
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path(env("HUBSCALE_STATE_DIR", default_state_dir())),
-        help="ComputeCluster objects and cluster runtime files (env HUBSCALE_STATE_DIR)",
-    )
-    parser.add_argument(
-        "--file-sd-dir",
-        type=Path,
-        default=env("HUBSCALE_FILE_SD_DIR"),
-        help="where Prometheus file_sd target files go (env HUBSCALE_FILE_SD_DIR;"
-        " default STATE_DIR/targets)",
-    )
-    parser.add_argument(
-        "--prometheus-url",
-        default=env("HUBSCALE_PROMETHEUS_URL", "http://127.0.0.1:9090"),
-        help="Prometheus HTTP API (env HUBSCALE_PROMETHEUS_URL)",
-    )
-    parser.add_argument(
-        "--interval",
-        type=float,
-        default=float(env("HUBSCALE_INTERVAL_S", "2")),
-        help="seconds between loops (env HUBSCALE_INTERVAL_S)",
-    )
-    parser.add_argument(
-        "--listen",
-        default=env("HUBSCALE_CONTROLLER_LISTEN", "127.0.0.1:9310"),
-        help="HOST:PORT for /metrics and /healthz (env HUBSCALE_CONTROLLER_LISTEN)",
-    )
-    parser.add_argument(
-        "--budget-cores",
-        type=int,
-        default=int(env("HUBSCALE_BUDGET_CORES", "0")) or None,
-        help="cores all clusters' workers may hold together, shared fairly between users"
-        " (env HUBSCALE_BUDGET_CORES; default: no limit)",
-    )
-    parser.add_argument(
-        "--backend",
-        choices=sorted(wiring.BACKENDS),
-        default=env("HUBSCALE_BACKEND", "local"),
-        help="where clusters run (env HUBSCALE_BACKEND)",
-    )
-    parser.add_argument(
-        "--namespace",
-        default=env("HUBSCALE_NAMESPACE") or env("POD_NAMESPACE", "default"),
-        help="kubernetes: the namespace of the ComputeClusters (env HUBSCALE_NAMESPACE)",
-    )
-    parser.add_argument(
-        "--spark-image",
-        default=env("HUBSCALE_SPARK_IMAGE", "hubscale/spark:4.3.0"),
-        help="kubernetes: image of Spark masters and workers (env HUBSCALE_SPARK_IMAGE)",
-    )
-    parser.add_argument(
-        "--flink-image",
-        default=env("HUBSCALE_FLINK_IMAGE", "hubscale/flink:2.3.0"),
-        help="kubernetes: image of Flink JobManagers and TaskManagers (env HUBSCALE_FLINK_IMAGE)",
-    )
-    parser.add_argument(
-        "--monitoring-namespace",
-        default=env("HUBSCALE_MONITORING_NAMESPACE", "monitoring"),
-        help="kubernetes: the namespace Prometheus runs in; the clusters' NetworkPolicies let"
-        " its pods scrape from there only (env HUBSCALE_MONITORING_NAMESPACE)",
-    )
-    parser.add_argument(
-        "--leader-election",
-        action=argparse.BooleanOptionalAction,
-        default=env("HUBSCALE_LEADER_ELECTION", "") in ("1", "true", "yes"),
-        help="kubernetes: one active replica at a time through a Lease"
-        " (env HUBSCALE_LEADER_ELECTION=1)",
-    )
-    parser.add_argument(
-        "--lease-name",
-        default=env("HUBSCALE_LEASE_NAME", "hubscale-autoscaler"),
-        help="kubernetes: the Lease's name (env HUBSCALE_LEASE_NAME)",
-    )
-    parser.add_argument(
-        "--lease-duration",
-        type=float,
-        default=float(env("HUBSCALE_LEASE_DURATION_S", "15")),
-        help="kubernetes: seconds a standby waits for a silent leader; renewed every third"
-        " (env HUBSCALE_LEASE_DURATION_S)",
-    )
-    parser.add_argument("--log-level", default=env("HUBSCALE_LOG_LEVEL", "INFO"))
-    return parser
+    """The command line, one option per row of FLAGS; a flag not given stays unset."""
+    cli = argparse.ArgumentParser(prog="python -m autoscaler", description=__doc__)
+    for flag in FLAGS:
+        shown = flag.default_value()
+        default = "" if shown is None else f"; default {shown}"
+        text = f"{flag.help} (env {' or '.join(flag.env)}{default})"
+        if flag.parse is _yes_no:
+            cli.add_argument(
+                f"--{flag.name}",
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=text,
+            )
+        else:
+            cli.add_argument(
+                f"--{flag.name}",
+                type=_typed(flag.parse),
+                default=argparse.SUPPRESS,
+                metavar=flag.dest.upper(),
+                help=text,
+            )
+    return cli
+
+
+def parse_args(
+    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+) -> argparse.Namespace:
+    """Each option from its flag, else its environment variable (``env``, default os.environ),
+    else its default; a bad value exits with a message naming the flag or the variable."""
+    env = os.environ if env is None else env
+    cli = parser()
+    args = cli.parse_args(argv)
+    for flag in FLAGS:
+        if hasattr(args, flag.dest):
+            continue
+        found = flag.from_env(env)
+        if found is None:
+            setattr(args, flag.dest, flag.default_value())
+            continue
+        variable, text = found
+        try:
+            setattr(args, flag.dest, flag.parse(text.strip()))
+        except ValueError as error:
+            cli.error(f"{variable}={text!r}: {error}")
+    return args
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -148,9 +227,9 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per query is noise
     asyncio.run(run(args))

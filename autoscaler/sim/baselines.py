@@ -1,8 +1,8 @@
 """The autoscaling rules data platforms use today, as pure policies the simulator compares.
 
 Each class follows one system's documented behaviour with its documented defaults, behind the
-same interface as hubscale's policy (``autoscaler.decision.Policy``). Like it, they read no clock
-and keep no state: whatever they must remember goes back in ``Decision.memo``.
+same interface as hubscale's policy (``autoscaler.policy.decision.Policy``). Like it, they read no
+clock and keep no state: whatever they must remember goes back in ``Decision.memo``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from autoscaler.decision import ClusterState, Decision, Memo
-from autoscaler.signals import FlinkSignal, Signal, SparkSignal, WorkerLoad, known
-from autoscaler.victims import choose_victims
+from autoscaler.policy.decision import Cause, ClusterState, Decision, Memo, within_bounds
+from autoscaler.policy.signals import FlinkSignal, Signal, SparkSignal, WorkerLoad, known
+from autoscaler.policy.victims import choose_victims
 
 if TYPE_CHECKING:
     from hubscale.spec import ComputeClusterSpec
@@ -47,10 +47,6 @@ class _Baseline:
             else:
                 parts.append(f"{key}={value:g}{' s' if option.name.endswith('_s') else ''}")
         return ", ".join(parts)
-
-
-def _clamp(workers: int, spec: ComputeClusterSpec) -> int:
-    return max(spec.min_workers, min(spec.max_workers, workers))
 
 
 def _ceil_div(amount: float, per: float = 1) -> int:
@@ -88,7 +84,7 @@ def _hold(spec: ComputeClusterSpec, signal: Signal, state: ClusterState, why: st
     """Keep the last target (never shrink on missing data), only moved by the spec's bounds."""
     reason = f"{why}: holding at {state.desired}"
     held = Decision.no_change(state, reason, cause="metrics-missing")
-    if _clamp(held.target, spec) == held.target:
+    if within_bounds(held.target, spec) == held.target:
         return held
     return _decision(spec, signal, state, held.target, reason, "metrics-missing", state.memo)
 
@@ -99,12 +95,12 @@ def _decision(
     state: ClusterState,
     target: int,
     reason: str,
-    cause: str,
+    cause: Cause,
     memo: Memo,
     victims: Sequence[str] | None = None,
 ) -> Decision:
     """The target within the spec's bounds; a shrink names its victims (idle first by default)."""
-    bounded = _clamp(target, spec)
+    bounded = within_bounds(target, spec)
     if bounded != target:
         reason, cause = f"{reason} (bounded to {bounded})", "bounds"
     remove = state.workers - bounded
@@ -143,7 +139,7 @@ def _follow_demand(
     for ``idle_timeout_s`` (Spark's executorIdleTimeout, Flink's taskmanager-timeout)."""
     idle = _idle_since(signal.workers, state.memo, now)
     memo = {**memo, **idle}
-    keep = _clamp(wanted, spec)
+    keep = within_bounds(wanted, spec)
     if keep >= state.workers:
         cause = "backlog" if keep > state.workers else "steady"
         return _decision(spec, signal, state, keep, f"{why}: {keep} workers", cause, memo)
@@ -324,7 +320,7 @@ class DaskAdaptivePolicy(_Baseline):
         if wanted < len(arrived):  # the scheduler only offers its idle workers for closing
             idle = sum(1 for worker in arrived if known(worker.busy) and worker.busy == 0)
             wanted = len(arrived) - idle
-        recommended = _clamp(wanted, spec)
+        recommended = within_bounds(wanted, spec)
         why = (
             f"{signal.queued_work_s:.0f} core-s queued, {tasks:.0f} tasks:"
             f" {cores:.0f} cores, {recommended} workers recommended"

@@ -21,9 +21,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from itertools import count
 
-from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
+from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
+from autoscaler.policy.victims import choose_victims
 from autoscaler.sim.trace import FlinkJob, SparkJob
-from autoscaler.victims import choose_victims
 
 
 @dataclass(slots=True)

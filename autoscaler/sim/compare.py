@@ -8,8 +8,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TextIO
 
-from autoscaler.decision import Policy
-from autoscaler.policy import HubscalePolicy
+from autoscaler.policy.decision import Policy
+from autoscaler.policy.hubscale import HubscalePolicy
 from autoscaler.sim.baselines import (
     DaskAdaptivePolicy,
     FlinkAutoscalerPolicy,

@@ -1,5 +1,8 @@
 """Run a policy over a trace: every cluster of every user, the policy asked each interval.
 
+Each tick decides as the controller's loop does, with the same pure code: ``decide_or_hold``
+(the hold rule) for each cluster, then ``cap_decisions`` (the global core budget) over them all.
+
 Deterministic: the same trace and settings give the same result. A cluster with no work and no
 workers sleeps until its next job arrives (policies do not scale a workless cluster at zero up),
 which keeps a day of hundreds of users fast to simulate.
@@ -9,14 +12,15 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from autoscaler.budget import Claim, cap_targets
-from autoscaler.decision import ClusterState, Policy
-from autoscaler.signals import Signal
+from autoscaler.policy.budget import cap_decisions
+from autoscaler.policy.decision import ClusterState, Decision, Policy
+from autoscaler.policy.hold import decide_or_hold
+from autoscaler.policy.signals import Signal, WorkerLoad
 from autoscaler.sim.clusters import FlinkClusterSim, SparkClusterSim
 from autoscaler.sim.trace import Event, FlinkJob, SparkJob
-from autoscaler.victims import choose_victims
 from hubscale.spec import ComputeClusterSpec
 
 # Policies that read metrics through Prometheus see them half a scrape interval old on average;
@@ -122,28 +126,26 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
     while now <= horizon or any(clusters[key].runs for key in awake):
         while sleeping and sleeping[0][0] <= now:
             awake.add(heapq.heappop(sleeping)[1])
-        decisions = {}
+        decisions: dict[tuple[str, str], Decision] = {}
         for key in sorted(awake):
             if tick % every[key[1]]:
                 continue
             cluster = clusters[key]
             signal = _observe(cluster, now, metrics_lag_s)
             state = states[key]
-            state = ClusterState(
+            states[key] = state = ClusterState(
                 cluster.pool.size, state.desired, state.last_scale_time, state.memo
             )
-            decisions[key] = (policy.decide(specs[key], signal, state, now), state)
+            decisions[key] = decide_or_hold(policy, specs[key], signal, state, now)
         result.decisions += len(decisions)
-        targets = _within_budget(decisions, specs, config.budget_cores)
-        for key, (decision, state) in decisions.items():
+        serving = _serving_at(clusters, now)
+        for key, decision in cap_decisions(decisions, specs, config.budget_cores, serving).items():
             cluster = clusters[key]
-            target = targets[key]
-            victims = decision.victims
-            if target < decision.target:
-                victims = choose_victims(cluster.pool.loads(now), state.workers - target)
+            state = states[key]
+            target = decision.target
             changed = target != state.workers
             if changed:
-                cluster.scale_to(target, victims, warm)
+                cluster.scale_to(target, decision.victims, warm)
             states[key] = ClusterState(
                 cluster.pool.size,
                 target,
@@ -183,6 +185,13 @@ def interval_of(policy: Policy, engine: str) -> float:
     return interval_for(engine) if interval_for else policy.interval_s
 
 
+def _serving_at(
+    clusters: dict[tuple[str, str], Cluster], now: float
+) -> Callable[[tuple[str, str]], tuple[WorkerLoad, ...]]:
+    """Each cluster's workers at ``now``, with their loads: victims for a budget cap."""
+    return lambda key: clusters[key].pool.loads(now)
+
+
 def _observe(cluster: Cluster, now: float, metrics_lag_s: float) -> Signal:
     """Advance the cluster to ``now``; the signal as the policy sees it (maybe a scrape old)."""
     if metrics_lag_s and now - metrics_lag_s >= cluster.now:
@@ -192,15 +201,6 @@ def _observe(cluster: Cluster, now: float, metrics_lag_s: float) -> Signal:
         return signal
     cluster.advance(now)
     return cluster.signal()
-
-
-def _within_budget(decisions, specs, budget_cores: int | None) -> dict[tuple[str, str], int]:
-    claims = [
-        Claim(key, key[0], decision.target, specs[key].min_workers, specs[key].worker.cores)
-        for key, (decision, _) in decisions.items()
-    ]
-    capped = cap_targets(claims, budget_cores)
-    return {key: capped[key] for key in decisions}
 
 
 def oracle(events: list[Event], config: SimConfig, reference: RunResult) -> RunResult:

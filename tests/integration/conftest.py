@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from autoscaler.backends.spark_local import LocalSparkCluster
+from autoscaler.backends.local.spark import LocalSparkCluster
 from hubscale import processes
 from hubscale.processes import ProcessSpec
 from hubscale.prometheus_server import PrometheusServer

@@ -17,8 +17,8 @@ from typing import TypeVar
 
 import pytest
 
-from autoscaler.backends.flink_local import LocalFlinkCluster
-from autoscaler.flink_rest import FlinkRest
+from autoscaler.backends.local.flink import LocalFlinkCluster
+from autoscaler.readers.flink_rest import FlinkRest
 from hubscale import processes
 from hubscale.engines import flink_home
 from hubscale.flink_conf import FlinkClusterPorts

@@ -17,9 +17,9 @@ import jsonschema
 import pytest
 import yaml
 
-from autoscaler.__main__ import parser as controller_parser
-from autoscaler.backends.kube_manifests import cluster_objects
-from autoscaler.controller_metrics import ControllerMetrics
+from autoscaler.__main__ import parse_args as controller_args
+from autoscaler.backends.kubernetes.manifests import cluster_objects
+from autoscaler.controller.metrics import ControllerMetrics
 from hubscale.kube_conf import ClusterSettings
 from hubscale.names import CLUSTER_LABEL, ROLE_LABEL
 from spawner.profiles import ProfileError, load_profiles
@@ -302,7 +302,7 @@ def autoscaler_arguments(values: dict[str, Any], name: str) -> argparse.Namespac
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["python", "-m", "autoscaler"]
     arguments = [a.replace("$(POD_NAMESPACE)", NAMESPACE) for a in container["args"]]
-    return controller_parser().parse_args(arguments)
+    return controller_args(arguments, env={})  # the chart's arguments alone
 
 
 def test_autoscaler_runs_two_replicas_with_leader_election_probes_and_metrics():
@@ -740,7 +740,8 @@ def test_podmonitors_have_the_operators_shape_and_scrape_ports_the_pods_have():
 
 def test_cluster_podmonitor_scrapes_each_role_where_the_controller_says():
     """Ports and paths of the PodMonitor against the controller's own Deployments
-    (kube_manifests): each role's port exists and its path is the pod's prometheus.io/path."""
+    (autoscaler/backends/kubernetes/manifests.py): each role's port exists and its path is the
+    pod's prometheus.io/path."""
     monitor = one(render("helm3", VARIANTS["monitoring"]), "PodMonitor", f"{PREFIX}-clusters")
     by_role = {}
     for endpoint in monitor["spec"]["podMetricsEndpoints"]:

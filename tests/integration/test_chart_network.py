@@ -2,8 +2,8 @@
 (a connection needs the source's egress and the destination's ingress; a pod no policy selects
 for a direction is open in it; ipBlock peers match addresses, podSelector/namespaceSelector peers
 match pods): the chart's policies together with the controller's per-cluster ones
-(kube_manifests.network_policy, and driver_network_policy on the notebook pods). This proves the
-policies' meaning, not a network plugin."""
+(autoscaler.backends.kubernetes.manifests.network_policy, and driver_network_policy on the
+notebook pods). This proves the policies' meaning, not a network plugin."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from autoscaler.__main__ import parser as controller_parser
-from autoscaler.backends.kube_manifests import (
+from autoscaler.__main__ import parse_args as controller_args
+from autoscaler.backends.kubernetes.manifests import (
     cluster_objects,
     driver_network_policy,
     network_policy,
@@ -148,9 +148,7 @@ def controller_settings(manifests: list[Manifest]) -> ClusterSettings:
     the way ``autoscaler.wiring`` builds them)."""
     deployment = one(manifests, "Deployment", f"{PREFIX}-autoscaler")
     arguments = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    args = controller_parser().parse_args(
-        [a.replace("$(POD_NAMESPACE)", NAMESPACE) for a in arguments]
-    )
+    args = controller_args([a.replace("$(POD_NAMESPACE)", NAMESPACE) for a in arguments], env={})
     return ClusterSettings(
         args.namespace,
         args.spark_image,

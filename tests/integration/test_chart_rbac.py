@@ -1,5 +1,5 @@
 """The chart's RBAC is no broader than the code needs. The autoscaler's Role is compared with the
-API calls the real controller code (kube_objects, backends/kubernetes, leader) makes against the
+API calls the real controller code (backends/kubernetes: objects, backend, leader) makes against the
 API-server double over HTTP, translated into RBAC verbs: every granted rule must be used, every
 call must be granted. The hub's Role is compared with a declared list (KubeSpawner's calls are
 listed below), and every call hubscale's spawner makes against the double must be in it. These
@@ -12,12 +12,12 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from autoscaler.backends.kube_manifests import MANIFEST_HASH
-from autoscaler.backends.kubernetes import KubernetesBackend
-from autoscaler.decision import Decision
-from autoscaler.kube_objects import KubeClusterObjects
-from autoscaler.leader import LeaderElection
-from autoscaler.status import status_after
+from autoscaler.backends.kubernetes.backend import KubernetesBackend
+from autoscaler.backends.kubernetes.leader import LeaderElection
+from autoscaler.backends.kubernetes.manifests import MANIFEST_HASH
+from autoscaler.backends.kubernetes.objects import KubeClusterObjects
+from autoscaler.controller.status import status_after
+from autoscaler.policy.decision import Decision
 from hubscale.kube_api import MERGE_PATCH
 from hubscale.kube_conf import ClusterSettings
 from hubscale.names import CLUSTER_LABEL
@@ -171,7 +171,7 @@ async def controller_lifetime(double: ApiServerDouble, lease: str) -> None:
                 await backend.scale(cluster, 1, (victim,))
                 await eventually(lambda n=name: n in objects.reflector.objects)
                 double.fail(rf"PUT .*/computeclusters/{name}/status", status=409)
-                decision = Decision(target=2, reason="backlog", cause="demand", memo={})
+                decision = Decision(target=2, reason="backlog", cause="backlog", memo={})
                 objects.write_status(name, status_after(decision, 2, 1.0e9, "Scaling", None))
                 await objects.flush()
                 assert not objects.pending

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autoscaler.flink_rest import (
+from autoscaler.readers.flink_rest import (
     FlinkBadResponse,
     FlinkJobNotFound,
     FlinkRequestRejected,

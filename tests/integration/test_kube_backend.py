@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from autoscaler.backends.base import BackendError, Observation
-from autoscaler.backends.kube_manifests import DELETION_COST
-from autoscaler.backends.kubernetes import VICTIM_DELETION_COST, KubernetesBackend
+from autoscaler.backends.kubernetes.backend import VICTIM_DELETION_COST, KubernetesBackend
+from autoscaler.backends.kubernetes.manifests import DELETION_COST
 from hubscale.kube_conf import ClusterSettings
 from hubscale.spec import ComputeCluster, parse_cluster
 from tests.kube.apiserver import ApiServerDouble, resource

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from autoscaler.decision import Decision
-from autoscaler.kube_objects import KubeClusterObjects, NotSynced
-from autoscaler.status import status_after
+from autoscaler.backends.kubernetes.objects import KubeClusterObjects, NotSynced
+from autoscaler.controller.status import status_after
+from autoscaler.policy.decision import Decision
 from hubscale.spec import ComputeClusterStatus
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import (
@@ -34,7 +34,7 @@ def apiserver() -> Iterator[ApiServerDouble]:
 
 
 def status(desired: int, reason: str = "backlog", phase: str = "Ready") -> ComputeClusterStatus:
-    decision = Decision(target=desired, reason=reason, cause="demand", memo={"below_since": 1.0})
+    decision = Decision(target=desired, reason=reason, cause="backlog", memo={"below_since": 1.0})
     return status_after(decision, desired, NOW, phase, None)  # type: ignore[arg-type]
 
 

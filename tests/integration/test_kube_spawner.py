@@ -15,7 +15,7 @@ from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import iterate_until
 from kubernetes.utils.quantity import parse_quantity
 
-from autoscaler.backends.kubernetes import KubernetesBackend
+from autoscaler.backends.kubernetes.backend import KubernetesBackend
 from hubscale.kube_api import MERGE_PATCH
 from hubscale.kube_conf import ClusterSettings
 from hubscale.names import config_secret_name

@@ -10,7 +10,7 @@ import asyncio
 
 from kubernetes_asyncio import client
 
-from autoscaler.leader import LeaderElection
+from autoscaler.backends.kubernetes.leader import LeaderElection
 from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, running_double
 
 

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from autoscaler.prometheus import (
+from autoscaler.readers.prometheus import (
     PrometheusBadResponse,
     PrometheusClient,
     PrometheusQueryError,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.backends.spark_cds import ROLES, archive
-from autoscaler.backends.spark_local import cds_dir
+from autoscaler.backends.local.spark import cds_dir
+from autoscaler.backends.local.spark_cds import ROLES, archive
 from hubscale import processes
 from hubscale.engines import spark_python
 from tests.support import free_port, wait_for

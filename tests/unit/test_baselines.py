@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoscaler.decision import CAUSES, ClusterState, Decision, Policy
-from autoscaler.signals import NAN, FlinkSignal, Signal, SparkSignal, WorkerLoad
+from autoscaler.policy.decision import CAUSES, ClusterState, Decision, Policy
+from autoscaler.policy.signals import NAN, FlinkSignal, Signal, SparkSignal, WorkerLoad
 from autoscaler.sim.baselines import (
     DaskAdaptivePolicy,
     FixedParallelismPolicy,

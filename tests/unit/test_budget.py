@@ -5,7 +5,16 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoscaler.budget import Claim, cap_targets, max_min_shares, user_allowances
+from autoscaler.policy.budget import (
+    Claim,
+    cap_decisions,
+    cap_targets,
+    max_min_shares,
+    user_allowances,
+)
+from autoscaler.policy.decision import Decision
+from autoscaler.policy.signals import WorkerLoad
+from hubscale.spec import ComputeClusterSpec
 
 
 def test_small_demands_are_met_and_the_rest_shared_evenly():
@@ -34,6 +43,54 @@ def test_a_users_allowance_is_split_over_their_clusters_in_whole_workers():
     targets = cap_targets(claims, 6)
     assert targets["spark"] * 2 + targets["flink"] <= 6
     assert targets == {"spark": 1, "flink": 3}
+
+
+def spark(owner: str, **fields) -> ComputeClusterSpec:
+    return ComputeClusterSpec(owner=owner, engine="spark", **fields)
+
+
+def never_asked(key):
+    raise AssertionError(f"workers of {key} asked although it is not capped")
+
+
+def test_without_a_budget_every_decision_stands_and_no_worker_is_looked_at():
+    decisions = {"a": Decision(8, "eight", "backlog"), "b": Decision(2, "two", "steady")}
+    specs = {"a": spark("alice"), "b": spark("bob")}
+    assert cap_decisions(decisions, specs, None, never_asked) == decisions
+
+
+def test_a_capped_decision_says_so_and_removes_idle_workers_first():
+    decisions = {"a": Decision(4, "4 executors needed", "backlog"), "b": Decision(1, "1", "steady")}
+    specs = {"a": spark("alice"), "b": spark("bob")}
+    loads = (
+        WorkerLoad("w0", 1.0),
+        WorkerLoad("w1", 0.0),
+        WorkerLoad("w2", 1.0),
+        WorkerLoad("w3", 1.0),
+    )
+
+    capped = cap_decisions(
+        decisions, specs, 4, lambda key: loads if key == "a" else never_asked(key)
+    )
+
+    assert capped["b"] == decisions["b"]
+    assert (capped["a"].target, capped["a"].cause, capped["a"].victims) == (3, "bounds", ("w1",))
+    assert capped["a"].reason == (
+        "4 executors needed (capped at 3: budget of 4 cores shared between users)"
+    )
+
+
+def test_the_simulators_keys_are_capped_like_the_controllers_names():
+    decisions = {
+        ("alice", "spark"): Decision(6, "six", "backlog"),
+        ("bob", "flink"): Decision(6, "six", "backlog"),
+    }
+    specs = {("alice", "spark"): spark("alice"), ("bob", "flink"): spark("bob")}
+    capped = cap_decisions(decisions, specs, 6, lambda key: ())
+    assert {key: d.target for key, d in capped.items()} == {
+        ("alice", "spark"): 3,
+        ("bob", "flink"): 3,
+    }
 
 
 claims_strategy = st.lists(

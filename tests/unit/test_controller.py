@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from autoscaler.backends.base import Observation
-from autoscaler.controller import Controller
-from autoscaler.flink_rest import FlinkRest
-from autoscaler.prometheus import PrometheusClient
+from autoscaler.controller.loop import Controller
+from autoscaler.readers.flink_rest import FlinkRest
+from autoscaler.readers.prometheus import PrometheusClient
 from hubscale.spec import ComputeCluster, parse_cluster
 from hubscale.state_dir import clusters_dir
 from hubscale.store import LocalClusterStore

@@ -12,7 +12,7 @@ import asyncio
 import httpx
 import pytest
 
-from autoscaler.flink_rest import FlinkBadResponse, FlinkRest, FlinkUnavailable, SlotDemand
+from autoscaler.readers.flink_rest import FlinkBadResponse, FlinkRest, FlinkUnavailable, SlotDemand
 
 BATCH_ID = "de66a99123f27d7a8c82fe918712971f"
 STREAM_ID = "ecff87263b5bac054cfb2b31f871964d"

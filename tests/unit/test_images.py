@@ -1,6 +1,6 @@
 """The Dockerfiles under images/, parsed (no Docker engine runs here): pinned versions that agree
 with the Makefile and pyproject.toml, non-root numeric users, and the paths and users that
-autoscaler/backends/kube_manifests.py starts the Spark and Flink containers with."""
+autoscaler/backends/kubernetes/manifests.py starts the Spark and Flink containers with."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from autoscaler.backends.kube_manifests import FLINK_HOME, FLINK_UID, SPARK_HOME, SPARK_UID
+from autoscaler.backends.kubernetes.manifests import FLINK_HOME, FLINK_UID, SPARK_HOME, SPARK_UID
 from hubscale.kube_conf import ClusterSettings
 from spawner.kube import NOTEBOOK_GID, NOTEBOOK_UID
 

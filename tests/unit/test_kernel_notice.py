@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autoscaler.decision import Decision
-from autoscaler.status import status_after
+from autoscaler.controller.status import status_after
+from autoscaler.policy.decision import Decision
 from spawner.kernel_notice import notice
 
 NOW = 1_800_000_000.0

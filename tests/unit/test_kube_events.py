@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autoscaler.kube_events import decision_event, decision_reason
+from autoscaler.backends.kubernetes.events import decision_event, decision_reason
 from hubscale.spec import ComputeClusterStatus
 from tests.kube.schemas import assert_valid
 

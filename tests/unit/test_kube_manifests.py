@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autoscaler.backends import kube_manifests as km
-from autoscaler.backends.spark_local import LocalSparkCluster
+from autoscaler.backends.kubernetes import manifests as km
+from autoscaler.backends.local.spark import LocalSparkCluster
 from hubscale import kube_conf, names
 from hubscale.flink_conf import shipped_java_opts
 from hubscale.spark_conf import DECOMMISSION_TIMEOUT_S

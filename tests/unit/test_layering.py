@@ -2,8 +2,13 @@
 
 ``hubscale/`` is the shared vocabulary and imports nothing else of ours; the spawner and the hub
 never import the controller, nor the controller them; ``make up``'s supervisor (``local_stack/``)
-and the benchmarks sit on top (they run the hub and the controller) and nothing below imports
-them; the notebook tools ship alone in the notebook image; the scaling policy does no I/O.
+sits on top (it runs the hub and the controller as processes) and nothing below imports it; the
+notebook tools ship alone in the notebook image. Inside ``autoscaler/`` the arrows point one way:
+the pure ``policy/`` (no I/O, no clock: no I/O import, no ``open()``) imports no other layer;
+``readers/`` and ``backends/`` import neither each other's side nor the controller (backends not
+even the policy: they decide nothing); ``sim/`` runs the policy alone; ``controller/`` may import
+every layer but the simulator. ``benchmarks/``, ``tests/`` and ``tools/`` may import anything of
+ours; nothing that ships imports them.
 """
 
 from __future__ import annotations
@@ -14,31 +19,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-OURS = (
-    "hubscale",
-    "autoscaler",
-    "spawner",
-    "hub_config",
-    "local_stack",
-    "benchmarks",
-    "hubscale_nb",
-)
-ON_TOP = ("local_stack", "benchmarks")  # run the platform; only tests import them
+OURS = ("hubscale", "autoscaler", "spawner", "hub_config", "local_stack", "hubscale_nb")  # ships
+UNSHIPPED = ("benchmarks", "tests", "tools")  # may import anything of ours
+ON_TOP = ("local_stack",)  # runs the platform; only tests and benchmarks import it
 IO_MODULES = (
     "aiohttp",
     "asyncio",
+    "concurrent",
+    "datetime",
+    "glob",
+    "http",
     "httpx",
+    "io",
     "kubernetes",
     "kubernetes_asyncio",
+    "logging",
+    "multiprocessing",
     "os",
+    "pathlib",
     "prometheus_client",
+    "random",
+    "secrets",
+    "shutil",
+    "signal",
     "socket",
     "subprocess",
+    "tempfile",
+    "threading",
     "time",
+    "urllib",
 )
-POLICY_MODULES = tuple(
-    f"autoscaler/{name}.py" for name in ("policy", "decision", "signals", "victims", "budget")
-)
+IO_BUILTINS = ("open", "input", "print")
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,10 @@ def _others(package: str) -> tuple[str, ...]:
     return tuple(other for other in OURS if other != package)
 
 
+def _layers(*names: str) -> tuple[str, ...]:
+    return tuple(f"autoscaler.{name}" for name in names)
+
+
 RULES = (
     Rule("hubscale", _others("hubscale"), "shared: imports nothing else of ours"),
     Rule("spawner", ("autoscaler",), "the spawner meets the controller only in ComputeClusters"),
@@ -62,21 +77,37 @@ RULES = (
     ),
     Rule("autoscaler", ("spawner", "hub_config"), "the controller never imports the hub"),
     *(
-        Rule(below, ON_TOP, "nothing below make up and the benchmarks imports them")
+        Rule(below, ON_TOP, "nothing below make up imports it")
         for below in ("autoscaler", "spawner", "hub_config")
     ),
     Rule(
-        "local_stack",
-        ("autoscaler", "benchmarks"),
-        "make up runs the controller as a process, never imports it",
+        "local_stack", ("autoscaler",), "make up runs the controller as a process, never imports it"
     ),
     Rule("hubscale_nb", _others("hubscale_nb"), "the notebook image ships hubscale_nb alone"),
-    *(Rule(path, IO_MODULES, "the policy is pure: no I/O, no clock") for path in POLICY_MODULES),
+    *(Rule(package, UNSHIPPED, "what ships never imports what does not") for package in OURS),
+    Rule("autoscaler/policy", IO_MODULES, "the policy is pure: no I/O, no clock"),
+    Rule(
+        "autoscaler/policy",
+        _layers("readers", "controller", "backends", "sim"),
+        "the policy imports no other layer",
+    ),
+    Rule(
+        "autoscaler/readers",
+        _layers("controller", "backends", "sim"),
+        "readers turn answers into signals, for the controller",
+    ),
+    Rule(
+        "autoscaler/backends",
+        _layers("policy", "readers", "controller", "sim"),
+        "backends run what the controller decided",
+    ),
+    Rule("autoscaler/sim", _layers("readers", "controller", "backends"), "the sim runs policies"),
+    Rule("autoscaler/controller", _layers("sim"), "the controller never runs the simulator"),
 )
 
 
 def module_name(root: Path, path: Path) -> str:
-    """``autoscaler/backends/local.py`` -> ``autoscaler.backends.local``."""
+    """``autoscaler/backends/local/backend.py`` -> ``autoscaler.backends.local.backend``."""
     parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -121,8 +152,23 @@ def layering_violations(root: Path) -> list[str]:
     return found
 
 
+def io_calls(root: Path, where: str = "autoscaler/policy") -> list[str]:
+    """Each call of an I/O builtin (no import needed) under ``where``, as ``file:line: name()``."""
+    found = []
+    for path in sorted((root / where).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in IO_BUILTINS:
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {node.func.id}()")
+    return found
+
+
 def test_the_packages_import_only_what_their_layer_allows():
     assert layering_violations(REPO) == []
+
+
+def test_the_policy_calls_no_io_builtin():
+    assert io_calls(REPO) == []
 
 
 def test_every_rule_covers_existing_code():
@@ -147,12 +193,13 @@ def test_the_checker_finds_imports_inside_functions_and_relative_ones(tmp_path: 
     (shared / "names.py").write_text(
         "from . import spec\n\n\ndef late():\n    from spawner import profiles\n"
     )
-    (tmp_path / "autoscaler").mkdir()
-    (tmp_path / "autoscaler" / "policy.py").write_text("def now():\n    import time\n")
+    (tmp_path / "autoscaler" / "policy").mkdir(parents=True)
+    (tmp_path / "autoscaler" / "policy" / "rules.py").write_text("def now():\n    import time\n")
 
     assert layering_violations(tmp_path) == [
         "hubscale/names.py:5: hubscale.names -> spawner (shared: imports nothing else of ours)",
-        "autoscaler/policy.py:2: autoscaler.policy -> time (the policy is pure: no I/O, no clock)",
+        "autoscaler/policy/rules.py:2: autoscaler.policy.rules -> time"
+        " (the policy is pure: no I/O, no clock)",
     ]
 
 
@@ -161,8 +208,7 @@ def test_the_checker_reports_the_controller_importing_the_make_up_supervisor(tmp
     (tmp_path / "autoscaler" / "x.py").write_text("from local_stack.stack import Stack\n")
 
     assert layering_violations(tmp_path) == [
-        "autoscaler/x.py:1: autoscaler.x -> local_stack.stack"
-        " (nothing below make up and the benchmarks imports them)"
+        "autoscaler/x.py:1: autoscaler.x -> local_stack.stack (nothing below make up imports it)"
     ]
 
 
@@ -176,3 +222,31 @@ def test_no_test_module_imports_another():
         and module.startswith("tests.")
     ]
     assert found == []
+
+
+def test_the_checker_keeps_the_autoscaler_layers_apart_and_the_benchmarks_out(tmp_path: Path):
+    policy = tmp_path / "autoscaler" / "policy"
+    policy.mkdir(parents=True)
+    (policy / "rules.py").write_text(
+        "from pathlib import Path\n\nfrom autoscaler.readers.prometheus import Reading\n\n\n"
+        "def read(path):\n    return open(path).read()\n"
+    )
+    (tmp_path / "autoscaler" / "backends").mkdir()
+    (tmp_path / "autoscaler" / "backends" / "x.py").write_text(
+        "from autoscaler.policy.victims import choose_victims\n"
+    )
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "b.py").write_text("from autoscaler.controller import loop\n")
+    (tmp_path / "spawner").mkdir()
+    (tmp_path / "spawner" / "s.py").write_text("import benchmarks.policies\n")
+
+    assert layering_violations(tmp_path) == [
+        "spawner/s.py:1: spawner.s -> benchmarks.policies (what ships never imports what does not)",
+        "autoscaler/policy/rules.py:1: autoscaler.policy.rules -> pathlib"
+        " (the policy is pure: no I/O, no clock)",
+        "autoscaler/policy/rules.py:3: autoscaler.policy.rules -> autoscaler.readers.prometheus"
+        " (the policy imports no other layer)",
+        "autoscaler/backends/x.py:1: autoscaler.backends.x -> autoscaler.policy.victims"
+        " (backends run what the controller decided)",
+    ]
+    assert io_calls(tmp_path) == ["autoscaler/policy/rules.py:7: open()"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.backends.local import LocalBackend, RuntimeRecord
+from autoscaler.backends.local.backend import LocalBackend, RuntimeRecord
 from hubscale import processes
 from hubscale.atomic_files import replace_if_changed
 from hubscale.processes import ProcessSpec
@@ -155,7 +155,7 @@ def test_a_worker_that_never_registers_holds_the_next_back_only_for_the_grace(
     backend.start_concurrency = 1
     run(backend.ensure(cluster("c")))
     run(backend.scale(cluster("c"), 2, ()))
-    monkeypatch.setattr("autoscaler.backends.local.STARTUP_GRACE_S", 0.0)
+    monkeypatch.setattr("autoscaler.backends.local.backend.STARTUP_GRACE_S", 0.0)
     run(backend.scale(cluster("c"), 2, ()))
     assert run(backend.observe())["c"].workers == ("w0", "w1")
 
@@ -173,7 +173,7 @@ def test_a_worker_launching_a_process_holds_the_next_worker_back_while_that_one_
     wait_for(lambda: processes.children(w0))
     run(backend.scale(cluster("c"), 2, ()))
     assert run(backend.observe())["c"].workers == ("w0",)  # w0's child is young
-    monkeypatch.setattr("autoscaler.backends.local.CHILD_START_S", 0.0)
+    monkeypatch.setattr("autoscaler.backends.local.backend.CHILD_START_S", 0.0)
     run(backend.scale(cluster("c"), 2, ()))
     assert run(backend.observe())["c"].workers == ("w0", "w1")
 

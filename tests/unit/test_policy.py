@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import math
 from dataclasses import replace
 from itertools import pairwise
+from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from autoscaler.decision import CAUSES, ClusterState, Decision
-from autoscaler.policy import HubscalePolicy, decide, waiting_for_capacity
-from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
+from autoscaler.policy.decision import CAUSES, ClusterState, Decision
+from autoscaler.policy.hubscale import HubscalePolicy, decide, waiting_for_capacity
+from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
 from hubscale.spec import ComputeClusterSpec
 
 POLICY = HubscalePolicy()
@@ -129,6 +131,26 @@ def test_keeps_workers_warm_through_this_users_usual_pause():
     assert "usual pause" in released.reason
 
 
+def test_work_that_stayed_lower_for_a_window_before_stopping_keeps_only_that_much_warm():
+    """Found by hypothesis (the monotonicity property below): 5 workers, then demand 1 for the
+    20 s window, then none. Work still running at 1 shrinks to 1; work just stopped kept all 5
+    warm: less work, more workers. Now both keep 1."""
+    before = [(NOW, 5.0), (NOW + 5, 1.0), (NOW + 10, 1.0), (NOW + 15, 1.0)]
+    stopped = run(
+        spark_spec(),
+        [(t, spark(n)) for t, n in [*before, (NOW + 20, 0.0), (NOW + 25, 0.0)]],
+        at_workers(0),
+    )
+    running = run(
+        spark_spec(),
+        [(t, spark(n)) for t, n in [*before, (NOW + 20, 1.0), (NOW + 25, 1.0)]],
+        at_workers(0),
+    )
+    assert [d.target for d in running] == [5, 5, 5, 5, 5, 1]
+    assert [d.target for d in stopped] == [5, 5, 5, 5, 5, 1]
+    assert stopped[-1].cause == "shrink" and "keeping 1 warm" in stopped[-1].reason
+
+
 def test_long_pauses_are_not_worth_keeping_warm():
     memo = {"lastActive": NOW - 10, "pauses": (900.0, 1200.0)}
     decision = decide(spark_spec(), spark(0, workers=4), at_workers(4, memo), NOW)
@@ -192,6 +214,20 @@ def test_flink_scales_to_reach_target_utilization():
     signal = FlinkSignal(**{**_fields(signal), "processing_rate": 2000.0})
     decision = decide(flink_spec(), signal, at_workers(2), NOW)
     assert decision.target == 4
+
+
+# Found by hypothesis: 5e-324 records/s over 2 fully busy slots is 0.0 per slot in floats.
+UNDERFLOWING_RATE = replace(flink(rate=100, parallelism=2, busy=1.0), processing_rate=5e-324)
+
+
+def test_a_rate_per_slot_that_underflows_to_zero_counts_as_vanishing_not_a_division_error():
+    """A vanishing rate per slot asks for every slot the jobs declare (within maxWorkers), as a
+    rate just large enough not to underflow does; with no input at all, one slot."""
+    assert decide(flink_spec(), UNDERFLOWING_RATE, at_workers(2), NOW).target == 8
+    tiny = replace(UNDERFLOWING_RATE, processing_rate=1e-300)
+    assert decide(flink_spec(), tiny, at_workers(2), NOW).target == 8
+    no_input = replace(UNDERFLOWING_RATE, input_rate=0.0)
+    assert decide(flink_spec(), no_input, at_workers(0), NOW).target == 1
 
 
 def test_flink_job_waiting_for_slots_scales_from_zero_to_its_parallelism():
@@ -305,6 +341,47 @@ def test_stale_metrics_hold_at_zero_even_with_a_job_seen_long_ago():
     assert decide(flink_spec(), stale, at_workers(0), NOW).target == 0
 
 
+# Where a cause is given positionally: Decision(target, reason, cause), the policies' helpers.
+CAUSE_POSITION = {"Decision": 2, "no_change": 2, "_decision": 5, "_hold": 4}
+
+
+def causes_given(tree: ast.AST) -> set[str]:
+    """Every string given as a cause in ``tree``: ``cause=...``, ``cause = ...`` (also in
+    ``x, cause = ...``) and the cause argument of the calls in CAUSE_POSITION."""
+    given: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "cause":
+            given.append(node.value)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id == "cause":
+                    given.append(node.value)
+                elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    given += [v for t, v in zip(target.elts, node.value.elts, strict=True)
+                              if isinstance(t, ast.Name) and t.id == "cause"]  # fmt: skip
+        elif isinstance(node, ast.Call):
+            name = getattr(node.func, "id", getattr(node.func, "attr", None))
+            position = CAUSE_POSITION.get(name)
+            if position is not None and len(node.args) > position:
+                given.append(node.args[position])
+    return {
+        leaf.value
+        for value in given
+        for leaf in ast.walk(value)
+        if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)
+    }
+
+
+def test_every_cause_the_code_gives_is_one_the_cause_type_lists():
+    root = Path(__file__).resolve().parents[2] / "autoscaler"
+    found = set()
+    for path in root.rglob("*.py"):
+        found |= causes_given(ast.parse(path.read_text(encoding="utf-8")))
+    assert {"error", "bounds", "metrics-missing", "shrink"} <= found  # the walk sees them all
+    assert found <= set(CAUSES)
+
+
 def _fields(signal: FlinkSignal) -> dict:
     return {name: getattr(signal, name) for name in FlinkSignal.__slots__}
 
@@ -316,7 +393,8 @@ garbage = st.one_of(
     st.floats(min_value=-1e6, max_value=-1e-9),
     st.just(math.nan),
 )
-metric = st.one_of(st.floats(min_value=0, max_value=1e4), garbage)
+tiny = st.sampled_from([5e-324, 1e-310, 1e-300])  # rates that underflow once divided
+metric = st.one_of(st.floats(min_value=0, max_value=1e4), tiny, garbage)
 loads = st.lists(
     st.builds(
         WorkerLoad,
@@ -387,6 +465,7 @@ def cases(draw):
 
 @settings(max_examples=400)
 @given(cases())
+@example(case=(flink_spec(), UNDERFLOWING_RATE, ClusterState(2, 2)))
 def test_target_always_within_min_and_max(case):
     spec, signal, state = case
     decision = decide(spec, signal, state, NOW)
@@ -434,6 +513,13 @@ def test_never_names_a_busy_victim_while_an_idle_worker_stays(case):
 
 @settings(max_examples=300)
 @given(specs("spark"), st.floats(0, 100), st.floats(0, 100), st.integers(0, 15), memos)
+@example(  # nothing running kept 5 warm; demand 1 after a window of lower demand shrank to 1
+    spec=spark_spec(idleTimeoutSeconds=600),
+    low=0.0,
+    extra=0.5,
+    desired=5,
+    memo={"lowSince": NOW - 500, "lowPeak": 1.0, "lastActive": NOW - 10},
+)
 def test_spark_target_is_monotone_in_backlog(spec, low, extra, desired, memo):
     state = ClusterState(desired, desired, None, memo)
     smaller = decide(spec, spark(low, workers=desired), state, NOW)

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from autoscaler.decision import Decision
-from autoscaler.policy import HubscalePolicy
+from autoscaler.policy.decision import Decision
+from autoscaler.policy.hubscale import HubscalePolicy
 from autoscaler.sim.__main__ import main
-from autoscaler.sim.bench import main as bench_main
 from autoscaler.sim.compare import compare
 from autoscaler.sim.engine import SimConfig, oracle, simulate
 from autoscaler.sim.generator import TeamDay, generate
 from autoscaler.sim.report import slowdowns, summarize
 from autoscaler.sim.trace import FlinkJob, Session, SparkJob, Stage, dump_trace
+from benchmarks.policies import main as bench_main
 
 
 @dataclass(frozen=True)

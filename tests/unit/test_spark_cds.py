@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from autoscaler.backends.spark_cds import SWITCH, archive, complete, use_options
-from autoscaler.backends.spark_local import LocalSparkCluster
+from autoscaler.backends.local.spark import LocalSparkCluster
+from autoscaler.backends.local.spark_cds import SWITCH, archive, complete, use_options
 from hubscale.spark_conf import SparkClusterPorts
 
 

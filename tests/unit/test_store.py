@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from autoscaler.decision import ClusterState, Decision
-from autoscaler.status import state_from_status, status_after
+from autoscaler.controller.status import state_from_status, status_after
+from autoscaler.policy.decision import ClusterState, Decision
 from hubscale.spec import ClusterConflict, ComputeClusterStatus
 from hubscale.state_dir import clusters_dir
 from hubscale.store import LOCK_FILE, LocalClusterStore

@@ -1,4 +1,9 @@
-"""The controller loop: objects -> ensure -> observe -> Prometheus -> policy -> scale -> status.
+"""The controller loop: objects -> observe -> ensure -> Prometheus -> policy -> scale -> status.
+
+Each loop lists the ComputeCluster objects, observes what the backend runs (tearing down the
+clusters whose object is gone), ensures each cluster's head runs, reads every cluster's signal
+from one batch of Prometheus queries, decides through the policy layer (the policy, the hold rule
+without a signal, the global budget), scales, and writes each status that changed.
 
 Level-triggered and restart-safe: every loop starts from the objects, the backend's view of what
 runs and Prometheus; the only memory it carries between loops is the Prometheus backoff (a
@@ -17,22 +22,25 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from autoscaler.backends.base import BACKEND_ERRORS, Backend, Observation
-from autoscaler.budget import Claim, cap_targets
-from autoscaler.controller_metrics import ControllerMetrics
-from autoscaler.decision import ClusterState, Decision, Policy
-from autoscaler.flink_rest import FlinkError, FlinkRest
-from autoscaler.policy import DEFAULT_POLICY
-from autoscaler.prometheus import (
+from autoscaler.controller.metrics import ControllerMetrics
+from autoscaler.controller.status import state_from_status, status_after
+from autoscaler.policy.budget import cap_decisions
+from autoscaler.policy.decision import ClusterState, Decision, Policy
+from autoscaler.policy.hold import decide_or_hold
+from autoscaler.policy.hubscale import DEFAULT_POLICY
+from autoscaler.policy.signals import Signal, WorkerLoad
+from autoscaler.readers.flink_rest import FlinkError, FlinkRest
+from autoscaler.readers.prometheus import (
     PrometheusBadResponse,
     PrometheusClient,
     PrometheusError,
     PrometheusQueryError,
 )
-from autoscaler.signal_queries import (
+from autoscaler.readers.signal_queries import (
     FlinkDemand,
     FlinkReadings,
     flink_signal,
@@ -42,10 +50,7 @@ from autoscaler.signal_queries import (
     read_spark,
     spark_signal,
 )
-from autoscaler.signals import Signal, WorkerLoad
-from autoscaler.status import state_from_status, status_after
-from autoscaler.victims import choose_victims
-from hubscale.spec import ComputeCluster, ComputeClusterStatus, Phase
+from hubscale.spec import ComputeClusterStatus, Phase
 from hubscale.store import StoredCluster
 
 log = logging.getLogger(__name__)
@@ -132,39 +137,22 @@ class Controller:
                 await asyncio.wait_for(stop.wait(), timeout=self.delay_s())
 
     async def reconcile_once(self) -> LoopResult:
-        started = time.monotonic()
-        now = self.clock()
+        """One loop, in the order the module's docstring gives."""
+        started, now = time.monotonic(), self.clock()
         stored = self.objects.list()
         valid = {item.name: item for item in stored if item.cluster is not None}
         invalid = [item for item in stored if item.cluster is None]
         observed = await self._observe()
         await self._forget_deleted({item.name for item in stored}, observed)
-        ensured: dict[str, Observation] = {}
-        for name, item in valid.items():
-            try:
-                ensured[name] = await self.backend.ensure(item.cluster)
-            except BACKEND_ERRORS as error:
-                self.metrics.backend_errors.labels("ensure").inc()
-                self._write_error(item, observed.get(name), f"backend: {error}", now)
+        ensured = await self._ensure(valid, observed, now)
         signals, problems = await self._signals(valid, ensured, now)
-        metrics_error = problems.get(ALL_CLUSTERS)
-        decisions = {
-            name: self._decide(
-                valid[name], observation, signals.get(name), problems.get(name, metrics_error), now
-            )
-            for name, observation in ensured.items()
-        }
-        decisions = self._within_budget(valid, ensured, signals, decisions)
+        decisions = self._decide(valid, ensured, signals, problems, now)
         for name, observation in ensured.items():
             await self._act(valid[name], observation, decisions[name], now)
         for item in invalid:
             self._write_error(item, observed.get(item.name), f"invalid object: {item.error}", now)
-        self.metrics.invalid.set(len(invalid))
-        self.metrics.keep_clusters(ensured)
-        self.metrics.loop_seconds.observe(time.monotonic() - started)
-        self.last_loop_end = self.clock()
-        self.metrics.last_loop.set(self.last_loop_end)
-        return LoopResult(decisions, metrics_error)
+        self._record_loop(ensured, invalid, started)
+        return LoopResult(decisions, problems.get(ALL_CLUSTERS))
 
     async def _observe(self) -> dict[str, Observation]:
         try:
@@ -187,6 +175,19 @@ class Controller:
         for name in self.objects.orphaned_statuses():
             if name not in observed:
                 self.objects.delete_status(name)
+
+    async def _ensure(
+        self, valid: dict[str, StoredCluster], observed: dict[str, Observation], now: float
+    ) -> dict[str, Observation]:
+        """Each valid cluster's head running, and what runs; a backend error marks that one."""
+        ensured: dict[str, Observation] = {}
+        for name, item in valid.items():
+            try:
+                ensured[name] = await self.backend.ensure(item.cluster)
+            except BACKEND_ERRORS as error:
+                self.metrics.backend_errors.labels("ensure").inc()
+                self._write_error(item, observed.get(name), f"backend: {error}", now)
+        return ensured
 
     async def _signals(
         self, valid: dict[str, StoredCluster], ensured: dict[str, Observation], now: float
@@ -254,51 +255,34 @@ class Controller:
 
     def _decide(
         self,
-        item: StoredCluster,
-        observation: Observation,
-        signal: Signal | None,
-        problem: str | None,
-        now: float,
-    ) -> Decision:
-        state = _state(item, observation)
-        if signal is None:
-            return _hold(item.cluster, state, problem or "no signal")
-        decision = self.policy.decide(item.cluster.spec, signal, state, now)
-        if problem is None:
-            return decision
-        return replace(decision, reason=f"{problem}: {decision.reason}")
-
-    def _within_budget(
-        self,
         valid: dict[str, StoredCluster],
         ensured: dict[str, Observation],
         signals: dict[str, Signal],
-        decisions: dict[str, Decision],
+        problems: dict[str, str],
+        now: float,
     ) -> dict[str, Decision]:
-        """Cap every target to the global core budget, fairly between users (budget.py)."""
-        if self.budget_cores is None:
-            return decisions
-        claims = [
-            Claim(name, valid[name].cluster.spec.owner, decision.target,
-                  valid[name].cluster.spec.min_workers, valid[name].cluster.spec.worker.cores)
-            for name, decision in decisions.items()
-        ]  # fmt: skip
-        capped = dict(decisions)
-        for name, target in cap_targets(claims, self.budget_cores).items():
-            decision = decisions[name]
-            if target >= decision.target:
-                continue
-            serving = ensured[name].workers
-            loads = signals[name].workers if name in signals else _unknown_loads(serving)
-            capped[name] = replace(
-                decision,
-                target=target,
-                reason=f"{decision.reason} (capped at {target}: budget of"
-                f" {self.budget_cores} cores shared between users)",
-                cause="bounds",
-                victims=choose_victims(loads, len(serving) - target),
+        """The policy's decision for each cluster with a signal, the hold rule's for the others,
+        then all of them within the global core budget, fairly between users."""
+        everywhere = problems.get(ALL_CLUSTERS)
+        decisions = {
+            name: decide_or_hold(
+                self.policy,
+                valid[name].cluster.spec,
+                signals.get(name),
+                _state(valid[name], observation),
+                now,
+                problems.get(name, everywhere),
             )
-        return capped
+            for name, observation in ensured.items()
+        }
+
+        def serving(name: str) -> tuple[WorkerLoad, ...]:  # the victims a budget cap picks from
+            if name in signals:
+                return signals[name].workers
+            return tuple(WorkerLoad(worker, math.nan) for worker in ensured[name].workers)
+
+        specs = {name: valid[name].cluster.spec for name in decisions}
+        return cap_decisions(decisions, specs, self.budget_cores, serving)
 
     async def _act(
         self, item: StoredCluster, observation: Observation, decision: Decision, now: float
@@ -329,6 +313,15 @@ class Controller:
             item.name, cluster.spec.owner, cluster.spec.engine, serving, decision.target
         )
 
+    def _record_loop(
+        self, ensured: dict[str, Observation], invalid: list[StoredCluster], started: float
+    ) -> None:
+        self.metrics.invalid.set(len(invalid))
+        self.metrics.keep_clusters(ensured)
+        self.metrics.loop_seconds.observe(time.monotonic() - started)
+        self.last_loop_end = self.clock()
+        self.metrics.last_loop.set(self.last_loop_end)
+
     def _write_error(
         self, item: StoredCluster, observation: Observation | None, why: str, now: float
     ) -> None:
@@ -354,22 +347,6 @@ def _state(item: StoredCluster, observation: Observation) -> ClusterState:
     """What the policy knows: the status it wrote last, with the workers that serve now."""
     state = state_from_status(item.status)
     return ClusterState(len(observation.workers), state.desired, state.last_scale_time, state.memo)
-
-
-def _unknown_loads(names: tuple[str, ...]) -> tuple[WorkerLoad, ...]:
-    return tuple(WorkerLoad(name, math.nan) for name in names)
-
-
-def _hold(cluster: ComputeCluster, state: ClusterState, why: str) -> Decision:
-    """No usable metrics: never shrink (keep what runs), restore dead workers, obey bounds."""
-    spec = cluster.spec
-    target = max(spec.min_workers, min(spec.max_workers, max(state.desired, state.workers)))
-    return Decision(
-        target=target,
-        reason=f"{why}: holding at {target}, no scale-down without metrics",
-        cause="metrics-missing",
-        memo=state.memo,
-    )
 
 
 def _phase(observation: Observation, decision: Decision) -> Phase:

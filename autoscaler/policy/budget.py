@@ -1,27 +1,36 @@
 """A global core budget shared fairly: each user's minimum first, then max-min fairness.
 
-Pure: the controller calls ``cap_targets`` once per loop with every cluster's wanted target.
+Pure: the controller and the simulator call ``cap_decisions`` once per loop (tick) with every
+cluster's decision; ``cap_targets`` is the split itself.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from autoscaler.policy.decision import Decision
+from autoscaler.policy.signals import WorkerLoad
+from autoscaler.policy.victims import choose_victims
+from hubscale.spec import ComputeClusterSpec
+
+# A cluster as the caller names it: the object's name (controller), (user, engine) (simulator).
+ClusterKey = str | tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
     """One cluster's wish: ``wanted`` workers of ``worker_cores`` each, ``minimum`` guaranteed."""
 
-    cluster: str
+    cluster: ClusterKey
     user: str
     wanted: int
     minimum: int
     worker_cores: int
 
 
-def max_min_shares(demands: Mapping[str, int], capacity: int) -> dict[str, int]:
+def max_min_shares(demands: Mapping[ClusterKey, int], capacity: int) -> dict[ClusterKey, int]:
     """Integer max-min fair split of ``capacity``: nobody gets more than asked, the rest evenly.
 
     Water-filling: demands under the fair level are met in full; the others get the level, and
@@ -55,7 +64,7 @@ def user_allowances(claims: Iterable[Claim], budget_cores: int) -> dict[str, int
     return {user: minimum[user] + extra[user] for user in wanted}
 
 
-def cap_targets(claims: Iterable[Claim], budget_cores: int | None) -> dict[str, int]:
+def cap_targets(claims: Iterable[Claim], budget_cores: int | None) -> dict[ClusterKey, int]:
     """Each cluster's target within its user's allowance; all targets as wanted if no budget."""
     claims = list(claims)
     if budget_cores is None:
@@ -64,7 +73,7 @@ def cap_targets(claims: Iterable[Claim], budget_cores: int | None) -> dict[str, 
     by_user: dict[str, list[Claim]] = defaultdict(list)
     for claim in claims:
         by_user[claim.user].append(claim)
-    targets: dict[str, int] = {}
+    targets: dict[ClusterKey, int] = {}
     for user, own in by_user.items():
         # Within a user, split the allowance in workers: minimums first, then max-min.
         cores = allowances[user]
@@ -78,3 +87,36 @@ def cap_targets(claims: Iterable[Claim], budget_cores: int | None) -> dict[str, 
         for cluster, floor in floors.items():
             targets[cluster] = floor + extra_cores[cluster] // size[cluster]
     return targets
+
+
+def cap_decisions(
+    decisions: Mapping[ClusterKey, Decision],
+    specs: Mapping[ClusterKey, ComputeClusterSpec],
+    budget_cores: int | None,
+    workers: Callable[[ClusterKey], Sequence[WorkerLoad]],
+) -> dict[ClusterKey, Decision]:
+    """Every decision within the budget (``cap_targets``). A capped one says so (cause
+    "bounds": the work wants more) and names its victims among ``workers(key)``, the workers
+    serving now, asked only of the clusters the budget shrinks."""
+    if budget_cores is None:
+        return dict(decisions)
+    claims = [
+        Claim(key, specs[key].owner, decision.target, specs[key].min_workers,
+              specs[key].worker.cores)
+        for key, decision in decisions.items()
+    ]  # fmt: skip
+    capped = dict(decisions)
+    for key, target in cap_targets(claims, budget_cores).items():
+        decision = decisions[key]
+        if target >= decision.target:
+            continue
+        serving = workers(key)
+        capped[key] = replace(
+            decision,
+            target=target,
+            reason=f"{decision.reason} (capped at {target}: budget of {budget_cores} cores"
+            " shared between users)",
+            cause="bounds",
+            victims=choose_victims(serving, len(serving) - target),
+        )
+    return capped

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from autoscaler.http_api import HttpApi
+from autoscaler.readers.http_api import HttpApi
 
 DEFAULT_TIMEOUT_S = 5.0
 T = TypeVar("T")

@@ -1,4 +1,5 @@
-"""``make bench``: a team's day under every policy, and the controller's own cost.
+"""``python -m benchmarks.policies`` (``make bench``): a team's day under every policy, and the
+controller's own cost.
 
 Prints the settings, one row per policy (held core-hours and their ratio to the oracle, job
 slowdowns, stream lag, scale events), then how long one decision pass over 1,000 clusters and
@@ -14,10 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from autoscaler.budget import Claim, cap_targets
-from autoscaler.decision import ClusterState
-from autoscaler.policy import DEFAULT_POLICY
-from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
+from autoscaler.policy.budget import Claim, cap_targets
+from autoscaler.policy.decision import ClusterState
+from autoscaler.policy.hubscale import DEFAULT_POLICY
+from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
 from autoscaler.sim.compare import compare
 from autoscaler.sim.engine import SimConfig
 from autoscaler.sim.generator import TeamDay, generate
@@ -87,7 +88,7 @@ def verdict(ok: bool) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m autoscaler.sim.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.policies", description=__doc__)
     parser.add_argument("--users", type=int, default=TeamDay.users)
     parser.add_argument("--hours", type=float, default=TeamDay.hours)
     parser.add_argument("--seed", type=int, default=TeamDay.seed)

@@ -1,4 +1,4 @@
-"""``python -m autoscaler.bench_local``: the local backend measured with real JVMs.
+"""``python -m benchmarks.local_backend``: the local backend measured with real JVMs.
 
 1. Worker JVM start: a Spark worker process started -> registered with its master (median of 3).
 2. Scale from zero: a driver starts a session on a 0-worker cluster under the real controller and
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.backends.spark_cds import ROLES, SWITCH, archive
-from autoscaler.backends.spark_local import cds_dir, master_state
+from autoscaler.backends.local.spark import cds_dir, master_state
+from autoscaler.backends.local.spark_cds import ROLES, SWITCH, archive
 from hubscale import processes
 from hubscale.engines import spark_client_env, spark_python
 from hubscale.ports import free_port
@@ -285,7 +285,7 @@ BASELINE_ROWS = (
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m autoscaler.bench_local")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.local_backend")
     parser.add_argument("--out", type=Path, default=Path("bench/results/local.json"))
     args = parser.parse_args(argv)
     archives = all(archive(cds_dir(), role).is_file() for role in ROLES)

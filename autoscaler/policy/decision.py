@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
-    from autoscaler.signals import Signal
+    from autoscaler.policy.signals import Signal
     from hubscale.spec import ComputeClusterSpec
 
 # Policy memory persisted between calls (status.policyState): numbers or tuples of numbers.
 Memo = Mapping[str, float | tuple[float, ...]]
 
-# Low-cardinality decision causes, used as a metric label and in status conditions.
-CAUSES = (
+# Why a decision was made, in few words: a metric label, and "bounds" sets CapacityLimited.
+Cause = Literal[
     "backlog",  # demand above what the cluster has: scale up
     "anticipate",  # no demand yet, but work is expected: keep or add workers
     "stabilizing",  # demand lower, waiting for the stabilization window
@@ -24,7 +24,9 @@ CAUSES = (
     "bounds",  # the spec's bounds or a budget moved the target (the work wants more)
     "metrics-missing",  # no usable metric: hold
     "metrics-stale",  # newest sample too old: hold
-)
+    "error",  # the object is invalid or its backend failed: hold, phase Error
+]
+CAUSES: tuple[Cause, ...] = get_args(Cause)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +45,12 @@ class Decision:
 
     target: int
     reason: str
-    cause: str
+    cause: Cause
     victims: tuple[str, ...] = ()
     memo: Memo = field(default_factory=dict)
 
     @classmethod
-    def no_change(cls, state: ClusterState, reason: str, cause: str, memo: Memo | None = None):
+    def no_change(cls, state: ClusterState, reason: str, cause: Cause, memo: Memo | None = None):
         """Hold at the current target (never shrink): used for missing or stale metrics."""
         return cls(
             target=state.desired,
@@ -56,6 +58,11 @@ class Decision:
             cause=cause,
             memo=state.memo if memo is None else memo,
         )
+
+
+def within_bounds(workers: int, spec: ComputeClusterSpec) -> int:
+    """``workers`` moved into the spec's bounds, minWorkers..maxWorkers."""
+    return max(spec.min_workers, min(spec.max_workers, workers))
 
 
 class Policy(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from autoscaler.decision import ClusterState, Decision
+from autoscaler.policy.decision import ClusterState, Decision
 from hubscale.spec import ComputeClusterStatus, Condition, Phase
 
 READY = "Ready"

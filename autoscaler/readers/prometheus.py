@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from autoscaler.http_api import HttpApi
+from autoscaler.readers.http_api import HttpApi
 
 DEFAULT_TIMEOUT_S = 5.0
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from autoscaler.kube_events import decision_event
-from autoscaler.kube_watch import Reflector
+from autoscaler.backends.kubernetes.events import decision_event
+from autoscaler.backends.kubernetes.watch import Reflector
 from hubscale.crd import GROUP, PLURAL, VERSION
 from hubscale.kube_api import KubeError, Retry, call, read_compute_cluster
 from hubscale.spec import ComputeClusterStatus, SpecError, parse_cluster

@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from autoscaler.backends.local import RuntimeRecord
-from autoscaler.backends.spark_cds import use_options
+from autoscaler.backends.local.backend import RuntimeRecord
+from autoscaler.backends.local.spark_cds import use_options
 from hubscale import processes
 from hubscale.atomic_files import replace_if_changed, write_atomic
 from hubscale.engines import spark_client_env, spark_home, spark_python
@@ -164,7 +164,7 @@ class LocalSparkCluster:
             marker=f"{self.directory}/{role}",
         )
 
-    # The local backend's engine interface (autoscaler.backends.local.LocalEngine).
+    # The local backend's engine interface (autoscaler.backends.local.backend.LocalEngine).
 
     def head(self) -> processes.ProcessSpec:
         return self.master()

@@ -19,7 +19,7 @@ from typing import ClassVar
 import httpx
 import yaml
 
-from autoscaler.backends.local import RuntimeRecord
+from autoscaler.backends.local.backend import RuntimeRecord
 from hubscale import processes
 from hubscale.atomic_files import replace_if_changed
 from hubscale.engines import flink_client_env, flink_home, flink_python
@@ -133,7 +133,7 @@ class LocalFlinkCluster:
             marker=f"{self.directory}/{role}",
         )
 
-    # The local backend's engine interface (autoscaler.backends.local.LocalEngine).
+    # The local backend's engine interface (autoscaler.backends.local.backend.LocalEngine).
 
     def head(self) -> processes.ProcessSpec:
         return self.jobmanager()

@@ -4,8 +4,8 @@ Most of a Spark JVM's start is loading and verifying the same few thousand class
 jars. A dynamic AppCDS archive (JDK 13+: ``-XX:ArchiveClassesAtExit`` at the end of one run,
 ``-XX:SharedArchiveFile`` afterwards) maps them in already parsed. ``make install`` makes one
 archive per role (master, worker, executor) with a tiny cluster and job: ``python -m
-autoscaler.backends.spark_cds``. A JVM whose archive is missing, or no longer matches its JDK or
-jars, starts the usual way (``-Xshare:auto``, the default), so an archive never stops a start.
+autoscaler.backends.local.spark_cds``. A JVM whose archive is missing, or no longer matches its
+JDK or jars, starts the usual way (``-Xshare:auto``, the default): an archive never stops a start.
 
 An archive records the class path it was made with, so the daemons run with the same one as at
 training: no cluster configuration directory on it (they read ``--properties-file``), which also
@@ -70,7 +70,7 @@ def use_options(directory: Path, role: str, env: Mapping[str, str] | None = None
 def train(directory: Path, timeout_s: float = 300.0) -> list[Path]:
     """Run a master, a worker and one job's executor that write their archives at exit, then
     move the archives into ``directory`` (each replaced whole, never half-written)."""
-    from autoscaler.backends.spark_local import LocalSparkCluster, allocate_ports, master_state
+    from autoscaler.backends.local.spark import LocalSparkCluster, allocate_ports, master_state
     from hubscale import processes
     from hubscale.engines import spark_client_env, spark_python
     from hubscale.spark_conf import SparkClusterPorts
@@ -131,7 +131,7 @@ def _wait_for(condition, timeout_s: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from autoscaler.backends.spark_local import cds_dir
+    from autoscaler.backends.local.spark import cds_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=None, help="default: next to pyspark's venv")

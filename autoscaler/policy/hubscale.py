@@ -8,7 +8,8 @@ Rules (DESIGN.md): scale up at once to what the backlog needs; scale down only a
 lower for a stabilization window; hold, never shrink, when metrics are missing, NaN or stale (but
 a job known to wait with no worker at all is demand in itself: never held at zero);
 with nothing running, keep the workers through the user's usual pause between bursts of work
-(anticipation from recent activity), then release them, and at the latest after
+(anticipation from recent activity; after a window of lower demand, only what that demand used),
+then release them, and at the latest after
 ``idleTimeoutSeconds`` go to ``minWorkers``.
 """
 
@@ -17,9 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from autoscaler.decision import ClusterState, Decision, Memo
-from autoscaler.signals import NAN, FlinkSignal, Signal, SparkSignal, WorkerLoad, known
-from autoscaler.victims import choose_victims
+from autoscaler.policy.decision import Cause, ClusterState, Decision, Memo, within_bounds
+from autoscaler.policy.signals import NAN, FlinkSignal, Signal, SparkSignal, WorkerLoad, known
+from autoscaler.policy.victims import choose_victims
 from hubscale.spec import ComputeClusterSpec
 
 
@@ -142,8 +143,12 @@ class HubscalePolicy:
         else:
             rate_per_slot = signal.processing_rate / (signal.busy_ratio * signal.parallelism)
             target_rate = signal.input_rate + backlog / self.flink_catch_up_s
-            needed = target_rate / (rate_per_slot * self.flink_target_utilization)
-            slots = math.ceil(min(needed, max_slots))  # a vanishing rate overflows to inf
+            per_slot_at_target = rate_per_slot * self.flink_target_utilization
+            if per_slot_at_target > 0:
+                needed = target_rate / per_slot_at_target  # a vanishing rate overflows to inf
+            else:  # a rate so small it underflows to 0.0: as if vanishing, not a ZeroDivisionError
+                needed = math.inf if target_rate > 0 else 0.0
+            slots = math.ceil(min(needed, max_slots))
             why = (
                 f"input {signal.input_rate:.0f}/s + backlog {backlog:.0f}"
                 f" at {rate_per_slot:.0f}/s per slot needs {slots} slots"
@@ -161,7 +166,7 @@ class HubscalePolicy:
     ) -> Decision:
         memo = _Memo.read(state.memo)
         memo = memo.on_active(now, self.pauses_remembered) if demand.active else memo.on_idle()
-        wanted = _clamp(demand.workers, spec)
+        wanted = within_bounds(demand.workers, spec)
         capped = demand.workers > spec.max_workers
         if capped:
             demand = replace(demand, why=f"{demand.why} (capped at maxWorkers {spec.max_workers})")
@@ -177,10 +182,12 @@ class HubscalePolicy:
             return self._shrink_after_window(spec, state, workers, wanted, demand, memo, now)
         return self._idle(spec, state, workers, memo, now)
 
+    def _window_s(self, spec: ComputeClusterSpec) -> float:
+        """How long lower demand must last before the cluster shrinks."""
+        return self.spark_stabilization_s if spec.engine == "spark" else self.flink_stabilization_s
+
     def _shrink_after_window(self, spec, state, workers, wanted, demand, memo, now) -> Decision:
-        window_s = (
-            self.spark_stabilization_s if spec.engine == "spark" else self.flink_stabilization_s
-        )
+        window_s = self._window_s(spec)
         memo = memo.on_low(now, wanted)
         waited_s = now - memo.low_since
         if waited_s < window_s:
@@ -197,17 +204,25 @@ class HubscalePolicy:
             reason = f"idle for {min(idle_s, 1e9):.0f} s: scaling to minWorkers {floor}"
             return _decision(spec, state, workers, floor, reason, "idle", memo.no_low())
         keep_warm_s = memo.keep_warm_s(self.keep_warm_min_s, self.keep_warm_max_s)
-        if idle_s < keep_warm_s:
+        if idle_s >= keep_warm_s:
             reason = (
-                f"nothing running for {idle_s:.0f} s; keeping {state.desired} warm"
-                f" for {keep_warm_s:.0f} s, this user's usual pause"
+                f"nothing running for {idle_s:.0f} s, longer than this user's usual pause"
+                f" ({keep_warm_s:.0f} s): releasing to {floor}"
             )
-            return _decision(spec, state, workers, state.desired, reason, "anticipate", memo)
-        reason = (
-            f"nothing running for {idle_s:.0f} s, longer than this user's usual pause"
-            f" ({keep_warm_s:.0f} s): releasing to {floor}"
-        )
-        return _decision(spec, state, workers, floor, reason, "idle", memo.no_low())
+            return _decision(spec, state, workers, floor, reason, "idle", memo.no_low())
+        pause = f"for {keep_warm_s:.0f} s, this user's usual pause"
+        lower = int(memo.low_peak)
+        low_s = now - memo.low_since if memo.low_since is not None else -math.inf
+        if low_s >= self._window_s(spec) and lower < state.desired:
+            # The work had stayed lower for a whole window before it stopped: keep warm what it
+            # used, as the shrink would have had it still run (more work never gets fewer).
+            reason = (
+                f"demand stayed at or below {lower} for {low_s:.0f} s, then nothing running"
+                f" for {idle_s:.0f} s; keeping {lower} warm {pause}"
+            )
+            return _decision(spec, state, workers, lower, reason, "shrink", memo.no_low())
+        reason = f"nothing running for {idle_s:.0f} s; keeping {state.desired} warm {pause}"
+        return _decision(spec, state, workers, state.desired, reason, "anticipate", memo)
 
 
 def spark_demand(spec: ComputeClusterSpec, signal: SparkSignal) -> Demand | None:
@@ -226,14 +241,10 @@ def spark_demand(spec: ComputeClusterSpec, signal: SparkSignal) -> Demand | None
     return Demand(workers, workers > 0, why)
 
 
-def _clamp(workers: int, spec: ComputeClusterSpec) -> int:
-    return max(spec.min_workers, min(spec.max_workers, workers))
-
-
-def _hold(spec: ComputeClusterSpec, state: ClusterState, signal: Signal, why: str, cause: str):
+def _hold(spec: ComputeClusterSpec, state: ClusterState, signal: Signal, why: str, cause: Cause):
     """No usable metrics: keep the target, moved only by the spec's bounds."""
     held = Decision.no_change(state, f"{why}: holding at {state.desired}", cause)
-    bounded = _clamp(held.target, spec)
+    bounded = within_bounds(held.target, spec)
     if bounded == held.target:
         return held
     victims = choose_victims(signal.workers, state.workers - bounded)
@@ -260,7 +271,7 @@ def _start_for_waiting_work(
 
 def _decision(spec, state, workers, target, reason, cause, memo: _Memo) -> Decision:
     """A decision with the victims a shrink needs, the target within the spec's bounds."""
-    bounded = _clamp(target, spec)
+    bounded = within_bounds(target, spec)
     if bounded != target:
         reason = f"{reason} (bounded to {bounded})"
         cause = "bounds"

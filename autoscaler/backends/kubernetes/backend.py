@@ -1,5 +1,5 @@
 """The Kubernetes backend: each ComputeCluster as Deployments, a Service, a Secret and
-NetworkPolicies in one namespace (built by ``kube_manifests``), through kubernetes_asyncio.
+NetworkPolicies in one namespace (built by ``manifests``), through kubernetes_asyncio.
 
 Restart-safe: everything it knows is in the objects it labels ``hubscale.io/cluster``. Each object
 carries the hash of what was applied, so an unchanged cluster costs reads and no writes. Scaling
@@ -27,13 +27,13 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from autoscaler.backends.base import BackendError, Observation
-from autoscaler.backends.kube_manifests import (
+from autoscaler.backends.kubernetes.manifests import (
     DELETION_COST,
     MANIFEST_HASH,
     Manifest,
     cluster_objects,
 )
-from autoscaler.kube_watch import Json, Reflector
+from autoscaler.backends.kubernetes.watch import Json, Reflector
 from hubscale.kube_api import (
     MERGE_PATCH,
     KubeError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from autoscaler.signals import WorkerLoad
+from autoscaler.policy.signals import WorkerLoad
 
 
 def choose_victims(workers: Sequence[WorkerLoad], remove: int) -> tuple[str, ...]:

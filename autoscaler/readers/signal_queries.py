@@ -8,8 +8,8 @@ Metric names are those Spark 4.x publishes through its PrometheusServlet with
 ``spark.metrics.namespace=hubscale`` (see hubscale.spark_conf) and Flink 2.x through
 its Prometheus reporter. Flink's demand in slots is in no metric: it is read from the JobManager's
 REST API (``/jobs/overview``, and ``/jobs/<id>/resource-requirements`` for streaming jobs; see
-autoscaler.flink_rest), asked only of clusters whose metrics show a job, so the cost grows with
-the active clusters, not with all of them.
+``flink_rest``), asked only of clusters whose metrics show a job, so the cost grows with the
+active clusters, not with all of them.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from autoscaler.flink_rest import FlinkRest, SlotDemand, TaskManagerSlots
-from autoscaler.prometheus import PrometheusClient, Reading
-from autoscaler.signals import FlinkSignal, SparkSignal, WorkerLoad
+from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
+from autoscaler.readers.flink_rest import FlinkRest, SlotDemand, TaskManagerSlots
+from autoscaler.readers.prometheus import PrometheusClient, Reading
 
 SPARK_NEEDED_EXECUTORS = (
     "sum by (cluster) (metrics_hubscale_driver_ExecutorAllocationManager_executors"

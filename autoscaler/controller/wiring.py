@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoscaler.backends import flink_local, spark_local
 from autoscaler.backends.base import Backend
-from autoscaler.backends.local import LocalBackend
-from autoscaler.controller import ClusterObjects
+from autoscaler.backends.local import flink, spark
+from autoscaler.backends.local.backend import LocalBackend
+from autoscaler.controller.loop import ClusterObjects
 from hubscale.state_dir import targets_dir
 from hubscale.store import LocalClusterStore
 
@@ -34,8 +34,8 @@ class Wiring:
 def local_engines() -> dict:
     """The engines the local backend can run: adapter factory and port allocator per engine."""
     return {
-        "spark": (spark_local.engine_for, spark_local.allocate_ports),
-        "flink": (flink_local.engine_for, flink_local.allocate_ports),
+        "spark": (spark.engine_for, spark.allocate_ports),
+        "flink": (flink.engine_for, flink.allocate_ports),
     }
 
 
@@ -54,9 +54,9 @@ async def kubernetes(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIter
     """ComputeCluster custom resources and Deployments in one namespace; optionally one leader."""
     from kubernetes_asyncio import client, config
 
-    from autoscaler.backends.kubernetes import KubernetesBackend
-    from autoscaler.kube_objects import KubeClusterObjects
-    from autoscaler.leader import LeaderElection
+    from autoscaler.backends.kubernetes.backend import KubernetesBackend
+    from autoscaler.backends.kubernetes.leader import LeaderElection
+    from autoscaler.backends.kubernetes.objects import KubeClusterObjects
     from hubscale.kube_conf import ClusterSettings
 
     try:
