@@ -33,7 +33,7 @@ from autoscaler.policy.decision import ClusterState, Decision, Policy
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.hubscale import DEFAULT_POLICY
 from autoscaler.policy.signals import Signal, WorkerLoad
-from autoscaler.readers.flink_rest import FlinkError, FlinkRest
+from autoscaler.readers.flink_rest import FlinkError, FlinkRest, FlinkUnavailable
 from autoscaler.readers.prometheus import (
     PrometheusBadResponse,
     PrometheusClient,
@@ -56,6 +56,9 @@ from hubscale.store import StoredCluster
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+# One JobManager's whole answer (several requests); past it, only that cluster holds. Each
+# request has its own timeout, but a server that trickles bytes never trips one.
+FLINK_READ_DEADLINE_S = 10.0
 ALL_CLUSTERS = "*"  # key of a problem that concerns every cluster (Prometheus down)
 
 
@@ -93,6 +96,7 @@ class Controller:
         clock: Callable[[], float] = time.time,
         flink_rest: Callable[[str], FlinkRest] = FlinkRest,
         budget_cores: int | None = None,
+        flink_read_deadline_s: float = FLINK_READ_DEADLINE_S,
     ) -> None:
         self.objects = objects
         self.backend = backend
@@ -102,6 +106,7 @@ class Controller:
         self.metrics = metrics or ControllerMetrics()
         self.clock = clock
         self.flink_rest = flink_rest
+        self.flink_read_deadline_s = flink_read_deadline_s
         self.budget_cores = budget_cores  # all clusters' workers together, None: no cap
         self.failures = 0  # consecutive loops without usable metrics
         self.last_loop_end: float | None = None
@@ -242,6 +247,13 @@ class Controller:
                 log.warning("flink-rest-failed cluster=%s error=%r", name, str(answer))
                 problems[name] = f"the Flink JobManager did not say what your jobs need ({answer})"
                 continue  # demand unknown: the policy holds (and starts a worker for a waiting job)
+            if isinstance(answer, Exception):  # a bug met by one cluster's answer: that one holds
+                log.error("flink-read-crashed cluster=%s", name, exc_info=answer)
+                problems[name] = (
+                    "the controller could not read what your Flink jobs need"
+                    f" ({type(answer).__name__}: {answer})"
+                )
+                continue
             if isinstance(answer, BaseException):
                 raise answer
             demands[name] = answer
@@ -250,8 +262,14 @@ class Controller:
             signals[name] = flink_signal(readings, name, observation.workers, slots, demands[name])
 
     async def _flink_demand(self, observation: Observation) -> FlinkDemand:
-        async with self.flink_rest(observation.endpoints["rest_url"]) as rest:
-            return await read_flink_demand(rest)
+        """One JobManager's demand, whole within ``flink_read_deadline_s``."""
+        try:
+            async with asyncio.timeout(self.flink_read_deadline_s):
+                async with self.flink_rest(observation.endpoints["rest_url"]) as rest:
+                    return await read_flink_demand(rest)
+        except TimeoutError:
+            deadline = self.flink_read_deadline_s
+            raise FlinkUnavailable(f"no whole answer within {deadline:g} s") from None
 
     def _decide(
         self,

@@ -323,3 +323,47 @@ def test_garbage_from_one_jobmanager_holds_only_its_own_cluster(tmp_path: Path):
 
     assert result.decisions["s"].target == 2
     assert "unexpected answer" in loop.objects.get("f").status.reason
+
+
+def test_a_jobmanager_that_never_finishes_answering_holds_only_its_own_cluster(tmp_path: Path):
+    """Issue 14, finding 7: each request has a timeout, but a JobManager that keeps the answer
+    coming (here: never) stalled the whole loop; now its read has a deadline."""
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "f.jobmanager.test":
+            await asyncio.Event().wait()  # never answers; a MockTransport has no timeouts
+        return httpx.Response(200, json={"taskmanagers": []})
+
+    answers = {**ONE_JOB, **demand("s", 2)}
+    loop = controller(tmp_path, prometheus_answering(answers))
+    loop.flink_rest = flink_jobmanager(handle)
+    loop.flink_read_deadline_s = 0.2
+    apply(loop.objects, "f", engine="flink", maxWorkers=4)
+    apply(loop.objects, "s", maxWorkers=4)
+
+    result = asyncio.run(asyncio.wait_for(loop.reconcile_once(), timeout=60))
+
+    assert result.decisions["s"].target == 2 and loop.backend.workers["s"] == ["w0", "w1"]
+    assert "no whole answer within 0.2 s" in loop.objects.get("f").status.reason
+
+
+def test_an_unforeseen_error_reading_one_jobmanager_holds_only_its_own_cluster(tmp_path: Path):
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "f.jobmanager.test":
+            raise RuntimeError("a bug met by this answer")
+        return httpx.Response(200, json={"taskmanagers": []})
+
+    answers = {**ONE_JOB, **demand("s", 2)}
+    loop = controller(tmp_path, prometheus_answering(answers))
+    loop.flink_rest = flink_jobmanager(handle)
+    apply(loop.objects, "f", engine="flink", maxWorkers=4)
+    apply(loop.objects, "s", maxWorkers=4)
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert result.decisions["s"].target == 2
+    reason = loop.objects.get("f").status.reason
+    assert reason.startswith(
+        "the controller could not read what your Flink jobs need"
+        " (RuntimeError: a bug met by this answer)"
+    )
