@@ -10,13 +10,9 @@ from autoscaler.policy.decision import ClusterState, Decision
 from autoscaler.policy.hold import decide_or_hold, hold
 from autoscaler.policy.hubscale import HubscalePolicy
 from autoscaler.policy.signals import SparkSignal
-from hubscale.spec import ComputeClusterSpec
+from tests.builders import cluster_spec as spec
 
 NOW = 100_000.0
-
-
-def spec(**fields) -> ComputeClusterSpec:
-    return ComputeClusterSpec(owner="alice", engine="spark", **fields)
 
 
 def test_a_hold_keeps_the_workers_that_run_and_restores_the_dead_ones():
