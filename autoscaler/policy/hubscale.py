@@ -141,7 +141,8 @@ class HubscalePolicy:
             slots = 1 if signal.input_rate == 0 else state.workers * slots_per_worker
             why = f"input {signal.input_rate:.0f}/s, slots almost idle"
         else:
-            rate_per_slot = signal.processing_rate / (signal.busy_ratio * signal.parallelism)
+            busy_slots = signal.busy_ratio * signal.parallelism  # 0.0 if it underflows
+            rate_per_slot = signal.processing_rate / busy_slots if busy_slots > 0 else math.inf
             target_rate = signal.input_rate + backlog / self.flink_catch_up_s
             per_slot_at_target = rate_per_slot * self.flink_target_utilization
             if per_slot_at_target > 0:
@@ -231,8 +232,9 @@ def spark_demand(spec: ComputeClusterSpec, signal: SparkSignal) -> Demand | None
     if not known(needed) and not known(waiting):
         return None
     executors = needed if known(needed) else 0.0
-    cores = executors * max(1, signal.executor_cores)
-    workers = math.ceil(cores / spec.worker.cores - 1e-9)
+    cores = executors * max(1, signal.executor_cores)  # inf if absurdly large
+    # Past maxWorkers + 1 the count changes nothing (the target is capped): no ceil of inf.
+    workers = math.ceil(min(cores / spec.worker.cores, spec.max_workers + 1) - 1e-9)
     if known(waiting):
         workers = max(workers, math.ceil(waiting))
     why = f"{executors:.0f} executors needed"

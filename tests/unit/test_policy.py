@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import math
 from dataclasses import replace
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
@@ -15,17 +16,14 @@ from autoscaler.policy.decision import CAUSES, ClusterState, Decision
 from autoscaler.policy.hubscale import HubscalePolicy, decide, waiting_for_capacity
 from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
 from hubscale.spec import ComputeClusterSpec
+from tests.builders import cluster_spec
 
 POLICY = HubscalePolicy()
 NOW = 100_000.0
 
 
-def spark_spec(**fields) -> ComputeClusterSpec:
-    return ComputeClusterSpec(owner="alice", engine="spark", **fields)
-
-
-def flink_spec(**fields) -> ComputeClusterSpec:
-    return ComputeClusterSpec(owner="alice", engine="flink", **fields)
+spark_spec = partial(cluster_spec, "spark")
+flink_spec = partial(cluster_spec, "flink")
 
 
 def idle_workers(n: int) -> tuple[WorkerLoad, ...]:
@@ -69,6 +67,15 @@ def test_scale_up_is_bounded_by_max_workers():
 def test_work_waiting_on_a_cluster_that_may_have_no_worker_is_bounded_not_steady():
     decision = decide(spark_spec(maxWorkers=0), spark(needed=0, waiting=1), at_workers(0), NOW)
     assert (decision.target, decision.cause) == (0, "bounds")
+
+
+# Found by hypothesis: a finite demand whose cores overflow to inf (an OverflowError in ceil).
+OVERFLOWING_DEMAND = SparkSignal(NOW, needed_executors=8.98846567431158e307, executor_cores=2)
+
+
+def test_an_absurd_executor_demand_gets_max_workers_not_an_overflow():
+    decision = decide(spark_spec(maxWorkers=4), OVERFLOWING_DEMAND, at_workers(0), NOW)
+    assert (decision.target, decision.cause) == (4, "bounds")
 
 
 def test_waiting_app_before_any_driver_metric_scales_from_zero():
@@ -216,8 +223,10 @@ def test_flink_scales_to_reach_target_utilization():
     assert decision.target == 4
 
 
-# Found by hypothesis: 5e-324 records/s over 2 fully busy slots is 0.0 per slot in floats.
+# Found by hypothesis: 5e-324 records/s over 2 fully busy slots is 0.0 per slot in floats;
+# half-busy slots in use 5e-324 (garbage) are 0.0 busy slots.
 UNDERFLOWING_RATE = replace(flink(rate=100, parallelism=2, busy=1.0), processing_rate=5e-324)
+UNDERFLOWING_SLOTS = replace(flink(rate=100, parallelism=2, busy=0.5), parallelism=5e-324)
 
 
 def test_a_rate_per_slot_that_underflows_to_zero_counts_as_vanishing_not_a_division_error():
@@ -228,6 +237,11 @@ def test_a_rate_per_slot_that_underflows_to_zero_counts_as_vanishing_not_a_divis
     assert decide(flink_spec(), tiny, at_workers(2), NOW).target == 8
     no_input = replace(UNDERFLOWING_RATE, input_rate=0.0)
     assert decide(flink_spec(), no_input, at_workers(0), NOW).target == 1
+
+
+def test_busy_slots_that_underflow_to_zero_are_no_division_error():
+    """Records over no busy slot at all: a rate per slot without bound, so one slot will do."""
+    assert decide(flink_spec(), UNDERFLOWING_SLOTS, at_workers(0), NOW).target == 1
 
 
 def test_flink_job_waiting_for_slots_scales_from_zero_to_its_parallelism():
@@ -466,6 +480,8 @@ def cases(draw):
 @settings(max_examples=400)
 @given(cases())
 @example(case=(flink_spec(), UNDERFLOWING_RATE, ClusterState(2, 2)))
+@example(case=(flink_spec(), UNDERFLOWING_SLOTS, ClusterState(2, 2)))
+@example(case=(spark_spec(), OVERFLOWING_DEMAND, ClusterState(0, 0)))
 def test_target_always_within_min_and_max(case):
     spec, signal, state = case
     decision = decide(spec, signal, state, NOW)
