@@ -303,6 +303,16 @@ def test_a_jobmanager_that_cannot_say_what_a_job_needs_still_gets_it_a_worker(tm
     assert "Foo.java" not in status.reason
 
 
+def flink_beside_spark(tmp_path: Path, handle) -> Controller:
+    """Flink cluster "f" with a job, its JobManager answered by ``handle``, beside Spark cluster
+    "s" whose work wants 2 workers: what one JobManager does must not touch "s"."""
+    loop = controller(tmp_path, prometheus_answering({**ONE_JOB, **demand("s", 2)}))
+    loop.flink_rest = flink_jobmanager(handle)
+    apply(loop.objects, "f", engine="flink", maxWorkers=4)
+    apply(loop.objects, "s", maxWorkers=4)
+    return loop
+
+
 def test_garbage_from_one_jobmanager_holds_only_its_own_cluster(tmp_path: Path):
     """A job id that is not Flink's (issue 14, finding 7) used to escape the loop as ValueError."""
 
@@ -313,11 +323,7 @@ def test_garbage_from_one_jobmanager_holds_only_its_own_cluster(tmp_path: Path):
             )
         return httpx.Response(200, json={"taskmanagers": []})
 
-    answers = {**ONE_JOB, **demand("s", 2)}
-    loop = controller(tmp_path, prometheus_answering(answers))
-    loop.flink_rest = flink_jobmanager(handle)
-    apply(loop.objects, "f", engine="flink", maxWorkers=4)
-    apply(loop.objects, "s", maxWorkers=4)
+    loop = flink_beside_spark(tmp_path, handle)
 
     result = asyncio.run(loop.reconcile_once())
 
@@ -334,12 +340,8 @@ def test_a_jobmanager_that_never_finishes_answering_holds_only_its_own_cluster(t
             await asyncio.Event().wait()  # never answers; a MockTransport has no timeouts
         return httpx.Response(200, json={"taskmanagers": []})
 
-    answers = {**ONE_JOB, **demand("s", 2)}
-    loop = controller(tmp_path, prometheus_answering(answers))
-    loop.flink_rest = flink_jobmanager(handle)
+    loop = flink_beside_spark(tmp_path, handle)
     loop.flink_read_deadline_s = 0.2
-    apply(loop.objects, "f", engine="flink", maxWorkers=4)
-    apply(loop.objects, "s", maxWorkers=4)
 
     result = asyncio.run(asyncio.wait_for(loop.reconcile_once(), timeout=60))
 
@@ -353,11 +355,7 @@ def test_an_unforeseen_error_reading_one_jobmanager_holds_only_its_own_cluster(t
             raise RuntimeError("a bug met by this answer")
         return httpx.Response(200, json={"taskmanagers": []})
 
-    answers = {**ONE_JOB, **demand("s", 2)}
-    loop = controller(tmp_path, prometheus_answering(answers))
-    loop.flink_rest = flink_jobmanager(handle)
-    apply(loop.objects, "f", engine="flink", maxWorkers=4)
-    apply(loop.objects, "s", maxWorkers=4)
+    loop = flink_beside_spark(tmp_path, handle)
 
     result = asyncio.run(loop.reconcile_once())
 
