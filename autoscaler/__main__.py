@@ -22,6 +22,8 @@ from autoscaler.controller import wiring
 from autoscaler.controller.loop import Controller
 from autoscaler.controller.metrics import serve
 from autoscaler.readers.prometheus import PrometheusClient
+from hubscale.kube_conf import PROMETHEUS_POD_LABELS
+from hubscale.names import is_label_key, is_label_value
 from hubscale.state_dir import default_state_dir
 
 log = logging.getLogger("autoscaler")
@@ -48,6 +50,16 @@ def _budget(text: str) -> int | None:
     if not text.isdigit():
         raise ValueError("must be a whole number of cores, 0 for no limit")
     return int(text) or None
+
+
+def _labels(text: str) -> dict[str, str]:
+    pairs = [pair.partition("=") for pair in text.split(",")]
+    labels = {key.strip(): value.strip() for key, _, value in pairs}
+    if not all(equals for _, equals, _ in pairs) or len(labels) != len(pairs):
+        raise ValueError("must be KEY=VALUE pairs, separated by commas, each key once")
+    if not all(is_label_key(key) and is_label_value(value) for key, value in labels.items()):
+        raise ValueError("must be valid Kubernetes label keys and values")
+    return labels
 
 
 def _one_of(*choices: str) -> Callable[[str], str]:
@@ -119,6 +131,10 @@ FLAGS = (
     Flag("monitoring-namespace", ("HUBSCALE_MONITORING_NAMESPACE",), str, "monitoring",
          "kubernetes: the namespace Prometheus runs in; the clusters' NetworkPolicies let its"
          " pods scrape from there only"),
+    Flag("prometheus-pod-labels", ("HUBSCALE_PROMETHEUS_POD_LABELS",), _labels,
+         lambda: dict(PROMETHEUS_POD_LABELS),
+         "kubernetes: KEY=VALUE,... labels of the Prometheus pods (in the monitoring namespace)"
+         " the clusters' NetworkPolicies let scrape"),
     Flag("leader-election", ("HUBSCALE_LEADER_ELECTION",), _yes_no, False,
          "kubernetes: one active replica at a time through a Lease"),
     Flag("lease-name", ("HUBSCALE_LEASE_NAME",), str, "hubscale-autoscaler",

@@ -33,6 +33,8 @@ from hubscale.spark_conf import (
 from hubscale.spec import ComputeCluster, Engine
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # its own name, on every namespace
+# The chart's networkPolicy.prometheusPodLabels default: the pods that may scrape the clusters.
+PROMETHEUS_POD_LABELS: Mapping[str, str] = {"app.kubernetes.io/name": "prometheus"}
 CONF_DIR = "/etc/hubscale"  # the Secret, mounted read-only
 WORK_DIR = "/var/lib/hubscale"  # an emptyDir: scratch space, Flink's logs and temporary files
 SPARK_PORTS = SparkClusterPorts(master=7077, master_ui=8080, driver_ui_first=4040)
@@ -100,7 +102,7 @@ class ClusterSettings:
     flink_image: str
     image_pull_policy: str = "IfNotPresent"
     prometheus_pod_labels: Mapping[str, str] = field(
-        default_factory=lambda: {"app.kubernetes.io/name": "prometheus"}
+        default_factory=lambda: dict(PROMETHEUS_POD_LABELS)
     )  # in monitoring_namespace only
     monitoring_namespace: str = "monitoring"  # where Prometheus runs (the chart's value)
     controller_pod_labels: Mapping[str, str] = field(

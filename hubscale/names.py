@@ -40,6 +40,21 @@ MAX_CLUSTER_NAME_LENGTH = MAX_LABEL_LENGTH - 1 - max(map(len, CHILD_SUFFIXES))  
 NAME_HASH_LENGTH = 16
 ESCAPE_MARK = "---"  # between an escaped value's readable part and its hash; a kept one has no --
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+MAX_DNS_SUBDOMAIN_LENGTH = 253
+
+
+def is_label_value(text: str) -> bool:
+    """A valid Kubernetes label value (the empty one included)."""
+    return len(text) <= MAX_LABEL_LENGTH and bool(_LABEL_VALUE.match(text))
+
+
+def is_label_key(text: str) -> bool:
+    """A valid Kubernetes label key: ``[prefix/]name``, the prefix a DNS subdomain."""
+    prefix, slash, name = text.rpartition("/")
+    if slash and not (len(prefix) <= MAX_DNS_SUBDOMAIN_LENGTH and _DNS_SUBDOMAIN.match(prefix)):
+        return False
+    return bool(name) and is_label_value(name)
 
 
 def label_value(text: str) -> str:
@@ -50,7 +65,7 @@ def label_value(text: str) -> str:
     share a value only if 64 bits of SHA-256 collide. The readable part folds accents to ASCII
     (``José`` -> ``Jose``) and is ``x`` when nothing readable is left.
     """
-    if "--" not in text and len(text) <= MAX_LABEL_LENGTH and _LABEL_VALUE.match(text):
+    if "--" not in text and is_label_value(text):
         return text
     keep = MAX_LABEL_LENGTH - len(ESCAPE_MARK) - NAME_HASH_LENGTH
     readable = re.sub(r"[^A-Za-z0-9_.]+", "-", ascii_fold(text)).strip("-_.")

@@ -16,6 +16,7 @@ from autoscaler.backends.base import Backend
 from autoscaler.backends.local import flink, spark
 from autoscaler.backends.local.backend import LocalBackend
 from autoscaler.controller.loop import ClusterObjects
+from hubscale.kube_conf import ClusterSettings
 from hubscale.state_dir import targets_dir
 from hubscale.store import LocalClusterStore
 
@@ -49,6 +50,17 @@ async def local(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIterator[
     )
 
 
+def cluster_settings(args: argparse.Namespace) -> ClusterSettings:
+    """What every cluster's Kubernetes objects share, from the controller's options."""
+    return ClusterSettings(
+        args.namespace,
+        args.spark_image,
+        args.flink_image,
+        prometheus_pod_labels=args.prometheus_pod_labels,
+        monitoring_namespace=args.monitoring_namespace,
+    )
+
+
 @contextlib.asynccontextmanager
 async def kubernetes(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIterator[Wiring]:
     """ComputeCluster custom resources and Deployments in one namespace; optionally one leader."""
@@ -57,7 +69,6 @@ async def kubernetes(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIter
     from autoscaler.backends.kubernetes.backend import KubernetesBackend
     from autoscaler.backends.kubernetes.leader import LeaderElection
     from autoscaler.backends.kubernetes.objects import KubeClusterObjects
-    from hubscale.kube_conf import ClusterSettings
 
     try:
         config.load_incluster_config()
@@ -65,12 +76,7 @@ async def kubernetes(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIter
         await config.load_kube_config()  # outside a cluster: the user's kubeconfig
     async with client.ApiClient() as api:
         objects = KubeClusterObjects(api, args.namespace)
-        settings = ClusterSettings(
-            args.namespace,
-            args.spark_image,
-            args.flink_image,
-            monitoring_namespace=args.monitoring_namespace,
-        )
+        settings = cluster_settings(args)
         backend = KubernetesBackend(api, settings)
         wiring = Wiring(
             objects,

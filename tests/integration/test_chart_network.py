@@ -20,6 +20,7 @@ from autoscaler.backends.kubernetes.manifests import (
     driver_network_policy,
     network_policy,
 )
+from autoscaler.controller.wiring import cluster_settings
 from hubscale.kube_conf import (
     SPARK_DRIVER_BLOCK_MANAGER_PORT,
     SPARK_DRIVER_PORT,
@@ -149,12 +150,7 @@ def controller_settings(manifests: list[Manifest]) -> ClusterSettings:
     deployment = one(manifests, "Deployment", f"{PREFIX}-autoscaler")
     arguments = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     args = controller_args([a.replace("$(POD_NAMESPACE)", NAMESPACE) for a in arguments], env={})
-    return ClusterSettings(
-        args.namespace,
-        args.spark_image,
-        args.flink_image,
-        monitoring_namespace=args.monitoring_namespace,
-    )
+    return cluster_settings(args)
 
 
 @pytest.fixture(scope="module")
@@ -300,6 +296,22 @@ def test_the_monitoring_namespace_is_the_values():
         )
         assert connects(policies, prometheus, hub_pod, 8081) is allowed, namespace
         assert connects(policies, prometheus, cluster["worker"], 8081) is allowed, namespace
+
+
+def test_the_prometheus_pod_labels_are_the_values():
+    """An admin's own Prometheus labels reach the clusters' policies too (through the
+    controller's arguments), not only the chart's: else their workers go unscraped and hold."""
+    scraper = {"app.kubernetes.io/name": "prometheus", "prometheus": "team-a"}  # helm merges maps
+    manifests = render("helm4", {"networkPolicy": {"prometheusPodLabels": scraper}})
+    policies = find(manifests, "NetworkPolicy")
+    hub = one(manifests, "Deployment", f"{PREFIX}-hub")["spec"]["template"]["metadata"]["labels"]
+    cluster_policies, cluster = cluster_pods("alice", "spark", controller_settings(manifests), 0)
+    policies += cluster_policies
+    monitoring = {"kubernetes.io/metadata.name": "monitoring"}
+    for labels, allowed in ((scraper, True), ({"app.kubernetes.io/name": "prometheus"}, False)):
+        prometheus = Endpoint("prometheus", "10.0.2.1", labels, "monitoring", monitoring)
+        assert connects(policies, prometheus, Endpoint("hub", "10.0.0.1", hub), 8081) is allowed
+        assert connects(policies, prometheus, cluster["worker"], 8081) is allowed, labels
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,10 @@ GIVEN = {
     "spark-image": ("registry/spark:1", "registry/spark:1"),
     "flink-image": ("registry/flink:1", "registry/flink:1"),
     "monitoring-namespace": ("observability", "observability"),
+    "prometheus-pod-labels": (
+        "app.kubernetes.io/name=prometheus, team.example.com/scraper=yes",
+        {"app.kubernetes.io/name": "prometheus", "team.example.com/scraper": "yes"},
+    ),
     "leader-election": ("yes", True),
     "lease-name": ("team-a-autoscaler", "team-a-autoscaler"),
     "lease-duration": ("30", 30.0),
@@ -40,6 +44,7 @@ DEFAULTS = {
     "spark_image": "hubscale/spark:4.3.0",
     "flink_image": "hubscale/flink:2.3.0",
     "monitoring_namespace": "monitoring",
+    "prometheus_pod_labels": {"app.kubernetes.io/name": "prometheus"},
     "leader_election": False,
     "lease_name": "hubscale-autoscaler",
     "lease_duration": 15.0,
@@ -99,6 +104,8 @@ def test_leader_election_can_be_switched_off_by_flag_or_variable():
     assert parse_args([], env={"HUBSCALE_LEADER_ELECTION": "0"}).leader_election is False
 
 
+PAIRS = "must be KEY=VALUE pairs, separated by commas, each key once"
+LABELS = "must be valid Kubernetes label keys and values"
 BAD = [
     ("HUBSCALE_INTERVAL_S", "soon", "must be a number of seconds above 0"),
     ("HUBSCALE_INTERVAL_S", "0", "must be a number of seconds above 0"),
@@ -108,6 +115,11 @@ BAD = [
     ("HUBSCALE_CONTROLLER_LISTEN", "9310", "must be HOST:PORT, the port 1..65535"),
     ("HUBSCALE_LEADER_ELECTION", "maybe", "must be 1, true, yes or on; or 0, false, no or off"),
     ("HUBSCALE_LOG_LEVEL", "LOUD", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("HUBSCALE_PROMETHEUS_POD_LABELS", "prometheus", PAIRS),
+    ("HUBSCALE_PROMETHEUS_POD_LABELS", "a=1,a=2", PAIRS),
+    ("HUBSCALE_PROMETHEUS_POD_LABELS", "app=prom etheus", LABELS),
+    ("HUBSCALE_PROMETHEUS_POD_LABELS", "Example.com/app=x", LABELS),
+    ("HUBSCALE_PROMETHEUS_POD_LABELS", "=x", LABELS),
 ]
 
 
