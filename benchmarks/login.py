@@ -1,8 +1,11 @@
-"""Hub benchmarks: spawn-to-ready for one user and for several at once, memory per idle user.
+"""Hub benchmarks: spawn-to-ready for one user and for several at once, memory per idle user,
+and nothing left running once the servers stop.
 
-Runs the real local platform (``local_stack.stack``: Prometheus, controller, hub) on free loopback
-ports in a temporary state directory, spawns servers through the REST API as a script would, and
-stops everything again. ``python -m benchmarks.login [--users 10] [--json out.json]``.
+First a plain JupyterHub (``benchmarks.bare_hub``) spawns one bare server: the floor. Then the
+real local platform (``local_stack.stack``: Prometheus, controller, hub) runs on free loopback
+ports in a temporary state directory; servers are spawned and stopped through the REST API as a
+script would, and everything is stopped again.
+``python -m benchmarks.login [--users 10] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.bare_hub import bare_hub
 from hub_config.settings import Settings
 from hubscale import processes
 from hubscale.ports import free_port
-from hubscale.state_dir import pid_dir, runtime_dir
+from hubscale.state_dir import pid_dir, runtime_dir, runtime_root
 from local_stack.stack import Stack
 from spawner.compute import cluster_name
+from spawner.local import servers_marker
 
 READY_TIMEOUT_S = 600.0
 
@@ -33,6 +38,7 @@ READY_TIMEOUT_S = 600.0
 class Result:
     """What one run measured (seconds, MiB)."""
 
+    bare_spawn_s: float  # a plain JupyterHub's spawn of a bare server, same machine, same run
     one_user_spawn_s: float
     concurrent_users: int
     concurrent_spawn_p50_s: float
@@ -40,18 +46,15 @@ class Result:
     idle_user_mib: float  # notebook server + the idle Spark master and Flink JobManager
     idle_server_mib: float
     idle_clusters_mib: float
+    leaked_processes: int  # servers' and clusters' processes still running after all stopped
 
 
 class Hub:
-    """A REST client of the platform's hub with the admin token."""
+    """A REST client of a hub's API with a token that may spawn and stop servers."""
 
-    def __init__(self, settings: Settings) -> None:
-        token = settings.admin_token_file.read_text().strip()
-        self.settings = settings
+    def __init__(self, api_url: str, token: str) -> None:
         self.client = httpx.Client(
-            base_url=f"{settings.url}/hub/api",
-            headers={"Authorization": f"token {token}"},
-            timeout=60,
+            base_url=api_url, headers={"Authorization": f"token {token}"}, timeout=60
         )
 
     def spawn_to_ready(self, user: str) -> float:
@@ -69,6 +72,14 @@ class Hub:
 
     def server_pid(self, user: str) -> int:
         return self.client.get(f"/users/{user}").json()["servers"][""]["state"]["pid"]
+
+    def stop_and_wait(self, user: str) -> None:
+        self.client.delete(f"/users/{user}/server").raise_for_status()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while self.client.get(f"/users/{user}").json()["servers"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{user}'s server not stopped after {READY_TIMEOUT_S:g} s")
+            time.sleep(0.2)
 
 
 def rss_mib(pid: int) -> float:
@@ -114,7 +125,26 @@ def spawn_concurrently(hub: Hub, users: list[str]) -> list[float]:
     return [times[user] for user in users]
 
 
+def leftovers(state_dir: Path, timeout_s: float) -> int:
+    """Servers' and clusters' processes of ``state_dir`` still running after ``timeout_s`` (the
+    controller tears clusters down on its next loops)."""
+    prefixes = (servers_marker(state_dir), f"{runtime_root(state_dir)}/")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = sum(len(processes.marked(prefix)) for prefix in prefixes)
+        if left == 0 or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+def bare_spawn_s(directory: Path) -> float:
+    with bare_hub(directory) as (api_url, token):
+        return Hub(api_url, token).spawn_to_ready("bench-bare")
+
+
 def run(users: int, state_dir: Path) -> Result:
+    bare = bare_spawn_s(state_dir.parent / "bare-hub")
+    print(f"  plain JupyterHub, bare server: ready in {bare:.1f} s", flush=True)
     ports = {name: free_port() for name in ("port", "hub", "proxy", "prometheus", "controller")}
     settings = Settings(
         state_dir=state_dir,
@@ -127,7 +157,7 @@ def run(users: int, state_dir: Path) -> Result:
     stack = Stack(settings, say=lambda text: print(f"  {text}", flush=True))
     stack.start()
     try:
-        hub = Hub(settings)
+        hub = Hub(f"{settings.url}/hub/api", settings.admin_token_file.read_text().strip())
         one = hub.spawn_to_ready("bench-solo")
         print(f"  one user: ready in {one:.1f} s", flush=True)
         many = spawn_concurrently(hub, [f"bench-{index}" for index in range(users)])
@@ -136,7 +166,12 @@ def run(users: int, state_dir: Path) -> Result:
         names = ["bench-solo", *(f"bench-{index}" for index in range(users))]
         servers = [rss_mib(hub.server_pid(name)) for name in names]
         clusters = [cluster_mib(state_dir, name) for name in names]
+        for name in names:
+            hub.stop_and_wait(name)
+        leaked = leftovers(state_dir, timeout_s=60.0)
+        print(f"  all {len(names)} servers stopped: {leaked} processes left", flush=True)
         return Result(
+            bare_spawn_s=round(bare, 1),
             one_user_spawn_s=round(one, 1),
             concurrent_users=users,
             concurrent_spawn_p50_s=round(statistics.median(many), 1),
@@ -146,6 +181,7 @@ def run(users: int, state_dir: Path) -> Result:
             ),
             idle_server_mib=round(statistics.median(servers), 0),
             idle_clusters_mib=round(statistics.median(clusters), 0),
+            leaked_processes=leaked,
         )
     finally:
         stack.stop()
@@ -164,15 +200,20 @@ def main(argv: list[str] | None = None) -> None:
         raise
     shutil.rmtree(directory, ignore_errors=True)
     print(
-        f"spawn-to-ready: 1 user {result.one_user_spawn_s} s; {result.concurrent_users} at once"
+        f"spawn-to-ready: 1 user {result.one_user_spawn_s} s (plain JupyterHub, bare server:"
+        f" {result.bare_spawn_s} s, {result.one_user_spawn_s / result.bare_spawn_s:.1f} x);"
+        f" {result.concurrent_users} at once"
         f" p50 {result.concurrent_spawn_p50_s} s, max {result.concurrent_spawn_max_s} s\n"
         f"memory per idle user: {result.idle_user_mib:.0f} MiB (server"
         f" {result.idle_server_mib:.0f} + Spark master and Flink JobManager"
-        f" {result.idle_clusters_mib:.0f})"
+        f" {result.idle_clusters_mib:.0f})\n"
+        f"left running after every server stopped: {result.leaked_processes} processes"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(asdict(result), indent=1) + "\n")
+    if result.leaked_processes:
+        raise SystemExit(f"{result.leaked_processes} processes outlived their servers")
 
 
 if __name__ == "__main__":
