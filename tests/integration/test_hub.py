@@ -18,10 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from hubscale import processes
 from hubscale.state_dir import runtime_dir, servers_dir
 from local_stack.stack import Stack
+from tests.integration.browser import chromium, log_in, visible_text, wait
 from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.support import wait_for
 
@@ -121,6 +124,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
 
 
 @pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    """One headless chromium for the module's UI tests; each signs in as its own user."""
+    yield from chromium()
+
+
+def sign_in(browser: WebDriver, hub: RunningHub, user: str) -> None:
+    log_in(browser, hub.settings.url, user, hub.settings.password_file.read_text().strip())
+
+
+@pytest.fixture(scope="module")
 def alice(hub: RunningHub) -> User:
     name = unique("alice")
     started = time.monotonic()
@@ -214,6 +227,38 @@ def test_the_spawn_form_offers_the_profiles_and_shows_a_bad_option(hub):
     assert not [c for c in hub.store.list() if c.cluster and c.cluster.spec.owner == user]
 
 
+def test_in_a_browser_the_spawn_form_holds_back_a_limit_above_the_profiles(hub, browser, tmp_path):
+    """Chromium shows the profiles' own fields and does not send a value above the profile's
+    bound (the server's 400 above is for clients that send it anyway)."""
+    user = unique("erin")
+    sign_in(browser, hub, user)
+    browser.get(f"{hub.settings.url}/hub/spawn")
+    profiles = browser.find_elements(By.CSS_SELECTOR, 'input[type="radio"][name="profile"]')
+    assert {radio.get_attribute("value") for radio in profiles} >= {"small", "large"}
+    field = browser.find_element(By.NAME, "small.spark_max_workers")
+    field.clear()
+    field.send_keys("99")
+    browser.find_element(By.CSS_SELECTOR, '#spawn_form [type="submit"]').click()
+    time.sleep(1.0)  # a submitted form would be navigating now
+    browser.save_screenshot(str(tmp_path / "spawn-form.png"))
+    assert browser.execute_script("return arguments[0].validity.rangeOverflow", field) is True
+    assert browser.current_url.endswith("/hub/spawn")
+    assert hub.server_model(user) is None
+
+
+def test_in_a_browser_the_user_signs_in_to_jupyterlab_with_both_engines_kernels(
+    hub, alice, browser, tmp_path
+):
+    sign_in(browser, hub, alice.name)
+    browser.get(f"{hub.server_url(alice.name)}lab")
+    visible_text(browser, ".jp-Launcher-body")
+    wait(browser).until(lambda d: "Python 3 (Flink)" in d.page_source)  # kernel specs load later
+    browser.save_screenshot(str(tmp_path / "jupyterlab.png"))
+    cards = [card.text for card in browser.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard")]
+    for engine in ("Spark", "Flink"):  # a notebook and a console each
+        assert cards.count(f"Python 3 ({engine})") == 2, cards
+
+
 def test_a_spark_job_in_the_users_kernel_runs_on_their_own_cluster_which_grows(hub, alice):
     print(f"spawn-to-ready user={alice.name} seconds={alice.spawn_to_ready_s:.1f}")
     spark = hub.client(alice.name, "spark")
@@ -259,7 +304,9 @@ def test_each_user_sees_only_their_own_clusters(hub, alice, bob):
     assert bob_spark["master_url"] in defaults and alice_spark["master_url"] not in defaults
 
 
-def test_git_in_the_users_server_diffs_notebooks_by_cell_and_the_review_page_shows_it(hub, alice):
+def test_git_in_the_users_server_diffs_notebooks_by_cell_and_the_review_page_shows_it(
+    hub, alice, browser, tmp_path
+):
     run = hub.kernel(alice.name, "spark").execute(NOTEBOOK_IN_GIT, timeout_s=120)
     assert run.status == "ok", run.error or run.stderr[-3000:]
     (shown,) = run.lines("DIFF")
@@ -283,6 +330,12 @@ def test_git_in_the_users_server_diffs_notebooks_by_cell_and_the_review_page_sho
         timeout=60,
     )
     assert outside.status_code == 400 and "outside" in outside.text
+
+    sign_in(browser, hub, alice.name)
+    browser.get(f"{hub.server_url(alice.name)}hubscale/review?repo=review-demo&range=main~1..main")
+    text = visible_text(browser, "body")
+    browser.save_screenshot(str(tmp_path / "review.png"))
+    assert "analysis.ipynb" in text and "print(2)" in text and "execution_count" not in text
 
 
 def test_another_users_kernel_is_refused_by_the_master(hub, alice, bob):
