@@ -110,6 +110,7 @@ bench: install
 	$(BIN)/python -m benchmarks.local_backend
 	$(BIN)/python -m benchmarks.login --users 10 --json bench/results/hub.json
 	$(BIN)/python -m benchmarks.login --users 20 --json bench/results/hub-20.json
+	$(BIN)/python -m benchmarks.controller_scale --clusters 1000 --json bench/results/controller_scale.json
 
 lint: install
 	$(BIN)/ruff check .

@@ -6,6 +6,7 @@ whose owners are gone). Simplified on purpose: a Deployment owns its pods direct
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from typing import Any
 
 from tests.kube.protocol import Json
@@ -18,16 +19,28 @@ _pod_ips = itertools.count(2)
 
 
 def sync_workloads(store: Store, namespace: str, running: bool = True) -> None:
-    """Give every Deployment and StatefulSet its replicas as pods; Running and Ready if asked."""
+    """Give every Deployment and StatefulSet its replicas as pods; Running and Ready if asked.
+    One pass over the pods (thousands of workloads in the controller bench); a workload's status
+    is written only when it changes, as the real controllers do."""
+    pods, _ = store.list(PODS, namespace, lambda _: True)
+    owned: dict[str, list[Json]] = defaultdict(list)
+    for pod in pods:
+        for ref in pod["metadata"].get("ownerReferences", []):
+            owned[ref.get("uid")].append(pod)
     for resource in WORKLOADS:
         workloads, _ = store.list(resource, namespace, lambda _: True)
         for workload in workloads:
-            _sync(store, namespace, resource, workload, running)
+            _sync(store, namespace, resource, workload, owned[workload["metadata"]["uid"]], running)
 
 
-def _sync(store: Store, namespace: str, resource: Resource, workload: Json, running: bool) -> None:
-    uid = workload["metadata"]["uid"]
-    pods, _ = store.list(PODS, namespace, lambda pod: _owned_by(pod, uid))
+def _sync(
+    store: Store,
+    namespace: str,
+    resource: Resource,
+    workload: Json,
+    pods: list[Json],
+    running: bool,
+) -> None:
     wanted = workload["spec"].get("replicas", 1)
     for index in range(len(pods), wanted):
         pods.append(_create_pod(store, namespace, resource, workload, index))
@@ -49,6 +62,8 @@ def _sync(store: Store, namespace: str, resource: Resource, workload: Json, runn
             "updatedReplicas": len(pods),
         }
     }
+    if workload.get("status", {}).items() >= status["status"].items():
+        return
     store.patch(
         resource, namespace, workload["metadata"]["name"], "application/merge-patch+json",
         status, "status",
@@ -105,10 +120,6 @@ def run_pod(store: Store, namespace: str, pod: Json) -> None:
     store.patch(
         PODS, namespace, pod["metadata"]["name"], "application/merge-patch+json", status, "status"
     )
-
-
-def _owned_by(obj: Json, uid: str) -> bool:
-    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences", []))
 
 
 def _deletion_rank(pod: Json) -> tuple[int, int, int, str, str]:

@@ -1,0 +1,330 @@
+"""Controller scale bench (issue 17): the real controller, as a process in Kubernetes mode, over the
+API-server double with N ComputeClusters, most idle.
+
+Half the clusters are Spark, half Flink, one user each; a tenth of the Spark ones have a driver
+that wants executors. Prometheus is a stand-in that answers the controller's nine queries (the
+same for every loop: "steady" means no spec and no demand change); the double plays the kubelet.
+Figures per N: loop duration (each loop's, from the controller's own histogram), API requests
+per loop while the clusters come up and once steady, status writes per steady loop, Prometheus
+queries per loop, the controller's RSS, and the policy's time for N decisions in this process.
+It is a double, not a cluster: the API server's own cost is not what a real one would be.
+
+``python -m benchmarks.controller_scale [--clusters 1000 ...] [--json out.json]``. Today's
+controller does ~5.5 API requests per cluster per loop, and the double answers ~100 a second
+beside it on two cores: 10,000 clusters would take about ten minutes a loop, so ``make bench``
+runs 1,000 until issue 17 makes the steady loop's work follow what changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from autoscaler.policy.decision import ClusterState
+from autoscaler.policy.hold import decide_or_hold
+from autoscaler.policy.hubscale import DEFAULT_POLICY
+from autoscaler.policy.signals import SparkSignal
+from autoscaler.readers import signal_queries as queries
+from hubscale import processes
+from hubscale.ports import free_port
+from tests.builders import cluster_document, cluster_spec
+from tests.kube.apiserver import ApiServerDouble
+from tests.kube.fixtures import NAMESPACE, write_kubeconfig
+
+REPO = Path(__file__).resolve().parents[1]
+ACTIVE_SHARE = 0.1  # of the Spark clusters: a driver wants executors
+LOOP_S = 2.0
+STEADY_LOOPS = 5
+CONVERGE_TIMEOUT_S = 3600.0
+LOOP_METRIC = "hubscale_controller_loop_duration_seconds"
+STATUS_WRITE = re.compile(r"^(PUT|PATCH) .*/computeclusters/[^/?]+/status")
+
+
+@dataclass
+class Run:
+    """What one size measured; "steady": loops with no spec and no demand change."""
+
+    clusters: int
+    loop_p50_s: float
+    loop_p95_s: float
+    api_calls_per_loop: float  # while the clusters came up (first status of every cluster)
+    api_calls_per_loop_steady: float
+    prometheus_queries_per_loop: float
+    status_writes_per_loop_steady: float
+    controller_rss_mib: float
+    decide_ms: float
+    converge_s: float
+
+
+def cluster_names(count: int) -> list[tuple[str, str]]:
+    """(name, engine) of each cluster: half Spark, half Flink; user ``uNNNNN`` has one of each."""
+    spark = [(f"u{index:05d}-spark", "spark") for index in range(count - count // 2)]
+    return spark + [(f"u{index:05d}-flink", "flink") for index in range(count // 2)]
+
+
+class StandInPrometheus:
+    """Answers the controller's instant queries from fixed per-cluster values; counts them."""
+
+    def __init__(self, clusters: list[tuple[str, str]]) -> None:
+        spark = [name for name, engine in clusters if engine == "spark"]
+        flink = [name for name, engine in clusters if engine == "flink"]
+        active = spark[: math.ceil(len(spark) * ACTIVE_SHARE)]
+        self.answers: dict[str, Mapping[str, float]] = {
+            queries.SPARK_NEEDED_EXECUTORS: dict.fromkeys(active, 2.0),
+            queries.SPARK_WAITING_APPS: dict.fromkeys(spark, 0.0),
+            queries.FLINK_JOBS: dict.fromkeys(flink, 0.0),
+            queries.FLINK_RUNNING_JOBS: dict.fromkeys(flink, 0.0),
+        }
+        self.queries = 0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, promql: str) -> dict:
+        with self.lock:
+            self.queries += 1
+        values = self.answers.get(promql, {})
+        result = [
+            {"metric": {"cluster": name}, "value": [time.time(), repr(value)]}
+            for name, value in values.items()
+        ]
+        return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._reply(parse_qs(urlparse(self.path).query))
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                self._reply(parse_qs(self.rfile.read(length).decode()))
+
+            def _reply(self, params: dict[str, list[str]]) -> None:
+                body = json.dumps(stand_in.answer(params.get("query", [""])[0])).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        return Handler
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[StandInPrometheus]:
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.server.shutdown()
+
+
+class LoopWatch:
+    """Each controller loop's duration, read off its /metrics histogram (count and sum)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.durations: list[float] = []
+        self.count, self.sum = 0.0, 0.0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def loops(self) -> int:
+        return int(self.count)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(0.05):
+            with contextlib.suppress(httpx.HTTPError):
+                count, total = self._read()
+                if count > self.count:
+                    loops = count - self.count
+                    self.durations += [(total - self.sum) / loops] * int(loops)
+                    self.count, self.sum = count, total
+
+    def _read(self) -> tuple[float, float]:
+        text = httpx.get(self.url, timeout=5.0).text
+        samples = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == LOOP_METRIC
+            for sample in family.samples
+        }
+        return samples.get(f"{LOOP_METRIC}_count", 0.0), samples.get(f"{LOOP_METRIC}_sum", 0.0)
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[LoopWatch]:
+        self.thread.start()
+        try:
+            yield self
+        finally:
+            self.stopped.set()
+            self.thread.join()
+
+
+@contextlib.contextmanager
+def kubelet(double: ApiServerDouble) -> Iterator[None]:
+    """Pods for every Deployment's replicas, Running, every other second."""
+    stopped = threading.Event()
+
+    def play() -> None:
+        while not stopped.wait(2.0):
+            double.play_kubelet(NAMESPACE)
+
+    thread = threading.Thread(target=play, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        thread.join()
+
+
+def start_controller(double: ApiServerDouble, prometheus_url: str, directory: Path) -> tuple:
+    kubeconfig = write_kubeconfig(double, directory / "kubeconfig")
+    listen = f"127.0.0.1:{free_port()}"
+    log = open(directory / "controller.log", "ab")  # noqa: SIM115 - the child keeps it
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "autoscaler", "--backend", "kubernetes",
+            "--namespace", NAMESPACE, "--no-leader-election", "--prometheus-url", prometheus_url,
+            "--interval", str(LOOP_S), "--listen", listen, "--log-level", "WARNING",
+        ],
+        cwd=REPO,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(directory)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    return process, f"http://{listen}/metrics"
+
+
+def wait_until(condition, timeout_s: float, process: subprocess.Popen, every_s: float = 0.5):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if process.poll() is not None:
+            raise RuntimeError(f"the controller exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not reached within {timeout_s:g} s")
+        time.sleep(every_s)
+
+
+def all_have_status(double: ApiServerDouble, count: int) -> bool:
+    clusters = double.objects("computeclusters", NAMESPACE)
+    return sum(1 for c in clusters if c.get("status", {}).get("phase")) == count
+
+
+def decide_ms(count: int) -> float:
+    """The policy's time for ``count`` decisions (one loop's worth), in this process."""
+    now = time.time()
+    specs = [cluster_spec("spark", f"u{index}") for index in range(count)]
+    signal = SparkSignal(sampled_at=now - 1.0, needed_executors=0.0, waiting_apps=0.0)
+    state = ClusterState(workers=0, desired=0)
+    started = time.perf_counter()
+    for spec in specs:
+        decide_or_hold(DEFAULT_POLICY, spec, signal, state, now)
+    return (time.perf_counter() - started) * 1000
+
+
+def status_writes(double: ApiServerDouble) -> int:
+    return sum(1 for request in list(double.requests) if STATUS_WRITE.match(request))
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run(count: int, directory: Path, say=print) -> Run:
+    clusters = cluster_names(count)
+    prometheus = StandInPrometheus(clusters)
+    with ApiServerDouble(history_limit=10 * count + 1000) as double, prometheus.running():
+        for name, engine in clusters:
+            owner = name.rsplit("-", 1)[0]
+            double.create("computeclusters", NAMESPACE, cluster_document(name, engine, owner))
+        process, metrics_url = start_controller(double, prometheus.url, directory)
+        try:
+            with kubelet(double), LoopWatch(metrics_url).watching() as watch:
+                started = time.monotonic()
+                wait_until(lambda: all_have_status(double, count), CONVERGE_TIMEOUT_S, process)
+                converge_s = time.monotonic() - started
+                up_requests, up_loops = len(double.requests), max(watch.loops(), 1)
+                say(f"  {count} clusters: every status written after {converge_s:.0f} s")
+                settle = watch.loops() + 3  # the heads' pods run; the statuses say so
+                wait_until(lambda: watch.loops() >= settle, CONVERGE_TIMEOUT_S, process)
+                first = watch.loops()
+                requests, writes = len(double.requests), status_writes(double)
+                asked = prometheus.queries
+                steady_end = first + STEADY_LOOPS
+                wait_until(lambda: watch.loops() >= steady_end, CONVERGE_TIMEOUT_S, process)
+                loops = watch.loops() - first
+                rss = (processes.rss_kib(process.pid) or 0) / 1024
+                return Run(
+                    clusters=count,
+                    loop_p50_s=round(statistics.median(watch.durations[first:]), 3),
+                    loop_p95_s=round(quantile(watch.durations[first:], 0.95), 3),
+                    api_calls_per_loop=round(up_requests / up_loops, 1),
+                    api_calls_per_loop_steady=round((len(double.requests) - requests) / loops, 1),
+                    prometheus_queries_per_loop=round((prometheus.queries - asked) / loops, 1),
+                    status_writes_per_loop_steady=round(
+                        (status_writes(double) - writes) / loops, 1
+                    ),
+                    controller_rss_mib=round(rss, 0),
+                    decide_ms=round(decide_ms(count), 1),
+                    converge_s=round(converge_s, 1),
+                )
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.controller_scale", description=__doc__
+    )
+    parser.add_argument("--clusters", type=int, nargs="+", default=[1000])
+    parser.add_argument("--json", type=Path, help="also write the runs here")
+    args = parser.parse_args(argv)
+    runs = []
+    for count in args.clusters:
+        with tempfile.TemporaryDirectory(prefix="hubscale-controller-bench-") as directory:
+            runs.append(run(count, Path(directory)))
+        print(json.dumps(asdict(runs[-1])), flush=True)
+    print(
+        f"{'clusters':>8} {'loop p50':>9} {'p95':>7} {'API/loop':>9} {'steady':>7}"
+        f" {'writes':>7} {'PromQL':>6} {'RSS MiB':>8} {'decide ms':>9}"
+    )
+    for r in runs:
+        print(f"{r.clusters:>8} {r.loop_p50_s:>8.2f}s {r.loop_p95_s:>6.2f}s"
+              f" {r.api_calls_per_loop:>9.0f} {r.api_calls_per_loop_steady:>7.0f}"
+              f" {r.status_writes_per_loop_steady:>7.0f} {r.prometheus_queries_per_loop:>6.0f}"
+              f" {r.controller_rss_mib:>8.0f} {r.decide_ms:>9.1f}")  # fmt: skip
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"runs": [asdict(r) for r in runs]}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
