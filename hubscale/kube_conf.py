@@ -4,7 +4,8 @@ Fixed ports (Services resolve the heads by name), the files of the cluster's con
 by ``spark_conf`` and ``flink_conf`` as in local mode, with Kubernetes hosts and ports) and the
 endpoints a notebook reaches the cluster at. The controller writes the Secret from these with its
 own ``ClusterSettings``; the notebook pod mounts it, so the user's clients (Spark's drivers, the
-PyFlink client) get what the controller gave that cluster, whatever its settings.
+PyFlink client) get what the controller gave that cluster, whatever its settings. The Secret also
+carries the cluster's short status (``STATUS_FILE``), which the notebook's kernels read.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+
+import yaml
 
 from hubscale.flink_conf import (
     MIN_TASKMANAGER_MEMORY_MIB,
@@ -30,7 +33,7 @@ from hubscale.spark_conf import (
     render_properties,
     spark_defaults,
 )
-from hubscale.spec import ComputeCluster, Engine
+from hubscale.spec import CAPACITY_LIMITED, ComputeCluster, ComputeClusterStatus, Engine
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # its own name, on every namespace
 # The chart's networkPolicy.prometheusPodLabels default: the pods that may scrape the clusters.
@@ -50,6 +53,10 @@ FLINK_PORTS = FlinkClusterPorts(
     jobmanager_rpc=6123, rest=8081, blob=6124, metrics_first=9249, metrics_last=9250
 )
 FLINK_TASKMANAGER_RPC = 6122
+# The config Secret's key with the cluster's short status: the local status file's part that the
+# kernels read (spawner.kernel_notice), where the notebook pod mounts it. Written by the
+# controller when it changes (``short_status_changed``), never by ``config_files``.
+STATUS_FILE = "status.yaml"
 # The Flink Secret's key for the notebook's PyFlink client: its config.yaml, with the notebook
 # pod's paths (images/singleuser/Dockerfile) — where the client keeps its files, its own Python.
 FLINK_CLIENT_CONFIG = "client-config.yaml"
@@ -182,3 +189,24 @@ def config_files(cluster: ComputeCluster, settings: ClusterSettings, secret: str
 
 def taskmanager_memory_mib(cluster: ComputeCluster) -> int:
     return max(MIN_TASKMANAGER_MEMORY_MIB, cluster.spec.worker.memory_mib)
+
+
+def short_status(status: ComputeClusterStatus) -> str:
+    """The ``STATUS_FILE`` of a status, as YAML: desired workers, reason, CapacityLimited."""
+    document = status.model_dump(
+        mode="json", by_alias=True, exclude_none=True, include={"desired", "reason", "conditions"}
+    )
+    document["conditions"] = [c for c in document["conditions"] if c["type"] == CAPACITY_LIMITED]
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def short_status_changed(before: ComputeClusterStatus | None, after: ComputeClusterStatus) -> bool:
+    """Does the Secret's short status need a write? When the desired workers or the limit moved;
+    not for a new reason alone, whose counts change nearly every loop (the text written keeps
+    the reason of the last move)."""
+    return before is None or _limit_state(before) != _limit_state(after)
+
+
+def _limit_state(status: ComputeClusterStatus) -> tuple[int, str | None]:
+    limited = next((c for c in status.conditions if c.type == CAPACITY_LIMITED), None)
+    return status.desired, limited.status if limited is not None else None

@@ -32,6 +32,9 @@ API_VERSION = "hubscale.io/v1alpha1"
 KIND = "ComputeCluster"
 Engine = Literal["spark", "flink"]
 Phase = Literal["Pending", "Ready", "Scaling", "Idle", "Error"]
+# A status condition type: True while the work wants more workers than the cluster may have. The
+# controller sets it; the notebook's kernels relay it (spawner.kernel_notice spells it alone).
+CAPACITY_LIMITED = "CapacityLimited"
 
 # The Kubernetes quantity grammar (apimachinery's resource.Quantity), as CRDs spell it.
 QUANTITY_PATTERN = (

@@ -4,8 +4,10 @@ say once when the user's cluster cannot give the work all it asks for, instead o
 The controller decides that (the status condition ``CapacityLimited``: the jobs want more workers
 than the cluster's ``maxWorkers`` or budget allow); this only relays it into the running cell's
 output. It needs nothing of hubscale's (the kernels run in the engines' own environments), only
-IPython, PyYAML and the cluster's status file, named by ``HUBSCALE_<ENGINE>_STATUS_FILE`` in local
-mode. Without them it does nothing.
+IPython, PyYAML and the cluster's status file, named by ``HUBSCALE_<ENGINE>_STATUS_FILE``: locally
+the store's status file, on Kubernetes the short status the controller keeps in the cluster's
+config Secret, mounted into the notebook pod (the kubelet refreshes it with a delay, about a
+minute). Without them it does nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ ENGINE_NAMES = {"spark": "Spark", "flink": "Flink"}
 
 
 def status_file_variable(engine: str) -> str:
-    """The server's environment variable naming one engine's status file (local mode)."""
+    """The server's environment variable naming one engine's status file."""
     return f"HUBSCALE_{engine.upper()}_STATUS_FILE"
 
 
@@ -99,7 +101,7 @@ class CellWatch:
 
 
 def install() -> None:
-    """Start watching cells in this kernel, if it is an engine kernel of a local hub."""
+    """Start watching cells in this kernel, if it is an engine kernel with a status file named."""
     engine = os.environ.get(ENGINE_VARIABLE, "")
     status_file = os.environ.get(status_file_variable(engine), "") if engine else ""
     try:

@@ -8,7 +8,9 @@ and the drivers' PodMonitor select notebook pods by them), the environment from
 copies into the client's own directory (an emptyDir), beside the distribution's log4j files from
 the image and the client's writable ``logs/`` and ``tmp/``, as in local mode
 (``spawner.flink_client``). So the kernels use what the controller gave their clusters, whatever
-its settings.
+its settings. Each Secret's short status (``STATUS_FILE``) is mounted on its own, without
+``subPath`` so the kubelet refreshes it, where ``HUBSCALE_<ENGINE>_STATUS_FILE`` names it for the
+kernels' notice (``spawner.kernel_notice``), as the local status files are.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hubscale.kube_conf import (
     CONF_DIR,
     FLINK_CLIENT_CONFIG,
     FLINK_CLIENT_DIR,
+    STATUS_FILE,
     endpoints,
 )
 from hubscale.names import (
@@ -31,13 +34,17 @@ from hubscale.names import (
     config_secret_name,
     user_label,
 )
+from hubscale.spec import Engine
+from spawner.kernel_notice import status_file_variable
 from spawner.notebook_env import flink_env, spark_env
+from spawner.profiles import ENGINES
 
 SPARK_CONF_VOLUME = "hubscale-spark-conf"
 FLINK_CONF_VOLUME = "hubscale-flink-conf"  # the Flink cluster's Secret, in the init container
 FLINK_CONF_MOUNT = PurePosixPath("/etc/hubscale-flink")
 FLINK_CLIENT_VOLUME = "hubscale-flink-client"
 FLINK_CLIENT_INIT = "hubscale-flink-client"
+STATUS_MOUNT = PurePosixPath("/etc/hubscale-status")  # one directory per engine below it
 # The distribution inside the image's Flink kernel environment (images/singleuser/Dockerfile).
 FLINK_LOG4J_GLOB = "/opt/flink-venv/lib/python3*/site-packages/pyflink/conf/log4j*.properties"
 # No braces anywhere: KubeSpawner formats every string of init_containers with the user's names.
@@ -72,12 +79,36 @@ def cluster_env(spark_cluster: str, flink_cluster: str, namespace: str) -> dict[
         **spark_env(spark),
         **flink_env(flink, FLINK_CLIENT_DIR),
         "SPARK_LOCAL_IP": {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        **{status_file_variable(engine): str(status_file(engine)) for engine in ENGINES},
     }
 
 
+def status_volume(engine: Engine) -> str:
+    """The volume with the short status of the notebook's cluster of ``engine``."""
+    return f"hubscale-{engine}-status"
+
+
+def status_file(engine: Engine) -> PurePosixPath:
+    """Where the notebook container reads the short status of its cluster of ``engine``."""
+    return STATUS_MOUNT / engine / STATUS_FILE
+
+
 def volumes(spark_cluster: str, flink_cluster: str) -> dict[str, dict[str, Any]]:
-    """Volume name -> volume: both clusters' config Secrets (required: the pod waits for them)
-    and the Flink client's directory."""
+    """Volume name -> volume: both clusters' config Secrets (required: the pod waits for them),
+    the Flink client's directory and each Secret's short status alone: optional, as the
+    controller writes it after the Secret, and the kubelet refuses a missing required key."""
+    clusters: dict[Engine, str] = {"spark": spark_cluster, "flink": flink_cluster}
+    statuses = {
+        status_volume(engine): {
+            "name": status_volume(engine),
+            "secret": {
+                "secretName": config_secret_name(name),
+                "optional": True,
+                "items": [{"key": STATUS_FILE, "path": STATUS_FILE}],
+            },
+        }
+        for engine, name in clusters.items()
+    }
     return {
         SPARK_CONF_VOLUME: {
             "name": SPARK_CONF_VOLUME,
@@ -92,15 +123,26 @@ def volumes(spark_cluster: str, flink_cluster: str) -> dict[str, dict[str, Any]]
             },
         },
         FLINK_CLIENT_VOLUME: {"name": FLINK_CLIENT_VOLUME, "emptyDir": {}},
+        **statuses,
     }
 
 
 def volume_mounts() -> dict[str, dict[str, Any]]:
     """Volume name -> the notebook container's mount. The Secret keeps the cluster's own path:
-    its spark-defaults.conf names ``<CONF_DIR>/metrics.properties``."""
+    its spark-defaults.conf names ``<CONF_DIR>/metrics.properties``. No ``subPath`` anywhere:
+    the kubelet updates a Secret's files in place only in a whole mount."""
+    statuses = {
+        status_volume(engine): {
+            "name": status_volume(engine),
+            "mountPath": str(status_file(engine).parent),
+            "readOnly": True,
+        }
+        for engine in ENGINES
+    }
     return {
         SPARK_CONF_VOLUME: {"name": SPARK_CONF_VOLUME, "mountPath": CONF_DIR, "readOnly": True},
         FLINK_CLIENT_VOLUME: {"name": FLINK_CLIENT_VOLUME, "mountPath": str(FLINK_CLIENT_DIR)},
+        **statuses,
     }
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from autoscaler.policy.decision import ClusterState, Decision
-from hubscale.spec import ComputeClusterStatus, Condition, Phase
+from hubscale.spec import CAPACITY_LIMITED, ComputeClusterStatus, Condition, Phase
 
 READY = "Ready"
-CAPACITY_LIMITED = "CapacityLimited"  # a condition type: the work wants more than allowed
 READY_PHASES = ("Ready", "Idle")
 
 

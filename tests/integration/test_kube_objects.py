@@ -1,19 +1,25 @@
 """ComputeCluster objects for the controller, over HTTP against the API-server double with the
 unmodified kubernetes_asyncio client: list + watch, status writes through the status subresource,
-409 re-reads, 410 re-lists, Events. These prove the API calls, not a cluster."""
+409 re-reads, 410 re-lists, Events, the short status in the config Secret for the kernels. These
+prove the API calls, not a cluster."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from autoscaler.backends.kubernetes.objects import KubeClusterObjects, NotSynced
 from autoscaler.controller.status import status_after
 from autoscaler.policy.decision import Decision
+from hubscale.kube_conf import STATUS_FILE
+from hubscale.names import config_secret_name
 from hubscale.spec import ComputeClusterStatus
+from spawner.kernel_notice import notice
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import (
     FAST_RETRY,
@@ -217,3 +223,71 @@ def test_a_scaling_decision_is_recorded_as_an_event_for_kubectl_describe(apiserv
     assert event["involvedObject"]["uid"] == created["metadata"]["uid"]
     assert (event["reason"], event["type"]) == ("ScaledUp", "Normal")
     assert event["message"] == "0 -> 3 workers: backlog needs 3 workers"
+
+
+def limited(desired: int, reason: str, before: ComputeClusterStatus | None = None):
+    """A status at the cluster's limit (cause ``bounds``: CapacityLimited=True)."""
+    decision = Decision(target=desired, reason=reason, cause="bounds")
+    return status_after(decision, desired, NOW, "Ready", before)
+
+
+def short_status_in_secret(double: ApiServerDouble, cluster: str) -> dict:
+    """The short status the config Secret carries, as the kernel reads it from the mounted file."""
+    data = double.get("secrets", NAMESPACE, config_secret_name(cluster))["data"]
+    return yaml.safe_load(base64.b64decode(data[STATUS_FILE]))
+
+
+def test_a_cluster_at_its_limit_says_so_in_its_config_secret_once_per_change(apiserver):
+    create_cluster(apiserver, "alice-spark", maxWorkers=1)
+    auth = base64.b64encode(b"rpc-secret").decode()
+    apiserver.create(
+        "secrets",
+        NAMESPACE,
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "alice-spark-config"},
+         "data": {"secret": auth}},
+    )  # fmt: skip
+    secret_patches = r"/secrets/alice-spark-config$"
+    first = limited(1, "steady at 1: 3 apps waiting (capped at maxWorkers 1)")
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        objects.write_status("alice-spark", first)
+        await objects.flush()
+        told = notice("spark", short_status_in_secret(apiserver, "alice-spark"))
+        assert told is not None
+        assert "runs on the 1 workers your Spark cluster may have" in told
+        assert "(steady at 1: 3 apps waiting (capped at maxWorkers 1))" in told
+        assert apiserver.count("PATCH", secret_patches) == 1
+
+        # Still at the limit, only the counts in the reason moved: the status, not the Secret.
+        objects.write_status("alice-spark", limited(1, "steady at 1: 5 apps waiting", first))
+        await objects.flush()
+        assert apiserver.count("PUT", "/status$") == 2
+        assert apiserver.count("PATCH", secret_patches) == 1
+
+        within = Decision(target=1, reason="1 executors needed", cause="steady")
+        objects.write_status("alice-spark", status_after(within, 1, NOW, "Ready", first))
+        await objects.flush()
+        assert apiserver.count("PATCH", secret_patches) == 2
+        assert notice("spark", short_status_in_secret(apiserver, "alice-spark")) is None
+
+    run(apiserver, scenario)
+    data = apiserver.get("secrets", NAMESPACE, "alice-spark-config")["data"]
+    assert data["secret"] == auth  # the configuration beside it is left alone
+    assert set(short_status_in_secret(apiserver, "alice-spark")) == {
+        "desired",
+        "reason",
+        "conditions",
+    }
+
+
+def test_a_status_is_written_while_the_cluster_has_no_config_secret_yet(apiserver):
+    create_cluster(apiserver, "alice-spark")
+
+    async def scenario(objects: KubeClusterObjects) -> None:
+        objects.write_status("alice-spark", limited(0, "capped at maxWorkers 0"))
+        await objects.flush()
+        assert not objects.pending
+
+    run(apiserver, scenario)
+    assert apiserver.count("PATCH", r"/secrets/alice-spark-config$") == 1  # 404: nothing mounts it
+    assert apiserver.get("computeclusters", NAMESPACE, "alice-spark")["status"]["desired"] == 0

@@ -4,7 +4,9 @@ pointing at the double, real Prometheus) creates their objects, the pod runs onc
 configuration Secrets exist (its Flink client configured from the controller's), a backlog in
 Prometheus scales the user's Spark workers up, no backlog scales them back to zero after the
 idle window, and with Prometheus unreachable a controller holds them. The test plays kubelet and
-the garbage collector. This proves the calls and objects, not a cluster."""
+the garbage collector. A backlog past the profile's maxWorkers reaches the kernels: the
+controller's short status in the cluster's Secret, read from the file the notebook pod's
+environment names, gives the kernels' notice. This proves the calls and objects, not a cluster."""
 
 from __future__ import annotations
 
@@ -29,11 +31,12 @@ from hubscale.names import (
 from hubscale.prometheus_server import PrometheusServer
 from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from spawner.compute import cluster_name
+from spawner.kernel_notice import notice, status_file_variable
 from spawner.notebook_pod import FLINK_CLIENT_INIT
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.controller import start_controller, status_of, workers_wanted
 from tests.kube.fixtures import NAMESPACE
-from tests.kube.hub import kubelet, make_spawner, run_init_container, stop_reflectors
+from tests.kube.hub import Mounts, kubelet, make_spawner, run_init_container, stop_reflectors
 from tests.support import free_port
 
 USER = "dora"
@@ -96,6 +99,16 @@ def flink_client(double: ApiServerDouble, pod_name: str, root: Path) -> dict[str
     conf_dir = mounts.local(container, env["FLINK_CONF_DIR"])
     config = yaml.safe_load((conf_dir / "config.yaml").read_text())
     return {key: config[key] for key in ("rest.address", "rest.port", "python.executable")}
+
+
+def kernel_notice(double: ApiServerDouble, pod_name: str, engine: str, root: Path) -> str | None:
+    """What the notebook's kernel of ``engine`` tells a waiting cell: ``kernel_notice.notice`` on
+    the file its environment names, as the notebook container sees it (None without the file)."""
+    pod = double.get("pods", NAMESPACE, pod_name)
+    container = pod["spec"]["containers"][0]
+    path = {e["name"]: e.get("value") for e in container["env"]}[status_file_variable(engine)]
+    text = Mounts(pod, root).read(double, container, path)
+    return notice(engine, yaml.safe_load(text) if text is not None else None)
 
 
 def names(double: ApiServerDouble, plural: str) -> set[str]:
@@ -178,3 +191,62 @@ async def hold_without_prometheus(controllers, double, tmp_path: Path, down_s: f
     while time.monotonic() < deadline:
         assert workers_wanted(double, SPARK) == 2
         await asyncio.sleep(0.5)
+
+
+LIMITED_USER = "erin"
+LIMITED_SPARK = cluster_name(LIMITED_USER, "", "spark")
+LIMITED_PROFILES = """
+profiles:
+  - name: small
+    displayName: Small
+    description: One Spark worker at most.
+    spark: {minWorkers: 0, maxWorkers: 1, worker: {cores: 1, memory: 1Gi}}
+    flink: {minWorkers: 0, maxWorkers: 1, worker: {cores: 1, memory: 1Gi}}
+"""
+
+
+def test_work_past_maxworkers_reaches_the_notebooks_kernels_through_the_mounted_secret_against_the_api_server_double(  # noqa: E501
+    spawner_apiserver, prometheus, tmp_path
+):
+    controller = start_controller(spawner_apiserver, prometheus, tmp_path, "controller")
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text(LIMITED_PROFILES)
+    secret_patches = rf"/secrets/{config_secret_name(LIMITED_SPARK)}$"
+
+    async def scenario() -> None:
+        spawner = make_spawner(
+            spawner_apiserver, LIMITED_USER, start_timeout=60, profiles_file=str(profiles)
+        )
+        spawner.user_options = {}
+        pod = spawner.pod_name
+        try:
+            async with kubelet(spawner_apiserver, pod, secrets=True, workloads=True):
+                await asyncio.wait_for(spawner.start(), 90)
+                await until(lambda: status_of(spawner_apiserver, LIMITED_SPARK), 30)
+                for engine in ("spark", "flink"):  # within limits: the kernels say nothing
+                    assert kernel_notice(spawner_apiserver, pod, engine, tmp_path) is None
+                with waiting_apps(prometheus, LIMITED_SPARK) as waiting:
+                    waiting.set(3)  # three apps, one worker allowed
+
+                    def told() -> str | None:
+                        return kernel_notice(spawner_apiserver, pod, "spark", tmp_path)
+
+                    await until(told, 60)
+                    assert "runs on the 1 workers your Spark cluster may have" in told()
+                    assert "(capped at maxWorkers 1)" in told()
+                    # Steady at the limit, several loops: no write to the Secret.
+                    writes = spawner_apiserver.count("PATCH", secret_patches)
+                    await asyncio.sleep(3)
+                    assert spawner_apiserver.count("PATCH", secret_patches) == writes
+                    assert workers_wanted(spawner_apiserver, LIMITED_SPARK) == 1
+                    waiting.set(0)
+                    await until(lambda: told() is None, 60)  # the backlog went: silent again
+            await spawner.stop()
+        finally:
+            await stop_reflectors()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        controller.send_signal(signal.SIGTERM)
+        controller.wait(30)

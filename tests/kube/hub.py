@@ -144,8 +144,25 @@ class Mounts:
             data = double.get("secrets", NAMESPACE, source["secretName"]).get("data", {})
             items = source.get("items") or [{"key": key, "path": key} for key in data]
             for item in items:
+                if item["key"] not in data and source.get("optional"):
+                    (directory / item["path"]).unlink(missing_ok=True)
+                    continue
                 (directory / item["path"]).write_bytes(base64.b64decode(data[item["key"]]))
         return directory
+
+    def read(self, double: ApiServerDouble, container: Json, path: str) -> bytes | None:
+        """The file at ``path`` as ``container`` sees it once the kubelet has refreshed its volume
+        (done at once here); None if absent. The kubelet never refreshes a subPath mount."""
+        mount = next(
+            m
+            for m in container.get("volumeMounts", [])
+            if PurePosixPath(path).is_relative_to(m["mountPath"])
+        )
+        assert "subPath" not in mount, f"{mount['name']}: a subPath mount is never refreshed"
+        self.fill(double, mount["name"])
+        local = self.local(container, path)
+        assert isinstance(local, Path)
+        return local.read_bytes() if local.exists() else None
 
     def local(self, container: Json, path: str) -> Path | str:
         """``path`` in ``container`` as a path on this machine, if it is in one of its mounts."""

@@ -279,6 +279,39 @@ def test_singleuser_keeps_each_engine_in_its_own_environment():
     assert re.search(r"apt-get install[^&]*\bopenjdk-17-jre-headless\b", runs)
 
 
+def kernel_installs(instructions: list[Instruction]) -> dict[str, dict[str, str]]:
+    """Kernel name -> the environment its kernel.json sets (``ipykernel install --env K V``)."""
+    found: dict[str, dict[str, str]] = {}
+    for instruction in instructions:
+        if instruction.name != "RUN":
+            continue
+        for words in shell_commands(instruction.value):
+            if "ipykernel" in words and "install" in words:
+                name = words[words.index("--name") + 1]
+                found[name] = {
+                    words[i + 1]: words[i + 2] for i, word in enumerate(words) if word == "--env"
+                }
+    return found
+
+
+def test_the_images_engine_kernels_start_the_kernel_notice_as_make_install_does():
+    """Each engine kernel names its engine and starts kernel_startup.py, copied beside the
+    kernel_notice module it imports by name; the Makefile sets the same for local kernels."""
+    instructions = dockerfile("singleuser")
+    copies = [shlex.split(i.value) for i in instructions if i.name == "COPY"]
+    (into,) = [words[-1] for words in copies if "spawner/kernel_startup.py" in words]
+    assert any("spawner/kernel_notice.py" in words and words[-1] == into for words in copies)
+    startup = f"{into.rstrip('/')}/kernel_startup.py"
+    assert kernel_installs(instructions) == {
+        engine: {"HUBSCALE_KERNEL_ENGINE": engine, "PYTHONSTARTUP": startup}
+        for engine in ("spark", "flink")
+    }
+    make = (REPO / "Makefile").read_text(encoding="utf-8")
+    for engine in ("spark", "flink"):
+        assert f"--env HUBSCALE_KERNEL_ENGINE {engine}" in make
+    assert make.count("--env PYTHONSTARTUP $(KERNEL_STARTUP)") == 2
+
+
 def build_context(name: str) -> Path:
     """Where ``docker build`` runs for the image, as its header says."""
     text = (REPO / "images" / name / "Dockerfile").read_text(encoding="utf-8")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from autoscaler.controller.status import status_after
 from autoscaler.policy.decision import Decision
+from hubscale.kube_conf import short_status, short_status_changed
 from spawner.kernel_notice import notice
 
 NOW = 1_800_000_000.0
@@ -61,3 +63,23 @@ def test_the_condition_keeps_its_transition_time_while_the_limit_holds():
         "Ready": "False",
         "CapacityLimited": "False",
     }
+
+
+@pytest.mark.parametrize(
+    ("target", "cause"), [(0, "bounds"), (2, "bounds"), (3, "backlog"), (1, "error")]
+)
+def test_the_short_status_on_kubernetes_tells_what_the_local_status_file_tells(target, cause):
+    written = status_after(Decision(target, "capped at maxWorkers 2", cause), 0, NOW, "Idle", None)
+    short = yaml.safe_load(short_status(written))
+    full = written.model_dump(by_alias=True, mode="json")
+    assert notice("flink", short) == notice("flink", full)
+
+
+def test_the_short_status_changes_with_the_limit_or_the_desired_workers_not_the_reason():
+    first = status_after(Decision(2, "4 apps waiting", "bounds"), 0, NOW, "Ready", None)
+    recount = status_after(Decision(2, "5 apps waiting", "bounds"), 2, NOW + 1, "Ready", first)
+    freed = status_after(Decision(2, "2 executors needed", "steady"), 2, NOW + 2, "Ready", first)
+    grown = status_after(Decision(3, "6 apps waiting", "bounds"), 2, NOW + 3, "Ready", first)
+    assert short_status_changed(None, first)
+    assert not short_status_changed(first, recount)
+    assert short_status_changed(first, freed) and short_status_changed(first, grown)

@@ -67,7 +67,27 @@ def test_the_environment_points_at_the_users_own_clusters():
         "FLINK_LOG_DIR": "/var/lib/hubscale/flink/logs",
         "FLINK_REST_URL": "http://alice-flink-1-jobmanager.hub.svc:8081",
         "SUBMIT_ARGS": "remote",
+        "HUBSCALE_SPARK_STATUS_FILE": "/etc/hubscale-status/spark/status.yaml",
+        "HUBSCALE_FLINK_STATUS_FILE": "/etc/hubscale-status/flink/status.yaml",
     }
+
+
+def test_each_clusters_short_status_is_mounted_whole_where_the_kernels_look():
+    """Optional (the controller writes the key after creating the Secret), no subPath (the
+    kubelet refreshes only whole mounts), at the path the kernels' environment names."""
+    found, mounts = volumes("alice-spark-1", "alice-flink-1"), volume_mounts()
+    env = cluster_env("alice-spark-1", "alice-flink-1", "hub")
+    for engine in ("spark", "flink"):
+        volume = found[f"hubscale-{engine}-status"]
+        assert volume["secret"] == {
+            "secretName": f"alice-{engine}-1-config",
+            "optional": True,
+            "items": [{"key": "status.yaml", "path": "status.yaml"}],
+        }
+        mount = mounts[volume["name"]]
+        assert "subPath" not in mount and mount["readOnly"] is True
+        path = env[f"HUBSCALE_{engine.upper()}_STATUS_FILE"]
+        assert path == f"{mount['mountPath']}/status.yaml"
 
 
 def run_init_container(container: dict, secret_files: dict[str, str], root: Path) -> Path:

@@ -3,13 +3,17 @@
 The controller's interface is synchronous, so reads come from a watch-fed cache (a
 ``Reflector``) and status writes are queued: ``run`` writes them to the ``status`` subresource
 (a PUT conditional on the resourceVersion; on 409 it re-reads and writes again) and records an
-Event for each scaling decision or new error. Until the first list, ``list`` refuses to answer:
-an empty answer would read as "every object was deleted".
+Event for each scaling decision or new error. Before a status whose desired workers or
+CapacityLimited condition moved, its short form goes into the cluster's config Secret (one merge
+patch of one key), which the notebook pod mounts for its kernels: the local status file's twin.
+Until the first list, ``list`` refuses to answer: an empty answer would read as "every object
+was deleted".
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import logging
@@ -22,7 +26,9 @@ from kubernetes_asyncio import client
 from autoscaler.backends.kubernetes.events import decision_event
 from autoscaler.backends.kubernetes.watch import Reflector
 from hubscale.crd import GROUP, PLURAL, VERSION
-from hubscale.kube_api import KubeError, Retry, call, read_compute_cluster
+from hubscale.kube_api import MERGE_PATCH, KubeError, Retry, call, read_compute_cluster
+from hubscale.kube_conf import STATUS_FILE, short_status, short_status_changed
+from hubscale.names import config_secret_name
 from hubscale.spec import ComputeClusterStatus, SpecError, parse_cluster
 from hubscale.store import StoredCluster
 
@@ -123,6 +129,8 @@ class KubeClusterObjects:
     async def _write(self, name: str, status: ComputeClusterStatus) -> None:
         """PUT the status on the version we know; on 409 read the object again and retry."""
         obj = self.reflector.objects.get(name)
+        if obj is not None and short_status_changed(_status(obj), status):
+            await self._write_short_status(name, status)
         for _ in range(CONFLICT_ATTEMPTS):
             if obj is None:
                 return  # deleted: nothing to write
@@ -150,6 +158,25 @@ class KubeClusterObjects:
         raise KubeError(
             f"write status of {name}", 409, f"still conflicting after {CONFLICT_ATTEMPTS} reads"
         )
+
+    async def _write_short_status(self, name: str, status: ComputeClusterStatus) -> None:
+        """The short status into the cluster's config Secret, before the status that it copies:
+        a failure there is only logged, the status is written all the same; no Secret yet
+        (the cluster not ensured) means no notebook pod runs with it, nothing to tell."""
+        text = base64.b64encode(short_status(status).encode()).decode()
+        try:
+            await call(
+                f"write short status of {name}",
+                self.core.patch_namespaced_secret,
+                config_secret_name(name),
+                self.namespace,
+                {"data": {STATUS_FILE: text}},
+                retry=self.retry,
+                _content_type=MERGE_PATCH,
+            )
+        except KubeError as error:
+            if error.status != 404:
+                log.warning("short-status-write-failed cluster=%s error=%r", name, str(error))
 
     async def _read(self, name: str) -> dict[str, Any] | None:
         fresh = await read_compute_cluster(self.custom, self.namespace, name, self.retry)
