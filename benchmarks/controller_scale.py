@@ -69,6 +69,7 @@ class Run:
     api_calls_per_loop_steady: float
     prometheus_queries_per_loop: float
     status_writes_per_loop_steady: float
+    controller_cpu_s_per_loop_steady: float  # the controller's own CPU, apart from the double's
     controller_rss_mib: float
     decide_ms: float
     converge_s: float
@@ -276,10 +277,11 @@ def run(count: int, directory: Path, say=print) -> Run:
                 wait_until(lambda: watch.loops() >= settle, CONVERGE_TIMEOUT_S, process)
                 first = watch.loops()
                 requests, writes = len(double.requests), status_writes(double)
-                asked = prometheus.queries
+                asked, cpu = prometheus.queries, processes.cpu_s(process.pid) or 0.0
                 steady_end = first + STEADY_LOOPS
                 wait_until(lambda: watch.loops() >= steady_end, CONVERGE_TIMEOUT_S, process)
                 loops = watch.loops() - first
+                cpu_per_loop = ((processes.cpu_s(process.pid) or 0.0) - cpu) / loops
                 rss = (processes.rss_kib(process.pid) or 0) / 1024
                 return Run(
                     clusters=count,
@@ -291,6 +293,7 @@ def run(count: int, directory: Path, say=print) -> Run:
                     status_writes_per_loop_steady=round(
                         (status_writes(double) - writes) / loops, 1
                     ),
+                    controller_cpu_s_per_loop_steady=round(cpu_per_loop, 2),
                     controller_rss_mib=round(rss, 0),
                     decide_ms=round(decide_ms(count), 1),
                     converge_s=round(converge_s, 1),
@@ -298,6 +301,21 @@ def run(count: int, directory: Path, say=print) -> Run:
         finally:
             process.terminate()
             process.wait(30)
+
+
+# The printed table: header, Run field, width, format.
+COLUMNS = (
+    ("clusters", "clusters", 8, "d"),
+    ("loop p50 s", "loop_p50_s", 10, ".2f"),
+    ("p95 s", "loop_p95_s", 7, ".2f"),
+    ("API/loop", "api_calls_per_loop", 9, ".0f"),
+    ("steady", "api_calls_per_loop_steady", 7, ".0f"),
+    ("writes", "status_writes_per_loop_steady", 7, ".0f"),
+    ("CPU s", "controller_cpu_s_per_loop_steady", 6, ".2f"),
+    ("PromQL", "prometheus_queries_per_loop", 6, ".0f"),
+    ("RSS MiB", "controller_rss_mib", 8, ".0f"),
+    ("decide ms", "decide_ms", 9, ".1f"),
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -312,15 +330,9 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="hubscale-controller-bench-") as directory:
             runs.append(run(count, Path(directory)))
         print(json.dumps(asdict(runs[-1])), flush=True)
-    print(
-        f"{'clusters':>8} {'loop p50':>9} {'p95':>7} {'API/loop':>9} {'steady':>7}"
-        f" {'writes':>7} {'PromQL':>6} {'RSS MiB':>8} {'decide ms':>9}"
-    )
+    print(" ".join(f"{header:>{width}}" for header, _, width, _ in COLUMNS))
     for r in runs:
-        print(f"{r.clusters:>8} {r.loop_p50_s:>8.2f}s {r.loop_p95_s:>6.2f}s"
-              f" {r.api_calls_per_loop:>9.0f} {r.api_calls_per_loop_steady:>7.0f}"
-              f" {r.status_writes_per_loop_steady:>7.0f} {r.prometheus_queries_per_loop:>6.0f}"
-              f" {r.controller_rss_mib:>8.0f} {r.decide_ms:>9.1f}")  # fmt: skip
+        print(" ".join(f"{getattr(r, field):>{width}{form}}" for _, field, width, form in COLUMNS))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"runs": [asdict(r) for r in runs]}, indent=1) + "\n")

@@ -51,6 +51,15 @@ def start_time(pid: int) -> int | None:
     return None if fields is None else int(fields[19])
 
 
+def cpu_s(pid: int) -> float | None:
+    """CPU seconds the process and its waited-for children used so far (user + system); None
+    once it is gone."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    return sum(int(field) for field in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int | None:
     """The process's resident memory (``VmRSS`` of /proc/PID/status); None once it is gone."""
     try:
