@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PARENT = "hubscale"
 CONTROLLERS = ("memory", "cpu")
 CPU_PERIOD_US = 100_000
+REMOVE_WAIT_S = 2.0
 
 
 class CgroupError(RuntimeError):
@@ -75,8 +77,13 @@ class AccountCgroup:
             return set()
         return {int(pid) for pid in text.split()}
 
-    def remove(self) -> bool:
-        """Remove the groups if no process is left in them; True if none is left."""
+    def remove(self, wait_s: float = REMOVE_WAIT_S) -> bool:
+        """Remove the groups once no process is left in them, waiting up to ``wait_s`` for the
+        last to finish exiting (a JVM's threads outlive its pid's exit by a moment); True if
+        none is left."""
+        deadline = time.monotonic() + wait_s
+        while self.pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
         removed = True
         for controller in CONTROLLERS:
             try:

@@ -32,6 +32,7 @@ from hubscale.accounts import (
     NOLOGIN,
     Account,
     AccountError,
+    account_name,
     ensure_account,
     executable_by,
 )
@@ -129,10 +130,14 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
 
     @property
     def cgroup(self) -> AccountCgroup | None:
-        """The account's cgroups (system accounts), None when every user shares one account."""
-        if self.account is None:
+        """The account's cgroups (system accounts; after a hub restart too), None when every
+        user shares one account."""
+        if self.accounts != "system":
             return None
-        return AccountCgroup(self.account.name, self.cgroup_parent, Path(self.cgroup_root))
+        name = (
+            self.account.name if self.account else account_name(self.user.name, self.account_prefix)
+        )
+        return AccountCgroup(name, self.cgroup_parent, Path(self.cgroup_root))
 
     def get_args(self) -> list[str]:
         root = ["--allow-root"] if os.geteuid() == 0 and self.account is None else []
@@ -201,9 +206,9 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
             if not executable_by(account, needed):
                 raise AccountError(
                     f"{needed} (or what it runs) is out of reach of the users' system accounts:"
-                    " a directory on its way is private. Build the environments from a Python"
-                    " every account can run (make install PYTHON=/usr/bin/python3) and keep the"
-                    " state directory under a directory all may enter"
+                    " a directory on its way is private. Rebuild the environments from a Python"
+                    " every account can run (remove .venv*, then make install"
+                    " PYTHON=/usr/bin/python3) and keep the state directory where all may enter"
                 )
         self.account = account
         self.home_dir = str(account.home)
@@ -258,7 +263,8 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         spark = clients[self.cluster_names["spark"]]
         flink = clients[self.cluster_names["flink"]]
         client_dir = write_client_dir(Path(flink["conf_dir"]), self.flink_client_dir)
-        if self.account is not None:
+        if self.account is not None:  # the account enters servers/, lists nothing there
+            client_dir.parent.chmod(0o711)
             self.account.own_tree(client_dir)
         status_files = {  # what the kernels relay while a cell waits (spawner.kernel_notice)
             status_file_variable(engine): str(self.store.status_path(name))
@@ -285,8 +291,8 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
             remove_client_dir(self.flink_client_dir)
         self.cluster_env = {}
         cgroup = self.cgroup
-        if cgroup is not None:  # gone once the account's last process has ended
-            cgroup.remove()
+        if cgroup is not None:  # gone if this was the account's last process (else: its JVMs'
+            cgroup.remove(wait_s=0.0)  # teardown, by the controller, removes it)
 
     def _delete_own_clusters(self) -> list[str]:
         """Delete this server's objects; return the names held by another's, left alone."""
