@@ -12,6 +12,7 @@ import fcntl
 import os
 import pwd
 import re
+import stat
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -73,15 +74,28 @@ class Account:
             os.chmod(path, mode)
 
     def own_tree(self, top: Path) -> None:
-        """Give ``top`` and everything under it to this account: directories 0700, files 0600
-        (0700 if executable); symbolic links are not followed."""
+        """Give ``top`` (in a directory the account cannot write) and everything under it to
+        this account: directories 0700, files 0600 (0700 if executable). Safe while the account
+        changes the tree: each entry is opened without following links, then changed through
+        its descriptor, so a directory swapped for a link never leads outside."""
         self.own(top, 0o700)
-        for directory, subdirs, files in os.walk(top):
-            for name in subdirs:
-                self.own(Path(directory, name), 0o700)
-            for name in files:
-                path = Path(directory, name)
-                self.own(path, 0o700 if path.lstat().st_mode & 0o100 else 0o600)
+        for _, subdirs, files, directory_fd in os.fwalk(top, follow_symlinks=False):
+            for name in (*subdirs, *files):
+                self._own_at(directory_fd, name)
+
+    def _own_at(self, directory_fd: int, name: str) -> None:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+        try:
+            fd = os.open(name, flags, dir_fd=directory_fd)
+        except OSError:  # a symbolic link (ELOOP), or gone meanwhile: nothing of ours to give
+            return
+        try:
+            mode = os.fstat(fd).st_mode
+            private = 0o700 if stat.S_ISDIR(mode) or mode & 0o100 else 0o600
+            os.fchown(fd, self.uid, self.gid)
+            os.fchmod(fd, private)
+        finally:
+            os.close(fd)
 
 
 def account_mode(text: str) -> AccountMode:

@@ -247,11 +247,11 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         """The user's git set up for notebooks (nbdime drivers, jupytext pairs) in their home.
 
         A convenience: if it fails the server starts anyway, with git as it was, and says so."""
+        if self.account is not None:  # root must not write where the account may plant links
+            self.log.info("git-setup-skipped user=%r reason=system-account", self.user.name)
+            return {}
         try:
-            env = await asyncio.to_thread(configure_user, Path(self.home_dir))
-            if self.account is not None:  # written as root, into the account's home
-                await asyncio.to_thread(self.account.own_tree, Path(self.home_dir))
-            return env
+            return await asyncio.to_thread(configure_user, Path(self.home_dir))
         except GitSetupError as error:
             self.log.warning("Setting up git for %s failed: %s", self.user.name, error)
             self.progress_log.add(
@@ -262,6 +262,8 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
     def _cluster_env(self, clients: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
         spark = clients[self.cluster_names["spark"]]
         flink = clients[self.cluster_names["flink"]]
+        if self.account is not None:  # written afresh by root, then given: no planted links
+            remove_client_dir(self.flink_client_dir)
         client_dir = write_client_dir(Path(flink["conf_dir"]), self.flink_client_dir)
         if self.account is not None:  # the account enters servers/, lists nothing there
             client_dir.parent.chmod(0o711)

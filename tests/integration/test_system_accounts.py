@@ -103,3 +103,26 @@ def test_an_account_cannot_read_anothers_private_file(accounts: Callable[[str], 
         text=True,
     )
     assert read.returncode != 0 and "PermissionError" in read.stderr
+
+
+def test_giving_a_tree_to_an_account_never_follows_a_link_out_of_it(
+    accounts: Callable[[str], Account], home_base: Path
+):
+    ann = accounts("ann")
+    outside = home_base / "roots-file"
+    outside.write_text("root's")
+    outside.chmod(0o644)
+    tree = home_base / "cluster"
+    (tree / "logs" / "w0").mkdir(parents=True)
+    (tree / "logs" / "w0" / "w0.log").write_text("log")
+    (tree / "logs" / "escape").symlink_to(outside)
+    (tree / "logs" / "escape-dir").symlink_to(home_base)
+
+    ann.own_tree(tree)
+
+    assert (outside.stat().st_uid, stat.S_IMODE(outside.stat().st_mode)) == (0, 0o644)
+    assert home_base.stat().st_uid == 0
+    for path in (tree, tree / "logs", tree / "logs" / "w0"):
+        assert (path.stat().st_uid, stat.S_IMODE(path.stat().st_mode)) == (ann.uid, 0o700)
+    log = tree / "logs" / "w0" / "w0.log"
+    assert (log.stat().st_uid, stat.S_IMODE(log.stat().st_mode)) == (ann.uid, 0o600)
