@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autoscaler.backends.local.accounts import SystemAccounts
+from autoscaler.controller.wiring import system_accounts
 from hubscale.accounts import MAX_ACCOUNT_NAME_LENGTH, account_mode, account_name
 
 USERADD_NAME = re.compile(r"^[a-z][-a-z0-9_]*$")  # Debian's default NAME_REGEX, without the $
@@ -47,3 +49,13 @@ def test_account_mode_names_the_choices():
     assert account_mode("system") == "system"
     with pytest.raises(ValueError, match="shared, system"):
         account_mode("root")
+
+
+def test_the_controller_runs_clusters_as_their_owners_accounts_only_when_told(monkeypatch):
+    monkeypatch.delenv("HUBSCALE_ACCOUNTS", raising=False)
+    assert system_accounts() is None
+    monkeypatch.setenv("HUBSCALE_ACCOUNTS", "system")
+    assert system_accounts() == SystemAccounts()
+    monkeypatch.setenv("HUBSCALE_ACCOUNTS", "nobody")
+    with pytest.raises(ValueError, match="shared, system"):
+        system_accounts()
