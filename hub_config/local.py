@@ -71,6 +71,7 @@ def _authentication(c: Any, settings: Settings) -> None:
 def _spawner(c: Any, settings: Settings) -> None:
     c.JupyterHub.spawner_class = "spawner.local.LocalSpawner"
     c.LocalSpawner.state_dir = str(settings.state_dir)
+    c.LocalSpawner.accounts = settings.accounts
     c.LocalSpawner.profiles_file = str(settings.profiles_file)
     c.LocalSpawner.clusters_timeout_s = settings.clusters_timeout_s
     c.Spawner.start_timeout = int(settings.clusters_timeout_s + SERVER_START_S)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from hubscale.accounts import AccountMode, account_mode
 from hubscale.state_dir import default_state_dir
 
 Mode = Literal["local", "kubernetes"]
@@ -67,6 +68,7 @@ class Settings:
     cull_timeout_s: float = 3600.0
     cull_every_s: float = 300.0
     clusters_timeout_s: float = 180.0
+    accounts: AccountMode = "shared"
     named_server_limit: int = 3  # each named server brings a Spark master and a Flink JobManager
     profiles_file: Path = DEFAULT_PROFILES
     chart_values: Path = DEFAULT_CHART_VALUES
@@ -140,6 +142,11 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "HUBSCALE_CLUSTERS_TIMEOUT_S",
         _seconds,
         "how long a spawn waits for the user's clusters",
+    ),
+    "accounts": (
+        "HUBSCALE_ACCOUNTS",
+        account_mode,
+        "shared: every user as this OS user (a laptop); system: as root, an account per user",
     ),
     "named_server_limit": (
         "HUBSCALE_NAMED_SERVER_LIMIT",

@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,8 +93,9 @@ def running_pid(pid_file: Path) -> int | None:
     return pid
 
 
-def start(spec: ProcessSpec) -> int:
-    """Start the process in its own session, record it, and return its pid."""
+def start(spec: ProcessSpec, preexec: Callable[[], None] | None = None) -> int:
+    """Start the process in its own session, record it, and return its pid; ``preexec`` runs
+    in the child before it execs (e.g. ``Account.become``: its cgroups, its account)."""
     spec.log_file.parent.mkdir(parents=True, exist_ok=True)
     spec.pid_file.parent.mkdir(parents=True, exist_ok=True)
     with open(spec.log_file, "ab") as log:
@@ -106,6 +107,7 @@ def start(spec: ProcessSpec) -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=preexec,
         )
     write_atomic(spec.pid_file, f"{process.pid} {start_time(process.pid)}\n")
     return process.pid

@@ -22,14 +22,27 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Instance, Unicode, default
+from traitlets import Enum, Instance, Unicode, default
 
 from hubscale import processes
+from hubscale.accounts import (
+    ACCOUNT_PREFIX,
+    ACCOUNTS_VARIABLE,
+    DEFAULT_HOME_BASE,
+    NOLOGIN,
+    Account,
+    AccountError,
+    account_name,
+    ensure_account,
+    executable_by,
+)
+from hubscale.cgroups import CGROUP_PARENT, CGROUP_ROOT, AccountCgroup, CgroupError
 from hubscale.engines import spark_client_env
 from hubscale.spec import ClusterConflict
 from hubscale.state_dir import SERVERS, default_state_dir, servers_dir, users_dir
 from hubscale.store import LocalClusterStore
 from hubscale_nb.git_setup import GitSetupError, configure_user
+from spawner.account_limits import account_limits
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters
 from spawner.flink_client import remove_client_dir, write_client_dir
@@ -54,6 +67,32 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         config=True,
         help="The local state directory shared with the controller (HUBSCALE_STATE_DIR).",
     )
+
+    accounts = Enum(
+        ["shared", "system"],
+        config=True,
+        help="shared: every server runs as the hub's own OS user, with no isolation between"
+        " users (a laptop). system: the hub runs as root and each hub user gets a system account"
+        " (created on first login) that their server runs as, bounded in memory and CPU by"
+        f" their profile (cgroup v1). Default: ${ACCOUNTS_VARIABLE}, else shared.",
+    )
+    account_home_base = Unicode(
+        str(DEFAULT_HOME_BASE), config=True, help="system accounts: where their homes are made."
+    )
+    account_prefix = Unicode(
+        ACCOUNT_PREFIX, config=True, help="system accounts: the start of every account's name."
+    )
+    cgroup_root = Unicode(
+        str(CGROUP_ROOT), config=True, help="system accounts: where cgroup v1 is mounted."
+    )
+    cgroup_parent = Unicode(
+        CGROUP_PARENT, config=True, help="system accounts: the cgroup holding one per account."
+    )
+    account: Account | None = None  # system accounts: this user's, once the first start made it
+
+    @default("accounts")
+    def _default_accounts(self) -> str:
+        return os.environ.get(ACCOUNTS_VARIABLE) or "shared"
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
@@ -89,9 +128,40 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
     def flink_client_dir(self) -> Path:
         return servers_dir(Path(self.state_dir)) / self.cluster_names["flink"]
 
+    @property
+    def cgroup(self) -> AccountCgroup | None:
+        """The account's cgroups (system accounts; after a hub restart too), None when every
+        user shares one account."""
+        if self.accounts != "system":
+            return None
+        name = (
+            self.account.name if self.account else account_name(self.user.name, self.account_prefix)
+        )
+        return AccountCgroup(name, self.cgroup_parent, Path(self.cgroup_root))
+
     def get_args(self) -> list[str]:
-        root = ["--allow-root"] if os.geteuid() == 0 else []
+        root = ["--allow-root"] if os.geteuid() == 0 and self.account is None else []
         return [*super().get_args(), *server_args(), *root]
+
+    def make_preexec_fn(self, name: str) -> Any:
+        """System accounts: the server joins the account's cgroups and becomes the account."""
+        if self.account is None:
+            return super().make_preexec_fn(name)
+        cgroup = self.cgroup
+        become = self.account.become(cgroup.procs_files if cgroup else ())
+        home = str(self.account.home)
+
+        def preexec() -> None:
+            become()
+            os.chdir(home)
+
+        return preexec
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        env = super().user_env(env)
+        if self.account is not None:
+            env.update(USER=self.account.name, LOGNAME=self.account.name, SHELL=NOLOGIN)
+        return env
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
@@ -104,6 +174,12 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         self.progress_log = ProgressLog()
         resolved = self.resolved or self.apply_profile(self.user_options)
         self._size_notebook(resolved.profile)
+        if self.accounts == "system":
+            try:
+                await asyncio.to_thread(self._system_account, resolved)
+            except (AccountError, CgroupError) as error:
+                self.log.error("account-failed user=%r error=%r", self.user.name, str(error))
+                raise clusters_failed(error) from None
         self.git_env = await self._git_env()
         try:
             clients = await self._start_clusters(resolved)
@@ -118,6 +194,29 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         self.cluster_env = await asyncio.to_thread(self._cluster_env, clients)
         self.progress_log.add(70, "Clusters ready; starting your notebook server")
         return await super().start()
+
+    def _system_account(self, resolved: Resolved) -> None:
+        """The user's account (made on first login) and its cgroups bounded by the profile; the
+        server's home is the account's. A program or directory the account cannot reach ends
+        the start with the reason (e.g. a venv whose Python lies under the private /root)."""
+        if os.geteuid() != 0:
+            raise AccountError(f"{ACCOUNTS_VARIABLE}=system needs the hub to run as root")
+        account = ensure_account(self.user.name, Path(self.account_home_base), self.account_prefix)
+        for needed in (Path(self.cmd[0]), Path(self.state_dir)):
+            if not executable_by(account, needed):
+                raise AccountError(
+                    f"{needed} (or what it runs) is out of reach of the users' system accounts:"
+                    " a directory on its way is private. Rebuild the environments from a Python"
+                    " every account can run (remove .venv*, then make install"
+                    " PYTHON=/usr/bin/python3) and keep the state directory where all may enter"
+                )
+        self.account = account
+        self.home_dir = str(account.home)
+        cgroup = self.cgroup
+        if cgroup is not None:
+            size = {name: getattr(self, name) for name in NOTEBOOK_TRAITS}
+            clusters = compute_clusters(self.user.name, self.name, resolved)
+            cgroup.create(account_limits(size["mem_limit"], size["cpu_limit"], clusters))
 
     async def _start_clusters(self, resolved: Resolved) -> dict[str, dict[str, str]]:
         """Write this server's ComputeClusters and wait for the controller to run them."""
@@ -148,6 +247,9 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         """The user's git set up for notebooks (nbdime drivers, jupytext pairs) in their home.
 
         A convenience: if it fails the server starts anyway, with git as it was, and says so."""
+        if self.account is not None:  # root must not write where the account may plant links
+            self.log.info("git-setup-skipped user=%r reason=system-account", self.user.name)
+            return {}
         try:
             return await asyncio.to_thread(configure_user, Path(self.home_dir))
         except GitSetupError as error:
@@ -160,7 +262,12 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
     def _cluster_env(self, clients: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
         spark = clients[self.cluster_names["spark"]]
         flink = clients[self.cluster_names["flink"]]
+        if self.account is not None:  # written afresh by root, then given: no planted links
+            remove_client_dir(self.flink_client_dir)
         client_dir = write_client_dir(Path(flink["conf_dir"]), self.flink_client_dir)
+        if self.account is not None:  # the account enters servers/, lists nothing there
+            client_dir.parent.chmod(0o711)
+            self.account.own_tree(client_dir)
         status_files = {  # what the kernels relay while a cell waits (spawner.kernel_notice)
             status_file_variable(engine): str(self.store.status_path(name))
             for engine, name in self.cluster_names.items()
@@ -185,6 +292,9 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         if self.cluster_names["flink"] not in self._delete_own_clusters():
             remove_client_dir(self.flink_client_dir)
         self.cluster_env = {}
+        cgroup = self.cgroup
+        if cgroup is not None:  # gone if this was the account's last process (else: its JVMs'
+            cgroup.remove(wait_s=0.0)  # teardown, by the controller, removes it)
 
     def _delete_own_clusters(self) -> list[str]:
         """Delete this server's objects; return the names held by another's, left alone."""

@@ -20,6 +20,7 @@ INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
 
 # Fixtures kept in modules of their own; pytest reads pytest_plugins only in the root conftest.
 pytest_plugins = [
+    "tests.integration.account_fixtures",
     "tests.integration.controller_fixtures",
     "tests.integration.flink_fixtures",
     "tests.kube.hub",

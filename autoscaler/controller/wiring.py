@@ -14,8 +14,10 @@ from typing import Any
 
 from autoscaler.backends.base import Backend
 from autoscaler.backends.local import flink, spark
+from autoscaler.backends.local.accounts import SystemAccounts
 from autoscaler.backends.local.backend import LocalBackend
 from autoscaler.controller.loop import ClusterObjects
+from hubscale.accounts import ACCOUNTS_VARIABLE, account_mode
 from hubscale.kube_conf import ClusterSettings
 from hubscale.state_dir import targets_dir
 from hubscale.store import LocalClusterStore
@@ -40,13 +42,20 @@ def local_engines() -> dict:
     }
 
 
+def system_accounts() -> SystemAccounts | None:
+    """Clusters run as their owners' accounts when ``HUBSCALE_ACCOUNTS=system`` (as the hub's
+    servers do); else as the controller's own user."""
+    mode = account_mode(os.environ.get(ACCOUNTS_VARIABLE) or "shared")
+    return SystemAccounts() if mode == "system" else None
+
+
 @contextlib.asynccontextmanager
 async def local(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIterator[Wiring]:
     """Objects in a state directory, clusters as processes on this machine."""
     file_sd_dir = Path(args.file_sd_dir or targets_dir(args.state_dir))
     yield Wiring(
         LocalClusterStore(args.state_dir),
-        LocalBackend(args.state_dir, file_sd_dir, local_engines()),
+        LocalBackend(args.state_dir, file_sd_dir, local_engines(), accounts=system_accounts()),
     )
 
 

@@ -75,3 +75,10 @@ def test_an_empty_secret_file_is_an_error_that_says_what_to_do(tmp_path):
     path.write_text("")
     with pytest.raises(ValueError, match="delete it"):
         credentials.user_password(path)
+
+
+def test_accounts_are_shared_unless_hubscale_accounts_says_system():
+    assert Settings.from_env({}).accounts == "shared"
+    assert Settings.from_env({"HUBSCALE_ACCOUNTS": "system"}).accounts == "system"
+    with pytest.raises(SettingsError, match=r"ACCOUNTS=.root.: must be one of shared, system"):
+        Settings.from_env({"HUBSCALE_ACCOUNTS": "root"})

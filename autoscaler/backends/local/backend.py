@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Protocol
 
 from autoscaler.backends.base import BackendError, Observation
+from autoscaler.backends.local.accounts import TRAVERSABLE, SystemAccounts
 from hubscale import processes
 from hubscale.atomic_files import replace_if_changed, unlink_durably, write_atomic
+from hubscale.cgroups import CgroupError
 from hubscale.ports import free_port
 from hubscale.processes import ProcessSpec, reap_children
 from hubscale.scrape_targets import ScrapeTarget, write_file_sd
@@ -105,9 +107,13 @@ class LocalBackend:
         engines: Mapping[str, tuple[EngineFactory, PortAllocator]],
         clock: Callable[[], float] = time.time,
         start_concurrency: int | None = None,
+        accounts: SystemAccounts | None = None,
     ) -> None:
         self.runtime_dir = runtime_root(state_dir)
         self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.accounts = accounts  # None: every cluster runs as this process's own user
+        if accounts is not None:
+            self.runtime_dir.chmod(TRAVERSABLE)
         self.file_sd_dir = file_sd_dir
         self.engines = engines
         self.clock = clock
@@ -156,7 +162,7 @@ class LocalBackend:
         head = engine.head()
         if processes.running_pid(head.pid_file) is None:
             log.info("head-start cluster=%s engine=%s", name, record.engine)
-            processes.start(head)
+            processes.start(head, self._launcher(name, record))
         self._refresh(name, record, engine)
         replace_if_changed(client_file(self.directory(name)), json.dumps(engine.client_config()))
         return self._observation(name, record, engine)
@@ -174,7 +180,8 @@ class LocalBackend:
             record.workers[worker] = free_port()
             self._save(name, record)  # recorded before it starts: a crash cannot orphan it
             log.info("worker-start cluster=%s worker=%s", name, worker)
-            processes.start(engine.worker(worker, record.workers[worker]))
+            spec = engine.worker(worker, record.workers[worker])
+            processes.start(spec, self._launcher(name, record))
         leaving = [v for v in victims if v in serving]
         leaving += [w for w in reversed(serving) if w not in leaving]  # newest next
         for worker in leaving[: max(0, len(serving) - workers)]:
@@ -220,6 +227,9 @@ class LocalBackend:
         reap_children()
         unlink_durably(self._targets_file(name))
         shutil.rmtree(directory, ignore_errors=True)
+        if record is not None and self.accounts is not None:  # gone once the owner's last ends
+            with contextlib.suppress(BackendError, CgroupError):
+                self.accounts.cgroup(self.accounts.account(record.owner)).remove()
         self._clusters.pop(name, None)
         self._swept.discard(name)
         log.info("cluster-stopped cluster=%s", name)
@@ -294,6 +304,12 @@ class LocalBackend:
             tuple(record.draining),
             engine.client_config(),
         )
+
+    def _launcher(self, name: str, record: RuntimeRecord) -> Callable[[], None] | None:
+        """What a cluster's process runs as: this process's user, or its owner's account."""
+        if self.accounts is None:
+            return None
+        return self.accounts.launcher(record.owner, self.directory(name))
 
     def _engine(self, cluster: ComputeCluster, record: RuntimeRecord) -> LocalEngine:
         factory, _ = self.engines[record.engine]
