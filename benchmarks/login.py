@@ -2,7 +2,10 @@
 
 Runs the real local platform (``local_stack.stack``: Prometheus, controller, hub) on free loopback
 ports in a temporary state directory, spawns servers through the REST API as a script would, and
-stops everything again. ``python -m benchmarks.login [--users 10] [--json out.json]``.
+stops every server again, checking that nothing leaked (no server process, no cluster JVM left),
+then the platform. ``python -m benchmarks.login [--users 10] [--json out.json]``; a leak exits 1.
+The fault matrix's "20 concurrent spawns" row is this bench with ``--users 20`` (too slow for the
+test suite on 2 cores).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import httpx
 from hub_config.settings import Settings
 from hubscale import processes
 from hubscale.ports import free_port
-from hubscale.state_dir import pid_dir, runtime_dir
+from hubscale.state_dir import pid_dir, runtime_dir, runtime_root
 from local_stack.stack import Stack
 from spawner.compute import cluster_name
 
 READY_TIMEOUT_S = 600.0
+STOP_TIMEOUT_S = 300.0
 
 
 @dataclass
@@ -40,6 +44,8 @@ class Result:
     idle_user_mib: float  # notebook server + the idle Spark master and Flink JobManager
     idle_server_mib: float
     idle_clusters_mib: float
+    stop_all_s: float
+    leaked_processes: int  # server processes and cluster JVMs still running after every stop
 
 
 class Hub:
@@ -66,6 +72,12 @@ class Hub:
                 return time.monotonic() - started
             time.sleep(0.2)
         raise TimeoutError(f"{user}'s server not ready after {READY_TIMEOUT_S:g} s")
+
+    def stop(self, user: str) -> None:
+        self.client.delete(f"/users/{user}/server").raise_for_status()
+
+    def has_server(self, user: str) -> bool:
+        return "" in self.client.get(f"/users/{user}").json()["servers"]
 
     def server_pid(self, user: str) -> int:
         return self.client.get(f"/users/{user}").json()["servers"][""]["state"]["pid"]
@@ -114,6 +126,25 @@ def spawn_concurrently(hub: Hub, users: list[str]) -> list[float]:
     return [times[user] for user in users]
 
 
+def stop_all(hub: Hub, state_dir: Path, users: list[str]) -> tuple[float, list[str]]:
+    """Stop every user's server at once; the seconds until all are gone, and what leaked."""
+    server_pids = [hub.server_pid(user) for user in users]
+    started = time.monotonic()
+    for user in users:
+        hub.stop(user)
+
+    def leftovers() -> list[str]:
+        servers = [f"server pid={pid}" for pid in server_pids if processes.rss_kib(pid)]
+        jvms = processes.marked(f"{runtime_root(state_dir)}/")
+        return servers + [f"{marker} pid={pid}" for pid, marker in jvms.items()]
+
+    while time.monotonic() - started < STOP_TIMEOUT_S:
+        if not any(map(hub.has_server, users)) and not leftovers():
+            break
+        time.sleep(0.5)
+    return time.monotonic() - started, leftovers()
+
+
 def run(users: int, state_dir: Path) -> Result:
     ports = {name: free_port() for name in ("port", "hub", "proxy", "prometheus", "controller")}
     settings = Settings(
@@ -136,6 +167,8 @@ def run(users: int, state_dir: Path) -> Result:
         names = ["bench-solo", *(f"bench-{index}" for index in range(users))]
         servers = [rss_mib(hub.server_pid(name)) for name in names]
         clusters = [cluster_mib(state_dir, name) for name in names]
+        stop_s, leaked = stop_all(hub, state_dir, names)
+        print(f"  all {len(names)} stopped in {stop_s:.1f} s; leaked: {leaked or 'nothing'}")
         return Result(
             one_user_spawn_s=round(one, 1),
             concurrent_users=users,
@@ -146,6 +179,8 @@ def run(users: int, state_dir: Path) -> Result:
             ),
             idle_server_mib=round(statistics.median(servers), 0),
             idle_clusters_mib=round(statistics.median(clusters), 0),
+            stop_all_s=round(stop_s, 1),
+            leaked_processes=len(leaked),
         )
     finally:
         stack.stop()
@@ -168,11 +203,14 @@ def main(argv: list[str] | None = None) -> None:
         f" p50 {result.concurrent_spawn_p50_s} s, max {result.concurrent_spawn_max_s} s\n"
         f"memory per idle user: {result.idle_user_mib:.0f} MiB (server"
         f" {result.idle_server_mib:.0f} + Spark master and Flink JobManager"
-        f" {result.idle_clusters_mib:.0f})"
+        f" {result.idle_clusters_mib:.0f})\n"
+        f"after every stop: {result.leaked_processes} processes leaked"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(asdict(result), indent=1) + "\n")
+    if result.leaked_processes:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

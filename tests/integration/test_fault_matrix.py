@@ -45,6 +45,12 @@ from tests.integration.controller_fixtures import (
     run_driver,
     status_workers,
 )
+from tests.integration.flink_fixtures import (
+    rest_call,
+    running_on_all_slots,
+    submit,
+    taskmanagers,
+)
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import (
     NAMESPACE,
@@ -289,6 +295,27 @@ def worker_killed_during_a_spark_job(rig: LocalRig) -> None:
     wait_for(lambda: platform.status(name) is None, timeout_s=30)
 
 
+def taskmanager_killed_during_a_flink_job(rig: LocalRig) -> None:
+    platform, name = rig.platform, "killed-taskmanager"
+    platform.apply(name, engine="flink", minWorkers=2, maxWorkers=2, worker=SMALL_WORKER)
+    wait_for(lambda: len(taskmanagers(platform, name)) == 2, timeout_s=180)
+    rest_url = platform.client(name)["rest_url"]
+    job = submit(platform, name, rig.tmp_path, parallelism=2)
+    wait_for(lambda: running_on_all_slots(rest_url, job, 2), timeout_s=240, every_s=1)
+    marker = platform.prefix(name) + "taskmanager-w0"
+    victim = taskmanagers(platform, name)[marker]
+
+    processes.kill_group(victim)
+    wait_for(lambda: taskmanagers(platform, name).get(marker, victim) != victim, timeout_s=60)
+    # The same job (not lost, not resubmitted) runs again on both slots of two TaskManagers.
+    wait_for(lambda: running_on_all_slots(rest_url, job, 2), timeout_s=240, every_s=1)
+    assert sorted(taskmanagers(platform, name)) == [
+        platform.prefix(name) + f"taskmanager-w{i}" for i in (0, 1)
+    ]
+    assert victim not in processes.marked(platform.prefix(name))  # its whole group is gone
+    rest_call(rest_url, lambda rest: rest.cancel(job))
+
+
 def malformed_file_among_good_ones(rig: LocalRig) -> None:
     platform = rig.platform
     platform.apply("good-neighbour", minWorkers=1, maxWorkers=1, worker=SMALL_WORKER)
@@ -470,6 +497,12 @@ MATRIX = [
         "SIGKILL to a worker's process group while a 200-partition job runs on two",
         "the job's result is exact; the worker is replaced, never duplicated; delete stops all",
         "local", worker_killed_during_a_spark_job, slow=True,
+    ),
+    Fault(
+        "taskmanager-killed-during-flink-job",
+        "SIGKILL to a TaskManager's process group while a parallelism-2 streaming job runs",
+        "the TaskManager is replaced, never duplicated; the same job runs again on both slots",
+        "local", taskmanager_killed_during_a_flink_job, slow=True,
     ),
     Fault(
         "malformed-file-among-good-ones",
