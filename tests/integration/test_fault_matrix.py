@@ -135,8 +135,12 @@ class LocalRig:
     faults: PrometheusFaults
     tmp_path: Path
 
-    def controller_metrics(self) -> str:
-        return httpx.get(self.platform.url("/metrics"), timeout=5).text
+    def prometheus_errors(self, kind: str) -> float:
+        """The controller's count of Prometheus failures of this kind so far."""
+        metrics = httpx.get(self.platform.url("/metrics"), timeout=5).text
+        counter = f'hubscale_controller_prometheus_errors_total{{kind="{kind}"}} '
+        line = next((line for line in metrics.splitlines() if line.startswith(counter)), None)
+        return 0.0 if line is None else float(line.removeprefix(counter))
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +197,7 @@ def hold_without_metrics(mode: str, kind: str) -> Callable[[LocalRig], None]:
         platform.apply(name, minWorkers=1, maxWorkers=2, worker=SMALL_WORKER)
         wait_for(lambda: status_workers(platform, name) == 1, timeout_s=90)
         (worker,) = platform.worker_pids(name).values()
+        errors_before = rig.prometheus_errors(kind)
         rig.faults.mode = mode
         # Nothing needs the worker now and the idle timeout is long gone: without metrics the
         # controller must still keep it.
@@ -205,8 +210,7 @@ def hold_without_metrics(mode: str, kind: str) -> Callable[[LocalRig], None]:
             assert list(platform.worker_pids(name).values()) == [worker]  # the same JVM
             time.sleep(0.5)
         assert "no scale-down without metrics" in platform.status(name).reason
-        counter = f'hubscale_controller_prometheus_errors_total{{kind="{kind}"}}'
-        assert counter in rig.controller_metrics()
+        assert rig.prometheus_errors(kind) > errors_before
 
         rig.faults.mode = "pass"
         wait_for(lambda: status_workers(platform, name) == 0, timeout_s=90)
