@@ -2,8 +2,9 @@
 
 ``yaml.safe_load`` follows aliases: a few hundred bytes of nested ``*anchors`` make a graph that
 any code walking it as a tree (validation, ``repr`` in an error message) takes seconds to hours
-over. None of our documents needs an alias, so they are refused, as is a document too long to be
-one of ours.
+over. None of our documents needs an alias, so they are refused, as is a document too long or
+nested too deeply to be one of ours (PyYAML composes nodes recursively: a few thousand ``[`` are a
+``RecursionError``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import yaml
 
 MAX_YAML_CHARS = 256 * 1024  # a ComputeCluster is ~2 kB, a generous profiles file ~20 kB
+MAX_YAML_DEPTH = 64  # our documents nest fewer than 10 levels
 
 
 class YamlInputError(yaml.MarkedYAMLError):
@@ -20,11 +22,21 @@ class YamlInputError(yaml.MarkedYAMLError):
 
 
 class _NoAliasLoader(yaml.SafeLoader):
+    _depth = 0
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
             raise YamlInputError(problem="aliases (*name) are not allowed", problem_mark=mark)
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_YAML_DEPTH:
+            mark = self.peek_event().start_mark
+            problem = f"nested deeper than {MAX_YAML_DEPTH} levels"
+            raise YamlInputError(problem=problem, problem_mark=mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def load_yaml(text: str, max_chars: int = MAX_YAML_CHARS) -> Any:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from autoscaler.readers.http_api import HttpApi
+from autoscaler.readers.http_api import HttpApi, json_body
 
 DEFAULT_TIMEOUT_S = 5.0
 T = TypeVar("T")
@@ -221,7 +221,7 @@ class FlinkRest(HttpApi):
         if not response.content:
             return None
         try:
-            return response.json()
+            return json_body(response)
         except ValueError:
             raise FlinkBadResponse(
                 f"{method} {self.url}{path}: HTTP {response.status_code}, not JSON: "
@@ -294,9 +294,12 @@ def _str(value: Any) -> str:
 def _errors(response: httpx.Response) -> str:
     """The gist of Flink's ``{"errors": [...]}`` (messages and stack traces) for the log."""
     try:
-        errors = [str(error) for error in response.json().get("errors", [])]
+        errors = json_body(response).get("errors", [])
     except (ValueError, AttributeError):
         return repr(response.text[:80])
+    if not isinstance(errors, list):
+        return repr(response.text[:80])
+    errors = [str(error) for error in errors]
     gist = []
     for error in errors:
         lines = error.splitlines() or [""]

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 import httpx
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The response's JSON; ``ValueError`` for anything else, nesting too deep included."""
+    try:
+        return response.json()
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 class HttpApi:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from autoscaler.readers.http_api import HttpApi
+from autoscaler.readers.http_api import HttpApi, json_body
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -109,7 +109,7 @@ class PrometheusClient(HttpApi):
         if response.status_code >= 500:
             raise PrometheusUnavailable(f"{self.url}: HTTP {response.status_code}")
         try:
-            body = response.json()
+            body = json_body(response)
         except ValueError:
             raise PrometheusBadResponse(
                 f"{self.url}{path}: HTTP {response.status_code}, not JSON: {response.text[:80]!r}"
@@ -134,10 +134,10 @@ def _series(item: Any, promql: str) -> Series:
         labels = item["metric"]
         timestamp, text = item["value"]
         value = float(text)  # "NaN", "+Inf" and "-Inf" parse too
-        if not isinstance(labels, dict):
-            raise TypeError("labels")
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise TypeError("labels")  # Prometheus's label values are strings
         return Series(labels, value, float(timestamp))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise PrometheusBadResponse(f"malformed sample for {promql!r}: {_short(item)}") from None
 
 

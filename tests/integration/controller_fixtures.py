@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from hubscale import processes
-from hubscale.engines import spark_client_env
+from hubscale.engines import spark_client_env, spark_python
 from hubscale.prometheus_server import PrometheusServer
 from hubscale.spec import ComputeCluster, ComputeClusterStatus
 from hubscale.state_dir import client_file, runtime_dir
@@ -36,6 +36,7 @@ class LocalPlatform:
     listen_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     names: set[str] = field(default_factory=set)  # every cluster applied, for the cleanup
+    prometheus_url: str | None = None  # the controller asks here instead (a fault proxy, say)
 
     def start_controller(self) -> None:
         log = open(self.state_dir / "controller.log", "ab")  # noqa: SIM115 - the child keeps it
@@ -44,7 +45,7 @@ class LocalPlatform:
                 sys.executable, "-m", "autoscaler",
                 "--state-dir", str(self.state_dir),
                 "--file-sd-dir", str(self.prometheus.file_sd_dir),
-                "--prometheus-url", self.prometheus.url,
+                "--prometheus-url", self.prometheus_url or self.prometheus.url,
                 "--interval", "1",
                 "--listen", f"127.0.0.1:{self.listen_port}",
             ],
@@ -107,6 +108,46 @@ class LocalPlatform:
     def jvm_leaders(self, name: str) -> dict[str, int]:
         """Every JVM of this cluster we started: master and workers."""
         return processes.group_leaders(self.prefix(name))
+
+
+# Many short tasks: dynamic allocation asks for one executor per pending task, so the demand is
+# far above maxWorkers and the cluster grows to its bound.
+MANY_TASKS = """
+import time
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("many-tasks").getOrCreate()
+def slow_square(x):
+    time.sleep(0.005)
+    return x * x
+print("RESULT", spark.sparkContext.parallelize(range(4000), {partitions}).map(slow_square).sum())
+spark.stop()
+"""
+EXPECTED = sum(x * x for x in range(4000))
+
+
+def run_driver(
+    platform: LocalPlatform, name: str, partitions: int, tmp_path: Path
+) -> subprocess.CompletedProcess:
+    """Run the many-tasks PySpark driver on the cluster, as a user's kernel would."""
+    script = tmp_path / f"driver-{name}.py"
+    script.write_text(MANY_TASKS.format(partitions=partitions))
+    return subprocess.run(
+        [str(spark_python()), str(script)],
+        env=platform.driver_env(name),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def status_workers(platform: LocalPlatform, name: str) -> int | None:
+    status = platform.status(name)
+    return None if status is None else status.workers
+
+
+def ready(platform: LocalPlatform, name: str) -> bool:
+    status = platform.status(name)
+    return status is not None and status.phase in ("Idle", "Ready")
 
 
 @pytest.fixture

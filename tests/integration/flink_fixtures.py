@@ -20,10 +20,11 @@ import pytest
 from autoscaler.backends.local.flink import LocalFlinkCluster
 from autoscaler.readers.flink_rest import FlinkRest
 from hubscale import processes
-from hubscale.engines import flink_home
+from hubscale.engines import flink_client_env, flink_home
 from hubscale.flink_conf import FlinkClusterPorts
 from hubscale.ports import free_port_range
 from hubscale.processes import ProcessSpec
+from tests.integration.controller_fixtures import LocalPlatform
 from tests.support import free_port, wait_for
 
 STARTUP_TIMEOUT_S = 120  # ~10 s each here; 30 s and more beside other JVMs on 2 cores
@@ -127,3 +128,42 @@ def flink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFlink]:
             running.stop_taskmanager(name)
         processes.stop(running.jobmanager.pid_file)
         wait_for(lambda: not processes_mentioning(f"{cluster.directory}/"), timeout_s=10)
+
+
+# A streaming SQL job (datagen -> group by -> blackhole), submitted as a user's kernel would.
+JOB = """
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+env.execute_sql(
+    "CREATE TABLE src (x BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '50')"
+)
+env.execute_sql("CREATE TABLE sink (x BIGINT, n BIGINT) WITH ('connector' = 'blackhole')")
+env.execute_sql("INSERT INTO sink SELECT x % 10, COUNT(*) FROM src GROUP BY x % 10")
+"""
+
+
+def taskmanagers(platform: LocalPlatform, name: str) -> dict[str, int]:
+    """The TaskManager JVMs of a controller-managed cluster, by marker."""
+    return processes.group_leaders(f"{platform.prefix(name)}taskmanager-")
+
+
+def running_on_all_slots(rest_url: str, job: str, slots: int) -> bool:
+    """The job runs, and every slot of the cluster is taken by it."""
+
+    async def look(rest):
+        return await rest.jobs(), await rest.taskmanagers()
+
+    jobs, registered = rest_call(rest_url, look)
+    state = next(j.state for j in jobs if j.id == job)
+    used = sum(tm.slots_total - tm.slots_free for tm in registered)
+    return state == "RUNNING" and used == slots == sum(tm.slots_total for tm in registered)
+
+
+def submit(platform: LocalPlatform, name: str, tmp_path: Path, parallelism: int) -> str:
+    """Submit JOB to a controller-managed cluster with its client configuration; the job id."""
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    conf_dir = Path(platform.client(name)["conf_dir"])
+    env = {**os.environ, **flink_client_env(conf_dir), "TMPDIR": str(tmp_path)}
+    return submit_job(env, script, parallelism)

@@ -4,51 +4,13 @@ cluster's client configuration, as a user's kernel would submit them."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
 
-from hubscale import processes
-from hubscale.engines import flink_client_env
-from tests.integration.flink_fixtures import rest_call, submit_job
+from tests.integration.flink_fixtures import rest_call, running_on_all_slots, submit, taskmanagers
 from tests.support import wait_for
 
 TASKMANAGER = {"cores": 1, "memory": "1Gi"}
-JOB = """
-from pyflink.table import EnvironmentSettings, TableEnvironment
-
-env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-env.execute_sql(
-    "CREATE TABLE src (x BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '50')"
-)
-env.execute_sql("CREATE TABLE sink (x BIGINT, n BIGINT) WITH ('connector' = 'blackhole')")
-env.execute_sql("INSERT INTO sink SELECT x % 10, COUNT(*) FROM src GROUP BY x % 10")
-"""
-
-
-def taskmanagers(platform, name: str) -> dict[str, int]:
-    return processes.group_leaders(f"{platform.prefix(name)}taskmanager-")
-
-
-def running_on_all_slots(rest_url: str, job: str, slots: int) -> bool:
-    """The job runs, and every slot of the cluster is taken by it."""
-
-    async def look(rest):
-        return await rest.jobs(), await rest.taskmanagers()
-
-    jobs, registered = rest_call(rest_url, look)
-    state = next(j.state for j in jobs if j.id == job)
-    used = sum(tm.slots_total - tm.slots_free for tm in registered)
-    return state == "RUNNING" and used == slots == sum(tm.slots_total for tm in registered)
-
-
-def submit(platform, name: str, tmp_path: Path, parallelism: int) -> str:
-    script = tmp_path / "job.py"
-    script.write_text(JOB)
-    conf_dir = Path(platform.client(name)["conf_dir"])
-    env = {**os.environ, **flink_client_env(conf_dir), "TMPDIR": str(tmp_path)}
-    return submit_job(env, script, parallelism)
 
 
 def test_a_waiting_job_grows_taskmanagers_and_cancelling_it_shrinks_them(platform, tmp_path):

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 from autoscaler.backends.base import BackendError, Observation
 from autoscaler.backends.kubernetes.backend import VICTIM_DELETION_COST, KubernetesBackend
 from autoscaler.backends.kubernetes.manifests import DELETION_COST
-from hubscale.kube_conf import ClusterSettings
 from hubscale.spec import ComputeCluster, parse_cluster
 from tests.kube.apiserver import ApiServerDouble, resource
-from tests.kube.fixtures import FAST_RETRY, NAMESPACE, api_client, create_cluster, running_double
+from tests.kube.fixtures import (
+    NAMESPACE,
+    create_cluster,
+    run_backend,
+    running_double,
+)
 
-SETTINGS = ClusterSettings(NAMESPACE, "hubscale/spark:test", "hubscale/flink:test")
 KINDS = ["secrets", "services", "deployments", "networkpolicies"]
 
 
@@ -53,17 +55,9 @@ async def eventually_observed(
         await asyncio.sleep(0.02)
 
 
-def run(double: ApiServerDouble, scenario: Any) -> Any:
-    async def main() -> Any:
-        async with api_client(double) as api:
-            return await scenario(KubernetesBackend(api, SETTINGS, FAST_RETRY, watch_timeout_s=5))
-
-    return asyncio.run(main())
-
-
 def test_ensure_creates_the_spark_objects_over_http_against_the_api_server_double(apiserver):
     cluster = make_cluster(apiserver, "alice-spark")
-    observation = run(apiserver, lambda backend: backend.ensure(cluster))
+    observation = run_backend(apiserver, lambda backend: backend.ensure(cluster))
     assert names(apiserver, "secrets") == ["alice-spark-config"]
     assert names(apiserver, "services") == ["alice-spark-master"]
     assert names(apiserver, "deployments") == ["alice-spark-master", "alice-spark-worker"]
@@ -87,7 +81,7 @@ def test_ensure_twice_writes_nothing_the_second_time_over_http(apiserver):
         assert sum(apiserver.count(m) for m in ("POST", "PATCH", "PUT", "DELETE")) == writes
         assert apiserver.get("secrets", NAMESPACE, "alice-spark-config")["data"]["secret"] == secret
 
-    run(apiserver, twice)
+    run_backend(apiserver, twice)
 
 
 def test_ensure_keeps_the_auth_secret_and_patches_what_changed_over_http(apiserver):
@@ -111,7 +105,7 @@ def test_ensure_keeps_the_auth_secret_and_patches_what_changed_over_http(apiserv
         container = workers["spec"]["template"]["spec"]["containers"][0]
         assert container["resources"]["requests"]["cpu"] == "2"
 
-    run(apiserver, resize)
+    run_backend(apiserver, resize)
 
 
 def test_observe_reports_running_workers_after_kubelet_runs_them_over_http(apiserver):
@@ -131,7 +125,7 @@ def test_observe_reports_running_workers_after_kubelet_runs_them_over_http(apise
         assert len(seen.workers) == 2
         assert seen.endpoints["rest_url"] == "http://alice-flink-jobmanager.hub.svc:8081"
 
-    run(apiserver, scenario)
+    run_backend(apiserver, scenario)
 
 
 def test_observe_reads_pods_from_the_watch_fed_cache_and_lists_them_no_more(apiserver):
@@ -156,7 +150,7 @@ def test_observe_reads_pods_from_the_watch_fed_cache_and_lists_them_no_more(apis
             stop.set()
             await caching
 
-    run(apiserver, scenario)
+    run_backend(apiserver, scenario)
 
 
 def test_scale_down_marks_victims_cheapest_so_they_go_first_over_http(apiserver):
@@ -180,7 +174,7 @@ def test_scale_down_marks_victims_cheapest_so_they_go_first_over_http(apiserver)
         left = (await backend.observe())["alice-spark"].workers
         assert set(left) == set(workers) - set(victims)
 
-    run(apiserver, scenario)
+    run_backend(apiserver, scenario)
 
 
 def test_scale_up_changes_replicas_through_the_scale_subresource(apiserver):
@@ -190,7 +184,7 @@ def test_scale_up_changes_replicas_through_the_scale_subresource(apiserver):
         await backend.ensure(cluster)
         await backend.scale(cluster, 3, ())
 
-    run(apiserver, scenario)
+    run_backend(apiserver, scenario)
     assert apiserver.count("PATCH", r"/deployments/alice-spark-worker/scale$") == 1
     assert apiserver.get("deployments", NAMESPACE, "alice-spark-worker")["spec"]["replicas"] == 3
 
@@ -210,7 +204,7 @@ def test_delete_removes_every_object_of_the_cluster_only(apiserver):
         apiserver.collect_garbage()  # pods go with their Deployment
         assert set(await backend.observe()) == {"bob-flink"}
 
-    run(apiserver, scenario)
+    run_backend(apiserver, scenario)
     for plural in [*KINDS, "pods"]:
         assert names(apiserver, plural, "hubscale.io/cluster=alice-spark") == []
     assert names(apiserver, "deployments") == ["bob-flink-jobmanager", "bob-flink-taskmanager"]
@@ -218,24 +212,12 @@ def test_delete_removes_every_object_of_the_cluster_only(apiserver):
 
 def test_deleting_the_compute_cluster_lets_the_garbage_collector_take_its_objects(apiserver):
     cluster = make_cluster(apiserver, "alice-spark")
-    run(apiserver, lambda backend: backend.ensure(cluster))
+    run_backend(apiserver, lambda backend: backend.ensure(cluster))
     apiserver.store.delete(resource("computeclusters"), NAMESPACE, "alice-spark")
     removed = apiserver.collect_garbage()
     assert sorted(r.split("/")[0] for r in removed) == sorted(
         ["secrets", "services", "deployments", "deployments", "networkpolicies", "networkpolicies"]
     )
-
-
-def test_injected_500s_and_timeouts_are_retried_without_duplicates(apiserver):
-    cluster = make_cluster(apiserver, "alice-spark")
-    apiserver.fail(r"^POST .*/deployments", status=500, times=2)
-    apiserver.fail(r"^GET .*/services/", status=503, times=1)
-    apiserver.fail(r"^POST .*/networkpolicies", status=500, after=True)  # created, then 500
-    apiserver.fail(r"^GET .*/secrets/", delay_s=3.0)  # longer than the client's 2 s timeout
-    run(apiserver, lambda backend: backend.ensure(cluster))
-    assert names(apiserver, "deployments") == ["alice-spark-master", "alice-spark-worker"]
-    assert names(apiserver, "networkpolicies") == ["alice-spark-drivers", "alice-spark-ingress"]
-    assert len(names(apiserver, "secrets")) == 1
 
 
 def test_scale_before_ensure_is_a_backend_error(apiserver):
@@ -248,4 +230,4 @@ def test_scale_before_ensure_is_a_backend_error(apiserver):
             return str(error)
         return "no error"
 
-    assert "scale before ensure" in run(apiserver, scenario)
+    assert "scale before ensure" in run_backend(apiserver, scenario)

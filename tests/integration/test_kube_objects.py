@@ -1,14 +1,14 @@
 """ComputeCluster objects for the controller, over HTTP against the API-server double with the
 unmodified kubernetes_asyncio client: list + watch, status writes through the status subresource,
-409 re-reads, 410 re-lists, Events, the short status in the config Secret for the kernels. These
-prove the API calls, not a cluster."""
+list + watch, status writes through the status subresource, Events, the short status in the config
+Secret for the kernels. These prove the API calls, not a cluster. The API server's faults (500,
+409, 410, a malformed object) are rows of tests/integration/test_fault_matrix.py."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -22,11 +22,11 @@ from hubscale.spec import ComputeClusterStatus
 from spawner.kernel_notice import notice
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import (
-    FAST_RETRY,
     NAMESPACE,
     api_client,
     create_cluster,
     eventually,
+    run_objects,
     running_double,
 )
 
@@ -42,24 +42,6 @@ def apiserver() -> Iterator[ApiServerDouble]:
 def status(desired: int, reason: str = "backlog", phase: str = "Ready") -> ComputeClusterStatus:
     decision = Decision(target=desired, reason=reason, cause="backlog", memo={"below_since": 1.0})
     return status_after(decision, desired, NOW, phase, None)  # type: ignore[arg-type]
-
-
-def run(double: ApiServerDouble, scenario: Callable[[KubeClusterObjects], Awaitable[Any]]) -> Any:
-    """Run ``scenario`` with the objects' watch and writer running, synced first."""
-
-    async def main() -> Any:
-        async with api_client(double) as api:
-            objects = KubeClusterObjects(api, NAMESPACE, FAST_RETRY, watch_timeout_s=5)
-            stop = asyncio.Event()
-            task = asyncio.create_task(objects.run(stop))
-            try:
-                await asyncio.wait_for(objects.reflector.synced.wait(), 5)
-                return await scenario(objects)
-            finally:
-                stop.set()
-                await task
-
-    return asyncio.run(main())
 
 
 def test_list_refuses_to_answer_before_the_first_list():
@@ -83,23 +65,7 @@ def test_objects_are_listed_as_stored_clusters_over_http_against_the_api_server_
         assert stored[0].error is None and stored[0].status is None
         assert stored[0].cluster.metadata.model_extra["uid"]  # for owner references
 
-    run(apiserver, scenario)
-
-
-def test_a_malformed_object_is_reported_as_an_error_and_the_others_are_fine(apiserver):
-    create_cluster(apiserver, "good")
-    # The double does not run CEL rules: a malformed object gets through to the controller.
-    create_cluster(apiserver, "bad", minWorkers=5, maxWorkers=2)
-    create_cluster(apiserver, "worse", worker={"cores": "many"})
-
-    async def scenario(objects: KubeClusterObjects) -> None:
-        stored = {item.name: item for item in objects.list()}
-        assert stored["good"].cluster is not None and stored["good"].error is None
-        assert stored["bad"].cluster is None
-        assert stored["bad"].error.field == "spec.maxWorkers"
-        assert stored["worse"].error.field == "spec.worker.cores"
-
-    run(apiserver, scenario)
+    run_objects(apiserver, scenario)
 
 
 def test_status_round_trips_through_the_status_subresource(apiserver):
@@ -114,31 +80,11 @@ def test_status_round_trips_through_the_status_subresource(apiserver):
         await eventually(lambda: objects.reflector.objects["alice-spark"].get("status"))
         assert objects.list()[0].status == written
 
-    run(apiserver, scenario)
+    run_objects(apiserver, scenario)
     assert apiserver.count("PUT", r"/computeclusters/alice-spark/status$") == 1
     stored = apiserver.get("computeclusters", NAMESPACE, "alice-spark")
     assert ComputeClusterStatus(**stored["status"]) == written
     assert stored["metadata"]["generation"] == 1  # a status write is no spec change
-
-
-def test_a_stale_version_conflicts_and_the_write_succeeds_after_a_re_read(apiserver):
-    create_cluster(apiserver, "alice-spark")
-
-    async def scenario(objects: KubeClusterObjects) -> None:
-        # Someone else changes the object; our cache still holds the old version.
-        apiserver.store.patch(
-            resource("computeclusters"), NAMESPACE, "alice-spark", "application/merge-patch+json",
-            {"metadata": {"labels": {"team": "data"}}}, None,
-        )  # fmt: skip
-        objects.reflector.objects["alice-spark"]["metadata"]["resourceVersion"] = "1"
-        objects.write_status("alice-spark", status(2))
-        await objects.flush()
-
-    run(apiserver, scenario)
-    assert apiserver.count("PUT", "/status$") == 2  # 409, then the write after the re-read
-    assert apiserver.count("GET", r"/computeclusters/alice-spark$") == 1
-    stored = apiserver.get("computeclusters", NAMESPACE, "alice-spark")
-    assert stored["status"]["desired"] == 2 and stored["metadata"]["labels"] == {"team": "data"}
 
 
 def test_writing_the_status_of_a_deleted_object_says_false(apiserver):
@@ -149,19 +95,7 @@ def test_writing_the_status_of_a_deleted_object_says_false(apiserver):
         await eventually(lambda: not objects.list())
         assert objects.write_status("alice-spark", status(1)) is False
 
-    run(apiserver, scenario)
-
-
-def test_injected_500s_on_status_writes_are_retried(apiserver):
-    create_cluster(apiserver, "alice-spark")
-    apiserver.fail(r"^PUT .*/status$", status=500, times=2)
-
-    async def scenario(objects: KubeClusterObjects) -> None:
-        objects.write_status("alice-spark", status(4))
-        await eventually(lambda: not objects.pending)
-
-    run(apiserver, scenario)
-    assert apiserver.get("computeclusters", NAMESPACE, "alice-spark")["status"]["desired"] == 4
+    run_objects(apiserver, scenario)
 
 
 def test_a_watch_sees_new_changed_and_deleted_objects(apiserver):
@@ -179,20 +113,7 @@ def test_a_watch_sees_new_changed_and_deleted_objects(apiserver):
         await eventually(lambda: [item.name for item in objects.list()] == ["bob-flink"])
         assert objects.reflector.lists == 1  # all of it through the one watch
 
-    run(apiserver, scenario)
-
-
-def test_a_watch_too_old_for_the_server_gets_410_and_lists_again(apiserver):
-    create_cluster(apiserver, "alice-spark")
-
-    async def scenario(objects: KubeClusterObjects) -> None:
-        with apiserver.watches_down():  # the API server restarts with its history compacted
-            create_cluster(apiserver, "bob-flink", engine="flink")
-            apiserver.compact()
-        await eventually(lambda: len(objects.list()) == 2)
-        assert objects.reflector.lists == 2
-
-    run(apiserver, scenario)
+    run_objects(apiserver, scenario)
 
 
 def test_a_watch_ended_by_the_server_resumes_from_its_last_version(apiserver):
@@ -204,7 +125,7 @@ def test_a_watch_ended_by_the_server_resumes_from_its_last_version(apiserver):
         await eventually(lambda: len(objects.list()) == 2)
         assert objects.reflector.lists == 1  # resumed, no re-list
 
-    run(apiserver, scenario)
+    run_objects(apiserver, scenario)
 
 
 def test_a_scaling_decision_is_recorded_as_an_event_for_kubectl_describe(apiserver):
@@ -216,7 +137,7 @@ def test_a_scaling_decision_is_recorded_as_an_event_for_kubectl_describe(apiserv
         objects.write_status("alice-spark", status(3, "backlog needs 3 workers"))
         await objects.flush()  # the same decision again: no second event
 
-    run(apiserver, scenario)
+    run_objects(apiserver, scenario)
     events = apiserver.objects("events", NAMESPACE)
     assert len(events) == 1
     event = events[0]
@@ -270,7 +191,7 @@ def test_a_cluster_at_its_limit_says_so_in_its_config_secret_once_per_change(api
         assert apiserver.count("PATCH", secret_patches) == 2
         assert notice("spark", short_status_in_secret(apiserver, "alice-spark")) is None
 
-    run(apiserver, scenario)
+    run_objects(apiserver, scenario)
     data = apiserver.get("secrets", NAMESPACE, "alice-spark-config")["data"]
     assert data["secret"] == auth  # the configuration beside it is left alone
     assert set(short_status_in_secret(apiserver, "alice-spark")) == {
@@ -288,6 +209,6 @@ def test_a_status_is_written_while_the_cluster_has_no_config_secret_yet(apiserve
         await objects.flush()
         assert not objects.pending
 
-    run(apiserver, scenario)
+    run_objects(apiserver, scenario)
     assert apiserver.count("PATCH", r"/secrets/alice-spark-config$") == 1  # 404: nothing mounts it
     assert apiserver.get("computeclusters", NAMESPACE, "alice-spark")["status"]["desired"] == 0

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from kubernetes_asyncio import client
 
+from autoscaler.backends.kubernetes.backend import KubernetesBackend
+from autoscaler.backends.kubernetes.objects import KubeClusterObjects
 from hubscale.kube_api import Retry
+from hubscale.kube_conf import ClusterSettings
 from tests.builders import cluster_document
 from tests.kube.apiserver import ApiServerDouble
 
 NAMESPACE = "hub"
 FAST_RETRY = Retry(attempts=4, timeout_s=2.0, first_delay_s=0.01, max_delay_s=0.05)
+SETTINGS = ClusterSettings(NAMESPACE, "hubscale/spark:test", "hubscale/flink:test")
 
 
 @contextlib.contextmanager
@@ -63,3 +67,33 @@ def write_kubeconfig(double: ApiServerDouble, path: Path) -> Path:
     }
     path.write_text(json.dumps(kubeconfig))  # JSON is YAML
     return path
+
+
+def run_backend(double: ApiServerDouble, scenario: Callable[[KubernetesBackend], Any]) -> Any:
+    """Run ``scenario`` with a Kubernetes backend talking to the double."""
+
+    async def main() -> Any:
+        async with api_client(double) as api:
+            return await scenario(KubernetesBackend(api, SETTINGS, FAST_RETRY, watch_timeout_s=5))
+
+    return asyncio.run(main())
+
+
+def run_objects(
+    double: ApiServerDouble, scenario: Callable[[KubeClusterObjects], Awaitable[Any]]
+) -> Any:
+    """Run ``scenario`` with the ComputeCluster objects' watch and writer running, synced first."""
+
+    async def main() -> Any:
+        async with api_client(double) as api:
+            objects = KubeClusterObjects(api, NAMESPACE, FAST_RETRY, watch_timeout_s=5)
+            stop = asyncio.Event()
+            task = asyncio.create_task(objects.run(stop))
+            try:
+                await asyncio.wait_for(objects.reflector.synced.wait(), 5)
+                return await scenario(objects)
+            finally:
+                stop.set()
+                await task
+
+    return asyncio.run(main())

@@ -481,3 +481,30 @@ def test_a_long_bad_form_value_is_quoted_short():
     with pytest.raises(UserOptionsError) as caught:
         options_from_form({"profile": ["small"], "small.spark_max_workers": ["x" * 10_000]})
     assert len(str(caught.value)) < 120
+
+
+form_keys = st.sampled_from(
+    [
+        "profile",
+        "_xsrf",
+        *OPTION_NAMES,
+        *(f"{p}.{o}" for p in ("small", "large") for o in OPTION_NAMES),
+    ]
+) | st.text(max_size=12)
+form_texts = st.sampled_from(["small", "large", " 2 ", "-1", "+3", "٣", "1e3", "0x10"]) | st.text(
+    max_size=12
+)
+
+
+@given(st.dictionaries(form_keys, st.lists(form_texts, max_size=2), max_size=6))
+def test_any_submitted_form_resolves_or_is_a_user_options_error_naming_a_field(formdata):
+    """What the hub does with a POSTed form: parse it, then resolve it against the profiles."""
+    try:
+        resolved = resolve_options(PROFILES, options_from_form(formdata))
+    except UserOptionsError as err:
+        named = {*formdata, *(key.rpartition(".")[2] for key in formdata)}
+        assert err.option in {"profile", *named}
+        return
+    bounds = resolved.profile.allowed_options()
+    for name, value in resolved.options.items():
+        assert bounds[name].min <= value <= bounds[name].max

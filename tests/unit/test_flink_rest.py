@@ -8,11 +8,22 @@ MockTransport so each case can also be made to fail.
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from autoscaler.readers.flink_rest import FlinkBadResponse, FlinkRest, FlinkUnavailable, SlotDemand
+from autoscaler.readers.flink_rest import (
+    FlinkBadResponse,
+    FlinkError,
+    FlinkRest,
+    FlinkUnavailable,
+    Overview,
+    SlotDemand,
+)
 
 BATCH_ID = "de66a99123f27d7a8c82fe918712971f"
 STREAM_ID = "ecff87263b5bac054cfb2b31f871964d"
@@ -114,4 +125,71 @@ def test_a_streaming_jobs_failing_requirements_are_a_temporary_error():
 def test_garbage_in_the_overview_is_a_bad_response_not_a_crash(entry):
     transport, _ = jobmanager([entry], {})
     with pytest.raises(FlinkBadResponse, match="/jobs/overview: unexpected answer"):
+        demand(transport)
+
+
+# Fuzzed answers: one JobManager's garbage is a FlinkError for that cluster, never a crash.
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from([BATCH_ID, STREAM_ID, "RUNNING", "CREATED", "AdaptiveBatch", "Adaptive"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=10,
+)
+job_entries = st.fixed_dictionaries(
+    {"jid": json_values, "state": json_values, "name": json_values},
+    optional={"schedulerType": json_values, "tasks": json_values},
+)
+shaped = st.fixed_dictionaries(
+    {
+        "jobs": st.lists(job_entries | json_values, max_size=3) | json_values,
+        "taskmanagers": st.lists(json_values, max_size=3) | json_values,
+        "vertices": st.lists(json_values, max_size=3) | json_values,
+        "errors": json_values,
+    }
+)
+bodies = (
+    shaped.map(lambda body: json.dumps(body).encode())
+    | st.dictionaries(st.text(max_size=8), json_values).map(lambda b: json.dumps(b).encode())
+    | st.binary(max_size=64)
+)
+CALLS: dict[str, Callable[[FlinkRest], Awaitable[object]]] = {
+    "overview": lambda rest: rest.overview(),
+    "slot_demand": lambda rest: rest.slot_demand(),
+    "taskmanagers": lambda rest: rest.taskmanagers(),
+    "resource_requirements": lambda rest: rest.resource_requirements(STREAM_ID),
+    "vertex_parallelism": lambda rest: rest.vertex_parallelism(STREAM_ID),
+    "cancel": lambda rest: rest.cancel(STREAM_ID),
+}
+
+
+@given(
+    call=st.sampled_from(sorted(CALLS)),
+    status=st.sampled_from([200, 202, 400, 404, 500, 503]),
+    body=bodies,
+)
+@example(call="overview", status=500, body=b'{"errors": 5}')
+@example(call="overview", status=200, body=b"[" * 100_000)
+def test_any_answer_is_a_value_or_a_flink_error(call, status, body):
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
+
+    async def ask() -> object:
+        async with FlinkRest("http://jobmanager.test", transport=transport) as rest:
+            return await CALLS[call](rest)
+
+    try:
+        answer = asyncio.run(ask())
+    except FlinkError:
+        return
+    expected = {"overview": Overview, "slot_demand": SlotDemand, "cancel": type(None)}
+    assert isinstance(answer, expected.get(call, list if call == "taskmanagers" else dict))
+
+
+def test_an_error_answer_whose_errors_are_not_a_list_is_still_unavailable():
+    transport = httpx.MockTransport(lambda request: httpx.Response(500, json={"errors": 5}))
+    with pytest.raises(FlinkUnavailable, match="HTTP 500"):
         demand(transport)

@@ -406,3 +406,28 @@ def test_an_error_quotes_any_value_in_bounded_work():
     worker.start()
     worker.join(timeout=60)  # the full repr would take longer than the universe has
     assert quoted and quoted[0].startswith("list [[[") and len(quoted[0]) <= 65
+
+
+yaml_texts = st.one_of(
+    st.text(max_size=200),
+    st.binary(max_size=200).map(lambda raw: raw.decode("utf-8", "replace")),
+    st.lists(st.sampled_from(list(CLUSTER_YAML.splitlines())), max_size=30).map("\n".join),
+    st.sampled_from(["&a [*a]", "!!python/object:os.system x", "{" * 5000, "- " * 3000]),
+)
+
+
+@given(yaml_texts)
+def test_any_yaml_text_either_loads_or_raises_spec_error(text):
+    """A file in the clusters directory is whatever a user or a crash left there."""
+    try:
+        load_cluster_yaml(text)
+    except SpecError as err:
+        assert len(str(err)) < 1000
+
+
+@pytest.mark.parametrize(
+    "text", ["[" * 5000, "- " * 3000, "a:\n" + "".join(" " * i + "b:\n" for i in range(1, 400))]
+)
+def test_yaml_nested_too_deeply_is_a_spec_error_not_a_recursion_error(text):
+    with pytest.raises(SpecError, match="nested deeper than 64 levels"):
+        load_cluster_yaml(text)
