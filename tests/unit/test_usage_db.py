@@ -1,7 +1,8 @@
-"""The accounting database (SQLite) and the sampler that fills it, with fake sources."""
+"""The accounting database on SQLite and PostgreSQL, and the sampler filling it (fake sources)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import inspect
 
 from hubscale.spec import ComputeClusterStatus, Condition
+from tests.postgres_server import fresh_database, postgres_server
 from usage.accounting import DAY_S, CoreSeconds, Sample
 from usage.busy import BusyCoresError
 from usage.clusters import ClusterView
@@ -53,9 +55,17 @@ class FakeBusy:
         return dict(self.cores)
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return default_url(tmp_path)
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    yield from postgres_server()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each database test runs on SQLite (the default) and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return default_url(tmp_path)
+    return fresh_database(request.getfixturevalue("postgres"))
 
 
 def test_opening_creates_the_schema_and_opening_again_keeps_the_data(url):
