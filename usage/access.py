@@ -44,11 +44,12 @@ class HubAdmins:
         self.hub_api_url = hub_api_url.rstrip("/")
         self.api_token = api_token
 
-    def is_admin(self, user: str) -> bool:
+    async def is_admin(self, user: str) -> bool:
         headers = {"Authorization": f"token {self.api_token}"}
         url = f"{self.hub_api_url}/users/{quote(user, safe='')}"
         try:
-            response = httpx.get(url, headers=headers, timeout=TIMEOUT_S)
+            async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
+                response = await client.get(url, headers=headers)
             response.raise_for_status()
             return bool(response.json().get("admin"))
         except (httpx.HTTPError, ValueError) as error:

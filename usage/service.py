@@ -60,11 +60,11 @@ class UsageHandler(HubOAuthenticated, web.RequestHandler):
     def caller(self) -> str:
         return self.current_user["name"]
 
-    def scope(self) -> Scope:
+    async def scope(self) -> Scope:
         user = self.get_argument("user", None)
         everyone = self.get_argument("all", "") in ("1", "true")
         wider = everyone or (user is not None and user != self.caller)
-        is_admin = wider and self.admins.is_admin(self.caller)
+        is_admin = wider and await self.admins.is_admin(self.caller)
         try:
             return requested_scope(self.caller, user, everyone, is_admin)
         except Forbidden as error:
@@ -87,20 +87,21 @@ class UsageHandler(HubOAuthenticated, web.RequestHandler):
 
 class ClustersHandler(UsageHandler):
     @web.authenticated
-    def get(self) -> None:
-        self.write_json({"clusters": self.cluster_rows(self.scope())})
+    async def get(self) -> None:
+        self.write_json({"clusters": self.cluster_rows(await self.scope())})
 
 
 class UsageApiHandler(UsageHandler):
     @web.authenticated
-    def get(self) -> None:
-        self.write_json(usage_report(self.db, time.time(), self.scope().owner))
+    async def get(self) -> None:
+        scope = await self.scope()
+        self.write_json(usage_report(self.db, time.time(), scope.owner))
 
 
 class DecisionsHandler(UsageHandler):
     @web.authenticated
-    def get(self) -> None:
-        scope = self.scope()
+    async def get(self) -> None:
+        scope = await self.scope()
         since_s = parse_since(self.get_argument("since", None), time.time())
         decisions = self.db.decisions(since_s, scope.owner)
         self.write_json({"since": since_s, "decisions": [decision_json(d) for d in decisions]})
@@ -108,8 +109,8 @@ class DecisionsHandler(UsageHandler):
 
 class PageHandler(UsageHandler):
     @web.authenticated
-    def get(self) -> None:
-        scope = self.scope()
+    async def get(self) -> None:
+        scope = await self.scope()
         owner = scope.owner or self.caller  # the page shows one user: ?all=1 shows the caller
         report = usage_report(self.db, time.time(), owner)["users"][owner]
         self.set_header("Content-Type", "text/html; charset=utf-8")
