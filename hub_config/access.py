@@ -14,6 +14,8 @@ from typing import Any
 SHARED_PASSWORD = "shared-password"
 CULLER_SERVICE = "idle-culler"
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+USAGE_SERVICE = "hubscale"  # /services/hubscale/: My compute, the usage JSON API
+USAGE_SCOPES = ["read:users"]  # to tell a hub admin (the user model's admin field) from others
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,9 @@ class Service:
     api_token: str | None = None
     command: list[str] | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    url: str | None = None  # a web service the proxy routes /services/<name>/ to
+    cwd: str | None = None
+    for_every_user: bool = False  # every hub user may sign in to it (access:services!service=)
 
     def entry(self) -> dict[str, Any]:
         """The service as ``JupyterHub.services`` lists it."""
@@ -35,6 +40,10 @@ class Service:
             entry["command"] = self.command
         if self.environment:
             entry["environment"] = dict(self.environment)
+        if self.url is not None:  # listed in the Services menu, signed in by the hub's OAuth
+            entry.update(url=self.url, display=True, oauth_no_confirm=True)
+        if self.cwd is not None:
+            entry["cwd"] = self.cwd
         return entry
 
     def role(self) -> dict[str, Any]:
@@ -68,8 +77,31 @@ def idle_culler(
     return Service(CULLER_SERVICE, CULLER_SCOPES, command=command, environment=environment or {})
 
 
+def usage_service(
+    port: int, args: list[str], cwd: str, environment: Mapping[str, str] | None = None
+) -> Service:
+    """The ``hubscale`` usage service (``python -m usage``) on a loopback port."""
+    return Service(
+        USAGE_SERVICE,
+        USAGE_SCOPES,
+        command=[sys.executable, "-m", "usage", *args],
+        environment=environment or {},
+        url=f"http://127.0.0.1:{port}",
+        cwd=cwd,
+        for_every_user=True,
+    )
+
+
+def user_role(services: list[Service]) -> dict[str, Any]:
+    """JupyterHub's default ``user`` role, plus access to the services every user may use."""
+    access = [f"access:services!service={s.name}" for s in services if s.for_every_user]
+    return {"name": "user", "scopes": ["self", *access]}
+
+
 def set_services(c: Any, services: list[Service | None]) -> None:
-    """``JupyterHub.services`` and one role per service."""
+    """``JupyterHub.services``, one role per service, and the users' access to theirs."""
     present = [service for service in services if service is not None]
     c.JupyterHub.services = [service.entry() for service in present]
     c.JupyterHub.load_roles = [service.role() for service in present]
+    if any(service.for_every_user for service in present):
+        c.JupyterHub.load_roles.append(user_role(present))

@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from hub_config import credentials
-from hub_config.access import CULLER_SERVICE, Service, idle_culler, set_services, shared_password
+from hub_config.access import (
+    CULLER_SERVICE,
+    USAGE_SERVICE,
+    Service,
+    idle_culler,
+    set_services,
+    shared_password,
+    usage_service,
+)
 from hub_config.settings import REPO, Settings
 from hubscale.processes import MARKER_VARIABLE
 from spawner.profiles import load_profiles
@@ -79,13 +87,20 @@ def _spawner(c: Any, settings: Settings) -> None:
 
 
 def _services(c: Any, settings: Settings) -> None:
-    """The admin token's service and the idle culler, each with only the scopes it needs."""
+    """The admin token's service, the idle culler and the usage service, each with only the
+    scopes it needs."""
     token = credentials.api_token(settings.admin_token_file)
     culler_marker = {MARKER_VARIABLE: f"{hub_marker(settings)}/{CULLER_SERVICE}"}
+    usage_args = [
+        f"--state-dir={settings.state_dir}",
+        f"--prometheus-url=http://127.0.0.1:{settings.prometheus_port}",
+    ]
+    usage_marker = {MARKER_VARIABLE: f"{hub_marker(settings)}/{USAGE_SERVICE}"}
     set_services(
         c,
         [
             Service(ADMIN_SERVICE, ADMIN_SCOPES, api_token=token),
             idle_culler(settings.cull_timeout_s, settings.cull_every_s, culler_marker),
+            usage_service(settings.usage_port, usage_args, str(REPO), usage_marker),
         ],
     )

@@ -64,6 +64,7 @@ class Settings:
     proxy_api_port: int = 8001
     prometheus_port: int = 9090
     controller_port: int = 9310
+    usage_port: int = 9320
     scrape_interval_s: float = 1.0
     cull_timeout_s: float = 3600.0
     cull_every_s: float = 300.0
@@ -131,6 +132,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "proxy_api_port": ("HUBSCALE_PROXY_API_PORT", _port, "the proxy's REST API port"),
     "prometheus_port": ("HUBSCALE_PROMETHEUS_PORT", _port, "Prometheus (make up starts it)"),
     "controller_port": ("HUBSCALE_CONTROLLER_PORT", _port, "controller /metrics and /healthz"),
+    "usage_port": ("HUBSCALE_USAGE_PORT", _port, "the usage service (/services/hubscale/)"),
     "scrape_interval_s": ("HUBSCALE_SCRAPE_INTERVAL_S", _seconds, "Prometheus scrape interval"),
     "cull_timeout_s": (
         "HUBSCALE_CULL_TIMEOUT_S",

@@ -187,6 +187,7 @@ def platform_env(state_dir: Path, **overrides: str) -> dict[str, str]:
         "HUBSCALE_PROXY_API_PORT": str(free_port()),
         "HUBSCALE_PROMETHEUS_PORT": str(free_port()),
         "HUBSCALE_CONTROLLER_PORT": str(free_port()),
+        "HUBSCALE_USAGE_PORT": str(free_port()),
         "HUBSCALE_INTERVAL_S": "1",
         **overrides,
     }

@@ -66,7 +66,7 @@ def test_the_idle_culler_is_on_by_default_and_can_be_turned_off(monkeypatch, tmp
         in next(r for r in c.JupyterHub.load_roles if r["name"] == "idle-culler")["scopes"]
     )
     c = load(monkeypatch, tmp_path, HUBSCALE_CULL_TIMEOUT_S="0")
-    assert [s["name"] for s in c.JupyterHub.services] == ["hubscale-admin"]
+    assert [s["name"] for s in c.JupyterHub.services] == ["hubscale-admin", "hubscale"]
 
 
 # What the chart's hub ConfigMap renders (templates/hub/configmap.yaml) for release "hs".
@@ -197,3 +197,23 @@ def test_a_missing_secret_is_named_and_no_secret_is_shown(monkeypatch, tmp_path)
     with pytest.raises(SecretMissing, match="HUBSCALE_METRICS_TOKEN") as missing:
         load_kubernetes(monkeypatch, tmp_path, secrets=secrets)
     assert not any(value in str(missing.value) for value in SECRETS.values())
+
+
+def test_local_mode_runs_the_usage_service_in_the_services_menu_with_read_users_only(
+    monkeypatch, tmp_path
+):
+    c = load(monkeypatch, tmp_path, HUBSCALE_USAGE_PORT="19320", HUBSCALE_PROMETHEUS_PORT="19090")
+
+    usage = next(s for s in c.JupyterHub.services if s["name"] == "hubscale")
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "hubscale")
+    assert usage["url"] == "http://127.0.0.1:19320"
+    assert (usage["display"], usage["oauth_no_confirm"]) == (True, True)
+    assert usage["command"][1:] == [
+        "-m",
+        "usage",
+        f"--state-dir={tmp_path / 'state'}",
+        "--prometheus-url=http://127.0.0.1:19090",
+    ]
+    assert role["scopes"] == ["read:users"]
+    users = next(r for r in c.JupyterHub.load_roles if r["name"] == "user")
+    assert users["scopes"] == ["self", "access:services!service=hubscale"]

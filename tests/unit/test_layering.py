@@ -8,7 +8,8 @@ the pure ``policy/`` (no I/O, no clock: no I/O import, no ``open()``) imports no
 ``readers/`` and ``backends/`` import neither each other's side nor the controller (backends not
 even the policy: they decide nothing); ``sim/`` runs the policy alone; ``controller/`` may import
 every layer but the simulator. ``benchmarks/``, ``tests/`` and ``tools/`` may import anything of
-ours; nothing that ships imports them.
+ours; nothing that ships imports them. The usage service (``usage/``) reads the shared objects and
+Prometheus, like the hub's side it is: it imports neither the controller nor the hub's code.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-OURS = ("hubscale", "autoscaler", "spawner", "hub_config", "local_stack", "hubscale_nb")  # ships
+OURS = (  # ships
+    "hubscale",
+    "autoscaler",
+    "spawner",
+    "hub_config",
+    "local_stack",
+    "hubscale_nb",
+    "usage",
+)
 UNSHIPPED = ("benchmarks", "tests", "tools")  # may import anything of ours
 ON_TOP = ("local_stack",)  # runs the platform; only tests and benchmarks import it
 IO_MODULES = (
@@ -75,10 +84,15 @@ RULES = (
     Rule(
         "hub_config", ("autoscaler",), "the hub runs the controller as a process, never imports it"
     ),
-    Rule("autoscaler", ("spawner", "hub_config"), "the controller never imports the hub"),
+    Rule("autoscaler", ("spawner", "hub_config", "usage"), "the controller never imports the hub"),
+    Rule(
+        "usage",
+        ("autoscaler", "spawner", "hub_config", "local_stack", "hubscale_nb"),
+        "the usage service reads objects and metrics, never the controller's or hub's code",
+    ),
     *(
         Rule(below, ON_TOP, "nothing below make up imports it")
-        for below in ("autoscaler", "spawner", "hub_config")
+        for below in ("autoscaler", "spawner", "hub_config", "usage")
     ),
     Rule(
         "local_stack", ("autoscaler",), "make up runs the controller as a process, never imports it"

@@ -1,0 +1,152 @@
+"""The ``hubscale`` usage service on the real local platform (``make up``): a user's cluster, its
+phase, the decision that grew it and the core-hours it held, through the hub's own auth; another
+user gets 403; the "My compute" page renders, in a real browser too."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.builders import cluster
+from tests.integration.browser import chromium, log_in, visible_text
+from tests.integration.hub_fixtures import RunningHub, run_platform
+from tests.support import wait_for
+
+SERVICE = "/services/hubscale"
+SCALED_S = 240.0  # a Spark master and a worker JVM start, beside other tests' JVMs
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    """One platform for the module (hubs are expensive), stopped at the end as Ctrl-C does."""
+    yield from run_platform(tmp_path_factory.mktemp("usage"))
+
+
+def new_user(hub: RunningHub, prefix: str) -> tuple[str, str]:
+    """A hub user and an API token of theirs (what a script would use)."""
+    name = f"{prefix}-{secrets.token_hex(2)}"
+    hub.create_user(name)
+    response = hub.api("POST", f"/users/{quote(name)}/tokens", json={"note": "usage test"})
+    assert response.status_code == 201, response.text
+    return name, response.json()["token"]
+
+
+def get(hub: RunningHub, token: str, path: str, **params: str) -> httpx.Response:
+    return httpx.get(
+        f"{hub.settings.url}{SERVICE}{path}",
+        params=params,
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    )
+
+
+@pytest.fixture(scope="module")
+def alice(hub: RunningHub) -> tuple[str, str, str]:
+    """A user whose Spark cluster the controller runs with one worker (minWorkers 1)."""
+    name, token = new_user(hub, "alice")
+    cluster_name = f"{name}-spark"
+    hub.store.apply(cluster(cluster_name, owner=name, minWorkers=1, maxWorkers=1))
+    return name, token, cluster_name
+
+
+@pytest.fixture(scope="module")
+def bob(hub: RunningHub) -> tuple[str, str]:
+    return new_user(hub, "bob")
+
+
+def test_a_users_clusters_appear_with_their_phase_and_workers(hub, alice):
+    name, token, cluster_name = alice
+
+    def ready() -> dict | None:
+        response = get(hub, token, "/api/clusters")
+        assert response.status_code == 200, response.text
+        found = {c["name"]: c for c in response.json()["clusters"]}
+        mine = found.get(cluster_name)
+        return mine if mine and mine["phase"] == "Ready" and mine["workers"] == 1 else None
+
+    mine = wait_for(ready, timeout_s=SCALED_S, every_s=2)
+    assert (mine["engine"], mine["desired"], mine["user"]) == ("spark", 1, name)
+    assert mine["reason"]
+
+
+def test_the_decision_that_grew_the_cluster_and_the_core_hours_it_held_are_kept(hub, alice):
+    _, token, cluster_name = alice
+
+    def grown() -> list[dict]:
+        decisions = get(hub, token, "/api/decisions", since="0").json()["decisions"]
+        return [d for d in decisions if d["cluster"] == cluster_name and d["to"] == 1]
+
+    [decision] = wait_for(grown, timeout_s=SCALED_S, every_s=2)
+    assert (decision["from"], decision["engine"]) == (0, "spark") and decision["reason"]
+
+    def held() -> dict | None:
+        [(_, windows)] = get(hub, token, "/api/usage").json()["users"].items()
+        return windows if windows["today"]["held"] > 0 else None
+
+    windows = wait_for(held, timeout_s=SCALED_S, every_s=2)
+    assert windows["30d"]["held"] >= windows["today"]["held"]
+    assert windows["today"]["used"] <= windows["today"]["held"]
+
+
+def test_another_users_data_is_forbidden_and_their_own_list_does_not_hold_it(hub, alice, bob):
+    alice_name, _, cluster_name = alice
+    _, bob_token = bob
+
+    for path in ("/api/clusters", "/api/usage", "/api/decisions", "/"):
+        assert get(hub, bob_token, path, user=alice_name).status_code == 403, path
+    assert get(hub, bob_token, "/api/usage", all="1").status_code == 403
+    own = get(hub, bob_token, "/api/clusters").json()["clusters"]
+    assert cluster_name not in [c["name"] for c in own]
+
+
+def test_an_admin_reads_another_users_clusters(hub, alice):
+    alice_name, _, cluster_name = alice
+    response = hub.api("POST", "/users/admin/tokens", json={"note": "usage test"})
+    assert response.status_code == 201, response.text
+    admin_token = response.json()["token"]
+
+    theirs = get(hub, admin_token, "/api/clusters", user=alice_name).json()["clusters"]
+    everyone = get(hub, admin_token, "/api/usage", all="1").json()["users"]
+
+    assert [c["name"] for c in theirs] == [cluster_name]
+    assert alice_name in everyone
+
+
+def test_unauthenticated_api_calls_are_sent_to_sign_in_not_answered(hub):
+    response = httpx.get(f"{hub.settings.url}{SERVICE}/api/clusters", timeout=30)
+
+    assert response.status_code in (302, 403)
+    assert "clusters" not in response.text
+
+
+def test_my_compute_renders_the_users_clusters_and_core_hours(hub, alice):
+    _, token, cluster_name = alice
+
+    page = get(hub, token, "/")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "My compute" in page.text and cluster_name in page.text and "held" in page.text
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    yield from chromium()
+
+
+def test_in_a_browser_the_services_menu_leads_to_my_compute(hub, alice, browser):
+    name, _, cluster_name = alice
+    log_in(browser, hub.settings.url, name, hub.settings.password_file.read_text().strip())
+
+    browser.get(f"{hub.settings.url}/hub/home")
+    link = browser.find_element("css selector", f'a[href*="{SERVICE}/"]')
+    browser.get(link.get_attribute("href"))
+
+    assert visible_text(browser, "#user") == name
+    assert cluster_name in visible_text(browser, "#clusters")
+    assert "held" in visible_text(browser, "#usage")

@@ -1,0 +1,76 @@
+"""The users' clusters as the service sees them: each ComputeCluster's spec and status.
+
+Local mode reads ``hubscale.store.LocalClusterStore``; a Kubernetes source (the CRD) would
+implement the same ``ClusterSource``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hubscale.spec import ComputeClusterStatus
+from hubscale.store import LocalClusterStore
+from usage.db import ClusterKey
+
+CAPACITY_LIMITED = "CapacityLimited"  # the controller's condition while at a limit
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterView:
+    """One cluster now: whose, how big a worker is, and what the controller last wrote."""
+
+    key: ClusterKey
+    cores_per_worker: int
+    max_workers: int
+    status: ComputeClusterStatus | None
+
+    @property
+    def workers(self) -> int:
+        return self.status.workers if self.status is not None else 0
+
+    @property
+    def desired(self) -> int:
+        return self.status.desired if self.status is not None else 0
+
+    @property
+    def at_limit(self) -> bool:
+        conditions = self.status.conditions if self.status is not None else []
+        return any(c.type == CAPACITY_LIMITED and c.status == "True" for c in conditions)
+
+    def as_json(self) -> dict[str, Any]:
+        """What ``/api/clusters`` says of it."""
+        status = self.status
+        return {
+            "name": self.key.cluster,
+            "server": self.key.server,
+            "engine": self.key.engine,
+            "phase": status.phase if status is not None else None,
+            "workers": self.workers,
+            "desired": self.desired,
+            "maxWorkers": self.max_workers,
+            "coresPerWorker": self.cores_per_worker,
+            "reason": status.reason if status is not None else "",
+            "lastScaleTime": status.last_scale_time if status is not None else None,
+        }
+
+
+class ClusterSource(Protocol):
+    def clusters(self) -> list[ClusterView]: ...
+
+
+class LocalClusters:
+    """The local store's objects; unreadable documents are skipped (the controller flags them)."""
+
+    def __init__(self, store: LocalClusterStore) -> None:
+        self.store = store
+
+    def clusters(self) -> list[ClusterView]:
+        views = []
+        for stored in self.store.list():
+            if stored.cluster is None:
+                continue
+            spec = stored.cluster.spec
+            key = ClusterKey(stored.name, spec.owner, spec.server, spec.engine)
+            views.append(ClusterView(key, spec.worker.cores, spec.max_workers, stored.status))
+        return views

@@ -1,0 +1,143 @@
+"""The ``hubscale`` hub service: JSON for scripts and the "My compute" page, behind hub OAuth.
+
+Every route reads the caller's own data; ``?user=NAME`` or ``?all=1`` widen it for hub admins
+only (``usage.access``), anyone else gets 403.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from tornado import web
+
+from usage.access import Forbidden, HubAdmins, Scope, requested_scope
+from usage.clusters import ClusterSource
+from usage.db import AccountingDB
+from usage.page import render_page
+from usage.reports import decision_json, usage_report
+
+DEFAULT_DECISIONS_S = 86_400.0  # without ?since=: the last day
+
+
+def parse_since(text: str | None, now_s: float) -> float:
+    """``?since=`` as epoch seconds or ISO 8601 (UTC if no offset); the last day if absent."""
+    if not text:
+        return now_s - DEFAULT_DECISIONS_S
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise web.HTTPError(400, f"since={text!r}: not epoch seconds nor ISO 8601") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+class UsageHandler(HubOAuthenticated, web.RequestHandler):
+    """A signed-in hub user's request, with the scope of data it may read."""
+
+    @property
+    def db(self) -> AccountingDB:
+        return self.settings["accounting_db"]
+
+    @property
+    def clusters(self) -> ClusterSource:
+        return self.settings["cluster_source"]
+
+    @property
+    def admins(self) -> HubAdmins:
+        return self.settings["hub_admins"]
+
+    @property
+    def caller(self) -> str:
+        return self.current_user["name"]
+
+    async def scope(self) -> Scope:
+        user = self.get_argument("user", None)
+        everyone = self.get_argument("all", "") in ("1", "true")
+        wider = everyone or (user is not None and user != self.caller)
+        is_admin = wider and await self.admins.is_admin(self.caller)
+        try:
+            return requested_scope(self.caller, user, everyone, is_admin)
+        except Forbidden as error:
+            raise web.HTTPError(403, str(error)) from None
+
+    def cluster_rows(self, scope: Scope) -> list[dict[str, Any]]:
+        views = self.clusters.clusters()
+        mine = [v for v in views if scope.owner is None or v.key.owner == scope.owner]
+        return [{"user": v.key.owner, **v.as_json()} for v in mine]
+
+    def write_json(self, body: dict[str, Any]) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(error, "log_message", None) or self._reason
+        self.write_json({"status": status_code, "message": message})
+
+
+class ClustersHandler(UsageHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        self.write_json({"clusters": self.cluster_rows(await self.scope())})
+
+
+class UsageApiHandler(UsageHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        scope = await self.scope()
+        self.write_json(usage_report(self.db, time.time(), scope.owner))
+
+
+class DecisionsHandler(UsageHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        scope = await self.scope()
+        since_s = parse_since(self.get_argument("since", None), time.time())
+        decisions = self.db.decisions(since_s, scope.owner)
+        self.write_json({"since": since_s, "decisions": [decision_json(d) for d in decisions]})
+
+
+class PageHandler(UsageHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        scope = await self.scope()
+        owner = scope.owner or self.caller  # the page shows one user: ?all=1 shows the caller
+        report = usage_report(self.db, time.time(), owner)["users"][owner]
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(render_page(self.caller, owner, self.cluster_rows(Scope(owner)), report))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"{status_code}: {self._reason}\n")
+
+
+def make_app(
+    prefix: str, db: AccountingDB, clusters: ClusterSource, admins: HubAdmins
+) -> web.Application:
+    """The service's routes under its hub prefix (``/services/hubscale/``)."""
+    prefix = prefix.rstrip("/")
+    routes = [
+        (rf"{prefix}/?", PageHandler),
+        (rf"{prefix}/oauth_callback", HubOAuthCallbackHandler),
+        (rf"{prefix}/api/clusters", ClustersHandler),
+        (rf"{prefix}/api/usage", UsageApiHandler),
+        (rf"{prefix}/api/decisions", DecisionsHandler),
+    ]
+    return web.Application(
+        routes,  # type: ignore[arg-type]
+        accounting_db=db,
+        cluster_source=clusters,
+        hub_admins=admins,
+        cookie_secret=secrets.token_bytes(32),  # OAuth state cookies; a restart signs in again
+        xsrf_cookies=False,
+    )
