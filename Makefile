@@ -108,6 +108,7 @@ bench: install
 	$(BIN)/python -m benchmarks.policies
 	$(BIN)/python -m benchmarks.local_backend
 	$(BIN)/python -m benchmarks.login --users 10 --json bench/results/hub.json
+	$(BIN)/python -m benchmarks.flink_tls --runs 3 --json bench/results/flink-tls.json
 
 lint: install
 	$(BIN)/ruff check .
