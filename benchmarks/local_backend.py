@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import httpx
 
 from autoscaler.backends.local.spark import cds_dir, master_state
 from autoscaler.backends.local.spark_cds import ROLES, SWITCH, archive
-from hubscale import processes
+from hubscale import flink_tls, processes
 from hubscale.engines import spark_client_env, spark_python
 from hubscale.ports import free_port
 from hubscale.prometheus_server import PrometheusServer
@@ -177,8 +178,8 @@ def _scale_from_zero(store: LocalClusterStore, client: dict[str, str]) -> dict[s
 def _flink_figures(store: LocalClusterStore, state: Path) -> dict[str, float]:
     """Idle JobManager and TaskManager (registered, no job)."""
     store.apply(parse_cluster(_document(FLINK, "flink", min_workers=1)))
-    rest_url = wait(lambda: _client(state, FLINK), 60)["rest_url"]
-    wait(lambda: _taskmanagers(rest_url) == ["w0"], 300, 0.5)
+    client = wait(lambda: _client(state, FLINK), 60)
+    wait(lambda: _taskmanagers(client) == ["w0"], 300, 0.5)
     time.sleep(3)  # settled after the registration
     return {
         "jobmanager_idle_rss_mib": rss_mib(_leader(store, FLINK, "jobmanager")),
@@ -225,13 +226,16 @@ def _client(state: Path, name: str) -> dict | None:
         return None
 
 
-def _taskmanagers(rest_url: str) -> list[str]:
+def _taskmanagers(client: dict) -> list[str]:
+    """The TaskManagers the JobManager knows, asked with the cluster's REST credential."""
+    tls = flink_tls.load(Path(client["rest_tls_dir"]))
+    if tls is None:
+        return []
+    url = f"{client['rest_url']}/taskmanagers"
     try:
-        return [
-            tm["id"]
-            for tm in httpx.get(f"{rest_url}/taskmanagers", timeout=2).json()["taskmanagers"]
-        ]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        answer = httpx.get(url, timeout=2, verify=flink_tls.client_context(tls)).json()
+        return [tm["id"] for tm in answer["taskmanagers"]]
+    except (httpx.HTTPError, ssl.SSLError, ValueError, KeyError, TypeError):
         return []
 
 

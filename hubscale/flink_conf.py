@@ -5,7 +5,9 @@ adaptive scheduler rescales jobs to the slots there are, a fixed-delay restart s
 job back after a TaskManager goes away, and a Prometheus reporter on a per-cluster port range
 serves the metrics. A user's client (``flink run``, a PyFlink kernel) gets its own ``config.yaml``
 derived from the cluster's (``flink_client_config``): where the REST API is, the Pythons, the
-JVM options. Flink 2.x reads ``config.yaml`` (standard YAML) in ``FLINK_CONF_DIR``, flat keys too.
+JVM options, and the cluster's REST credential (``rest_tls_config``: mutual TLS, the keystore
+from ``hubscale.flink_tls``). Flink 2.x reads ``config.yaml`` (standard YAML) in
+``FLINK_CONF_DIR``, flat keys too.
 """
 
 from __future__ import annotations
@@ -31,6 +33,26 @@ CLIENT_KEYS = (
     "parallelism.default",
 )
 _TMPDIR_OPTION = re.compile(r"\s*-Djava\.io\.tmpdir=\S*")
+# The REST API's mutual TLS. One PKCS12 file is keystore and truststore: its certificate is the
+# cluster's own, self-signed, and the only one either side trusts (``hubscale.flink_tls``).
+REST_KEYSTORE = "rest.p12"  # its name in a conf dir (the client's copy), a Secret's key
+REST_TLS_PROTOCOL = "TLSv1.3"  # Flink's default, TLSv1.2 with TLS_RSA_WITH_AES_128_CBC_SHA, is
+REST_TLS_CIPHERS = "TLS_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256"  # refused by Python's ssl
+_REST_SSL = "security.ssl.rest"
+REST_KEYSTORE_KEYS = (f"{_REST_SSL}.keystore", f"{_REST_SSL}.truststore")
+# Copied from the cluster's configuration into a client's; the keystore paths become the client's.
+REST_TLS_KEYS = (
+    f"{_REST_SSL}.enabled",
+    f"{_REST_SSL}.authentication-enabled",
+    *REST_KEYSTORE_KEYS,
+    f"{_REST_SSL}.keystore-type",
+    f"{_REST_SSL}.truststore-type",
+    f"{_REST_SSL}.keystore-password",
+    f"{_REST_SSL}.key-password",
+    f"{_REST_SSL}.truststore-password",
+    "security.ssl.protocol",
+    "security.ssl.algorithms",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +87,30 @@ class FlinkClusterPorts:
 
 
 def rest_url(ports: FlinkClusterPorts, host: str = "127.0.0.1") -> str:
-    return f"http://{host}:{ports.rest}"
+    """The REST API (and web UI): HTTPS with client certificates only (``rest_tls_config``)."""
+    return f"https://{host}:{ports.rest}"
+
+
+def rest_tls_config(keystore: str | PurePath, password: str) -> dict[str, str]:
+    """Mutual TLS on the REST API with one cluster's credential (``hubscale.flink_tls``).
+
+    ``keystore`` is the PKCS12 file with the cluster's key and certificate, also its truststore:
+    the JobManager answers only clients that present that certificate, and a client (the user's
+    PyFlink, ``flink run``) with the same settings talks only to that JobManager. Plain HTTP gets a
+    redirect and no data. The TaskManagers need none of it: they reach the JobManager over RPC.
+    """
+    return {
+        f"{_REST_SSL}.enabled": "true",
+        f"{_REST_SSL}.authentication-enabled": "true",
+        **dict.fromkeys(REST_KEYSTORE_KEYS, str(keystore)),
+        f"{_REST_SSL}.keystore-type": "PKCS12",
+        f"{_REST_SSL}.truststore-type": "PKCS12",
+        f"{_REST_SSL}.keystore-password": password,
+        f"{_REST_SSL}.key-password": password,
+        f"{_REST_SSL}.truststore-password": password,
+        "security.ssl.protocol": REST_TLS_PROTOCOL,
+        "security.ssl.algorithms": REST_TLS_CIPHERS,
+    }
 
 
 def flink_config(
@@ -137,21 +182,39 @@ def flink_client_config(cluster: Mapping[str, object], directory: PurePath) -> d
 
     ``cluster`` is the cluster's own configuration (parsed YAML, nested or flat); the client keeps
     where its REST API is, the Python to run UDFs with and the JVM options Java 17 needs, and puts
-    its scratch and log files under ``directory``.
+    its scratch and log files under ``directory``. With the cluster's REST TLS it presents the
+    cluster's credential from its own copy of the keystore, ``client_keystore(directory)``.
     """
     config = {key: str(value) for key in CLIENT_KEYS if (value := lookup(cluster, key))}
     for key in ("rest.address", "rest.port"):
         if key not in config:
             raise ValueError(f"Flink cluster configuration has no {key!r}")
+    tls = {
+        key: _text(value) for key in REST_TLS_KEYS if (value := lookup(cluster, key)) is not None
+    }
+    if tls:
+        tls.update(dict.fromkeys(REST_KEYSTORE_KEYS, str(client_keystore(directory))))
     java_opts = _TMPDIR_OPTION.sub("", str(lookup(cluster, JAVA_OPTS_KEY) or "")).strip()
     tmp = directory / "tmp"
     return {
         **config,
+        **tls,
         "execution.target": "remote",
         "env.log.dir": str(directory / "logs"),
         "io.tmp.dirs": str(tmp),
         JAVA_OPTS_KEY: f"{java_opts} -Djava.io.tmpdir={tmp}".strip(),
     }
+
+
+def client_keystore(directory: PurePath) -> PurePath:
+    """Where a client directory keeps its copy of the cluster's keystore (beside its config)."""
+    return directory / "conf" / REST_KEYSTORE
+
+
+def rest_keystore(config: Mapping[str, object]) -> str | None:
+    """The keystore a parsed cluster configuration names for its REST API; None: no REST TLS."""
+    value = lookup(config, REST_KEYSTORE_KEYS[0])
+    return None if value is None else str(value)
 
 
 def dynamic_properties(properties: Mapping[str, str]) -> list[str]:
@@ -191,6 +254,11 @@ def render_config(config: Mapping[str, str]) -> str:
         _check_entry(key, value)
     lines = (f"{key}: {json.dumps(config[key], ensure_ascii=False)}\n" for key in sorted(config))
     return "".join(lines)
+
+
+def _text(value: object) -> str:
+    """A YAML value as Flink's text: ``true``, not Python's ``True``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _check_entry(key: str, value: str) -> None:

@@ -18,12 +18,15 @@ import yaml
 
 from hubscale.flink_conf import (
     MIN_TASKMANAGER_MEMORY_MIB,
+    REST_KEYSTORE,
     FlinkClusterPorts,
     flink_client_config,
     flink_config,
     render_config,
+    rest_tls_config,
     rest_url,
 )
+from hubscale.flink_tls import RestTls
 from hubscale.names import config_secret_name, service_host
 from hubscale.spark_conf import (
     SparkClusterPorts,
@@ -62,6 +65,9 @@ STATUS_FILE = "status.yaml"
 FLINK_CLIENT_CONFIG = "client-config.yaml"
 FLINK_CLIENT_DIR = PurePosixPath("/var/lib/hubscale/flink")
 FLINK_CLIENT_PYTHON = "/opt/flink-venv/bin/python"  # PyFlink's client side runs in the kernel's env
+# What a TaskManager pod mounts of the Secret: no REST credential (it reaches the JobManager over
+# RPC), no client configuration.
+FLINK_TASKMANAGER_FILES = ("config.yaml", "log4j-console.properties")
 # The distribution's env.java.opts.all (conf/config.yaml of apache-flink 2.3.0; a test compares).
 FLINK_JAVA_OPTS = " ".join(
     [
@@ -131,14 +137,27 @@ def endpoints(name: str, engine: Engine, namespace: str) -> dict[str, str]:
     return found
 
 
-def config_files(cluster: ComputeCluster, settings: ClusterSettings, secret: str) -> dict[str, str]:
+def rest_tls_hosts(name: str, namespace: str) -> list[str]:
+    """The names on a Flink cluster's REST certificate: its JobManager Service's."""
+    host = service_host(name, "flink", namespace)
+    return [host, f"{host}.cluster.local", host.removesuffix(".svc")]
+
+
+def config_files(
+    cluster: ComputeCluster,
+    settings: ClusterSettings,
+    secret: str,
+    rest_tls: RestTls | None = None,
+) -> dict[str, str | bytes]:
     """The files of the cluster's Secret, mounted at ``CONF_DIR`` in every pod of the cluster.
 
     Spark's ``spark-defaults.conf`` is also the client configuration of the user's drivers, who
     add their own ``spark.driver.host`` (the notebook pod's IP); their ports are fixed ranges
     (``SPARK_DRIVER_PORT_RANGES``), which ``driver_network_policy`` opens to the cluster.
     Flink's carries the PyFlink client's ``config.yaml`` too (``FLINK_CLIENT_CONFIG``), derived
-    from the cluster's own: the notebook pod copies it into its client directory.
+    from the cluster's own, and the cluster's REST credential ``rest_tls`` (``flink_tls.FILES``:
+    the JobManager's keystore; the notebook pod copies the keystore into its client directory, as
+    it does the client's config).
     """
     host = service_host(cluster.metadata.name, cluster.spec.engine, settings.namespace)
     worker = cluster.spec.worker
@@ -169,12 +188,15 @@ def config_files(cluster: ComputeCluster, settings: ClusterSettings, secret: str
         taskmanager_memory_mib(cluster),
         host=host,
     )
+    if rest_tls is None:
+        raise ValueError(f"{cluster.metadata.name}: a Flink cluster needs its REST credential")
     config.update(
         {
             "jobmanager.bind-host": "0.0.0.0",
             "taskmanager.bind-host": "0.0.0.0",
             "rest.bind-address": "0.0.0.0",
             "taskmanager.rpc.port": str(FLINK_TASKMANAGER_RPC),
+            **rest_tls_config(f"{CONF_DIR}/{REST_KEYSTORE}", rest_tls.password),
         }
     )
     del config["taskmanager.host"]  # each TaskManager's own pod IP, given on its command line
@@ -184,6 +206,7 @@ def config_files(cluster: ComputeCluster, settings: ClusterSettings, secret: str
         "config.yaml": render_config(config),
         "log4j-console.properties": FLINK_LOG4J_CONSOLE,
         FLINK_CLIENT_CONFIG: render_config(client),
+        **rest_tls.files(),
     }
 
 

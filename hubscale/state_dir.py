@@ -2,7 +2,8 @@
 
 ``<state>/clusters/``           ComputeCluster objects and their statuses (``hubscale.store``)
 ``<state>/runtime/<cluster>/``  a cluster's processes (the local backend): configuration, logs,
-                                ``pids/`` and ``client.json``, how a notebook reaches the cluster
+                                ``pids/`` and ``client.json``, how a notebook reaches the cluster;
+                                ``tls/``, a Flink cluster's REST credential (``flink_tls``)
 ``<state>/servers/<cluster>/``  a notebook server's own client files; also the process marker's root
 ``<state>/users/<user>/``       the notebook servers' home directories
 ``<state>/targets/``            Prometheus ``file_sd`` targets (the controller's default)
@@ -20,6 +21,7 @@ CLUSTERS = "clusters"
 RUNTIME = "runtime"
 PIDS = "pids"
 CLIENT_FILE = "client.json"
+REST_TLS = "tls"
 SERVERS = "servers"
 USERS = "users"
 TARGETS = "targets"
@@ -57,6 +59,11 @@ def pid_dir(cluster_runtime_dir: Path) -> Path:
 def client_file(cluster_runtime_dir: Path) -> Path:
     """A cluster's client description, written once its head runs."""
     return cluster_runtime_dir / CLIENT_FILE
+
+
+def rest_tls_dir(cluster_runtime_dir: Path) -> Path:
+    """A Flink cluster's REST credential (keystore, PEM copies, password; files 0600)."""
+    return cluster_runtime_dir / REST_TLS
 
 
 def servers_dir(state_dir: Path) -> Path:

@@ -7,8 +7,9 @@ and the drivers' PodMonitor select notebook pods by them), the environment from
 ``SPARK_CONF_DIR``; Flink's carries the PyFlink client's ``config.yaml``, which an init container
 copies into the client's own directory (an emptyDir), beside the distribution's log4j files from
 the image and the client's writable ``logs/`` and ``tmp/``, as in local mode
-(``spawner.flink_client``). So the kernels use what the controller gave their clusters, whatever
-its settings. Each Secret's short status (``STATUS_FILE``) is mounted on its own, without
+(``spawner.flink_client``), with the cluster's REST keystore (mode 0600), the credential its
+JobManager asks of every client. So the kernels use what the controller gave their clusters,
+whatever its settings. Each Secret's short status (``STATUS_FILE``) is mounted on its own, without
 ``subPath`` so the kubelet refreshes it, where ``HUBSCALE_<ENGINE>_STATUS_FILE`` names it for the
 kernels' notice (``spawner.kernel_notice``), as the local status files are.
 """
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from hubscale.flink_conf import REST_KEYSTORE, client_keystore
 from hubscale.kube_conf import (
     CONF_DIR,
     FLINK_CLIENT_CONFIG,
@@ -56,6 +58,10 @@ for sub in ("conf", "logs", "tmp"):
 for log4j in sorted(glob.glob(os.environ["HUBSCALE_LOG4J_GLOB"])):
     shutil.copyfile(log4j, root / "conf" / os.path.basename(log4j))
 shutil.copyfile(os.environ["HUBSCALE_CLIENT_CONFIG"], root / "conf" / "config.yaml")
+flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+with open(os.environ["HUBSCALE_KEYSTORE"], "rb") as source:
+    with os.fdopen(os.open(os.environ["HUBSCALE_CLIENT_KEYSTORE"], flags, 0o600), "wb") as copy:
+        shutil.copyfileobj(source, copy)
 """
 
 
@@ -119,7 +125,10 @@ def volumes(spark_cluster: str, flink_cluster: str) -> dict[str, dict[str, Any]]
             "secret": {
                 "secretName": config_secret_name(flink_cluster),
                 "optional": False,
-                "items": [{"key": FLINK_CLIENT_CONFIG, "path": "config.yaml"}],
+                "items": [
+                    {"key": FLINK_CLIENT_CONFIG, "path": "config.yaml"},
+                    {"key": REST_KEYSTORE, "path": REST_KEYSTORE},
+                ],
             },
         },
         FLINK_CLIENT_VOLUME: {"name": FLINK_CLIENT_VOLUME, "emptyDir": {}},
@@ -160,6 +169,8 @@ def flink_client_init_container(image: str) -> dict[str, Any]:
             {"name": "HUBSCALE_CLIENT_DIR", "value": str(FLINK_CLIENT_DIR)},
             {"name": "HUBSCALE_LOG4J_GLOB", "value": FLINK_LOG4J_GLOB},
             {"name": "HUBSCALE_CLIENT_CONFIG", "value": str(FLINK_CONF_MOUNT / "config.yaml")},
+            {"name": "HUBSCALE_KEYSTORE", "value": str(FLINK_CONF_MOUNT / REST_KEYSTORE)},
+            {"name": "HUBSCALE_CLIENT_KEYSTORE", "value": str(client_keystore(FLINK_CLIENT_DIR))},
         ],
         "volumeMounts": [
             {"name": FLINK_CLIENT_VOLUME, "mountPath": str(FLINK_CLIENT_DIR)},

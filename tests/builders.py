@@ -1,12 +1,15 @@
 """The tests' one way to write a ComputeCluster: as a document, an object or a spec.
 
 A test names only what it is about; the rest is alice's Spark cluster with the model's defaults.
+A Flink cluster's manifests also need a REST credential: ``rest_tls``.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from hubscale import flink_tls
 from hubscale.spec import API_VERSION, KIND, ComputeCluster, ComputeClusterSpec, parse_cluster
 
 
@@ -41,3 +44,9 @@ def cluster(
 def cluster_spec(engine: str = "spark", owner: str = "alice", **fields: Any) -> ComputeClusterSpec:
     """A spec alone (what the policy reads); ``fields`` by name or by the document's spelling."""
     return ComputeClusterSpec(owner=owner, engine=engine, **fields)
+
+
+@functools.cache
+def rest_tls() -> flink_tls.RestTls:
+    """A Flink cluster's REST credential, generated once per test session (~10 ms)."""
+    return flink_tls.generate(["alice-flink-jobmanager.hub.svc"])

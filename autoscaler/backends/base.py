@@ -7,6 +7,7 @@ runs, so a restarted controller picks up where the last one stopped.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -34,6 +35,8 @@ class Observation:
     workers: tuple[str, ...] = ()  # serving workers (starting or registered), oldest first
     draining: tuple[str, ...] = ()  # leaving: finishing their tasks, no longer counted
     endpoints: Mapping[str, str] = field(default_factory=dict)  # e.g. master_url, rest_url
+    # How the controller authenticates to the head's API (Flink REST: mutual TLS); None: not at all
+    rest_tls: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
 
 class Backend(Protocol):

@@ -94,7 +94,7 @@ class Controller:
         interval_s: float | None = None,
         metrics: ControllerMetrics | None = None,
         clock: Callable[[], float] = time.time,
-        flink_rest: Callable[[str], FlinkRest] = FlinkRest,
+        flink_rest: Callable[..., FlinkRest] = FlinkRest,  # (url, tls=context)
         budget_cores: int | None = None,
         flink_read_deadline_s: float = FLINK_READ_DEADLINE_S,
     ) -> None:
@@ -262,10 +262,11 @@ class Controller:
             signals[name] = flink_signal(readings, name, observation.workers, slots, demands[name])
 
     async def _flink_demand(self, observation: Observation) -> FlinkDemand:
-        """One JobManager's demand, whole within ``flink_read_deadline_s``."""
+        """One JobManager's demand over its TLS, whole within ``flink_read_deadline_s``."""
+        url = observation.endpoints["rest_url"]
         try:
             async with asyncio.timeout(self.flink_read_deadline_s):
-                async with self.flink_rest(observation.endpoints["rest_url"]) as rest:
+                async with self.flink_rest(url, tls=observation.rest_tls) as rest:
                     return await read_flink_demand(rest)
         except TimeoutError:
             deadline = self.flink_read_deadline_s

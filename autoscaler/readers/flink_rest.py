@@ -15,6 +15,7 @@ Each failure is wrapped in a ``FlinkError`` subclass that says what to do.
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -103,7 +104,8 @@ Bounds = tuple[int, int]  # (lowerBound, upperBound) of one job vertex's paralle
 
 
 class FlinkRest(HttpApi):
-    """Calls against one JobManager at ``url`` (e.g. http://127.0.0.1:8081), each with a timeout."""
+    """Calls against one JobManager at ``url`` (e.g. https://127.0.0.1:8081), each with a timeout;
+    ``tls`` presents the cluster's client certificate (``hubscale.flink_tls.client_context``)."""
 
     default_timeout_s = DEFAULT_TIMEOUT_S
 
@@ -205,6 +207,8 @@ class FlinkRest(HttpApi):
             raise FlinkUnavailable(f"{method} {self.url}{path}: timed out ({error!r})") from error
         except httpx.HTTPError as error:
             raise FlinkUnavailable(f"{method} {self.url}{path}: {error!r}") from error
+        except ssl.SSLError as error:  # a TLS alert on reading (TLS 1.3) escapes httpx unwrapped
+            raise FlinkUnavailable(f"{method} {self.url}{path}: TLS: {error!r}") from error
         if job_id is not None and (
             response.status_code == 404 or "FlinkJobNotFoundException" in response.text
         ):

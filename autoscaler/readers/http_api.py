@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, Self
 
 import httpx
@@ -16,7 +17,8 @@ def json_body(response: httpx.Response) -> Any:
 
 
 class HttpApi:
-    """An async client for one service at ``url``, each call bounded by ``timeout_s``."""
+    """An async client for one service at ``url``, each call bounded by ``timeout_s``; over
+    HTTPS with ``tls`` (which certificate to trust, which to present) when given."""
 
     default_timeout_s = 5.0
 
@@ -25,11 +27,16 @@ class HttpApi:
         url: str,
         timeout_s: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
         self._http = httpx.AsyncClient(
-            base_url=self.url, timeout=timeout, transport=transport, follow_redirects=False
+            base_url=self.url,
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+            verify=tls if tls is not None else True,
         )
 
     async def aclose(self) -> None:

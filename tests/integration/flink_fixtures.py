@@ -1,7 +1,8 @@
 """A real Flink session cluster from the pyflink distribution, shared by the session's Flink tests.
 
-One JobManager and one 1-slot TaskManager, started as the local backend starts them; tests may add
-TaskManagers and must stop them again.
+One JobManager and one 1-slot TaskManager, started as the local backend starts them (its REST API
+over mutual TLS with the cluster's own credential); tests may add TaskManagers and must stop them
+again.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import ssl
 import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -19,7 +21,7 @@ import pytest
 
 from autoscaler.backends.local.flink import LocalFlinkCluster
 from autoscaler.readers.flink_rest import FlinkRest
-from hubscale import processes
+from hubscale import flink_tls, processes
 from hubscale.engines import flink_client_env, flink_home
 from hubscale.flink_conf import FlinkClusterPorts
 from hubscale.ports import free_port_range
@@ -49,14 +51,26 @@ def submit_job(env: dict[str, str], script: Path, parallelism: int) -> str:
     return found.group(1)
 
 
-def rest_call(url: str, call: Callable[[FlinkRest], Awaitable[T]], timeout_s: float = 10) -> T:
-    """Run one FlinkRest call from synchronous test code."""
+def rest_call(
+    url: str,
+    call: Callable[[FlinkRest], Awaitable[T]],
+    timeout_s: float = 10,
+    tls: ssl.SSLContext | None = None,
+) -> T:
+    """Run one FlinkRest call from synchronous test code (``tls``: the cluster's credential)."""
 
     async def run() -> T:
-        async with FlinkRest(url, timeout_s=timeout_s) as rest:
+        async with FlinkRest(url, timeout_s=timeout_s, tls=tls) as rest:
             return await call(rest)
 
     return asyncio.run(run())
+
+
+def client_tls(client: Mapping[str, str]) -> ssl.SSLContext:
+    """The controller's TLS context for the cluster a ``client.json`` describes."""
+    found = flink_tls.load(Path(client["rest_tls_dir"]))
+    assert found is not None, f"no REST credential in {client['rest_tls_dir']}"
+    return flink_tls.client_context(found)
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -92,8 +106,12 @@ class RunningFlink:
     def rest_url(self) -> str:
         return self.cluster.rest_url
 
+    @property
+    def tls(self) -> ssl.SSLContext:
+        return client_tls(self.cluster.client_config())
+
     def rest(self, call: Callable[[FlinkRest], Awaitable[T]]) -> T:
-        return rest_call(self.rest_url, call)
+        return rest_call(self.rest_url, call, tls=self.tls)
 
     def registered(self) -> set[str]:
         """The started TaskManagers the JobManager knows (none while it is not up): the local
@@ -148,13 +166,13 @@ def taskmanagers(platform: LocalPlatform, name: str) -> dict[str, int]:
     return processes.group_leaders(f"{platform.prefix(name)}taskmanager-")
 
 
-def running_on_all_slots(rest_url: str, job: str, slots: int) -> bool:
-    """The job runs, and every slot of the cluster is taken by it."""
+def running_on_all_slots(client: Mapping[str, str], job: str, slots: int) -> bool:
+    """The job runs, and every slot of the cluster (its ``client.json``) is taken by it."""
 
     async def look(rest):
         return await rest.jobs(), await rest.taskmanagers()
 
-    jobs, registered = rest_call(rest_url, look)
+    jobs, registered = rest_call(client["rest_url"], look, tls=client_tls(client))
     state = next(j.state for j in jobs if j.id == job)
     used = sum(tm.slots_total - tm.slots_free for tm in registered)
     return state == "RUNNING" and used == slots == sum(tm.slots_total for tm in registered)

@@ -23,7 +23,7 @@ from autoscaler.controller.metrics import ControllerMetrics
 from hubscale.kube_conf import ClusterSettings
 from hubscale.names import CLUSTER_LABEL, ROLE_LABEL
 from spawner.profiles import ProfileError, load_profiles
-from tests.builders import cluster
+from tests.builders import cluster, rest_tls
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.chart import (
     CHART,
@@ -372,7 +372,7 @@ def test_every_pod_of_the_chart_and_of_the_controller_runs_unprivileged():
     settings = ClusterSettings(NAMESPACE, "spark:1", "flink:1")
     for engine in ("spark", "flink"):
         compute = cluster(f"alice-{engine}", engine)
-        for manifest in cluster_objects(compute, "uid-1", settings, "secret"):
+        for manifest in cluster_objects(compute, "uid-1", settings, "secret", rest_tls()):
             if manifest["kind"] == "Deployment":
                 assert_unprivileged(manifest["spec"]["template"], manifest["metadata"]["name"])
 
@@ -754,7 +754,7 @@ def test_cluster_podmonitor_scrapes_each_role_where_the_controller_says():
     pods = []
     for engine in ("spark", "flink"):
         compute = cluster(f"alice-{engine}", engine)
-        for manifest in cluster_objects(compute, "uid-1", settings, "secret"):
+        for manifest in cluster_objects(compute, "uid-1", settings, "secret", rest_tls()):
             if manifest["kind"] == "Deployment":
                 pods.append(manifest["spec"]["template"])
     assert len(pods) == 4

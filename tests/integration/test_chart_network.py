@@ -29,7 +29,7 @@ from hubscale.kube_conf import (
 )
 from hubscale.names import USER_LABEL, user_label
 from spawner.notebook_pod import pod_labels
-from tests.builders import cluster
+from tests.builders import cluster, rest_tls
 from tests.kube.chart import CHART, NAMESPACE, PREFIX, Manifest, find, one, render
 
 METADATA = "169.254.169.254"
@@ -131,7 +131,9 @@ def cluster_pods(owner: str, engine: str, settings: ClusterSettings, first_ip: i
     """The controller's NetworkPolicies and pods (by role) of one user's cluster."""
     compute = cluster(f"{owner}-{engine}", engine, owner)
     pods, policies = {}, []
-    for index, manifest in enumerate(cluster_objects(compute, "uid", settings, "secret")):
+    for index, manifest in enumerate(
+        cluster_objects(compute, "uid", settings, "secret", rest_tls())
+    ):
         if manifest["kind"] == "NetworkPolicy":
             policies.append(manifest)
         if manifest["kind"] == "Deployment":

@@ -46,6 +46,7 @@ from tests.integration.controller_fixtures import (
     status_workers,
 )
 from tests.integration.flink_fixtures import (
+    client_tls,
     rest_call,
     running_on_all_slots,
     submit,
@@ -303,21 +304,21 @@ def taskmanager_killed_during_a_flink_job(rig: LocalRig) -> None:
     platform, name = rig.platform, "killed-taskmanager"
     platform.apply(name, engine="flink", minWorkers=2, maxWorkers=2, worker=SMALL_WORKER)
     wait_for(lambda: len(taskmanagers(platform, name)) == 2, timeout_s=180)
-    rest_url = platform.client(name)["rest_url"]
+    client = platform.client(name)
     job = submit(platform, name, rig.tmp_path, parallelism=2)
-    wait_for(lambda: running_on_all_slots(rest_url, job, 2), timeout_s=240, every_s=1)
+    wait_for(lambda: running_on_all_slots(client, job, 2), timeout_s=240, every_s=1)
     marker = platform.prefix(name) + "taskmanager-w0"
     victim = taskmanagers(platform, name)[marker]
 
     processes.kill_group(victim)
     wait_for(lambda: taskmanagers(platform, name).get(marker, victim) != victim, timeout_s=60)
     # The same job (not lost, not resubmitted) runs again on both slots of two TaskManagers.
-    wait_for(lambda: running_on_all_slots(rest_url, job, 2), timeout_s=240, every_s=1)
+    wait_for(lambda: running_on_all_slots(client, job, 2), timeout_s=240, every_s=1)
     assert sorted(taskmanagers(platform, name)) == [
         platform.prefix(name) + f"taskmanager-w{i}" for i in (0, 1)
     ]
     assert victim not in processes.marked(platform.prefix(name))  # its whole group is gone
-    rest_call(rest_url, lambda rest: rest.cancel(job))
+    rest_call(client["rest_url"], lambda rest: rest.cancel(job), tls=client_tls(client))
 
 
 def malformed_file_among_good_ones(rig: LocalRig) -> None:

@@ -7,11 +7,16 @@ jobs stops and cancels them again. Jobs are PyFlink programs with a Python UDF, 
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
+import subprocess
+import tempfile
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from autoscaler.readers.flink_rest import (
     FlinkBadResponse,
@@ -19,7 +24,10 @@ from autoscaler.readers.flink_rest import (
     FlinkRequestRejected,
     FlinkUnavailable,
 )
-from hubscale import processes
+from hubscale import flink_tls, processes
+from hubscale.engines import flink_client_env, flink_python
+from spawner.flink_client import write_client_dir
+from spawner.notebook_env import flink_env
 from tests.integration.flink_fixtures import (
     STARTUP_TIMEOUT_S,
     RunningFlink,
@@ -86,7 +94,96 @@ def test_rest_failures_come_back_as_typed_errors(flink):
     with pytest.raises(ValueError, match="not a Flink job"):
         flink.rest(lambda rest: rest.cancel("../taskmanagers"))
     with pytest.raises(FlinkBadResponse):  # /jobs/overview: Flink's JSON, but not an overview
-        rest_call(f"{flink.rest_url}/jobs", lambda rest: rest.overview())
+        rest_call(f"{flink.rest_url}/jobs", lambda rest: rest.overview(), tls=flink.tls)
+
+
+def test_the_rest_api_answers_only_clients_with_the_clusters_certificate(flink):
+    """Issue 14, finding 2: any local process could submit, cancel and read jobs here."""
+    url = f"{flink.rest_url}/overview"
+    assert url.startswith("https://127.0.0.1:")
+    plain = httpx.get(url.replace("https://", "http://"), timeout=10)
+    assert plain.status_code != 200 and not plain.content  # a redirect to https, no data
+    for refused in (no_certificate(), a_certificate(flink_tls.generate(["127.0.0.1"]))):
+        with pytest.raises((httpx.HTTPError, ssl.SSLError)):
+            httpx.get(url, verify=refused, timeout=10).raise_for_status()
+    answer = httpx.get(url, verify=flink.tls, timeout=10)  # the controller's own context
+    assert answer.status_code == 200 and answer.json()["taskmanagers"] >= 1
+
+
+def test_another_clusters_certificate_is_refused_even_where_it_trusts_this_one(flink, tmp_path):
+    """Another cluster's credential (as the local backend generates one per cluster) opens only
+    that cluster: the JobManager trusts its own certificate and no other."""
+    other = flink_tls.ensure(tmp_path / "other-cluster" / "tls")
+    assert other.fingerprint() != flink_tls.load(flink.cluster.tls_dir).fingerprint()
+    own = flink_tls.load(flink.cluster.tls_dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cadata=own.certificate.decode())  # trusts this JobManager
+    context.load_cert_chain(
+        tmp_path / "other-cluster" / "tls" / flink_tls.CERTIFICATE,
+        tmp_path / "other-cluster" / "tls" / flink_tls.PRIVATE_KEY,
+    )
+    with pytest.raises((httpx.HTTPError, ssl.SSLError)):
+        httpx.get(f"{flink.rest_url}/jobs/overview", verify=context, timeout=10).raise_for_status()
+    with pytest.raises(FlinkUnavailable):  # and the controller's client says so, typed
+        rest_call(flink.rest_url, lambda rest: rest.jobs(), tls=flink_tls.client_context(other))
+
+
+BATCH_JOB = """
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
+rows = env.execute_sql("SELECT SUM(x) FROM (VALUES (1), (2), (3), (4)) AS t(x)").collect()
+with rows:
+    print("SUM", [row[0] for row in rows])
+"""
+
+
+def test_a_pyflink_batch_job_runs_from_the_notebooks_client_config(flink, tmp_path):
+    """The kernel's path: the client directory the spawner writes (its own keystore copy and
+    config), the environment a Flink kernel gets, PyFlink's gateway submitting remotely."""
+    client_dir = write_client_dir(flink.cluster.conf_dir, tmp_path / "client")
+    config = yaml.safe_load((client_dir / "conf" / "config.yaml").read_text())
+    assert config["security.ssl.rest.keystore"] == str(client_dir / "conf" / "rest.p12")
+    assert (client_dir / "conf" / "rest.p12").stat().st_mode & 0o777 == 0o600
+    script = tmp_path / "batch.py"
+    script.write_text(BATCH_JOB)
+    env = {
+        **os.environ,
+        **flink_client_env(client_dir / "conf"),
+        **flink_env(flink.cluster.client_config(), client_dir),
+        "TMPDIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [str(flink_python()), str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert "SUM [10]" in result.stdout
+    jobs = flink.rest(lambda rest: rest.jobs())  # it ran on the session cluster, not in-process
+    assert any(job.state == "FINISHED" for job in jobs)
+
+
+def no_certificate() -> ssl.SSLContext:
+    """A client that accepts any server and presents nothing."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def a_certificate(tls: flink_tls.RestTls) -> ssl.SSLContext:
+    """A client that accepts any server and presents ``tls``'s certificate."""
+    context = no_certificate()
+    with tempfile.TemporaryDirectory() as scratch:
+        chain, key = Path(scratch) / flink_tls.CERTIFICATE, Path(scratch) / flink_tls.PRIVATE_KEY
+        chain.write_bytes(tls.certificate)
+        key.write_bytes(tls.private_key)
+        context.load_cert_chain(chain, key)
+    return context
 
 
 def test_jobmanager_and_taskmanager_serve_prometheus_metrics_on_loopback(flink):

@@ -25,6 +25,7 @@ from hubscale import processes
 from hubscale.state_dir import runtime_dir, servers_dir
 from local_stack.stack import Stack
 from tests.integration.browser import chromium, log_in, visible_text, wait
+from tests.integration.flink_fixtures import client_tls
 from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.support import wait_for
 
@@ -283,7 +284,8 @@ def test_a_flink_sql_job_from_the_users_kernel_runs_on_their_flink_cluster(hub, 
     assert run.status == "ok", run.error or run.stderr[-3000:]
     assert run.lines("ROWS") == ["[(1, 1), (2, 4), (3, 9), (4, 16)]"]
     (job_id,) = run.lines("JOB")
-    job = httpx.get(f"{flink['rest_url']}/jobs/{job_id}", timeout=10).json()
+    job = httpx.get(f"{flink['rest_url']}/jobs/{job_id}", timeout=10, verify=client_tls(flink))
+    job = job.json()
     assert job["state"] == "FINISHED"
     assert taskmanagers.most >= 1, "the Flink cluster did not grow for the job"
 

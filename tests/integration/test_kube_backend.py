@@ -5,13 +5,17 @@ calls, not a cluster."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable, Iterator
 
 import pytest
+import yaml
+from cryptography import x509
 
 from autoscaler.backends.base import BackendError, Observation
 from autoscaler.backends.kubernetes.backend import VICTIM_DELETION_COST, KubernetesBackend
 from autoscaler.backends.kubernetes.manifests import DELETION_COST
+from hubscale import flink_tls
 from hubscale.spec import ComputeCluster, parse_cluster
 from tests.kube.apiserver import ApiServerDouble, resource
 from tests.kube.fixtures import (
@@ -84,6 +88,38 @@ def test_ensure_twice_writes_nothing_the_second_time_over_http(apiserver):
     run_backend(apiserver, twice)
 
 
+def test_a_flink_clusters_rest_credential_is_generated_once_into_its_secret_over_http(apiserver):
+    """Issue 14, finding 2: the key material lives in the cluster's config Secret (kept across
+    loops and controller restarts) and the controller's REST client gets a TLS context for it."""
+    cluster = make_cluster(apiserver, "alice-flink", "flink")
+
+    async def twice(backend: KubernetesBackend) -> Observation:
+        first = await backend.ensure(cluster)
+        writes = sum(apiserver.count(m) for m in ("POST", "PATCH", "PUT", "DELETE"))
+        data = apiserver.get("secrets", NAMESPACE, "alice-flink-config")["data"]
+        again = await backend.ensure(cluster)
+        assert sum(apiserver.count(m) for m in ("POST", "PATCH", "PUT", "DELETE")) == writes
+        assert apiserver.get("secrets", NAMESPACE, "alice-flink-config")["data"] == data
+        assert first.rest_tls is again.rest_tls is not None  # one context per credential
+        return again
+
+    seen = run_backend(apiserver, twice)
+    data = {
+        key: base64.b64decode(value)
+        for key, value in apiserver.get("secrets", NAMESPACE, "alice-flink-config")["data"].items()
+    }
+    tls = flink_tls.RestTls.from_files(data)
+    assert tls is not None and seen.rest_tls is flink_tls.client_context(tls)
+    certificate = x509.load_pem_x509_certificate(tls.certificate)
+    hosts = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "alice-flink-jobmanager.hub.svc" in hosts.get_values_for_type(x509.DNSName)
+    config = yaml.safe_load(data["config.yaml"])
+    assert config["security.ssl.rest.keystore"] == "/etc/hubscale/rest.p12"
+    assert config["security.ssl.rest.keystore-password"] == tls.password
+    # A restarted controller (a new backend) reads the same credential back.
+    assert run_backend(apiserver, lambda backend: backend.ensure(cluster)).rest_tls is seen.rest_tls
+
+
 def test_ensure_keeps_the_auth_secret_and_patches_what_changed_over_http(apiserver):
     cluster = make_cluster(apiserver, "alice-spark")
     bigger = cluster.model_copy(
@@ -123,7 +159,7 @@ def test_observe_reports_running_workers_after_kubelet_runs_them_over_http(apise
             names(apiserver, "pods", "hubscale.io/role=taskmanager")
         )
         assert len(seen.workers) == 2
-        assert seen.endpoints["rest_url"] == "http://alice-flink-jobmanager.hub.svc:8081"
+        assert seen.endpoints["rest_url"] == "https://alice-flink-jobmanager.hub.svc:8081"
 
     run_backend(apiserver, scenario)
 

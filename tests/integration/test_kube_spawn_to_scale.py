@@ -11,6 +11,7 @@ environment names, gives the kernels' notice. This proves the calls and objects,
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import signal
 import time
@@ -98,6 +99,10 @@ def flink_client(double: ApiServerDouble, pod_name: str, root: Path) -> dict[str
     env = {e["name"]: e.get("value") for e in container["env"]}
     conf_dir = mounts.local(container, env["FLINK_CONF_DIR"])
     config = yaml.safe_load((conf_dir / "config.yaml").read_text())
+    # Its copy of the cluster's REST keystore, from the Secret the controller wrote.
+    keystore = mounts.local(container, config["security.ssl.rest.keystore"])
+    secret = double.get("secrets", NAMESPACE, config_secret_name(FLINK))["data"]
+    assert Path(keystore).read_bytes() == base64.b64decode(secret["rest.p12"])
     return {key: config[key] for key in ("rest.address", "rest.port", "python.executable")}
 
 

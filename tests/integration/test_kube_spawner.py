@@ -87,7 +87,7 @@ def test_spawn_creates_the_pod_then_its_clusters_owned_by_it_against_the_api_ser
     assert env["SPARK_CONF_DIR"] == "/etc/hubscale"
     assert env["SPARK_MASTER"] == f"spark://{spark}-master.{NAMESPACE}.svc:7077"
     assert env["SPARK_LOCAL_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
-    assert env["FLINK_REST_URL"] == f"http://{flink}-jobmanager.{NAMESPACE}.svc:8081"
+    assert env["FLINK_REST_URL"] == f"https://{flink}-jobmanager.{NAMESPACE}.svc:8081"
     assert env["FLINK_CONF_DIR"] == "/var/lib/hubscale/flink/conf"
     assert "--MappingKernelManager.default_kernel_name=spark" in container["args"]
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
@@ -99,6 +99,11 @@ def test_spawn_creates_the_pod_then_its_clusters_owned_by_it_against_the_api_ser
     flink_secret = volumes[FLINK_CONF_VOLUME]["secret"]
     assert flink_secret["secretName"] == config_secret_name(flink)
     assert FLINK_CONF_VOLUME in {m["name"] for m in init["volumeMounts"]}
+    # The cluster's REST keystore reaches the client's directory through the init container only.
+    assert {"key": "rest.p12", "path": "rest.p12"} in flink_secret["items"]
+    assert FLINK_CONF_VOLUME not in {m["name"] for m in container["volumeMounts"]}
+    init_env = {e["name"]: e["value"] for e in init["env"]}
+    assert init_env["HUBSCALE_CLIENT_KEYSTORE"] == "/var/lib/hubscale/flink/conf/rest.p12"
 
     assert sorted(c["metadata"]["name"] for c in clusters) == sorted([spark, flink])
     for cluster in clusters:

@@ -16,6 +16,7 @@ from hubscale.engines import spark_client_env
 from spawner.cluster_clients import read_client
 from spawner.flink_client import write_client_dir
 from spawner.notebook_env import flink_env, spark_env
+from tests.integration.flink_fixtures import client_tls
 from tests.nb_support import REPO, engine_kernels_env, run_pytest
 from tests.support import wait_for
 
@@ -61,7 +62,8 @@ def test_the_examples_run_green_on_the_users_own_spark_and_flink_clusters(
     # They ran on the user's clusters, not on a local Spark or a mini-cluster in the kernel.
     apps = httpx.get(f"{spark['master_ui']}/json/", timeout=10).json()["completedapps"]
     assert "examples-spark-batch" in [app["name"] for app in apps]
-    jobs = httpx.get(f"{flink['rest_url']}/jobs/overview", timeout=10).json()["jobs"]
+    overview = httpx.get(f"{flink['rest_url']}/jobs/overview", timeout=10, verify=client_tls(flink))
+    jobs = overview.json()["jobs"]
     kinds = sorted((job["jobType"], job["state"]) for job in jobs)
     assert kinds == [("BATCH", "FINISHED"), ("STREAMING", "FINISHED")]
 

@@ -240,7 +240,7 @@ def test_an_unchanged_status_is_not_rewritten(tmp_path: Path):
 
 def flink_jobmanager(handle: Callable[[httpx.Request], httpx.Response]):
     """The controller's JobManager clients, all answered by ``handle`` (a MockTransport)."""
-    return lambda url: FlinkRest(url, transport=httpx.MockTransport(handle))
+    return lambda url, tls=None: FlinkRest(url, transport=httpx.MockTransport(handle))
 
 
 ONE_JOB = {  # Prometheus: the JobManager has one job with a JobMaster, running

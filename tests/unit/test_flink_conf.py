@@ -15,6 +15,8 @@ from hubscale.flink_conf import (
     flink_config,
     lookup,
     render_config,
+    rest_keystore,
+    rest_tls_config,
     rest_url,
     shipped_java_opts,
 )
@@ -51,7 +53,7 @@ def test_every_listener_and_advertised_address_is_loopback():
     assert conf["jobmanager.rpc.port"] == "6123"
     assert conf["rest.port"] == "8081"
     assert conf["blob.server.port"] == "6124"
-    assert rest_url(PORTS) == "http://127.0.0.1:8081"
+    assert rest_url(PORTS) == "https://127.0.0.1:8081"
 
 
 def test_jobs_rescale_with_the_adaptive_scheduler_and_restart_after_losing_a_taskmanager():
@@ -164,6 +166,31 @@ def test_the_flink_client_targets_the_users_remote_session_cluster():
         "env.java.opts.all": "--add-opens=java.base/java.util=ALL-UNNAMED "
         "-Djava.io.tmpdir=/clients/alice-flink/tmp",
     }
+
+
+def test_the_rest_api_asks_every_client_for_the_clusters_certificate():
+    tls = rest_tls_config("/srv/c1/tls/rest.p12", "pw")
+    assert tls["security.ssl.rest.enabled"] == "true"
+    assert tls["security.ssl.rest.authentication-enabled"] == "true"  # mutual: clients too
+    # One file: the cluster's own certificate is the only one either side trusts.
+    assert tls["security.ssl.rest.keystore"] == tls["security.ssl.rest.truststore"]
+    assert tls["security.ssl.rest.keystore-type"] == tls["security.ssl.rest.truststore-type"]
+    assert tls["security.ssl.protocol"] == "TLSv1.3"
+    assert rest_keystore({**A_CLUSTERS_CONFIG, **tls}) == "/srv/c1/tls/rest.p12"
+    assert rest_keystore(A_CLUSTERS_CONFIG) is None
+
+
+def test_the_flink_client_presents_the_clusters_credential_from_its_own_keystore_copy():
+    cluster = {**A_CLUSTERS_CONFIG, **rest_tls_config("/clusters/alice-flink/tls/rest.p12", "pw")}
+    config = flink_client_config(cluster, PurePath("/clients/alice-flink"))
+    copy = "/clients/alice-flink/conf/rest.p12"
+    assert config["security.ssl.rest.keystore"] == config["security.ssl.rest.truststore"] == copy
+    tls = {key: value for key, value in config.items() if key.startswith("security.ssl.")}
+    expected = rest_tls_config(copy, "pw")
+    assert tls == expected
+    nested = yaml.safe_load("security:\n  ssl:\n    rest:\n      enabled: true\n")
+    client = flink_client_config({**A_CLUSTERS_CONFIG, **nested}, PurePath("/c"))
+    assert client["security.ssl.rest.enabled"] == "true"  # Flink's spelling, not Python's
 
 
 def test_the_flink_client_reads_nested_yaml_keys_too():

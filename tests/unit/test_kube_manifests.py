@@ -20,7 +20,7 @@ from autoscaler.backends.local.spark import LocalSparkCluster
 from hubscale import kube_conf, names
 from hubscale.flink_conf import shipped_java_opts
 from hubscale.spark_conf import DECOMMISSION_TIMEOUT_S
-from tests.builders import cluster
+from tests.builders import cluster, rest_tls
 from tests.kube.schemas import assert_valid
 
 SETTINGS = kube_conf.ClusterSettings("hub", "hubscale/spark:4.3.0", "hubscale/flink:2.3.0")
@@ -35,7 +35,7 @@ def by_kind(objects):
 
 @pytest.mark.parametrize("engine", ["spark", "flink"])
 def test_every_object_validates_strictly_against_the_kubernetes_schemas(engine):
-    for manifest in km.cluster_objects(cluster(engine=engine), UID, SETTINGS, SECRET):
+    for manifest in km.cluster_objects(cluster(engine=engine), UID, SETTINGS, SECRET, rest_tls()):
         assert_valid(manifest)
 
 
@@ -52,7 +52,9 @@ def test_spark_cluster_is_secret_policy_service_master_and_workers():
 
 
 def test_flink_cluster_is_secret_policy_service_jobmanager_and_taskmanagers():
-    objects = by_kind(km.cluster_objects(cluster("bob-flink", "flink"), UID, SETTINGS, SECRET))
+    objects = by_kind(
+        km.cluster_objects(cluster("bob-flink", "flink"), UID, SETTINGS, SECRET, rest_tls())
+    )
     assert set(objects) == {
         ("Secret", "config"),
         ("NetworkPolicy", "ingress"),
@@ -64,7 +66,7 @@ def test_flink_cluster_is_secret_policy_service_jobmanager_and_taskmanagers():
 
 @pytest.mark.parametrize("engine", ["spark", "flink"])
 def test_every_object_is_owned_by_the_compute_cluster_and_labelled(engine):
-    for manifest in km.cluster_objects(cluster(engine=engine), UID, SETTINGS, SECRET):
+    for manifest in km.cluster_objects(cluster(engine=engine), UID, SETTINGS, SECRET, rest_tls()):
         assert manifest["metadata"]["ownerReferences"] == [
             {"apiVersion": "hubscale.io/v1alpha1", "kind": "ComputeCluster",
              "name": "alice-spark", "uid": UID, "controller": True, "blockOwnerDeletion": True}
@@ -152,7 +154,8 @@ def test_no_policy_selects_notebook_pods_by_the_user_label(engine):
     """A user label comes from a name a user may choose; the policies name the notebook pod of
     the cluster's own server by its cluster label (issue 14, finding 1)."""
     owner = "jane doe"
-    objects = km.cluster_objects(cluster(f"jane-{engine}", engine, owner), UID, SETTINGS, SECRET)
+    compute = cluster(f"jane-{engine}", engine, owner)
+    objects = km.cluster_objects(compute, UID, SETTINGS, SECRET, rest_tls())
     for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
         selectors = [policy["spec"]["podSelector"]] + [
             peer["podSelector"]
@@ -165,19 +168,70 @@ def test_no_policy_selects_notebook_pods_by_the_user_label(engine):
 
 
 def test_flink_clusters_open_nothing_on_the_notebook_pod():
-    objects = km.cluster_objects(cluster("bob-flink", "flink"), UID, SETTINGS, "")
+    objects = km.cluster_objects(cluster("bob-flink", "flink"), UID, SETTINGS, "", rest_tls())
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     assert [p["metadata"]["name"] for p in policies] == ["bob-flink-ingress"]
 
 
 def test_flink_config_binds_all_interfaces_and_names_the_jobmanager_service():
-    secret = km.config_secret(cluster("bob-flink", "flink", worker={"cores": 2}), UID, SETTINGS, "")
+    secret = km.config_secret(
+        cluster("bob-flink", "flink", worker={"cores": 2}), UID, SETTINGS, "", rest_tls()
+    )
     config = yaml.safe_load(base64.b64decode(secret["data"]["config.yaml"]))
     assert config["jobmanager.rpc.address"] == "bob-flink-jobmanager.hub.svc"
     assert config["rest.bind-address"] == "0.0.0.0"
     assert config["taskmanager.numberOfTaskSlots"] == "2"
     assert "taskmanager.host" not in config
     assert "secret" not in secret["data"]
+
+
+def test_the_flink_secret_carries_the_rest_credential_and_the_config_the_mounted_keystore():
+    """Issue 14, finding 2: the JobManager's REST API asks for the cluster's client certificate;
+    the keystore is in the config Secret, where the JobManager's pod mounts it (``CONF_DIR``)."""
+    tls = rest_tls()
+    objects = by_kind(km.cluster_objects(cluster("bob-flink", "flink"), UID, SETTINGS, "", tls))
+    data = {
+        key: base64.b64decode(value) for key, value in objects[("Secret", "config")]["data"].items()
+    }
+    assert data["rest.p12"] == tls.keystore
+    assert (data["rest.crt"], data["rest.key"]) == (tls.certificate, tls.private_key)
+    assert data["rest.password"] == tls.password.encode()
+    config = yaml.safe_load(data["config.yaml"])
+    assert config["security.ssl.rest.enabled"] == "true"
+    assert config["security.ssl.rest.authentication-enabled"] == "true"
+    keystore = f"{kube_conf.CONF_DIR}/rest.p12"
+    assert (
+        config["security.ssl.rest.keystore"] == config["security.ssl.rest.truststore"] == keystore
+    )
+    assert config["security.ssl.rest.keystore-password"] == tls.password
+    assert config["security.ssl.rest.key-password"] == tls.password
+    assert config["security.ssl.rest.truststore-password"] == tls.password
+
+    def mounts(role: str) -> tuple[dict, dict]:
+        pod = objects[("Deployment", role)]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "config"]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "config"]
+        return mount, volume["secret"]
+
+    mount, secret = mounts("jobmanager")
+    assert mount["mountPath"] == kube_conf.CONF_DIR and "items" not in secret  # all of it
+    # The TaskManagers reach the JobManager over RPC: they get no REST credential.
+    mount, secret = mounts("taskmanager")
+    assert mount["mountPath"] == kube_conf.CONF_DIR
+    assert [item["key"] for item in secret["items"]] == ["config.yaml", "log4j-console.properties"]
+
+
+def test_a_flink_cluster_without_its_rest_credential_is_refused():
+    with pytest.raises(ValueError, match="REST credential"):
+        km.cluster_objects(cluster("bob-flink", "flink"), UID, SETTINGS, "")
+
+
+def test_the_jobmanagers_certificate_names_its_service():
+    assert kube_conf.endpoints("bob-flink", "flink", "hub")["rest_url"] == (
+        "https://bob-flink-jobmanager.hub.svc:8081"
+    )
+    assert "bob-flink-jobmanager.hub.svc" in kube_conf.rest_tls_hosts("bob-flink", "hub")
 
 
 def test_taskmanagers_use_their_pod_name_as_resource_id():

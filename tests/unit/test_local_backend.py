@@ -75,6 +75,9 @@ class SleepEngine:
     def client_config(self) -> dict[str, str]:
         return {"engine": "spark", "fake": self.name}
 
+    def rest_tls(self) -> None:
+        return None
+
 
 @pytest.fixture
 def backend(tmp_path: Path) -> Iterator[LocalBackend]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from hubscale.kube_conf import ClusterSettings, config_files
+from hubscale.kube_conf import FLINK_CLIENT_DIR, ClusterSettings, config_files
 from hubscale.names import user_label
 from spawner.notebook_pod import (
     FLINK_CLIENT_SCRIPT,
@@ -20,7 +20,7 @@ from spawner.notebook_pod import (
     volume_mounts,
     volumes,
 )
-from tests.builders import cluster
+from tests.builders import cluster, rest_tls
 
 FLINK = cluster("alice-flink-12345678", "flink", maxWorkers=2)
 
@@ -48,7 +48,10 @@ def test_the_clusters_secrets_are_mounted_read_only_and_the_pod_waits_for_them()
         "secret": {
             "secretName": "alice-flink-1-config",
             "optional": False,
-            "items": [{"key": "client-config.yaml", "path": "config.yaml"}],
+            "items": [
+                {"key": "client-config.yaml", "path": "config.yaml"},
+                {"key": "rest.p12", "path": "rest.p12"},  # the cluster's REST credential
+            ],
         },
     }
     assert volume_mounts()["hubscale-spark-conf"] == {
@@ -65,7 +68,7 @@ def test_the_environment_points_at_the_users_own_clusters():
         "SPARK_LOCAL_IP": {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         "FLINK_CONF_DIR": "/var/lib/hubscale/flink/conf",
         "FLINK_LOG_DIR": "/var/lib/hubscale/flink/logs",
-        "FLINK_REST_URL": "http://alice-flink-1-jobmanager.hub.svc:8081",
+        "FLINK_REST_URL": "https://alice-flink-1-jobmanager.hub.svc:8081",
         "SUBMIT_ARGS": "remote",
         "HUBSCALE_SPARK_STATUS_FILE": "/etc/hubscale-status/spark/status.yaml",
         "HUBSCALE_FLINK_STATUS_FILE": "/etc/hubscale-status/flink/status.yaml",
@@ -90,7 +93,7 @@ def test_each_clusters_short_status_is_mounted_whole_where_the_kernels_look():
         assert path == f"{mount['mountPath']}/status.yaml"
 
 
-def run_init_container(container: dict, secret_files: dict[str, str], root: Path) -> Path:
+def run_init_container(container: dict, secret_files: dict[str, str | bytes], root: Path) -> Path:
     """The init container's script with its mounts under ``root``: the Flink Secret's items as
     files, the image's log4j files from a stand-in distribution. Returns the client's conf dir."""
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
@@ -98,7 +101,9 @@ def run_init_container(container: dict, secret_files: dict[str, str], root: Path
     secret_dir = root / "secret"
     secret_dir.mkdir()
     for item in volume["secret"]["items"]:
-        (secret_dir / item["path"]).write_text(secret_files[item["key"]])
+        content = secret_files[item["key"]]
+        data = content.encode() if isinstance(content, str) else content
+        (secret_dir / item["path"]).write_bytes(data)
     shipped = root / "dist"
     shipped.mkdir()
     (shipped / "log4j-cli.properties").write_text("rootLogger.level = INFO\n")
@@ -107,8 +112,12 @@ def run_init_container(container: dict, secret_files: dict[str, str], root: Path
     env |= {
         "HUBSCALE_CLIENT_DIR": str(client_dir),
         "HUBSCALE_LOG4J_GLOB": str(shipped / "log4j*"),
-        "HUBSCALE_CLIENT_CONFIG": env["HUBSCALE_CLIENT_CONFIG"].replace(
-            mounts[FLINK_CONF_VOLUME], str(secret_dir)
+        **{
+            name: env[name].replace(mounts[FLINK_CONF_VOLUME], str(secret_dir))
+            for name in ("HUBSCALE_CLIENT_CONFIG", "HUBSCALE_KEYSTORE")
+        },
+        "HUBSCALE_CLIENT_KEYSTORE": env["HUBSCALE_CLIENT_KEYSTORE"].replace(
+            str(FLINK_CLIENT_DIR), str(client_dir)
         ),
     }
     subprocess.run(
@@ -127,7 +136,7 @@ SETTINGS = ClusterSettings(  # a controller's, not the defaults
 
 
 def test_the_flink_secret_carries_the_client_config_from_the_controllers_settings():
-    files = config_files(FLINK, SETTINGS, "")  # what the controller writes
+    files = config_files(FLINK, SETTINGS, "", rest_tls())  # what the controller writes
     config = yaml.safe_load(files["client-config.yaml"])
     assert config["python.executable"] == "/opt/udf-env/bin/python3.12"  # the TaskManagers'
     assert config["env.java.opts.all"] == (
@@ -143,7 +152,7 @@ def test_the_flink_secret_carries_the_client_config_from_the_controllers_setting
 
 
 def test_the_init_container_copies_the_secrets_client_config_beside_the_images_log4j(tmp_path):
-    files = config_files(FLINK, SETTINGS, "")
+    files = config_files(FLINK, SETTINGS, "", rest_tls())
     container = flink_client_init_container("hubscale/singleuser:test")
     assert "{" not in FLINK_CLIENT_SCRIPT  # KubeSpawner formats init containers' strings
 
@@ -152,3 +161,23 @@ def test_the_init_container_copies_the_secrets_client_config_beside_the_images_l
     assert (conf / "config.yaml").read_text() == files["client-config.yaml"]
     assert (conf / "log4j-cli.properties").exists()
     assert (conf.parent / "tmp").is_dir() and (conf.parent / "logs").is_dir()
+    # The cluster's REST keystore, where the client's config says, for the kernel's user only.
+    assert (conf / "rest.p12").read_bytes() == rest_tls().keystore
+    assert (conf / "rest.p12").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_notebooks_pyflink_client_presents_the_clusters_rest_credential():
+    """Issue 14, finding 2: the client config in the Flink Secret, copied into the notebook pod,
+    speaks mutual TLS with the keystore the init container copies into the client's conf dir."""
+    config = yaml.safe_load(config_files(FLINK, SETTINGS, "", rest_tls())["client-config.yaml"])
+    keystore = "/var/lib/hubscale/flink/conf/rest.p12"
+    assert config["security.ssl.rest.enabled"] == "true"
+    assert config["security.ssl.rest.authentication-enabled"] == "true"
+    assert (
+        config["security.ssl.rest.keystore"] == config["security.ssl.rest.truststore"] == keystore
+    )
+    assert config["security.ssl.rest.keystore-password"] == rest_tls().password
+    assert config["security.ssl.rest.key-password"] == rest_tls().password
+    assert config["security.ssl.rest.truststore-password"] == rest_tls().password
+    env = {e["name"]: e["value"] for e in flink_client_init_container("i")["env"]}
+    assert env["HUBSCALE_CLIENT_KEYSTORE"] == keystore

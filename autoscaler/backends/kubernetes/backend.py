@@ -20,6 +20,7 @@ import base64
 import functools
 import logging
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from autoscaler.backends.kubernetes.manifests import (
     cluster_objects,
 )
 from autoscaler.backends.kubernetes.watch import Json, Reflector
+from hubscale import flink_tls
 from hubscale.kube_api import (
     MERGE_PATCH,
     KubeError,
@@ -42,7 +44,7 @@ from hubscale.kube_api import (
     read_compute_cluster,
     read_or_none,
 )
-from hubscale.kube_conf import ClusterSettings, endpoints
+from hubscale.kube_conf import ClusterSettings, endpoints, rest_tls_hosts
 from hubscale.names import (
     CLUSTER_LABEL,
     ENGINE_LABEL,
@@ -132,13 +134,17 @@ class KubernetesBackend:
         secret_name = config_secret_name(name)
         live_secret = await self._read("Secret", secret_name)
         auth = _auth_secret(live_secret) if cluster.spec.engine == "spark" else ""
-        for manifest in cluster_objects(cluster, uid, self.settings, auth):
+        tls = (
+            _rest_tls(live_secret, name, self.namespace) if cluster.spec.engine == "flink" else None
+        )
+        for manifest in cluster_objects(cluster, uid, self.settings, auth, tls):
             live = (
                 live_secret if manifest["kind"] == "Secret" else await self._read_manifest(manifest)
             )
             await self._apply(name, manifest, live)
         pods = await self._pods(name)
-        return _observation(name, cluster.spec.engine, self.namespace, pods)
+        context = None if tls is None else flink_tls.client_context(tls)
+        return _observation(name, cluster.spec.engine, self.namespace, pods, context)
 
     async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
         name = cluster.metadata.name
@@ -325,7 +331,23 @@ def _auth_secret(live: Any | None) -> str:
     return secrets.token_urlsafe(SECRET_BYTES)
 
 
-def _observation(name: str, engine: Engine, namespace: str, pods: list[Json]) -> Observation:
+def _rest_tls(live: Any | None, name: str, namespace: str) -> flink_tls.RestTls:
+    """The Flink cluster's REST credential: the one in its Secret, else a new one (generated once,
+    then read back every loop: the JobManager, the notebook and the controller keep agreeing)."""
+    data = (live.data or {}) if live is not None else {}
+    found = flink_tls.RestTls.from_files(
+        {key: base64.b64decode(data[key]) for key in flink_tls.FILES if key in data}
+    )
+    return found or flink_tls.generate(rest_tls_hosts(name, namespace))
+
+
+def _observation(
+    name: str,
+    engine: Engine,
+    namespace: str,
+    pods: list[Json],
+    rest_tls: ssl.SSLContext | None = None,
+) -> Observation:
     """Head running and ready; workers starting or running, oldest first; leaving ones apart."""
     head = [pod for pod in pods if _role(pod) == HEAD_ROLE[engine]]
     workers = [pod for pod in pods if _role(pod) == WORKER_ROLE[engine]]
@@ -342,6 +364,7 @@ def _observation(name: str, engine: Engine, namespace: str, pods: list[Json]) ->
         workers=tuple(pod["metadata"]["name"] for pod in serving),
         draining=tuple(sorted(pod["metadata"]["name"] for pod in leaving)),
         endpoints=endpoints(name, engine, namespace),
+        rest_tls=rest_tls,
     )
 
 

@@ -1,6 +1,7 @@
 """The Kubernetes objects of one ComputeCluster: pure functions, no I/O.
 
-Per cluster: a Secret with the engine's configuration (Spark's holds the RPC auth secret), the
+Per cluster: a Secret with the engine's configuration (Spark's holds the RPC auth secret, Flink's
+the REST API's TLS credential, which the TaskManagers' pods do not mount), the
 head (Spark master or Flink JobManager) as a Deployment behind a Service, the workers (Spark
 workers or Flink TaskManagers) as a Deployment whose replicas only ``scale`` sets, and a
 NetworkPolicy; a Spark cluster has a second one letting its pods into its server's notebook pod on
@@ -19,9 +20,11 @@ import json
 from typing import Any
 
 from hubscale.flink_conf import JOBMANAGER_MEMORY_MIB, dynamic_properties
+from hubscale.flink_tls import RestTls
 from hubscale.kube_conf import (
     CONF_DIR,
     FLINK_PORTS,
+    FLINK_TASKMANAGER_FILES,
     FLINK_TASKMANAGER_RPC,
     NAMESPACE_NAME_LABEL,
     SPARK_DRIVER_PORT_RANGES,
@@ -88,9 +91,13 @@ def owner_reference(cluster: ComputeCluster, uid: str) -> dict[str, Any]:
 
 
 def config_secret(
-    cluster: ComputeCluster, uid: str, settings: ClusterSettings, secret: str
+    cluster: ComputeCluster,
+    uid: str,
+    settings: ClusterSettings,
+    secret: str,
+    rest_tls: RestTls | None = None,
 ) -> Manifest:
-    files = config_files(cluster, settings, secret)
+    files = config_files(cluster, settings, secret, rest_tls)
     return _finish(
         {
             "apiVersion": "v1",
@@ -100,7 +107,10 @@ def config_secret(
             ),
             "type": "Opaque",
             "data": {
-                key: base64.b64encode(value.encode()).decode() for key, value in files.items()
+                key: base64.b64encode(
+                    value if isinstance(value, bytes) else value.encode()
+                ).decode()
+                for key, value in files.items()
             },
         }
     )
@@ -222,8 +232,9 @@ def worker_deployment(
     name = worker_name(cluster.metadata.name, engine)
     role = WORKER_ROLE[engine]
     replicas = cluster.spec.min_workers
+    files = FLINK_TASKMANAGER_FILES if engine == "flink" else None
     return _deployment(
-        cluster, uid, settings, name, role, replicas, container, scrape, config_hash, grace_s
+        cluster, uid, settings, name, role, replicas, container, scrape, config_hash, grace_s, files
     )
 
 
@@ -317,10 +328,15 @@ def _policy(
 
 
 def cluster_objects(
-    cluster: ComputeCluster, uid: str, settings: ClusterSettings, secret: str
+    cluster: ComputeCluster,
+    uid: str,
+    settings: ClusterSettings,
+    secret: str,
+    rest_tls: RestTls | None = None,
 ) -> list[Manifest]:
-    """Everything ``ensure`` applies, in order: config first, workers last."""
-    config = config_secret(cluster, uid, settings, secret)
+    """Everything ``ensure`` applies, in order: config first, workers last. ``secret``: a Spark
+    cluster's RPC secret; ``rest_tls``: a Flink cluster's REST credential."""
+    config = config_secret(cluster, uid, settings, secret, rest_tls)
     config_hash = config["metadata"]["annotations"][MANIFEST_HASH]
     drivers = [driver_network_policy(cluster, uid)] if cluster.spec.engine == "spark" else []
     return [
@@ -371,7 +387,9 @@ def _deployment(
     scrape: tuple[int, str],
     config_hash: str,
     termination_grace_s: int | None = None,
+    config_items: tuple[str, ...] | None = None,
 ) -> Manifest:
+    """``config_items``: the Secret's files the pods mount (None: all of them)."""
     uid_gid = SPARK_UID if cluster.spec.engine == "spark" else FLINK_UID
     port, path = scrape
     pod_annotations = {
@@ -382,6 +400,7 @@ def _deployment(
     }
     secret_name = config_secret_name(cluster.metadata.name)
     grace = {"terminationGracePeriodSeconds": termination_grace_s} if termination_grace_s else {}
+    items = {"items": [{"key": key, "path": key} for key in config_items]} if config_items else {}
     return _finish(
         {
             "apiVersion": "apps/v1",
@@ -408,7 +427,11 @@ def _deployment(
                         "volumes": [
                             {
                                 "name": "config",
-                                "secret": {"secretName": secret_name, "defaultMode": 0o440},
+                                "secret": {
+                                    "secretName": secret_name,
+                                    "defaultMode": 0o440,
+                                    **items,
+                                },
                             },
                             {"name": "work", "emptyDir": {}},
                         ],

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -90,6 +91,8 @@ class LocalEngine(Protocol):
     def targets(self, workers: Mapping[str, int]) -> list[ScrapeTarget]: ...
 
     def client_config(self) -> dict[str, str]: ...
+
+    def rest_tls(self) -> ssl.SSLContext | None: ...
 
 
 # An engine adapter is built from (cluster, its runtime directory, its record).
@@ -303,6 +306,7 @@ class LocalBackend:
             tuple(record.serving()),
             tuple(record.draining),
             engine.client_config(),
+            engine.rest_tls(),
         )
 
     def _launcher(self, name: str, record: RuntimeRecord) -> Callable[[], None] | None:

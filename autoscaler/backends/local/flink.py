@@ -4,13 +4,15 @@ A directory per cluster (mode 0700) holds the configuration, logs, Flink's own p
 temporary directories: Flink writes nothing to site-packages or /tmp (JVM hsperfdata aside). The
 JobManager and each TaskManager run ``start-foreground``, which exec's the JVM: the recorded pid
 is the JVM's. The same ``conf/`` is the client configuration for ``flink run`` and PyFlink
-(``FLINK_CONF_DIR``).
+(``FLINK_CONF_DIR``). The REST API takes only clients with the cluster's credential, generated
+once into ``tls/`` (``hubscale.flink_tls``).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,22 +22,24 @@ import httpx
 import yaml
 
 from autoscaler.backends.local.backend import RuntimeRecord
-from hubscale import processes
+from hubscale import flink_tls, processes
 from hubscale.atomic_files import replace_if_changed
 from hubscale.engines import flink_client_env, flink_home, flink_python
 from hubscale.flink_conf import (
     MIN_TASKMANAGER_MEMORY_MIB,
+    REST_KEYSTORE,
     FlinkClusterPorts,
     dynamic_properties,
     flink_config,
     render_config,
+    rest_tls_config,
     rest_url,
     shipped_java_opts,
 )
 from hubscale.ports import free_port, free_port_range
 from hubscale.scrape_targets import ScrapeTarget
 from hubscale.spec import ComputeCluster
-from hubscale.state_dir import pid_dir
+from hubscale.state_dir import pid_dir, rest_tls_dir
 
 TASKMANAGER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # also a path and a -D value
 
@@ -59,8 +63,13 @@ class LocalFlinkCluster:
     def rest_url(self) -> str:
         return rest_url(self.ports)
 
+    @property
+    def tls_dir(self) -> Path:
+        return rest_tls_dir(self.directory)
+
     def prepare(self) -> None:
-        """Write the configuration and the distribution's log4j files into our own conf dir."""
+        """Write the configuration and the distribution's log4j files into our own conf dir; the
+        REST credential is generated on the first call, and kept."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.conf_dir.mkdir(exist_ok=True, mode=0o700)
         for name in ("logs", "run", "tmp", "web"):
@@ -78,7 +87,14 @@ class LocalFlinkCluster:
             self.taskmanager_memory_mib,
             rescale_cooldown_s=self.rescale_cooldown_s,
         )
+        tls = flink_tls.ensure(self.tls_dir)
+        config.update(rest_tls_config(self.tls_dir / REST_KEYSTORE, tls.password))
         replace_if_changed(self.conf_dir / "config.yaml", render_config(config))
+
+    def rest_tls(self) -> ssl.SSLContext | None:
+        """The controller's TLS client context for this JobManager; None before ``prepare``."""
+        tls = flink_tls.load(self.tls_dir)
+        return None if tls is None else flink_tls.client_context(tls)
 
     def env(self) -> dict[str, str]:
         """Environment for the daemons and for a client (``flink run``, PyFlink) of this cluster."""
@@ -166,9 +182,12 @@ class LocalFlinkCluster:
     def _taskmanagers(self) -> list[dict] | None:
         """The JobManager's ``/taskmanagers``; None while it does not answer."""
         try:
-            response = httpx.get(f"{self.rest_url}/taskmanagers", timeout=5)
+            context = self.rest_tls()
+            if context is None:
+                return None
+            response = httpx.get(f"{self.rest_url}/taskmanagers", timeout=5, verify=context)
             return list(response.json()["taskmanagers"])
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        except (httpx.HTTPError, ssl.SSLError, ValueError, KeyError, TypeError):
             return None
 
     def targets(self, workers: Mapping[str, int]) -> list[ScrapeTarget]:
@@ -186,7 +205,12 @@ class LocalFlinkCluster:
 
     def client_config(self) -> dict[str, str]:
         """What a notebook needs to reach this cluster."""
-        return {"engine": "flink", "rest_url": self.rest_url, "conf_dir": str(self.conf_dir)}
+        return {
+            "engine": "flink",
+            "rest_url": self.rest_url,
+            "conf_dir": str(self.conf_dir),
+            "rest_tls_dir": str(self.tls_dir),
+        }
 
 
 def allocate_ports() -> dict[str, int]:

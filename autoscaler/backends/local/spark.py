@@ -203,6 +203,10 @@ class LocalSparkCluster:
         ]
         return [master, *per_worker, *drivers]
 
+    def rest_tls(self) -> None:
+        """The controller reads nothing from a Spark master but Prometheus' metrics."""
+        return None
+
     def client_config(self) -> dict[str, str]:
         """What a notebook needs to reach this cluster (SPARK_CONF_DIR carries the secret)."""
         return {
