@@ -43,6 +43,7 @@ class SimConfig:
     worker_cores: int = 1
     idle_timeout_s: int = 600
     budget_cores: int | None = None  # total cores for all users; None = no global budget
+    drain_limit_s: float = 86_400.0  # after the day, how long work may run on before it is cut
 
     def spec(self, user: str, engine: str) -> ComputeClusterSpec:
         return ComputeClusterSpec(
@@ -123,7 +124,7 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
     sleeping: list[tuple[float, tuple[str, str]]] = []
     tick = 0
     now = 0.0
-    while now <= horizon or any(clusters[key].runs for key in awake):
+    while now <= horizon or _work_left(clusters, awake, sleeping, now, horizon, config):
         while sleeping and sleeping[0][0] <= now:
             awake.add(heapq.heappop(sleeping)[1])
         decisions: dict[tuple[str, str], Decision] = {}
@@ -176,6 +177,21 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
         else:
             result.lags.extend(cluster.lags)
     return result
+
+
+def _work_left(
+    clusters: dict[tuple[str, str], Cluster],
+    awake: set[tuple[str, str]],
+    sleeping: list[tuple[float, tuple[str, str]]],
+    now: float,
+    horizon: float,
+    config: SimConfig,
+) -> bool:
+    """Whether a job runs, waits or is still to arrive (so the run must go on past the day),
+    within the drain limit that ends a run whose policy never serves a job."""
+    if now > horizon + config.drain_limit_s:
+        return False
+    return bool(sleeping) or any(clusters[key].runs or clusters[key].arrivals for key in awake)
 
 
 def interval_of(policy: Policy, engine: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from autoscaler.policy.decision import Decision
 from autoscaler.policy.hubscale import HubscalePolicy
 from autoscaler.sim.__main__ import main
-from autoscaler.sim.compare import compare
+from autoscaler.sim.baselines import StaticPolicy
+from autoscaler.sim.compare import all_policies, compare
 from autoscaler.sim.engine import SimConfig, oracle, simulate
 from autoscaler.sim.generator import TeamDay, generate
 from autoscaler.sim.report import slowdowns, summarize
@@ -194,3 +196,23 @@ def test_bench_prints_every_policy_and_writes_the_documented_json(tmp_path, caps
         } <= set(policy)
     assert set(data["controller"]) == {"decide_1000_clusters_ms", "budget_split_1000_users_ms"}
     assert all(value > 0 for value in data["controller"].values())
+
+
+# A job, then a gap where nothing runs, then a job arriving after the last tick of the
+# static policy's 60 s interval that falls within the day (the day ends at 130 s).
+GAP_TRACE = [
+    SparkJob(0.0, "alice", "first", (Stage(1, 10.0),)),
+    SparkJob(130.0, "alice", "after-gap", (Stage(1, 10.0),)),
+]
+
+
+def test_the_static_reference_finishes_a_job_arriving_after_a_gap():
+    result = simulate(StaticPolicy(), GAP_TRACE, CONFIG)
+    assert result.completions == {("alice", "first"): 10.0, ("alice", "after-gap"): 10.0}
+
+
+@pytest.mark.parametrize("policy", all_policies(), ids=lambda policy: policy.name)
+def test_every_policy_finishes_every_job_of_a_trace_with_a_gap(policy):
+    result = simulate(policy, GAP_TRACE, CONFIG)
+    assert set(result.completions) == {("alice", "first"), ("alice", "after-gap")}
+    assert all(math.isfinite(seconds) for seconds in result.completions.values())
