@@ -131,6 +131,12 @@ class _ClusterSim:
     pool: WorkerPool
     arrivals: deque
     runs: list
+    arrived_jobs: int = 0
+    cold_jobs: int = 0  # jobs that arrived to no free core (slot) on a ready worker
+
+    def _count_arrival(self, free_cores: int) -> None:
+        self.arrived_jobs += 1
+        self.cold_jobs += free_cores == 0
 
     @property
     def next_arrival(self) -> float:
@@ -166,11 +172,15 @@ class SparkClusterSim(_ClusterSim):
             self.now = at
             while self.arrivals and self.arrivals[0].t <= at:
                 job = self.arrivals.popleft()
+                self._count_arrival(self._free_cores())
                 self.runs.append(_SparkRun(job, pending=job.stages[0].tasks))
             while self._tasks and self._tasks[0][0] <= at:
                 self._finish(heapq.heappop(self._tasks))
             self._schedule()
         self.now = max(self.now, until)
+
+    def _free_cores(self) -> int:
+        return sum(self.pool.cores - w.busy for w in self.pool.ready(self.now))
 
     def _finish(self, entry: tuple[float, int, _SparkRun, dict[str, int]]) -> None:
         at, _, run, placed = entry
@@ -314,6 +324,8 @@ class FlinkClusterSim(_ClusterSim):
 
     def _admit_and_end(self) -> None:
         while self.arrivals and self.arrivals[0].t <= self.now:
+            used = sum(run.parallelism for run in self.runs)
+            self._count_arrival(len(self.pool.ready(self.now)) * self.pool.cores - used)
             self.runs.append(_FlinkRun(self.arrivals.popleft()))
         if any(run.job.end <= self.now for run in self.runs):
             self.runs = [run for run in self.runs if run.job.end > self.now]

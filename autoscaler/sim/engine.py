@@ -67,6 +67,8 @@ class RunResult:
     busy_core_s: float = 0.0
     completions: dict[tuple[str, str], float] = field(default_factory=dict)  # (user, job) -> s
     lags: list[float] = field(default_factory=list)
+    arrived_jobs: int = 0
+    cold_jobs: int = 0  # jobs that arrived to no warm capacity (no free core or slot ready)
     scale_ups: int | None = 0
     scale_downs: int | None = 0
     decisions: int = 0
@@ -119,6 +121,11 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
     warm = policy.name in ALWAYS_ON
     horizon = horizon_of(events)
     result = RunResult(policy.name, horizon, len(clusters))
+    if warm:  # up before the day starts, so a job at t=0 finds them too
+        for key, cluster in clusters.items():
+            target = policy.decide(specs[key], cluster.signal(), states[key], 0.0).target
+            cluster.scale_to(target, (), warm)
+            states[key] = ClusterState(cluster.pool.size, cluster.pool.size)
 
     awake = set(clusters)
     sleeping: list[tuple[float, tuple[str, str]]] = []
@@ -171,6 +178,8 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
         result.held_core_s[engine] = result.held_core_s.get(engine, 0.0) + cluster.pool.held_core_s
         result.scale_ups += cluster.pool.ups
         result.scale_downs += cluster.pool.downs
+        result.arrived_jobs += cluster.arrived_jobs
+        result.cold_jobs += cluster.cold_jobs
         if isinstance(cluster, SparkClusterSim):
             result.busy_core_s += cluster.busy_core_s
             result.completions.update({(user, job): s for job, s in cluster.finished.items()})
@@ -235,6 +244,7 @@ def oracle(events: list[Event], config: SimConfig, reference: RunResult) -> RunR
     result.busy_core_s = spark_s
     result.completions = dict(reference.completions)
     result.lags = [0.0]
+    result.arrived_jobs = reference.arrived_jobs  # and none cold: its workers start at once
     return result
 
 

@@ -15,7 +15,7 @@ from autoscaler.sim.baselines import StaticPolicy
 from autoscaler.sim.compare import all_policies, compare
 from autoscaler.sim.engine import SimConfig, oracle, simulate
 from autoscaler.sim.generator import TeamDay, generate
-from autoscaler.sim.report import slowdowns, summarize
+from autoscaler.sim.report import added_waits, slowdowns, summarize
 from autoscaler.sim.trace import FlinkJob, Session, SparkJob, Stage, dump_trace
 from benchmarks.policies import main as bench_main
 
@@ -191,6 +191,10 @@ def test_bench_prints_every_policy_and_writes_the_documented_json(tmp_path, caps
             "p50_slowdown",
             "p95_slowdown",
             "p95_lag_s",
+            "added_wait_p50_s",
+            "added_wait_p95_s",
+            "added_wait_p99_s",
+            "cold_job_share",
             "scale_events",
             "scale_downs_per_cluster_hour",
         } <= set(policy)
@@ -216,3 +220,31 @@ def test_every_policy_finishes_every_job_of_a_trace_with_a_gap(policy):
     result = simulate(policy, GAP_TRACE, CONFIG)
     assert set(result.completions) == {("alice", "first"), ("alice", "after-gap")}
     assert all(math.isfinite(seconds) for seconds in result.completions.values())
+
+
+def test_added_wait_and_cold_jobs_per_policy():
+    # Two 1-task jobs of 10 s: the first finds no worker (asked at 0, ready at 10), the second
+    # (at 60) finds the warm one; static runs both at once.
+    events = [
+        SparkJob(0.0, "alice", "cold", (Stage(1, 10.0),)),
+        SparkJob(60.0, "alice", "warm", (Stage(1, 10.0),)),
+    ]
+    reference = simulate(Fixed(1, name="static"), events, CONFIG)
+    slow = simulate(Fixed(1), events, CONFIG)
+    assert added_waits(slow, reference) == [10.0, 0.0]
+    assert (slow.arrived_jobs, slow.cold_jobs) == (2, 1)
+    best = oracle(events, CONFIG, reference)
+    rows = {row.name: row for row in (summarize(run, reference, best) for run in (slow, best))}
+    assert rows["fixed"].cold_job_share == 0.5
+    assert rows["fixed"].added_wait_p50_s == 5.0
+    assert rows["fixed"].added_wait_p99_s == pytest.approx(9.9)
+    assert rows["oracle"].cold_job_share == 0.0 and rows["oracle"].added_wait_p95_s == 0.0
+
+
+def test_a_flink_job_arriving_to_no_free_slot_is_cold():
+    streams = [
+        FlinkJob(0.0, "bob", "a", 1, 1000.0, ((0.0, 10.0), (100.0, 10.0))),
+        FlinkJob(50.0, "bob", "b", 1, 1000.0, ((0.0, 10.0), (100.0, 10.0))),
+    ]
+    result = simulate(Fixed(1, name="static"), streams, CONFIG)  # one warm slot, taken by a
+    assert (result.arrived_jobs, result.cold_jobs) == (2, 1)
