@@ -178,10 +178,9 @@ def test_bench_prints_every_policy_and_writes_the_documented_json(tmp_path, caps
     assert names == {
         "hubscale",
         "static",
-        "spark-dynamic-allocation",
-        "dask-adaptive",
+        "spark-da+flink-operator",
+        "dask-adaptive+flink-operator",
         "keda-hpa",
-        "flink-autoscaler",
         "oracle",
     }
     for policy in data["policies"]:
