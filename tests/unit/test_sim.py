@@ -173,7 +173,7 @@ def test_bench_prints_every_policy_and_writes_the_documented_json(tmp_path, caps
     printed = capsys.readouterr().out
     assert "decide over 1,000 clusters" in printed and "target: hubscale" in printed
     data = json.loads(out.read_text())
-    assert data["trace"] == {"users": 3, "hours": 1.0, "seed": 4}
+    assert data["trace"] == {"users": 3, "hours": 1.0, "seed": 4, "profile": "local"}
     names = {policy["name"] for policy in data["policies"]}
     assert names == {
         "hubscale",
