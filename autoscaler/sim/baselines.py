@@ -47,11 +47,12 @@ class _Baseline:
 
     name: str
 
-    def describe(self) -> str:
-        """Every tunable under its documented name, on one line (the bench prints the name)."""
+    def describe(self, skip: tuple[str, ...] = ()) -> str:
+        """Every tunable under its documented name, on one line (the bench prints the name),
+        except the policies named in ``skip`` (the other engine's, in a stack)."""
         parts = []
         for option in fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
-            if option.name == "name":
+            if option.name == "name" or option.name in skip:
                 continue
             value = getattr(self, option.name)
             key = option.metadata.get("key", option.name)

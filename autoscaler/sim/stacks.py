@@ -45,8 +45,8 @@ class PeerStack:
     def describe(self) -> str:
         """Both sides' defaults, each under its system's name."""
         return (
-            f"Spark: {self.spark.name} ({self.spark.describe()});"
-            f" Flink: {self.flink.name} ({self.flink.describe()})"
+            f"Spark: {self.spark.name} ({self.spark.describe(skip=('flink',))});"
+            f" Flink: {self.flink.name} ({self.flink.describe(skip=('spark',))})"
         )
 
 
