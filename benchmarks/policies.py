@@ -23,6 +23,7 @@ from autoscaler.sim.compare import compare
 from autoscaler.sim.engine import SimConfig
 from autoscaler.sim.generator import TeamDay, generate
 from autoscaler.sim.output import comparison_json, describe_run, write_json
+from autoscaler.sim.profiles import PROFILES
 from hubscale.spec import ComputeClusterSpec
 
 RESULTS = Path("bench/results/latest.json")
@@ -93,13 +94,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hours", type=float, default=TeamDay.hours)
     parser.add_argument("--seed", type=int, default=TeamDay.seed)
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default=SimConfig.profile, help="start latencies"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     day = TeamDay(users=args.users, hours=args.hours, seed=args.seed)
-    config = SimConfig()
+    config = SimConfig(profile=args.profile)
     started = time.perf_counter()
     events = generate(day)
     comparison = compare(events, config, progress=sys.stderr)

@@ -9,6 +9,7 @@ from autoscaler.sim.compare import compare
 from autoscaler.sim.engine import SimConfig
 from autoscaler.sim.generator import TeamDay, generate
 from autoscaler.sim.output import comparison_json, describe_run, write_json
+from autoscaler.sim.profiles import PROFILES
 from autoscaler.sim.trace import TraceError, dump_trace, load_trace
 
 
@@ -26,8 +27,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--worker-start-s",
         type=float,
-        default=SimConfig.worker_start_s,
-        help="seconds from asking for a worker to it running tasks",
+        default=None,
+        help="a fixed worker start (asked -> runs tasks) instead of the profile's",
+    )
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default=SimConfig.profile, help="start latencies"
     )
     parser.add_argument("--max-workers", type=int, default=SimConfig.max_workers)
     parser.add_argument("--budget-cores", type=int, default=None, help="global core budget")
@@ -50,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         trace = {"file": args.trace, "users": len({event.user for event in events})}
     config = SimConfig(
+        profile=args.profile,
         worker_start_s=args.worker_start_s,
         max_workers=args.max_workers,
         budget_cores=args.budget_cores,

@@ -23,10 +23,23 @@ IDLE_SINCE = "idle_since:"  # memo key prefix: when a worker last became idle
 CLOSE_COUNT = "close_count:"  # memo key prefix: Dask's consecutive suggestions to close a worker
 SPARK_SCHEDULE_INTERVAL_S = 0.1  # how often Spark's ExecutorAllocationManager re-evaluates
 
+# Where each default comes from (the ``source`` of every option below).
+SPARK_DA_DOCS = "https://spark.apache.org/docs/latest/configuration.html#dynamic-allocation"
+DASK_ADAPTIVE_DOCS = "https://docs.dask.org/en/stable/adaptive.html (distributed.deploy.Adaptive)"
+KEDA_DOCS = "https://keda.sh/docs/latest/reference/scaledobject-spec/"
+HPA_DOCS = "https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/"
+FLINK_OPERATOR_DOCS = (
+    "https://nightlies.apache.org/flink/flink-kubernetes-operator-docs-stable/docs/operations/"
+    "configuration/ (job.autoscaler.*, kubernetes.operator.reconcile.interval)"
+)
+TEAM_CHOICE = "no documented default: a ScaledObject's trigger target, set by the team"
+FLINK_RM_DOCS = "https://nightlies.apache.org/flink/flink-docs-stable/docs/deployment/config/"
 
-def _option(default: Any, key: str) -> Any:
-    """A tunable with the name its system documents it under (shown by ``describe()``)."""
-    return field(default=default, metadata={"key": key})
+
+def _option(default: Any, key: str, source: str = "") -> Any:
+    """A tunable with the name its system documents it under (shown by ``describe()``) and the
+    page that documents its default."""
+    return field(default=default, metadata={"key": key, "source": source})
 
 
 class _Baseline:
@@ -34,11 +47,12 @@ class _Baseline:
 
     name: str
 
-    def describe(self) -> str:
-        """Every tunable under its documented name, on one line (the bench prints the name)."""
+    def describe(self, skip: tuple[str, ...] = ()) -> str:
+        """Every tunable under its documented name, on one line (the bench prints the name),
+        except the policies named in ``skip`` (the other engine's, in a stack)."""
         parts = []
         for option in fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
-            if option.name == "name":
+            if option.name == "name" or option.name in skip:
                 continue
             value = getattr(self, option.name)
             key = option.metadata.get("key", option.name)
@@ -184,7 +198,9 @@ class FixedParallelismPolicy(_Baseline):
 
     name: str = "fixed-parallelism"
     interval_s: float = _option(1.0, "interval")
-    taskmanager_timeout_s: float = _option(30.0, "resourcemanager.taskmanager-timeout")
+    taskmanager_timeout_s: float = _option(
+        30.0, "resourcemanager.taskmanager-timeout", FLINK_RM_DOCS
+    )
 
     def decide(
         self, spec: ComputeClusterSpec, signal: Signal, state: ClusterState, now: float
@@ -212,12 +228,15 @@ class SparkDynamicAllocationPolicy(_Baseline):
 
     name: str = "spark-dynamic-allocation"
     interval_s: float = _option(1.0, "interval")
-    scheduler_backlog_timeout_s: float = _option(1.0, "schedulerBacklogTimeout")
-    sustained_backlog_timeout_s: float = _option(1.0, "sustainedSchedulerBacklogTimeout")
-    executor_idle_timeout_s: float = _option(60.0, "executorIdleTimeout")
-    min_executors: int = _option(0, "minExecutors")
-    initial_executors: int = _option(0, "initialExecutors")
-    max_executors: float = _option(math.inf, "maxExecutors")
+    scheduler_backlog_timeout_s: float = _option(1.0, "schedulerBacklogTimeout", SPARK_DA_DOCS)
+    # default: schedulerBacklogTimeout
+    sustained_backlog_timeout_s: float = _option(
+        1.0, "sustainedSchedulerBacklogTimeout", SPARK_DA_DOCS
+    )
+    executor_idle_timeout_s: float = _option(60.0, "executorIdleTimeout", SPARK_DA_DOCS)
+    min_executors: int = _option(0, "minExecutors", SPARK_DA_DOCS)
+    initial_executors: int = _option(0, "initialExecutors", SPARK_DA_DOCS)  # = minExecutors
+    max_executors: float = _option(math.inf, "maxExecutors", SPARK_DA_DOCS)
     flink: FixedParallelismPolicy = field(
         default_factory=FixedParallelismPolicy, metadata={"key": "Flink"}
     )
@@ -295,9 +314,9 @@ class DaskAdaptivePolicy(_Baseline):
     Flink clusters get fixed parallelism."""
 
     name: str = "dask-adaptive"
-    interval_s: float = _option(1.0, "interval")
-    target_duration_s: float = _option(5.0, "target_duration")
-    wait_count: int = _option(3, "wait_count")
+    interval_s: float = _option(1.0, "interval", DASK_ADAPTIVE_DOCS)
+    target_duration_s: float = _option(5.0, "target_duration", DASK_ADAPTIVE_DOCS)
+    wait_count: int = _option(3, "wait_count", DASK_ADAPTIVE_DOCS)
     flink: FixedParallelismPolicy = field(
         default_factory=FixedParallelismPolicy, metadata={"key": "Flink"}
     )
@@ -345,14 +364,15 @@ class KedaHpaPolicy(_Baseline):
     back to it by KEDA, the HPA's tolerance, stabilization window and scale-up rate in between."""
 
     name: str = "keda-hpa"
-    interval_s: float = _option(30.0, "pollingInterval")
-    cooldown_period_s: float = _option(300.0, "cooldownPeriod")
-    scale_down_window_s: float = _option(300.0, "scaleDown.stabilizationWindowSeconds")
-    tolerance: float = _option(0.1, "tolerance")
-    scale_up_pods: int = _option(4, "scaleUp.pods")
-    scale_up_percent: float = _option(100.0, "scaleUp.percent")
-    tasks_per_core: float = _option(1.0, "Spark target tasks per core")
-    target_utilization: float = _option(0.7, "Flink target busy ratio")
+    interval_s: float = _option(15.0, "horizontal-pod-autoscaler-sync-period", HPA_DOCS)
+    polling_interval_s: float = _option(30.0, "pollingInterval", KEDA_DOCS)
+    cooldown_period_s: float = _option(300.0, "cooldownPeriod", KEDA_DOCS)
+    scale_down_window_s: float = _option(300.0, "scaleDown.stabilizationWindowSeconds", HPA_DOCS)
+    tolerance: float = _option(0.1, "tolerance", HPA_DOCS)
+    scale_up_pods: int = _option(4, "scaleUp.pods", HPA_DOCS)
+    scale_up_percent: float = _option(100.0, "scaleUp.percent", HPA_DOCS)
+    tasks_per_core: float = _option(1.0, "Spark target tasks per core", TEAM_CHOICE)
+    target_utilization: float = _option(0.7, "Flink target busy ratio", TEAM_CHOICE)
 
     def decide(
         self, spec: ComputeClusterSpec, signal: Signal, state: ClusterState, now: float
@@ -368,6 +388,9 @@ class KedaHpaPolicy(_Baseline):
         if last_active is not None:
             memo["last_active"] = last_active
         current = state.desired
+        if current <= 0 and not self._polls_at(now):  # only KEDA activates, at its own polls
+            reason = f"{what}: at zero until KEDA's next poll"
+            return _decision(spec, signal, state, current, reason, "steady", state.memo)
         if current <= 0:
             target = max(1, _ceil_div(desired)) if activity > 0 else spec.min_workers
             memo["recommendations"] = (float(now), float(target)) if activity > 0 else ()
@@ -377,6 +400,10 @@ class KedaHpaPolicy(_Baseline):
             reason = f"{what} for ≥ {self.cooldown_period_s:g} s: cooldown over"
             return _decision(spec, signal, state, spec.min_workers, reason, "idle", memo)
         return self._hpa(spec, signal, state, now, desired, what, memo)
+
+    def _polls_at(self, now: float) -> bool:
+        """Whether KEDA's pollingInterval falls within the HPA sync period ending at ``now``."""
+        return now % self.polling_interval_s < self.interval_s
 
     def _measure(
         self, spec: ComputeClusterSpec, signal: Signal, state: ClusterState
@@ -445,14 +472,14 @@ class FlinkAutoscalerPolicy(_Baseline):
     """The Flink Kubernetes operator's job autoscaler (job.autoscaler.*, DS2-style) for Flink;
     Spark clusters get dynamic allocation, as on a platform running that operator."""
 
-    name: str = "flink-autoscaler"
-    interval_s: float = _option(15.0, "interval")
-    target_utilization: float = _option(0.7, "target.utilization")
-    utilization_boundary: float = _option(0.3, "target.utilization.boundary")
-    stabilization_s: float = _option(300.0, "stabilization.interval")
-    metrics_window_s: float = _option(900.0, "metrics.window")
-    scale_down_max_factor: float = _option(0.6, "scale-down.max-factor")
-    catch_up_s: float = _option(1800.0, "catch-up.duration")
+    name: str = "flink-operator"
+    interval_s: float = _option(60.0, "reconcile.interval", FLINK_OPERATOR_DOCS)
+    target_utilization: float = _option(0.7, "target.utilization", FLINK_OPERATOR_DOCS)
+    utilization_boundary: float = _option(0.3, "target.utilization.boundary", FLINK_OPERATOR_DOCS)
+    stabilization_s: float = _option(300.0, "stabilization.interval", FLINK_OPERATOR_DOCS)
+    metrics_window_s: float = _option(900.0, "metrics.window", FLINK_OPERATOR_DOCS)
+    scale_down_max_factor: float = _option(0.6, "scale-down.max-factor", FLINK_OPERATOR_DOCS)
+    catch_up_s: float = _option(1800.0, "catch-up.duration", FLINK_OPERATOR_DOCS)
     idle: FixedParallelismPolicy = field(
         default_factory=FixedParallelismPolicy, metadata={"key": "no job running"}
     )

@@ -3,10 +3,13 @@ that runs on them. Event-driven between the controller's ticks, deterministic.
 
 Model (documented in the bench output too):
 - A worker holds its cores from the moment it is asked for until it is released; it can run
-  work ``start_s`` after it was asked for. A worker removed while it runs tasks drains: it takes
-  no new task and is released when its tasks end (Spark decommissioning).
-- Spark: one executor per worker, one task per core; a user's jobs share the cluster FIFO: free
-  cores take the oldest job's tasks first, later jobs use what is left.
+  work a start time after it was asked for (the profile's samples, drawn in turn). A worker
+  removed while it runs tasks drains: it takes no new task and is released when its tasks end
+  (Spark decommissioning).
+- Spark: one executor per worker, one task per core; the driver releases an executor idle for
+  ``executor_idle_timeout_s`` (dynamic allocation) and launches it again when tasks wait. A
+  user's jobs share the cluster FIFO: free cores take the oldest job's tasks first, later jobs
+  use what is left.
 - Flink: each job runs at parallelism min(max_parallelism, free slots) (adaptive scheduler). Any
   change of a job's parallelism restarts it: no records are processed for ``rescale_s``. Input
   that cannot be processed waits as backlog; lag is backlog in seconds of input.
@@ -33,6 +36,7 @@ class SimWorker:
     ready_at: float
     busy: int = 0
     draining: bool = False
+    idle_since: float = 0.0
 
 
 @dataclass(slots=True)
@@ -40,7 +44,7 @@ class WorkerPool:
     """Workers of one cluster and the core-seconds they held."""
 
     cores: int
-    start_s: float
+    start_s: tuple[float, ...]  # drawn in turn, one per worker asked for
     serving: dict[str, SimWorker] = field(default_factory=dict)  # what the controller counts
     draining: dict[str, SimWorker] = field(default_factory=dict)  # removed, finishing tasks
     held_core_s: float = 0.0
@@ -84,10 +88,11 @@ class WorkerPool:
         if target > self.size:
             self.ups += 1
             for _ in range(target - self.size):
-                name = f"w{next(self._names)}"
-                ready_at = now if warm else now + self.start_s
-                self.serving[name] = SimWorker(name, now, ready_at)
-                self._last_ready_at = max(self._last_ready_at, ready_at)
+                index = next(self._names)
+                name = f"w{index}"
+                ready_at = now if warm else now + self.start_s[index % len(self.start_s)]
+                self.serving[name] = SimWorker(name, now, ready_at, idle_since=ready_at)
+                self.delay(self.serving[name], ready_at)
         elif target < self.size:
             self.downs += 1
             remove = self.size - target
@@ -102,6 +107,11 @@ class WorkerPool:
                 self.draining[name] = worker
                 if worker.busy == 0:
                     self.release(worker, now)
+
+    def delay(self, worker: SimWorker, ready_at: float) -> None:
+        """``worker`` takes no task before ``ready_at``."""
+        worker.ready_at = ready_at
+        self._last_ready_at = max(self._last_ready_at, ready_at)
 
     def release(self, worker: SimWorker, now: float) -> None:
         self.held_core_s += (now - worker.asked_at) * self.cores
@@ -131,6 +141,12 @@ class _ClusterSim:
     pool: WorkerPool
     arrivals: deque
     runs: list
+    arrived_jobs: int = 0
+    cold_jobs: int = 0  # jobs that arrived to no free core (slot) on a ready worker
+
+    def _count_arrival(self, free_cores: int) -> None:
+        self.arrived_jobs += 1
+        self.cold_jobs += free_cores == 0
 
     @property
     def next_arrival(self) -> float:
@@ -145,8 +161,18 @@ class _ClusterSim:
 class SparkClusterSim(_ClusterSim):
     """One user's Spark cluster: jobs arrive, tasks run on ready workers' cores."""
 
-    def __init__(self, jobs: list[SparkJob], cores: int, start_s: float) -> None:
+    def __init__(
+        self,
+        jobs: list[SparkJob],
+        cores: int,
+        start_s: tuple[float, ...],
+        executor_start_s: tuple[float, ...] = (0.0,),
+        executor_idle_timeout_s: float = math.inf,
+    ) -> None:
         self.pool = WorkerPool(cores, start_s)
+        self.executor_start_s = executor_start_s
+        self.executor_idle_timeout_s = executor_idle_timeout_s
+        self._relaunches = count()
         self.arrivals = deque(sorted(jobs, key=lambda j: j.t))
         self.runs: list[_SparkRun] = []
         self.finished: dict[str, float] = {}  # job name -> completion time (s)
@@ -166,11 +192,32 @@ class SparkClusterSim(_ClusterSim):
             self.now = at
             while self.arrivals and self.arrivals[0].t <= at:
                 job = self.arrivals.popleft()
+                self._count_arrival(self._free_cores())
                 self.runs.append(_SparkRun(job, pending=job.stages[0].tasks))
             while self._tasks and self._tasks[0][0] <= at:
                 self._finish(heapq.heappop(self._tasks))
             self._schedule()
         self.now = max(self.now, until)
+
+    def _free_cores(self) -> int:
+        """Cores of ready workers whose executor is live and has room."""
+        return sum(
+            self.pool.cores - w.busy
+            for w in self.pool.ready(self.now)
+            if not self._executor_released(w)
+        )
+
+    def _executor_released(self, worker: SimWorker) -> bool:
+        return worker.busy == 0 and self.now - worker.idle_since >= self.executor_idle_timeout_s
+
+    def _relaunch_released_executors(self) -> None:
+        """Tasks wait: the driver launches an executor again on each worker it released one."""
+        for worker in self.pool.ready(self.now):
+            if self._executor_released(worker):
+                index = next(self._relaunches) % len(self.executor_start_s)
+                ready_at = self.now + self.executor_start_s[index]
+                worker.idle_since = ready_at
+                self.pool.delay(worker, ready_at)
 
     def _finish(self, entry: tuple[float, int, _SparkRun, dict[str, int]]) -> None:
         at, _, run, placed = entry
@@ -178,6 +225,8 @@ class SparkClusterSim(_ClusterSim):
             run.running -= n
             worker = self.pool.worker(name)
             worker.busy -= n
+            if worker.busy == 0:
+                worker.idle_since = at
             if worker.draining and worker.busy == 0:
                 self.pool.release(worker, at)
         if run.pending == 0 and run.running == 0:
@@ -192,6 +241,7 @@ class SparkClusterSim(_ClusterSim):
         """Free cores take the oldest job's pending tasks first."""
         if not any(run.pending for run in self.runs):
             return
+        self._relaunch_released_executors()
         free = {
             w.name: self.pool.cores - w.busy
             for w in self.pool.ready(self.now)
@@ -281,7 +331,12 @@ class FlinkClusterSim(_ClusterSim):
     """One user's Flink session cluster: streaming jobs on the ready TaskManagers' slots."""
 
     def __init__(
-        self, jobs: list[FlinkJob], slots: int, start_s: float, rescale_s: float, sample_s: float
+        self,
+        jobs: list[FlinkJob],
+        slots: int,
+        start_s: tuple[float, ...],
+        rescale_s: float,
+        sample_s: float,
     ) -> None:
         self.pool = WorkerPool(slots, start_s)
         self.arrivals = deque(sorted(jobs, key=lambda j: j.t))
@@ -314,6 +369,8 @@ class FlinkClusterSim(_ClusterSim):
 
     def _admit_and_end(self) -> None:
         while self.arrivals and self.arrivals[0].t <= self.now:
+            used = sum(run.parallelism for run in self.runs)
+            self._count_arrival(len(self.pool.ready(self.now)) * self.pool.cores - used)
             self.runs.append(_FlinkRun(self.arrivals.popleft()))
         if any(run.job.end <= self.now for run in self.runs):
             self.runs = [run for run in self.runs if run.job.end > self.now]

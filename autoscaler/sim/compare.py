@@ -10,26 +10,20 @@ from typing import TextIO
 
 from autoscaler.policy.decision import Policy
 from autoscaler.policy.hubscale import HubscalePolicy
-from autoscaler.sim.baselines import (
-    DaskAdaptivePolicy,
-    FlinkAutoscalerPolicy,
-    KedaHpaPolicy,
-    SparkDynamicAllocationPolicy,
-    StaticPolicy,
-)
+from autoscaler.sim.baselines import KedaHpaPolicy, StaticPolicy
 from autoscaler.sim.engine import RunResult, SimConfig, oracle, simulate
 from autoscaler.sim.report import PolicySummary, summarize
+from autoscaler.sim.stacks import dask_adaptive_with_flink_operator, spark_da_with_flink_operator
 from autoscaler.sim.trace import Event
 
 
 def all_policies() -> list[Policy]:
-    """hubscale and the baselines, each with its documented defaults; the slowest to simulate
-    (1 s intervals) first, so parallel runs finish together."""
+    """hubscale and the peer stacks, each with its documented defaults; the slowest to
+    simulate (1 s intervals) first, so parallel runs finish together."""
     return [
-        SparkDynamicAllocationPolicy(),
-        DaskAdaptivePolicy(),
+        spark_da_with_flink_operator(),
+        dask_adaptive_with_flink_operator(),
         HubscalePolicy(),
-        FlinkAutoscalerPolicy(),
         KedaHpaPolicy(),
         StaticPolicy(),
     ]

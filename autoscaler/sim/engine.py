@@ -13,13 +13,14 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from autoscaler.policy.budget import cap_decisions
 from autoscaler.policy.decision import ClusterState, Decision, Policy
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.signals import Signal, WorkerLoad
 from autoscaler.sim.clusters import FlinkClusterSim, SparkClusterSim
+from autoscaler.sim.profiles import PROFILES, StartProfile
 from autoscaler.sim.trace import Event, FlinkJob, SparkJob
 from hubscale.spec import ComputeClusterSpec
 
@@ -34,7 +35,9 @@ ALWAYS_ON = frozenset({"static"})
 class SimConfig:
     """The simulated platform; defaults are documented in the bench output."""
 
-    worker_start_s: float = 10.0  # asked -> runs tasks: pod on a warm node + JVM + registration
+    profile: str = "local"  # start latencies (autoscaler.sim.profiles): local | kubernetes
+    worker_start_s: float | None = None  # a fixed worker start instead of the profile's
+    executor_idle_timeout_s: float = 60.0  # the drivers' spark.dynamicAllocation default
     flink_rescale_s: float = 10.0  # a Flink job restarting at a new parallelism (measured 7-16 s)
     scrape_interval_s: float = 5.0
     lag_sample_s: float = 5.0
@@ -43,6 +46,14 @@ class SimConfig:
     worker_cores: int = 1
     idle_timeout_s: int = 600
     budget_cores: int | None = None  # total cores for all users; None = no global budget
+    drain_limit_s: float = 86_400.0  # after the day, how long work may run on before it is cut
+
+    def start_profile(self) -> StartProfile:
+        """The profile's start latencies, with a fixed worker start if one is given."""
+        profile = PROFILES[self.profile]
+        if self.worker_start_s is None:
+            return profile
+        return replace(profile, worker_start_s=(self.worker_start_s,))
 
     def spec(self, user: str, engine: str) -> ComputeClusterSpec:
         return ComputeClusterSpec(
@@ -66,6 +77,8 @@ class RunResult:
     busy_core_s: float = 0.0
     completions: dict[tuple[str, str], float] = field(default_factory=dict)  # (user, job) -> s
     lags: list[float] = field(default_factory=list)
+    arrived_jobs: int = 0
+    cold_jobs: int = 0  # jobs that arrived to no warm capacity (no free core or slot ready)
     scale_ups: int | None = 0
     scale_downs: int | None = 0
     decisions: int = 0
@@ -74,8 +87,12 @@ class RunResult:
 Cluster = SparkClusterSim | FlinkClusterSim
 
 
-def build_clusters(events: list[Event], config: SimConfig) -> dict[tuple[str, str], Cluster]:
-    """One cluster per (user, engine) that has jobs in the trace."""
+def build_clusters(
+    events: list[Event], config: SimConfig, warm: bool = False
+) -> dict[tuple[str, str], Cluster]:
+    """One cluster per (user, engine) that has jobs in the trace; ``warm`` clusters (always on)
+    keep their executors."""
+    profile = config.start_profile()
     spark: dict[str, list[SparkJob]] = {}
     flink: dict[str, list[FlinkJob]] = {}
     for event in events:
@@ -86,13 +103,17 @@ def build_clusters(events: list[Event], config: SimConfig) -> dict[tuple[str, st
     clusters: dict[tuple[str, str], Cluster] = {}
     for user, jobs in spark.items():
         clusters[(user, "spark")] = SparkClusterSim(
-            jobs, config.worker_cores, config.worker_start_s
+            jobs,
+            config.worker_cores,
+            profile.worker_start_s,
+            profile.executor_start_s,
+            math.inf if warm else config.executor_idle_timeout_s,
         )
     for user, jobs in flink.items():
         clusters[(user, "flink")] = FlinkClusterSim(
             jobs,
             config.worker_cores,
-            config.worker_start_s,
+            profile.worker_start_s,
             config.flink_rescale_s,
             config.lag_sample_s,
         )
@@ -108,22 +129,27 @@ def horizon_of(events: list[Event]) -> float:
 def simulate(policy: Policy, events: list[Event], config: SimConfig | None = None) -> RunResult:
     """Ask ``policy`` about every awake cluster each interval of its engine; apply the targets."""
     config = config or SimConfig()
-    clusters = build_clusters(events, config)
+    warm = policy.name in ALWAYS_ON
+    clusters = build_clusters(events, config, warm)
     specs = {key: config.spec(*key) for key in clusters}
     states = {key: ClusterState(workers=0, desired=0) for key in clusters}
     metrics_lag_s = config.scrape_interval_s / 2 if policy.name in PROMETHEUS_READERS else 0.0
     intervals = {engine: interval_of(policy, engine) for engine in ("spark", "flink")}
     step_s = min(intervals.values())
     every = {engine: max(1, round(interval / step_s)) for engine, interval in intervals.items()}
-    warm = policy.name in ALWAYS_ON
     horizon = horizon_of(events)
     result = RunResult(policy.name, horizon, len(clusters))
+    if warm:  # up before the day starts, so a job at t=0 finds them too
+        for key, cluster in clusters.items():
+            target = policy.decide(specs[key], cluster.signal(), states[key], 0.0).target
+            cluster.scale_to(target, (), warm)
+            states[key] = ClusterState(cluster.pool.size, cluster.pool.size)
 
     awake = set(clusters)
     sleeping: list[tuple[float, tuple[str, str]]] = []
     tick = 0
     now = 0.0
-    while now <= horizon or any(clusters[key].runs for key in awake):
+    while now <= horizon or _work_left(clusters, awake, sleeping, now, horizon, config):
         while sleeping and sleeping[0][0] <= now:
             awake.add(heapq.heappop(sleeping)[1])
         decisions: dict[tuple[str, str], Decision] = {}
@@ -170,12 +196,29 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
         result.held_core_s[engine] = result.held_core_s.get(engine, 0.0) + cluster.pool.held_core_s
         result.scale_ups += cluster.pool.ups
         result.scale_downs += cluster.pool.downs
+        result.arrived_jobs += cluster.arrived_jobs
+        result.cold_jobs += cluster.cold_jobs
         if isinstance(cluster, SparkClusterSim):
             result.busy_core_s += cluster.busy_core_s
             result.completions.update({(user, job): s for job, s in cluster.finished.items()})
         else:
             result.lags.extend(cluster.lags)
     return result
+
+
+def _work_left(
+    clusters: dict[tuple[str, str], Cluster],
+    awake: set[tuple[str, str]],
+    sleeping: list[tuple[float, tuple[str, str]]],
+    now: float,
+    horizon: float,
+    config: SimConfig,
+) -> bool:
+    """Whether a job runs, waits or is still to arrive (so the run must go on past the day),
+    within the drain limit that ends a run whose policy never serves a job."""
+    if now > horizon + config.drain_limit_s:
+        return False
+    return bool(sleeping) or any(clusters[key].runs or clusters[key].arrivals for key in awake)
 
 
 def interval_of(policy: Policy, engine: str) -> float:
@@ -219,6 +262,7 @@ def oracle(events: list[Event], config: SimConfig, reference: RunResult) -> RunR
     result.busy_core_s = spark_s
     result.completions = dict(reference.completions)
     result.lags = [0.0]
+    result.arrived_jobs = reference.arrived_jobs  # and none cold: its workers start at once
     return result
 
 

@@ -15,7 +15,8 @@ from autoscaler.sim.report import format_table
 def describe_run(comparison: Comparison, config: SimConfig) -> str:
     """The settings every figure depends on, then one line of defaults per policy."""
     lines = [
-        f"platform: worker start {config.worker_start_s:g} s, Flink rescale restart"
+        f"platform: start profile {config.start_profile().describe()},"
+        f" executorIdleTimeout {config.executor_idle_timeout_s:g} s, Flink rescale restart"
         f" {config.flink_rescale_s:g} s, Prometheus scrape {config.scrape_interval_s:g} s,"
         f" clusters {config.min_workers}..{config.max_workers} workers of"
         f" {config.worker_cores} core, idleTimeoutSeconds {config.idle_timeout_s}"
@@ -29,7 +30,7 @@ def describe_run(comparison: Comparison, config: SimConfig) -> str:
 
 def comparison_json(comparison: Comparison, config: SimConfig, trace: dict[str, Any]) -> dict:
     return {
-        "trace": trace,
+        "trace": {**trace, "profile": config.profile},
         "config": asdict(config),
         "policies": [row.to_json() for row in comparison.rows],
         "descriptions": comparison.descriptions,

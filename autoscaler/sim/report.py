@@ -21,8 +21,18 @@ class PolicySummary:
     p50_slowdown: float
     p95_slowdown: float
     p95_lag_s: float
+    added_wait_p50_s: float
+    added_wait_p95_s: float
+    added_wait_p99_s: float
+    cold_job_share: float
     scale_events: int | None
     scale_downs_per_cluster_hour: float | None
+
+    @property
+    def added_waits(self) -> str:
+        """Added wait p50 / p95 / p99 as one table cell."""
+        waits = (self.added_wait_p50_s, self.added_wait_p95_s, self.added_wait_p99_s)
+        return " / ".join(f"{wait:.1f}" for wait in waits)
 
     def to_json(self) -> dict:
         """JSON-ready: a figure that is not finite (no jobs of that kind) becomes null."""
@@ -50,11 +60,20 @@ def slowdowns(result: RunResult, reference: RunResult) -> list[float]:
     ]
 
 
+def added_waits(result: RunResult, reference: RunResult) -> list[float]:
+    """Seconds each Spark job took beyond its time on the reference; inf if unfinished."""
+    return [
+        result.completions.get(key, math.inf) - reference_s
+        for key, reference_s in reference.completions.items()
+    ]
+
+
 def summarize(result: RunResult, reference: RunResult, oracle: RunResult) -> PolicySummary:
     held = sum(result.held_core_s.values())
     downs = result.scale_downs
     cluster_hours = result.clusters * result.horizon_s / 3600
     per_job = slowdowns(result, reference)
+    waits = added_waits(result, reference)
     return PolicySummary(
         name=result.policy,
         held_core_hours=held / 3600,
@@ -64,6 +83,10 @@ def summarize(result: RunResult, reference: RunResult, oracle: RunResult) -> Pol
         p50_slowdown=percentile(per_job, 50),
         p95_slowdown=percentile(per_job, 95),
         p95_lag_s=percentile(result.lags, 95),
+        added_wait_p50_s=percentile(waits, 50),
+        added_wait_p95_s=percentile(waits, 95),
+        added_wait_p99_s=percentile(waits, 99),
+        cold_job_share=result.cold_jobs / result.arrived_jobs if result.arrived_jobs else math.nan,
         scale_events=None if downs is None else (result.scale_ups or 0) + downs,
         scale_downs_per_cluster_hour=None if downs is None else downs / max(cluster_hours, 1e-9),
     )
@@ -77,6 +100,8 @@ COLUMNS = (
     ("x oracle", "oracle_ratio", "{:.2f}"),
     ("p50 slowdown", "p50_slowdown", "{:.2f}"),
     ("p95 slowdown", "p95_slowdown", "{:.2f}"),
+    ("wait p50/p95/p99 s", "added_waits", "{}"),
+    ("cold jobs", "cold_job_share", "{:.1%}"),
     ("p95 lag s", "p95_lag_s", "{:.1f}"),
     ("scale events", "scale_events", "{}"),
     ("downs/cluster-h", "scale_downs_per_cluster_hour", "{:.2f}"),

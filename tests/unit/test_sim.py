@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -10,10 +11,11 @@ import pytest
 from autoscaler.policy.decision import Decision
 from autoscaler.policy.hubscale import HubscalePolicy
 from autoscaler.sim.__main__ import main
-from autoscaler.sim.compare import compare
+from autoscaler.sim.baselines import StaticPolicy
+from autoscaler.sim.compare import all_policies, compare
 from autoscaler.sim.engine import SimConfig, oracle, simulate
 from autoscaler.sim.generator import TeamDay, generate
-from autoscaler.sim.report import slowdowns, summarize
+from autoscaler.sim.report import added_waits, slowdowns, summarize
 from autoscaler.sim.trace import FlinkJob, Session, SparkJob, Stage, dump_trace
 from benchmarks.policies import main as bench_main
 
@@ -171,15 +173,14 @@ def test_bench_prints_every_policy_and_writes_the_documented_json(tmp_path, caps
     printed = capsys.readouterr().out
     assert "decide over 1,000 clusters" in printed and "target: hubscale" in printed
     data = json.loads(out.read_text())
-    assert data["trace"] == {"users": 3, "hours": 1.0, "seed": 4}
+    assert data["trace"] == {"users": 3, "hours": 1.0, "seed": 4, "profile": "local"}
     names = {policy["name"] for policy in data["policies"]}
     assert names == {
         "hubscale",
         "static",
-        "spark-dynamic-allocation",
-        "dask-adaptive",
+        "spark-da+flink-operator",
+        "dask-adaptive+flink-operator",
         "keda-hpa",
-        "flink-autoscaler",
         "oracle",
     }
     for policy in data["policies"]:
@@ -189,8 +190,60 @@ def test_bench_prints_every_policy_and_writes_the_documented_json(tmp_path, caps
             "p50_slowdown",
             "p95_slowdown",
             "p95_lag_s",
+            "added_wait_p50_s",
+            "added_wait_p95_s",
+            "added_wait_p99_s",
+            "cold_job_share",
             "scale_events",
             "scale_downs_per_cluster_hour",
         } <= set(policy)
     assert set(data["controller"]) == {"decide_1000_clusters_ms", "budget_split_1000_users_ms"}
     assert all(value > 0 for value in data["controller"].values())
+
+
+# A job, then a gap where nothing runs, then a job arriving after the last tick of the
+# static policy's 60 s interval that falls within the day (the day ends at 130 s).
+GAP_TRACE = [
+    SparkJob(0.0, "alice", "first", (Stage(1, 10.0),)),
+    SparkJob(130.0, "alice", "after-gap", (Stage(1, 10.0),)),
+]
+
+
+def test_the_static_reference_finishes_a_job_arriving_after_a_gap():
+    result = simulate(StaticPolicy(), GAP_TRACE, CONFIG)
+    assert result.completions == {("alice", "first"): 10.0, ("alice", "after-gap"): 10.0}
+
+
+@pytest.mark.parametrize("policy", all_policies(), ids=lambda policy: policy.name)
+def test_every_policy_finishes_every_job_of_a_trace_with_a_gap(policy):
+    result = simulate(policy, GAP_TRACE, CONFIG)
+    assert set(result.completions) == {("alice", "first"), ("alice", "after-gap")}
+    assert all(math.isfinite(seconds) for seconds in result.completions.values())
+
+
+def test_added_wait_and_cold_jobs_per_policy():
+    # Two 1-task jobs of 10 s: the first finds no worker (asked at 0, ready at 10), the second
+    # (at 60) finds the warm one; static runs both at once.
+    events = [
+        SparkJob(0.0, "alice", "cold", (Stage(1, 10.0),)),
+        SparkJob(60.0, "alice", "warm", (Stage(1, 10.0),)),
+    ]
+    reference = simulate(Fixed(1, name="static"), events, CONFIG)
+    slow = simulate(Fixed(1), events, CONFIG)
+    assert added_waits(slow, reference) == [10.0, 0.0]
+    assert (slow.arrived_jobs, slow.cold_jobs) == (2, 1)
+    best = oracle(events, CONFIG, reference)
+    rows = {row.name: row for row in (summarize(run, reference, best) for run in (slow, best))}
+    assert rows["fixed"].cold_job_share == 0.5
+    assert rows["fixed"].added_wait_p50_s == 5.0
+    assert rows["fixed"].added_wait_p99_s == pytest.approx(9.9)
+    assert rows["oracle"].cold_job_share == 0.0 and rows["oracle"].added_wait_p95_s == 0.0
+
+
+def test_a_flink_job_arriving_to_no_free_slot_is_cold():
+    streams = [
+        FlinkJob(0.0, "bob", "a", 1, 1000.0, ((0.0, 10.0), (100.0, 10.0))),
+        FlinkJob(50.0, "bob", "b", 1, 1000.0, ((0.0, 10.0), (100.0, 10.0))),
+    ]
+    result = simulate(Fixed(1, name="static"), streams, CONFIG)  # one warm slot, taken by a
+    assert (result.arrived_jobs, result.cold_jobs) == (2, 1)
