@@ -238,6 +238,13 @@ def test_no_test_module_imports_another():
     assert found == []
 
 
+def test_every_test_module_has_a_name_of_its_own():
+    """pytest imports test modules by basename (no packages under tests/): two of one name stop
+    the whole run at collection."""
+    names = [path.name for path in (REPO / "tests").rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
+
+
 def test_the_checker_keeps_the_autoscaler_layers_apart_and_the_benchmarks_out(tmp_path: Path):
     policy = tmp_path / "autoscaler" / "policy"
     policy.mkdir(parents=True)
