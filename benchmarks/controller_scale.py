@@ -21,11 +21,9 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -47,9 +45,10 @@ from hubscale import processes
 from hubscale.ports import free_port
 from tests.builders import cluster_document, cluster_spec
 from tests.kube.apiserver import ApiServerDouble
-from tests.kube.fixtures import NAMESPACE, write_kubeconfig
+from tests.kube.controller import controller_process
+from tests.kube.fixtures import NAMESPACE
+from tests.support import wait_for
 
-REPO = Path(__file__).resolve().parents[1]
 ACTIVE_SHARE = 0.1  # of the Spark clusters: a driver wants executors
 LOOP_S = 2.0
 STEADY_LOOPS = 5
@@ -204,32 +203,25 @@ def kubelet(double: ApiServerDouble) -> Iterator[None]:
 
 
 def start_controller(double: ApiServerDouble, prometheus_url: str, directory: Path) -> tuple:
-    kubeconfig = write_kubeconfig(double, directory / "kubeconfig")
+    """The controller process at the platform's loop interval; (process, its /metrics URL)."""
     listen = f"127.0.0.1:{free_port()}"
-    log = open(directory / "controller.log", "ab")  # noqa: SIM115 - the child keeps it
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "autoscaler", "--backend", "kubernetes",
-            "--namespace", NAMESPACE, "--no-leader-election", "--prometheus-url", prometheus_url,
-            "--interval", str(LOOP_S), "--listen", listen, "--log-level", "WARNING",
-        ],
-        cwd=REPO,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(directory)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    process = controller_process(
+        double, directory, "controller",
+        "--no-leader-election", "--prometheus-url", prometheus_url, "--interval", str(LOOP_S),
+        "--listen", listen, "--log-level", "WARNING",
     )  # fmt: skip
     return process, f"http://{listen}/metrics"
 
 
-def wait_until(condition, timeout_s: float, process: subprocess.Popen, every_s: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
+def wait_until(condition, process: subprocess.Popen) -> None:
+    """``tests.support.wait_for`` on ``condition``, failing at once if the controller exits."""
+
+    def running_and() -> object:
         if process.poll() is not None:
             raise RuntimeError(f"the controller exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not reached within {timeout_s:g} s")
-        time.sleep(every_s)
+        return condition()
+
+    wait_for(running_and, timeout_s=CONVERGE_TIMEOUT_S, every_s=0.5)
 
 
 def all_have_status(double: ApiServerDouble, count: int) -> bool:
@@ -269,17 +261,17 @@ def run(count: int, directory: Path, say=print) -> Run:
         try:
             with kubelet(double), LoopWatch(metrics_url).watching() as watch:
                 started = time.monotonic()
-                wait_until(lambda: all_have_status(double, count), CONVERGE_TIMEOUT_S, process)
+                wait_until(lambda: all_have_status(double, count), process)
                 converge_s = time.monotonic() - started
                 up_requests, up_loops = len(double.requests), max(watch.loops(), 1)
                 say(f"  {count} clusters: every status written after {converge_s:.0f} s")
                 settle = watch.loops() + 3  # the heads' pods run; the statuses say so
-                wait_until(lambda: watch.loops() >= settle, CONVERGE_TIMEOUT_S, process)
+                wait_until(lambda: watch.loops() >= settle, process)
                 first = watch.loops()
                 requests, writes = len(double.requests), status_writes(double)
                 asked, cpu = prometheus.queries, processes.cpu_s(process.pid) or 0.0
                 steady_end = first + STEADY_LOOPS
-                wait_until(lambda: watch.loops() >= steady_end, CONVERGE_TIMEOUT_S, process)
+                wait_until(lambda: watch.loops() >= steady_end, process)
                 loops = watch.loops() - first
                 cpu_per_loop = ((processes.cpu_s(process.pid) or 0.0) - cpu) / loops
                 rss = (processes.rss_kib(process.pid) or 0) / 1024

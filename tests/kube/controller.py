@@ -17,22 +17,28 @@ from tests.support import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start_controller(double, prometheus, tmp_path: Path, name: str) -> subprocess.Popen:
-    """``python -m autoscaler --backend kubernetes`` on the double; its log in ``tmp_path``."""
-    kubeconfig = write_kubeconfig(double, tmp_path / "kubeconfig")
-    log = open(tmp_path / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
+def controller_process(double: ApiServerDouble, directory: Path, name: str, *args: str):
+    """``python -m autoscaler --backend kubernetes`` on the double with ``args``; its kubeconfig
+    and log (``<name>.log``) in ``directory``."""
+    kubeconfig = write_kubeconfig(double, directory / "kubeconfig")
+    log = open(directory / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
     return subprocess.Popen(
-        [
-            sys.executable, "-m", "autoscaler", "--backend", "kubernetes",
-            "--namespace", NAMESPACE, "--leader-election", "--lease-duration", "3",
-            "--prometheus-url", prometheus.url, "--interval", "0.5",
-            "--listen", f"127.0.0.1:{free_port()}",
-        ],
+        [sys.executable, "-m", "autoscaler", "--backend", "kubernetes", "--namespace", NAMESPACE,
+         *args],
         cwd=REPO,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path)},
+        env={**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(directory)},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+    )  # fmt: skip
+
+
+def start_controller(double, prometheus, tmp_path: Path, name: str) -> subprocess.Popen:
+    """The controller with leader election and a fast loop, as the tests run it."""
+    return controller_process(
+        double, tmp_path, name,
+        "--leader-election", "--lease-duration", "3", "--prometheus-url", prometheus.url,
+        "--interval", "0.5", "--listen", f"127.0.0.1:{free_port()}",
     )  # fmt: skip
 
 
