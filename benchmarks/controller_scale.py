@@ -41,6 +41,7 @@ from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.hubscale import DEFAULT_POLICY
 from autoscaler.policy.signals import SparkSignal
 from autoscaler.readers import signal_queries as queries
+from benchmarks.results import write_json
 from hubscale import processes
 from hubscale.ports import free_port
 from tests.builders import cluster_document, cluster_spec
@@ -325,9 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     print(" ".join(f"{header:>{width}}" for header, _, width, _ in COLUMNS))
     for r in runs:
         print(" ".join(f"{getattr(r, field):>{width}{form}}" for _, field, width, form in COLUMNS))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"runs": [asdict(r) for r in runs]}, indent=1) + "\n")
+    write_json(args.json, {"runs": [asdict(r) for r in runs]})
 
 
 if __name__ == "__main__":

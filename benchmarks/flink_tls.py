@@ -12,7 +12,6 @@ generating a credential as the controller does (``hubscale.flink_tls``) and as `
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import ssl
 import statistics
@@ -26,6 +25,7 @@ import httpx
 import yaml
 
 from autoscaler.backends.local.flink import LocalFlinkCluster, allocate_ports
+from benchmarks.results import write_json
 from hubscale import flink_tls, processes
 from hubscale.flink_conf import FlinkClusterPorts, render_config
 
@@ -143,9 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         f" {result.plain_rss_mib} MiB\n"
         f"a credential: {result.generate_ms} ms (cryptography), keytool {result.keytool_s} s"
     )
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(asdict(result), indent=1) + "\n")
+    write_json(args.json, asdict(result))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ test suite on 2 cores).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.bare_hub import bare_hub
+from benchmarks.results import write_json
 from hub_config.settings import Settings
 from hubscale import processes
 from hubscale.ports import free_port
@@ -216,9 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         f" {result.idle_clusters_mib:.0f})\n"
         f"after every stop: {result.leaked_processes} processes leaked"
     )
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(asdict(result), indent=1) + "\n")
+    write_json(args.json, asdict(result))
     if result.leaked_processes:
         raise SystemExit(1)
 
