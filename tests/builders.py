@@ -7,8 +7,10 @@ A Flink cluster's manifests also need a REST credential: ``rest_tls``.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
+from autoscaler.policy.decision import Decision
 from hubscale import flink_tls
 from hubscale.spec import API_VERSION, KIND, ComputeCluster, ComputeClusterSpec, parse_cluster
 
@@ -50,3 +52,19 @@ def cluster_spec(engine: str = "spark", owner: str = "alice", **fields: Any) -> 
 def rest_tls() -> flink_tls.RestTls:
     """A Flink cluster's REST credential, generated once per test session (~10 ms)."""
     return flink_tls.generate(["alice-flink-jobmanager.hub.svc"])
+
+
+@dataclass(frozen=True)
+class FixedPolicy:
+    """A simulator policy for tests: always the same target (so the accounting can be computed
+    by hand), asked every ``interval_s``."""
+
+    target: int
+    name: str = "fixed"
+    interval_s: float = 5.0
+
+    def decide(self, spec, signal, state, now):
+        return Decision(self.target, "fixed", "steady", (), state.memo)
+
+    def describe(self) -> str:
+        return f"always {self.target}"

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from autoscaler.policy.decision import Decision
 from autoscaler.policy.hubscale import HubscalePolicy
 from autoscaler.sim.__main__ import main
 from autoscaler.sim.baselines import StaticPolicy
@@ -18,22 +17,7 @@ from autoscaler.sim.generator import TeamDay, generate
 from autoscaler.sim.report import added_waits, slowdowns, summarize
 from autoscaler.sim.trace import FlinkJob, Session, SparkJob, Stage, dump_trace
 from benchmarks.policies import main as bench_main
-
-
-@dataclass(frozen=True)
-class Fixed:
-    """A test policy: always the same target (so the accounting can be computed by hand)."""
-
-    target: int
-    name: str = "fixed"
-    interval_s: float = 5.0
-
-    def decide(self, spec, signal, state, now):
-        return Decision(self.target, "fixed", "steady", (), state.memo)
-
-    def describe(self) -> str:
-        return f"always {self.target}"
-
+from tests.builders import FixedPolicy
 
 CONFIG = SimConfig(worker_start_s=10.0, flink_rescale_s=10.0, max_workers=8, lag_sample_s=5.0)
 
@@ -41,7 +25,7 @@ CONFIG = SimConfig(worker_start_s=10.0, flink_rescale_s=10.0, max_workers=8, lag
 def test_spark_accounting_matches_a_hand_computed_schedule():
     # 2 workers asked at t=0, ready at 10; 4 tasks of 10 s run 10-20 and 20-30.
     events = [SparkJob(0.0, "alice", "j1", (Stage(4, 10.0),))]
-    result = simulate(Fixed(2), events, CONFIG)
+    result = simulate(FixedPolicy(2), events, CONFIG)
     assert result.completions == {("alice", "j1"): 30.0}
     assert result.held_core_s == {"spark": 2 * 30.0}
     assert result.busy_core_s == 40.0
@@ -50,11 +34,11 @@ def test_spark_accounting_matches_a_hand_computed_schedule():
 
 def test_always_on_reference_and_oracle_for_the_same_job():
     events = [SparkJob(0.0, "alice", "j1", (Stage(4, 10.0),))]
-    reference = simulate(Fixed(8, name="static"), events, CONFIG)
+    reference = simulate(FixedPolicy(8, name="static"), events, CONFIG)
     assert reference.completions == {("alice", "j1"): 10.0}  # warm: no start latency
     best = oracle(events, CONFIG, reference)
     assert best.held_core_s == {"spark": 40.0, "flink": 0.0}
-    slow = simulate(Fixed(2), events, CONFIG)
+    slow = simulate(FixedPolicy(2), events, CONFIG)
     assert slowdowns(slow, reference) == [3.0]
     row = summarize(slow, reference, best)
     assert row.oracle_ratio == pytest.approx(60 / 40)
@@ -65,7 +49,7 @@ def test_stages_run_one_after_another_and_jobs_share_cores_fifo():
         SparkJob(0.0, "alice", "a", (Stage(3, 10.0), Stage(1, 5.0))),
         SparkJob(0.0, "alice", "b", (Stage(1, 10.0),)),
     ]
-    result = simulate(Fixed(3, name="static"), events, CONFIG)
+    result = simulate(FixedPolicy(3, name="static"), events, CONFIG)
     # a's 3 tasks take all cores 0-10, then its 1-task stage 10-15; b gets a core at 10-20.
     assert result.completions == {("alice", "a"): 15.0, ("alice", "b"): 20.0}
 
@@ -73,7 +57,7 @@ def test_stages_run_one_after_another_and_jobs_share_cores_fifo():
 def test_flink_lag_builds_while_the_job_restarts_and_stays_without_headroom():
     # 2000 records/s for 100 s, 1000 per slot: 2 TMs ready at 10, job restarts until 20.
     job = FlinkJob(0.0, "bob", "s", 8, 1000.0, ((0.0, 2000.0), (100.0, 2000.0)))
-    result = simulate(Fixed(2), [job], CONFIG)
+    result = simulate(FixedPolicy(2), [job], CONFIG)
     assert result.held_core_s == {"flink": 2 * 100.0}
     assert result.lags[:4] == [5.0, 10.0, 15.0, 20.0]
     assert result.lags[4:] == [20.0] * (len(result.lags) - 4)
@@ -82,7 +66,7 @@ def test_flink_lag_builds_while_the_job_restarts_and_stays_without_headroom():
 
 def test_flink_catches_up_with_headroom_and_oracle_holds_needed_slots():
     job = FlinkJob(0.0, "bob", "s", 8, 1000.0, ((0.0, 2000.0), (100.0, 2000.0)))
-    result = simulate(Fixed(4), [job], CONFIG)
+    result = simulate(FixedPolicy(4), [job], CONFIG)
     # backlog 40,000 at t=20, drained at 2,000/s net: gone by t=40.
     assert result.lags[3] == 20.0
     assert result.lags[7] == 0.0
@@ -150,7 +134,7 @@ def test_cli_names_the_bad_line_of_a_malformed_trace(tmp_path, capsys):
 
 
 @dataclass(frozen=True)
-class PerEngine(Fixed):
+class PerEngine(FixedPolicy):
     """Fixed, asked every second for Spark and every 3 s for Flink."""
 
     def interval_for(self, engine: str) -> float:
@@ -228,8 +212,8 @@ def test_added_wait_and_cold_jobs_per_policy():
         SparkJob(0.0, "alice", "cold", (Stage(1, 10.0),)),
         SparkJob(60.0, "alice", "warm", (Stage(1, 10.0),)),
     ]
-    reference = simulate(Fixed(1, name="static"), events, CONFIG)
-    slow = simulate(Fixed(1), events, CONFIG)
+    reference = simulate(FixedPolicy(1, name="static"), events, CONFIG)
+    slow = simulate(FixedPolicy(1), events, CONFIG)
     assert added_waits(slow, reference) == [10.0, 0.0]
     assert (slow.arrived_jobs, slow.cold_jobs) == (2, 1)
     best = oracle(events, CONFIG, reference)
@@ -245,5 +229,5 @@ def test_a_flink_job_arriving_to_no_free_slot_is_cold():
         FlinkJob(0.0, "bob", "a", 1, 1000.0, ((0.0, 10.0), (100.0, 10.0))),
         FlinkJob(50.0, "bob", "b", 1, 1000.0, ((0.0, 10.0), (100.0, 10.0))),
     ]
-    result = simulate(Fixed(1, name="static"), streams, CONFIG)  # one warm slot, taken by a
+    result = simulate(FixedPolicy(1, name="static"), streams, CONFIG)  # one warm slot, taken by a
     assert (result.arrived_jobs, result.cold_jobs) == (2, 1)

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 
-from autoscaler.policy.decision import Decision
 from autoscaler.sim.__main__ import main
 from autoscaler.sim.engine import SimConfig, simulate
 from autoscaler.sim.profiles import LOCAL_EXECUTOR_S, LOCAL_WORKER_JVM_S, PROFILES
 from autoscaler.sim.trace import SparkJob, Stage
-
-
-@dataclass(frozen=True)
-class Fixed:
-    """Always the same target, asked every second."""
-
-    target: int
-    name: str = "fixed"
-    interval_s: float = 1.0
-
-    def decide(self, spec, signal, state, now):
-        return Decision(self.target, "fixed", "steady", (), state.memo)
+from tests.builders import FixedPolicy
 
 
 def test_local_profile_is_the_measured_worker_jvm_plus_executor_start():
@@ -44,7 +31,7 @@ def test_kubernetes_profile_adds_pod_start_and_documents_node_and_image_delays()
 def test_workers_start_after_the_profiles_samples_in_turn():
     # 3 one-task jobs on 3 workers asked at 0: each runs once its worker is up.
     events = [SparkJob(0.0, "alice", f"j{i}", (Stage(1, 10.0),)) for i in range(3)]
-    result = simulate(Fixed(3), events, SimConfig(profile="local"))
+    result = simulate(FixedPolicy(3, interval_s=1.0), events, SimConfig(profile="local"))
     finished = sorted(result.completions.values())
     assert finished == pytest.approx([15.0, 15.7, 16.1])
 
@@ -55,11 +42,11 @@ def test_a_warm_worker_idle_past_executor_idle_timeout_waits_for_a_new_executor(
         SparkJob(100.0, "alice", "later", (Stage(1, 10.0),)),  # 85 s idle > 60 s
     ]
     config = SimConfig(worker_start_s=5.0)
-    result = simulate(Fixed(1), events, config)
+    result = simulate(FixedPolicy(1, interval_s=1.0), events, config)
     assert result.completions[("alice", "later")] == pytest.approx(10.0 + LOCAL_EXECUTOR_S[0])
     assert result.cold_jobs == 2
     kept = simulate(
-        Fixed(1),
+        FixedPolicy(1, interval_s=1.0),
         events,
         SimConfig(worker_start_s=5.0, executor_idle_timeout_s=120.0),
     )
