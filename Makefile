@@ -20,6 +20,9 @@ SPARK_PYTHON_PACKAGES := numpy==2.4.6 pandas==2.3.3 pyarrow==26.0.1 matplotlib==
 FLINK_PYTHON_PACKAGES := numpy==2.1.3 pandas==2.2.3 pyarrow==16.1.0 matplotlib==3.11.2 scipy==1.17.1 scikit-learn==1.9.1 pyyaml==6.0.4
 # One kernel per engine, seen by the notebook server in $(VENV) (its share/jupyter/kernels).
 KERNELS_STAMP := $(VENV)/share/jupyter/kernels/.hubscale
+# JupyterLab's defaults for every user (overrides.json): no news feed or update check, which would
+# ask each new user a question on first load and make requests to the internet from their browser.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 # The hub's proxy from npm, in a repo-local prefix.
 NODE_PREFIX := .node
 PROXY_STAMP := $(NODE_PREFIX)/.installed
@@ -36,8 +39,8 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: install system test unit bench lint format up down clean
 
-install: system $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP) $(KERNELS_STAMP) $(PROXY_STAMP) $(TOOLS_STAMP) \
-	$(CDS_STAMP)
+install: system $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP) $(KERNELS_STAMP) $(LAB_OVERRIDES) \
+	$(PROXY_STAMP) $(TOOLS_STAMP) $(CDS_STAMP)
 
 system:
 	@missing=""; \
@@ -83,6 +86,9 @@ $(KERNELS_STAMP): $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP)
 		--display-name 'Python 3 (Flink)' --env HUBSCALE_KERNEL_ENGINE flink \
 		--env PYTHONSTARTUP $(KERNEL_STARTUP) 2>&1 | { grep -v 'may not be found' || true; }
 	touch $(KERNELS_STAMP)
+
+$(LAB_OVERRIDES): spawner/jupyterlab_overrides.json | $(STAMP)
+	install -D -m 0644 $< $@
 
 $(PROXY_STAMP): Makefile
 	command -v npm >/dev/null || { echo "npm is needed for configurable-http-proxy" >&2; exit 1; }

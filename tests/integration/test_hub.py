@@ -260,6 +260,21 @@ def test_in_a_browser_the_user_signs_in_to_jupyterlab_with_both_engines_kernels(
         assert cards.count(f"Python 3 ({engine})") == 2, cards
 
 
+def test_jupyterlab_asks_users_nothing_about_news_and_fetches_nothing_from_the_internet(hub, alice):
+    """The platform's JupyterLab defaults (overrides.json) are what the user's server serves."""
+    response = httpx.get(
+        f"{hub.server_url(alice.name)}lab/api/settings/@jupyterlab/apputils-extension:notification",
+        headers={"Authorization": f"token {hub.token}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    defaults = {
+        key: value["default"] for key, value in response.json()["schema"]["properties"].items()
+    }
+    assert defaults["fetchNews"] == "false"
+    assert defaults["checkForUpdates"] is False
+
+
 def test_a_spark_job_in_the_users_kernel_runs_on_their_own_cluster_which_grows(hub, alice):
     print(f"spawn-to-ready user={alice.name} seconds={alice.spawn_to_ready_s:.1f}")
     spark = hub.client(alice.name, "spark")
