@@ -20,6 +20,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from hubscale_nb.first_login import welcome_in_server
 from hubscale_nb.review import ReviewError, render_html, repository_root, review
 
 ROUTE = "/hubscale/review"
@@ -36,6 +37,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     route = url_path_join(web_app.settings["base_url"], ROUTE)
     root = Path(serverapp.root_dir).resolve()
     web_app.add_handlers(".*$", [(route, ReviewHandler, {"root": root})])
+    welcome_in_server(serverapp, serverapp.log)
 
 
 def repository_under(root: Path, relative: str) -> Path:

@@ -247,11 +247,17 @@ def test_in_a_browser_the_spawn_form_holds_back_a_limit_above_the_profiles(hub, 
     assert hub.server_model(user) is None
 
 
-def test_in_a_browser_the_user_signs_in_to_jupyterlab_with_both_engines_kernels(
+def test_in_a_browser_a_first_login_opens_the_welcome_notebook_then_both_engines_kernels(
     hub, alice, browser, tmp_path
 ):
     sign_in(browser, hub, alice.name)
     browser.get(f"{hub.server_url(alice.name)}lab")
+    heading = visible_text(browser, ".jp-NotebookPanel .jp-RenderedMarkdown h1")
+    assert heading.startswith("Welcome to hubscale")  # rendered, in the Spark notebook
+    wait(browser).until(lambda d: "Python 3 (Spark)" in visible_text(d, ".jp-KernelName"))
+    browser.save_screenshot(str(tmp_path / "welcome.png"))
+
+    browser.get(f"{hub.server_url(alice.name)}lab?reset")  # JupyterLab's own layout: a launcher
     visible_text(browser, ".jp-Launcher-body")
     wait(browser).until(lambda d: "Python 3 (Flink)" in d.page_source)  # kernel specs load later
     browser.save_screenshot(str(tmp_path / "jupyterlab.png"))

@@ -21,6 +21,7 @@ from tests.nb_support import REPO, engine_kernels_env, run_pytest
 from tests.support import wait_for
 
 EXAMPLES = REPO / "examples"
+WELCOME = REPO / "hubscale_nb" / "welcome_notebooks"  # what a first login opens
 WORKER = {"cores": 1, "memory": "1Gi"}
 
 
@@ -29,7 +30,7 @@ def kernels_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return engine_kernels_env(tmp_path_factory.mktemp("kernels"))
 
 
-def test_the_examples_run_green_on_the_users_own_spark_and_flink_clusters(
+def test_the_examples_and_the_welcome_run_green_on_the_users_own_spark_and_flink_clusters(
     platform, kernels_env, tmp_path
 ):
     names = {"spark": "nb-examples-spark", "flink": "nb-examples-flink"}
@@ -48,7 +49,9 @@ def test_the_examples_run_green_on_the_users_own_spark_and_flink_clusters(
     env = {**os.environ, **kernels_env, **server_env, "TMPDIR": str(tmp_path)}
 
     started = time.monotonic()
-    run = run_pytest("-v", "--durations=0", str(EXAMPLES), cwd=tmp_path, env=env, timeout_s=1500)
+    run = run_pytest(
+        "-v", "--durations=0", str(EXAMPLES), str(WELCOME), cwd=tmp_path, env=env, timeout_s=1500
+    )
     elapsed_s = time.monotonic() - started
 
     durations = re.findall(r"^([\d.]+)s call\s+(\S+)", run.stdout, re.M)
@@ -56,16 +59,18 @@ def test_the_examples_run_green_on_the_users_own_spark_and_flink_clusters(
     assert "spark_batch.ipynb::notebook PASSED" in run.stdout, run.stdout[-6000:]
     assert "flink_streaming.ipynb::notebook PASSED" in run.stdout, run.stdout[-6000:]
     assert "flink_batch.ipynb::notebook PASSED" in run.stdout, run.stdout[-6000:]
-    assert "3 passed" in run.stdout
+    assert "Welcome.ipynb::notebook PASSED" in run.stdout, run.stdout[-6000:]
+    assert "welcome_notebooks/Flink.ipynb::notebook PASSED" in run.stdout, run.stdout[-6000:]
+    assert "5 passed" in run.stdout
     assert ".py" not in " ".join(re.findall(r"^\S+::notebook", run.stdout, re.M))  # twins
 
     # They ran on the user's clusters, not on a local Spark or a mini-cluster in the kernel.
     apps = httpx.get(f"{spark['master_ui']}/json/", timeout=10).json()["completedapps"]
-    assert "examples-spark-batch" in [app["name"] for app in apps]
+    assert {"examples-spark-batch", "welcome"} <= {app["name"] for app in apps}
     overview = httpx.get(f"{flink['rest_url']}/jobs/overview", timeout=10, verify=client_tls(flink))
     jobs = overview.json()["jobs"]
     kinds = sorted((job["jobType"], job["state"]) for job in jobs)
-    assert kinds == [("BATCH", "FINISHED"), ("STREAMING", "FINISHED")]
+    assert kinds == [("BATCH", "FINISHED"), ("BATCH", "FINISHED"), ("STREAMING", "FINISHED")]
 
 
 def test_a_failing_example_points_at_its_cell_through_the_same_plugin(kernels_env, tmp_path):
