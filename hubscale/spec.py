@@ -49,6 +49,7 @@ MIB = 2**20
 MIN_MEMORY_BYTES = 128 * MIB
 MAX_MEMORY_BYTES = 2**40
 MAX_IDLE_TIMEOUT_S = 7 * 24 * 3600
+MAX_BUDGET_CORES = 100_000
 
 _PATTERN_HELP = {
     QUANTITY_PATTERN: "not a Kubernetes quantity: {got}",
@@ -239,6 +240,14 @@ class ComputeClusterSpec(_Model):
         le=MAX_IDLE_TIMEOUT_S,
         description="Scale to minWorkers after nothing has run for this long (at most 7 days).",
     )
+    user_budget_cores: int | None = Field(
+        None,
+        alias="userBudgetCores",
+        ge=1,
+        le=MAX_BUDGET_CORES,
+        description="Cores all of the owner's clusters' workers may hold together, across"
+        " engines and servers (the smallest any of them says); left out: no per-user budget.",
+    )
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Self:
@@ -251,8 +260,8 @@ class ComputeClusterSpec(_Model):
         return self
 
     def to_document(self) -> dict[str, Any]:
-        """The camelCase mapping, as it appears under ``spec:``."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The camelCase mapping, as it appears under ``spec:`` (unset optional fields left out)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class Condition(_Model):

@@ -6,6 +6,7 @@ implement the same ``ClusterSource``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ class ClusterView:
     cores_per_worker: int
     max_workers: int
     status: ComputeClusterStatus | None
+    budget_cores: int | None = None  # the owner's budget as this cluster's spec says
 
     @property
     def workers(self) -> int:
@@ -50,6 +52,7 @@ class ClusterView:
             "desired": self.desired,
             "maxWorkers": self.max_workers,
             "coresPerWorker": self.cores_per_worker,
+            "userBudgetCores": self.budget_cores,
             "reason": status.reason if status is not None else "",
             "lastScaleTime": status.last_scale_time if status is not None else None,
         }
@@ -72,5 +75,20 @@ class LocalClusters:
                 continue
             spec = stored.cluster.spec
             key = ClusterKey(stored.name, spec.owner, spec.server, spec.engine)
-            views.append(ClusterView(key, spec.worker.cores, spec.max_workers, stored.status))
+            views.append(
+                ClusterView(
+                    key, spec.worker.cores, spec.max_workers, stored.status, spec.user_budget_cores
+                )
+            )
         return views
+
+
+def budgets(views: Iterable[ClusterView]) -> dict[str, int]:
+    """Each user's budget in cores: the smallest their clusters' specs say (as the controller
+    reads it); a user without one is absent."""
+    found: dict[str, int] = {}
+    for view in views:
+        if view.budget_cores is not None:
+            owner = view.key.owner
+            found[owner] = min(found.get(owner, view.budget_cores), view.budget_cores)
+    return found

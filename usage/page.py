@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tornado.template import Template
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The owner's budget in cores (None: none) and the cores their clusters hold now."""
+
+    cores: int | None
+    held: int
+
 
 PAGE = Template(
     """<!doctype html>
@@ -29,6 +39,9 @@ PAGE = Template(
 <td>{{ c["reason"] }}</td></tr>
 {% end %}</table>
 {% else %}<p id="clusters">No clusters: start a server from the hub's home page.</p>{% end %}
+<p id="budget">{% if budget.cores is None %}No budget: your clusters may grow to their
+ maxWorkers (and the platform's shared budget).{% else %}Your budget: <strong>{{ budget.cores }}
+ cores</strong> across all your clusters and servers; they hold {{ budget.held }} now.{% end %}</p>
 <h2>Cores held and used, last day</h2>
 <div id="held-vs-used">{% raw chart %}</div>
 <p><span style="color:#d62728">━ held</span> (workers × cores) ·
@@ -60,6 +73,7 @@ def render_page(
     usage: dict[str, dict[str, float]],
     chart: str = "",
     decisions: Sequence[Mapping[str, Any]] = (),
+    budget: Budget | None = None,
 ) -> bytes:
     """The page for ``user`` showing ``owner``'s clusters, the last day's chart (SVG made by
     ``usage.chart``, inserted as it is) and decisions (newest first), core-hours per window."""
@@ -74,4 +88,5 @@ def render_page(
         usage=list(usage.items()),
         chart=chart,
         decisions=shown,
+        budget=budget or Budget(None, 0),
     )

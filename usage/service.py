@@ -17,9 +17,9 @@ from tornado import web
 
 from usage.access import Forbidden, HubAdmins, Scope, requested_scope
 from usage.chart import render_chart, window_start
-from usage.clusters import ClusterSource
+from usage.clusters import ClusterSource, budgets
 from usage.db import AccountingDB
-from usage.page import render_page
+from usage.page import Budget, render_page
 from usage.reports import decision_json, usage_report
 from usage.team import BadSort, Sort, idle_now, render_team
 
@@ -123,13 +123,17 @@ class PageHandler(UsageHandler):
         points = self.db.series(owner, since_s)
         start_s = window_start(points, decisions, now_s, CHART_S)
         chart = render_chart(points, decisions, start_s, now_s)
+        rows = self.cluster_rows(Scope(owner))
+        budget = budgets(self.clusters.clusters()).get(owner)
+        held = sum(row["workers"] * row["coresPerWorker"] for row in rows)
         page = render_page(
             self.caller,
             owner,
-            self.cluster_rows(Scope(owner)),
+            rows,
             report,
             chart,
             [decision_json(d) for d in decisions],
+            Budget(budget, held),
         )
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(page)
@@ -163,7 +167,9 @@ class TeamHandler(AdminHandler, PageHandler):
         now_s = time.time()
         users = usage_report(self.db, now_s, None)["users"]
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(render_team(self.caller, users, sort, self.idle_clusters(now_s)))
+        limits = budgets(self.clusters.clusters())
+        page = render_team(self.caller, users, sort, self.idle_clusters(now_s), limits)
+        self.finish(page)
 
 
 class IdleHandler(AdminHandler):

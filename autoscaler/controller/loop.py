@@ -33,6 +33,7 @@ from autoscaler.policy.decision import ClusterState, Decision, Policy
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.hubscale import DEFAULT_POLICY
 from autoscaler.policy.signals import Signal, WorkerLoad
+from autoscaler.policy.user_budget import cap_user_decisions
 from autoscaler.readers.flink_rest import FlinkError, FlinkRest, FlinkUnavailable
 from autoscaler.readers.prometheus import (
     PrometheusBadResponse,
@@ -281,7 +282,8 @@ class Controller:
         now: float,
     ) -> dict[str, Decision]:
         """The policy's decision for each cluster with a signal, the hold rule's for the others,
-        then all of them within the global core budget, fairly between users."""
+        then each user's within their own budget, then all of them within the global core budget,
+        fairly between users."""
         everywhere = problems.get(ALL_CLUSTERS)
         decisions = {
             name: decide_or_hold(
@@ -301,7 +303,8 @@ class Controller:
             return tuple(WorkerLoad(worker, math.nan) for worker in ensured[name].workers)
 
         specs = {name: valid[name].cluster.spec for name in decisions}
-        return cap_decisions(decisions, specs, self.budget_cores, serving)
+        within_users = cap_user_decisions(decisions, specs, serving)
+        return cap_decisions(within_users, specs, self.budget_cores, serving)
 
     async def _act(
         self, item: StoredCluster, observation: Observation, decision: Decision, now: float

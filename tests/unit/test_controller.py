@@ -225,6 +225,24 @@ def test_a_global_budget_is_shared_fairly_between_users(tmp_path: Path):
     assert loop.backend.workers["a"] == ["w0", "w1", "w2"]
 
 
+def test_a_users_budget_caps_their_clusters_across_servers_and_says_so(tmp_path: Path):
+    answers = {
+        "numberMaxNeededExecutors": [({"cluster": "a"}, 6), ({"cluster": "a-big"}, 6)],
+        "waitingApps": [({"cluster": "a"}, 0), ({"cluster": "a-big"}, 0)],
+    }
+    loop = controller(tmp_path, prometheus_answering(answers))
+    apply(loop.objects, "a", maxWorkers=8, userBudgetCores=4)
+    apply(loop.objects, "a-big", server="big", maxWorkers=8, userBudgetCores=4)
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert (result.decisions["a"].target, result.decisions["a-big"].target) == (2, 2)
+    status = loop.objects.get("a").status
+    assert "(capped at 2: at your budget of 4 cores)" in status.reason
+    assert [c.status for c in status.conditions if c.type == "CapacityLimited"] == ["True"]
+    assert loop.backend.workers["a-big"] == ["w0", "w1"]
+
+
 def test_an_unchanged_status_is_not_rewritten(tmp_path: Path):
     loop = controller(tmp_path, prometheus_answering(demand("s", 0)))
     apply(loop.objects, "s")

@@ -8,7 +8,9 @@ import pytest
 
 from usage.accounting import Sample
 from usage.chart import GAP_S, MIN_SPAN_S, Frame, render_chart, step_path, window_start
+from usage.clusters import ClusterView, budgets
 from usage.db import MINUTE_S, ClusterKey, Decision, Latest, Point
+from usage.page import Budget, render_page
 from usage.team import BadSort, Sort, idle_now, render_team, team_rows, team_totals
 
 NOW_S = 1_000_000.0
@@ -131,3 +133,19 @@ def test_the_time_axis_starts_shortly_before_the_days_first_point_within_the_day
     assert window_start([], [Decision(now - 2 * 86_400, key, 0, 1, "p", "")], now, 86_400) == (
         now - 86_400
     )
+
+
+def test_a_users_budget_is_the_smallest_their_clusters_say_and_my_compute_shows_it():
+    def view(cluster: str, owner: str, budget: int | None) -> ClusterView:
+        return ClusterView(ClusterKey(cluster, owner, "", "spark"), 2, 8, None, budget)
+
+    views = [view("a1", "alice", 16), view("a2", "alice", 8), view("b1", "bob", None)]
+    hours = {"held": 0.0, "used": 0.0, "idle": 0.0, "unmeasured": 0.0}
+
+    with_budget = render_page("alice", "alice", [], {"today": hours}, budget=Budget(8, 6))
+    without = render_page("bob", "bob", [], {"today": hours}).decode()
+
+    assert budgets(views) == {"alice": 8}
+    assert "Your budget: <strong>8\n cores</strong>" in with_budget.decode()
+    assert "they hold 6 now" in with_budget.decode()
+    assert "No budget" in without
