@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from autoscaler.backends.base import BACKEND_ERRORS, Backend, Observation
+from autoscaler.controller import dry_run
 from autoscaler.controller.metrics import ControllerMetrics
 from autoscaler.controller.status import state_from_status, status_after
 from autoscaler.policy.budget import cap_decisions
@@ -98,6 +99,7 @@ class Controller:
         flink_rest: Callable[..., FlinkRest] = FlinkRest,  # (url, tls=context)
         budget_cores: int | None = None,
         flink_read_deadline_s: float = FLINK_READ_DEADLINE_S,
+        dry_run: bool = False,
     ) -> None:
         self.objects = objects
         self.backend = backend
@@ -109,6 +111,8 @@ class Controller:
         self.flink_rest = flink_rest
         self.flink_read_deadline_s = flink_read_deadline_s
         self.budget_cores = budget_cores  # all clusters' workers together, None: no cap
+        self.dry_run = dry_run  # decide and report, resize nothing (controller.dry_run)
+        self.metrics.dry_run.set(1 if dry_run else 0)
         self.failures = 0  # consecutive loops without usable metrics
         self.last_loop_end: float | None = None
 
@@ -312,8 +316,18 @@ class Controller:
         """Scale to the decision and write the status (only when it changed)."""
         cluster = item.cluster
         serving = len(observation.workers)
+        if self.dry_run:
+            decision = dry_run.would_scale(decision, serving)
         self.metrics.decisions.labels(cluster.spec.engine, decision.cause).inc()
-        if decision.target != serving:
+        if decision.target != serving and self.dry_run:
+            log.info(
+                "would-scale cluster=%s from=%d to=%d cause=%s",
+                cluster.metadata.name,
+                serving,
+                decision.target,
+                decision.cause,
+            )
+        elif decision.target != serving:
             log.info(
                 "scale cluster=%s from=%d to=%d cause=%s reason=%r",
                 cluster.metadata.name,
@@ -327,8 +341,9 @@ class Controller:
             except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("scale").inc()
                 log.error("scale-failed cluster=%s error=%r", cluster.metadata.name, str(error))
-        phase = _phase(observation, decision)
+        phase = _phase(observation, dry_run.as_is(decision, serving) if self.dry_run else decision)
         status = status_after(decision, serving, now, phase, item.status)
+        status = dry_run.mark(status, self.dry_run, now)
         if status != item.status:
             self.objects.write_status(item.name, status)
         self.metrics.set_cluster(
