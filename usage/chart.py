@@ -30,8 +30,8 @@ SVG = Template(
 {% for y, label in y_ticks %}<text x="{{ left - 4 }}" y="{{ y + 4 }}" font-size="11"
  text-anchor="end">{{ label }}</text><line x1="{{ left }}" x2="{{ left + plot_w }}"
  y1="{{ y }}" y2="{{ y }}" stroke="#eee"/>
-{% end %}{% for x, label in x_ticks %}<text x="{{ x }}" y="{{ height - 6 }}" font-size="11"
- text-anchor="middle">{{ label }}</text>
+{% end %}{% for x, label, anchor in x_ticks %}<text x="{{ x }}" y="{{ height - 6 }}"
+ font-size="11" text-anchor="{{ anchor }}">{{ label }}</text>
 {% end %}<path class="held" d="{{ held }}" fill="none" stroke="#d62728" stroke-width="2.5"/>
 <path class="used" d="{{ used }}" fill="none" stroke="#2ca02c" stroke-width="2"/>
 {% for x, up, title in marks %}<g class="decision"><line x1="{{ x }}" x2="{{ x }}"
@@ -116,8 +116,11 @@ def render_chart(
     step = max(1, int(top) // 4)
     y_ticks = [(frame.y(v), str(v)) for v in range(0, int(top) + 1, step)]
     span = until_s - since_s
-    x_ticks = [(frame.x(since_s + span * i / X_TICKS), clock(since_s + span * i / X_TICKS))
-               for i in range(X_TICKS + 1)]  # fmt: skip
+    x_ticks = [
+        (frame.x(since_s + span * i / X_TICKS), clock(since_s + span * i / X_TICKS),
+         "end" if i == X_TICKS else "middle")  # the last label ends at the edge, not past it
+        for i in range(X_TICKS + 1)
+    ]  # fmt: skip
     return SVG.generate(
         width=WIDTH,
         height=HEIGHT,

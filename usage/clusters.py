@@ -1,7 +1,7 @@
 """The users' clusters as the service sees them: each ComputeCluster's spec and status.
 
-Local mode reads ``hubscale.store.LocalClusterStore``; a Kubernetes source (the CRD) would
-implement the same ``ClusterSource``.
+Local mode reads ``hubscale.store.LocalClusterStore``; on Kubernetes ``usage.kube_clusters``
+lists the ComputeCluster custom resources; both are a ``ClusterSource``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hubscale.spec import ComputeClusterStatus
+from hubscale.spec import ComputeCluster, ComputeClusterStatus
 from hubscale.store import LocalClusterStore
 from usage.db import ClusterKey
 
@@ -62,6 +62,13 @@ class ClusterSource(Protocol):
     def clusters(self) -> list[ClusterView]: ...
 
 
+def view_of(name: str, cluster: ComputeCluster, status: ComputeClusterStatus | None) -> ClusterView:
+    """What the service keeps of one ComputeCluster."""
+    spec = cluster.spec
+    key = ClusterKey(name, spec.owner, spec.server, spec.engine)
+    return ClusterView(key, spec.worker.cores, spec.max_workers, status, spec.user_budget_cores)
+
+
 class LocalClusters:
     """The local store's objects; unreadable documents are skipped (the controller flags them)."""
 
@@ -73,13 +80,7 @@ class LocalClusters:
         for stored in self.store.list():
             if stored.cluster is None:
                 continue
-            spec = stored.cluster.spec
-            key = ClusterKey(stored.name, spec.owner, spec.server, spec.engine)
-            views.append(
-                ClusterView(
-                    key, spec.worker.cores, spec.max_workers, stored.status, spec.user_budget_cores
-                )
-            )
+            views.append(view_of(stored.name, stored.cluster, stored.status))
         return views
 
 

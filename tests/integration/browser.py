@@ -63,7 +63,7 @@ def screenshot(driver: WebDriver, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS.resolve() / f"{name}.png"
     height = driver.execute_script("return document.body.scrollHeight")
-    driver.set_window_size(1400, max(1000, int(height) + 40))
+    driver.set_window_size(1400, max(1000, int(height) + 200))  # the window's own bars
     driver.save_screenshot(str(path))
     driver.set_window_size(1400, 1000)
     return path

@@ -54,10 +54,13 @@ def get(hub: RunningHub, token: str, path: str, **params: str) -> httpx.Response
 
 @pytest.fixture(scope="module")
 def alice(hub: RunningHub) -> tuple[str, str, str]:
-    """A user whose Spark cluster the controller runs with one worker (minWorkers 1)."""
+    """A user whose Spark cluster the controller runs with one worker (minWorkers 1), under a
+    budget of 4 cores."""
     name, token = new_user(hub, "alice")
     cluster_name = f"{name}-spark"
-    hub.store.apply(cluster(cluster_name, owner=name, minWorkers=1, maxWorkers=1))
+    hub.store.apply(
+        cluster(cluster_name, owner=name, minWorkers=1, maxWorkers=1, userBudgetCores=4)
+    )
     return name, token, cluster_name
 
 
@@ -188,6 +191,7 @@ def test_in_a_browser_my_compute_charts_held_vs_used_with_the_decision_that_grew
     screenshot(browser, "my-compute")
 
     assert marks and cluster_name in decisions and "0 → 1" in decisions
+    assert "4 cores" in visible_text(browser, "#budget")
     assert browser.find_element("css selector", "#chart path.held").get_attribute("d")
 
 
