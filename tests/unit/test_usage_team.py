@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -149,3 +150,12 @@ def test_a_users_budget_is_the_smallest_their_clusters_say_and_my_compute_shows_
     assert "Your budget: <strong>8\n cores</strong>" in with_budget.decode()
     assert "they hold 6 now" in with_budget.decode()
     assert "No budget" in without
+
+
+def test_the_pages_benchmark_runs_and_writes_its_figures(tmp_path):
+    from benchmarks.usage_pages import main
+
+    main(["--users", "3", "--decisions", "2", "--json", str(tmp_path / "out.json")])
+
+    figures = json.loads((tmp_path / "out.json").read_text())
+    assert figures["chart"]["points"] == 1440 and figures["team"]["users"] == 3
