@@ -120,6 +120,8 @@ FLAGS = (
     Flag("budget-cores", ("HUBSCALE_BUDGET_CORES",), _budget, None,
          "cores all clusters' workers may hold together, shared fairly between users;"
          " none or 0: no limit"),
+    Flag("dry-run", ("HUBSCALE_DRY_RUN",), _yes_no, False,
+         "decide and write status, Events and metrics as 'would scale to N'; resize nothing"),
     Flag("backend", ("HUBSCALE_BACKEND",), _one_of(*sorted(wiring.BACKENDS)), "local",
          f"where clusters run: {' or '.join(sorted(wiring.BACKENDS))}"),
     Flag("namespace", ("HUBSCALE_NAMESPACE", "POD_NAMESPACE"), str, "default",
@@ -221,15 +223,17 @@ async def run(args: argparse.Namespace) -> None:
             prometheus,
             interval_s=args.interval,
             budget_cores=args.budget_cores,
+            dry_run=args.dry_run,
         )
         host, _, port = args.listen.rpartition(":")
         server, _ = serve(controller.metrics, controller.health, host, int(port))
         companions = [asyncio.create_task(companion) for companion in wired.companions]
         log.info(
-            "controller-start backend=%s prometheus=%s listen=%s",
+            "controller-start backend=%s prometheus=%s listen=%s dry-run=%s",
             args.backend,
             args.prometheus_url,
             args.listen,
+            args.dry_run,
         )
         try:
             if wired.ready is not None:

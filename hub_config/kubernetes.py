@@ -25,6 +25,7 @@ from hub_config.access import (
 )
 from hub_config.chart_values import ChartValues, ChartValuesError
 from hub_config.settings import Settings
+from spawner.budgets import check_group_budgets
 from spawner.profiles import load_profiles
 
 SPAWNER = "spawner.kube.HubscaleKubeSpawner"
@@ -89,6 +90,11 @@ def _spawner(c: Any, settings: Settings, values: ChartValues) -> None:
     single = "singleuser"
     c.JupyterHub.spawner_class = SPAWNER
     c.HubscaleKubeSpawner.profiles_file = str(settings.profiles_file)
+    budgets = values.get("hub.groupBudgetCores", dict)
+    try:
+        c.HubscaleKubeSpawner.group_budget_cores = check_group_budgets(budgets)
+    except ValueError as error:
+        raise ChartValuesError(f"{values.path}: hub.groupBudgetCores: {error}") from None
     c.KubeSpawner.namespace = values.get("namespace", str)
     c.KubeSpawner.image = values.get(f"{single}.image", str)
     c.KubeSpawner.image_pull_policy = values.get(f"{single}.pullPolicy", str)

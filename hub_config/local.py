@@ -21,6 +21,7 @@ from hub_config.access import (
 )
 from hub_config.settings import REPO, Settings
 from hubscale.processes import MARKER_VARIABLE
+from spawner.budgets import parse_group_budgets
 from spawner.profiles import load_profiles
 
 ADMIN_SERVICE = "hubscale-admin"
@@ -82,6 +83,7 @@ def _spawner(c: Any, settings: Settings) -> None:
     c.LocalSpawner.accounts = settings.accounts
     c.LocalSpawner.profiles_file = str(settings.profiles_file)
     c.LocalSpawner.clusters_timeout_s = settings.clusters_timeout_s
+    c.LocalSpawner.group_budget_cores = parse_group_budgets(settings.group_budgets)
     c.Spawner.start_timeout = int(settings.clusters_timeout_s + SERVER_START_S)
     c.Spawner.http_timeout = int(SERVER_START_S)
 

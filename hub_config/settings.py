@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 
 from hubscale.accounts import AccountMode, account_mode
 from hubscale.state_dir import default_state_dir
+from spawner.budgets import parse_group_budgets
 
 Mode = Literal["local", "kubernetes"]
 HUB_CONFIG_DIR = Path(__file__).resolve().parent
@@ -46,6 +47,11 @@ def _count(text: str) -> int:
     return value
 
 
+def _group_budgets(text: str) -> str:
+    parse_group_budgets(text)  # checked here, kept as text: env() hands it on unchanged
+    return text
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -72,6 +78,7 @@ class Settings:
     accounts: AccountMode = "shared"
     named_server_limit: int = 3  # each named server brings a Spark master and a Flink JobManager
     profiles_file: Path = DEFAULT_PROFILES
+    group_budgets: str = ""  # GROUP=CORES,...: spawner.budgets
     chart_values: Path = DEFAULT_CHART_VALUES
 
     @classmethod
@@ -156,6 +163,11 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "named servers per user, each with its own clusters (0: no limit)",
     ),
     "profiles_file": ("HUBSCALE_PROFILES", Path, "the profiles users choose from"),
+    "group_budgets": (
+        "HUBSCALE_GROUP_BUDGETS",
+        _group_budgets,
+        "GROUP=CORES,...: cores a group member's clusters may hold together (per user)",
+    ),
     "chart_values": (
         "HUBSCALE_CHART_VALUES",
         Path,

@@ -123,6 +123,7 @@ class ClusterSettings:
     )  # in this namespace: reads the Flink REST API
     flink_java_opts: str = FLINK_JAVA_OPTS
     flink_python: str = "python3"  # the Flink image's Python, for PyFlink UDFs
+    dry_run: bool = False  # the controller's dry run: worker Deployments start at 0 replicas
 
 
 def endpoints(name: str, engine: Engine, namespace: str) -> dict[str, str]:

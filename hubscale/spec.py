@@ -35,6 +35,9 @@ Phase = Literal["Pending", "Ready", "Scaling", "Idle", "Error"]
 # A status condition type: True while the work wants more workers than the cluster may have. The
 # controller sets it; the notebook's kernels relay it (spawner.kernel_notice spells it alone).
 CAPACITY_LIMITED = "CapacityLimited"
+# A status condition type: True while the controller runs in dry-run mode (it decides and says what
+# it would do, and resizes nothing); Events then say WouldScaleUp / WouldScaleDown.
+DRY_RUN = "DryRun"
 
 # The Kubernetes quantity grammar (apimachinery's resource.Quantity), as CRDs spell it.
 QUANTITY_PATTERN = (
@@ -49,6 +52,7 @@ MIB = 2**20
 MIN_MEMORY_BYTES = 128 * MIB
 MAX_MEMORY_BYTES = 2**40
 MAX_IDLE_TIMEOUT_S = 7 * 24 * 3600
+MAX_BUDGET_CORES = 100_000
 
 _PATTERN_HELP = {
     QUANTITY_PATTERN: "not a Kubernetes quantity: {got}",
@@ -239,6 +243,14 @@ class ComputeClusterSpec(_Model):
         le=MAX_IDLE_TIMEOUT_S,
         description="Scale to minWorkers after nothing has run for this long (at most 7 days).",
     )
+    user_budget_cores: int | None = Field(
+        None,
+        alias="userBudgetCores",
+        ge=1,
+        le=MAX_BUDGET_CORES,
+        description="Cores all of the owner's clusters' workers may hold together, across"
+        " engines and servers (the smallest any of them says); left out: no per-user budget.",
+    )
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Self:
@@ -251,8 +263,8 @@ class ComputeClusterSpec(_Model):
         return self
 
     def to_document(self) -> dict[str, Any]:
-        """The camelCase mapping, as it appears under ``spec:``."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The camelCase mapping, as it appears under ``spec:`` (unset optional fields left out)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class Condition(_Model):

@@ -50,6 +50,7 @@ class Resolved:
 
     profile: Profile
     options: Mapping[str, int]
+    budget_cores: int | None = None  # the user's, across engines and servers (spawner.budgets)
 
 
 def resolve_options(profiles: Profiles, user_options: Mapping[str, object]) -> Resolved:
@@ -181,6 +182,8 @@ def _cluster(user: str, server: str, engine: Engine, resolved: Resolved) -> Comp
         },
         "spec": {"owner": user, "server": server, "engine": engine, **spec},
     }
+    if resolved.budget_cores is not None:
+        document["spec"]["userBudgetCores"] = resolved.budget_cores
     return parse_cluster(document)
 
 

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from hubscale.spec import (
     DNS_LABEL_PATTERN,
+    MAX_BUDGET_CORES,
     Engine,
     Memory,
     SpecError,
@@ -133,6 +134,7 @@ class Profile(_Model):
     spark: ClusterDefaults
     flink: ClusterDefaults
     notebook: NotebookSize | None = None  # None: the hub's configured size
+    budget_cores: int | None = Field(None, alias="budgetCores", ge=1, le=MAX_BUDGET_CORES)
     user_options: UserOptionBounds = Field(UserOptionBounds(), alias="userOptions")
 
     @model_validator(mode="after")

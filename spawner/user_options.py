@@ -8,14 +8,16 @@ win over that class's defaults: ``class LocalSpawner(ProfileChoice, SimpleLocalP
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SpawnException
-from traitlets import Float, Unicode, default
+from traitlets import Dict, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from spawner.budgets import user_budget
 from spawner.compute import (
     Resolved,
     UserOptionsError,
@@ -78,6 +80,14 @@ class ProfileChoice(LoggingConfigurable):
         help="How long a cluster may stay in phase Error before the start gives up on it.",
     )
 
+    group_budget_cores = Dict(
+        value_trait=Int(min=1),
+        key_trait=Unicode(),
+        config=True,
+        help="Group -> cores a member's clusters may hold together (the smallest of the"
+        " profile's budgetCores and the member's groups' applies).",
+    )
+
     resolved: Resolved | None = None  # set by the apply_user_options hook before each start
 
     @default("options_form")
@@ -106,7 +116,10 @@ class ProfileChoice(LoggingConfigurable):
     def apply_profile(self, user_options: Mapping[str, object] | None) -> Resolved:
         """Check user_options against the profiles; a bad option fails the spawn with a 400."""
         try:
-            self.resolved = resolve_options(self.profiles, user_options or {})
+            resolved = resolve_options(self.profiles, user_options or {})
         except UserOptionsError as error:
             raise bad_options(error) from None
+        groups = [group.name for group in getattr(self.user, "groups", [])]  # type: ignore[attr-defined]
+        budget = user_budget(resolved.profile.budget_cores, groups, self.group_budget_cores)
+        self.resolved = replace(resolved, budget_cores=budget)
         return self.resolved

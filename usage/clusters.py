@@ -1,15 +1,16 @@
 """The users' clusters as the service sees them: each ComputeCluster's spec and status.
 
-Local mode reads ``hubscale.store.LocalClusterStore``; a Kubernetes source (the CRD) would
-implement the same ``ClusterSource``.
+Local mode reads ``hubscale.store.LocalClusterStore``; on Kubernetes ``usage.kube_clusters``
+lists the ComputeCluster custom resources; both are a ``ClusterSource``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hubscale.spec import ComputeClusterStatus
+from hubscale.spec import ComputeCluster, ComputeClusterStatus
 from hubscale.store import LocalClusterStore
 from usage.db import ClusterKey
 
@@ -24,6 +25,7 @@ class ClusterView:
     cores_per_worker: int
     max_workers: int
     status: ComputeClusterStatus | None
+    budget_cores: int | None = None  # the owner's budget as this cluster's spec says
 
     @property
     def workers(self) -> int:
@@ -50,6 +52,7 @@ class ClusterView:
             "desired": self.desired,
             "maxWorkers": self.max_workers,
             "coresPerWorker": self.cores_per_worker,
+            "userBudgetCores": self.budget_cores,
             "reason": status.reason if status is not None else "",
             "lastScaleTime": status.last_scale_time if status is not None else None,
         }
@@ -57,6 +60,13 @@ class ClusterView:
 
 class ClusterSource(Protocol):
     def clusters(self) -> list[ClusterView]: ...
+
+
+def view_of(name: str, cluster: ComputeCluster, status: ComputeClusterStatus | None) -> ClusterView:
+    """What the service keeps of one ComputeCluster."""
+    spec = cluster.spec
+    key = ClusterKey(name, spec.owner, spec.server, spec.engine)
+    return ClusterView(key, spec.worker.cores, spec.max_workers, status, spec.user_budget_cores)
 
 
 class LocalClusters:
@@ -70,7 +80,16 @@ class LocalClusters:
         for stored in self.store.list():
             if stored.cluster is None:
                 continue
-            spec = stored.cluster.spec
-            key = ClusterKey(stored.name, spec.owner, spec.server, spec.engine)
-            views.append(ClusterView(key, spec.worker.cores, spec.max_workers, stored.status))
+            views.append(view_of(stored.name, stored.cluster, stored.status))
         return views
+
+
+def budgets(views: Iterable[ClusterView]) -> dict[str, int]:
+    """Each user's budget in cores: the smallest their clusters' specs say (as the controller
+    reads it); a user without one is absent."""
+    found: dict[str, int] = {}
+    for view in views:
+        if view.budget_cores is not None:
+            owner = view.key.owner
+            found[owner] = min(found.get(owner, view.budget_cores), view.budget_cores)
+    return found

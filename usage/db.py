@@ -13,14 +13,16 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, create_engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from usage.accounting import CoreSeconds, Sample
-from usage.models import DailyUsage, LastSample, ScalingDecision
+from usage.models import DailyUsage, LastSample, ScalingDecision, UsagePoint
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DB_FILE = "usage.sqlite"
+MINUTE_S = 60
+POINTS_KEPT_S = 2 * 86_400  # the chart shows a day; the per-minute points go after two
 
 
 def default_url(state_dir: Path) -> str:
@@ -50,6 +52,24 @@ class Totals:
     def idle(self) -> float:
         """Held but measured not busy (unmeasured time is neither idle nor used)."""
         return self.held - self.used - self.unmeasured
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """Cores held and used (None: no metric said) in the minute starting at ``time_s``."""
+
+    time_s: float
+    held: float
+    used: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """A cluster's last sample, whose it is and what the controller wanted then."""
+
+    key: ClusterKey
+    sample: Sample
+    desired: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +140,28 @@ class AccountingDB:
                     busy_cores=sample.busy_cores,
                 )
             )
+            self._add_point(session, key, sample)
+
+    @staticmethod
+    def _add_point(session: Session, key: ClusterKey, sample: Sample) -> None:
+        """The sample as its minute's point (the last sample of a minute wins); a cluster's
+        points older than ``POINTS_KEPT_S`` go when it starts a new minute."""
+        minute = int(sample.time_s // MINUTE_S)
+        used = None if sample.busy_cores is None else sample.used_cores
+        row = session.scalars(
+            select(UsagePoint).where(UsagePoint.cluster == key.cluster, UsagePoint.minute == minute)
+        ).one_or_none()
+        if row is None:
+            session.execute(
+                delete(UsagePoint).where(
+                    UsagePoint.cluster == key.cluster,
+                    UsagePoint.minute < minute - POINTS_KEPT_S // MINUTE_S,
+                )
+            )
+            row = UsagePoint(cluster=key.cluster, owner=key.owner, minute=minute)
+            session.add(row)
+        row.held_cores = float(sample.held_cores)
+        row.used_cores = used
 
     @staticmethod
     def _add_usage(session: Session, key: ClusterKey, part: CoreSeconds) -> None:
@@ -169,6 +211,36 @@ class AccountingDB:
         with self._session() as session:
             rows = session.scalars(query.order_by(ScalingDecision.time_s)).all()
         return [_decision(row) for row in rows]
+
+    def series(self, owner: str, since_s: float) -> list[Point]:
+        """``owner``'s clusters together, minute by minute from ``since_s`` on (oldest first);
+        used is None for a minute in which no cluster of theirs was measured."""
+        query = (
+            select(
+                UsagePoint.minute,
+                func.sum(UsagePoint.held_cores),
+                func.sum(UsagePoint.used_cores),  # SQL's sum skips NULLs; all NULL gives NULL
+            )
+            .where(UsagePoint.owner == owner, UsagePoint.minute >= int(since_s // MINUTE_S))
+            .group_by(UsagePoint.minute)
+            .order_by(UsagePoint.minute)
+        )
+        with self._session() as session:
+            rows = session.execute(query).all()
+        return [Point(minute * MINUTE_S, held, used) for minute, held, used in rows]
+
+    def latest(self) -> list[Latest]:
+        """Every cluster's last sample, by cluster name."""
+        with self._session() as session:
+            rows = session.scalars(select(LastSample).order_by(LastSample.cluster)).all()
+        return [
+            Latest(
+                ClusterKey(row.cluster, row.owner, row.server, row.engine),
+                Sample(row.time_s, row.workers, row.cores_per_worker, row.busy_cores),
+                row.desired,
+            )
+            for row in rows
+        ]
 
 
 def _decision_row(decision: Decision) -> ScalingDecision:

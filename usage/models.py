@@ -60,3 +60,18 @@ class ScalingDecision(Base):
     to_workers: Mapped[int] = mapped_column(Integer)
     cause: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(1024))
+
+
+class UsagePoint(Base):
+    """One cluster's held and used cores in one minute (its last sample in that minute): the
+    series the page's chart draws. Kept for ``usage.db.POINTS_KEPT_S``, not for months."""
+
+    __tablename__ = "usage_point"
+    __table_args__ = (UniqueConstraint("cluster", "minute", name="uq_usage_point"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    minute: Mapped[int] = mapped_column(Integer, index=True)  # epoch minutes (UTC)
+    held_cores: Mapped[float] = mapped_column(Float)
+    used_cores: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: unmeasured

@@ -16,12 +16,16 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
 
 from usage.access import Forbidden, HubAdmins, Scope, requested_scope
-from usage.clusters import ClusterSource
+from usage.chart import render_chart, window_start
+from usage.clusters import ClusterSource, budgets
 from usage.db import AccountingDB
-from usage.page import render_page
+from usage.page import Budget, render_page
 from usage.reports import decision_json, usage_report
+from usage.team import BadSort, Sort, idle_now, render_team
 
 DEFAULT_DECISIONS_S = 86_400.0  # without ?since=: the last day
+CHART_S = 86_400.0  # My compute's chart: the last day
+IDLE_SAMPLE_AGE_S = 60.0  # "idle now": from a cluster's sample no older than this
 
 
 def parse_since(text: str | None, now_s: float) -> float:
@@ -112,13 +116,67 @@ class PageHandler(UsageHandler):
     async def get(self) -> None:
         scope = await self.scope()
         owner = scope.owner or self.caller  # the page shows one user: ?all=1 shows the caller
-        report = usage_report(self.db, time.time(), owner)["users"][owner]
+        now_s = time.time()
+        since_s = now_s - CHART_S
+        report = usage_report(self.db, now_s, owner)["users"][owner]
+        decisions = self.db.decisions(since_s, owner)
+        points = self.db.series(owner, since_s)
+        start_s = window_start(points, decisions, now_s, CHART_S)
+        chart = render_chart(points, decisions, start_s, now_s)
+        rows = self.cluster_rows(Scope(owner))
+        budget = budgets(self.clusters.clusters()).get(owner)
+        held = sum(row["workers"] * row["coresPerWorker"] for row in rows)
+        page = render_page(
+            self.caller,
+            owner,
+            rows,
+            report,
+            chart,
+            [decision_json(d) for d in decisions],
+            Budget(budget, held),
+        )
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(render_page(self.caller, owner, self.cluster_rows(Scope(owner)), report))
+        self.finish(page)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(f"{status_code}: {self._reason}\n")
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(error, "log_message", None) or self._reason
+        self.finish(f"{status_code}: {message}\n")
+
+
+class AdminHandler(UsageHandler):
+    """A request only hub admins may make: anyone else gets 403."""
+
+    async def require_admin(self) -> None:
+        if not await self.admins.is_admin(self.caller):
+            raise web.HTTPError(403, f"{self.caller} is not a hub admin")
+
+    def idle_clusters(self, now_s: float) -> list[dict[str, Any]]:
+        return idle_now(self.db.latest(), now_s, IDLE_SAMPLE_AGE_S)
+
+
+class TeamHandler(AdminHandler, PageHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        await self.require_admin()
+        try:
+            sort = Sort.parse(self.get_argument("sort", None), self.get_argument("order", None))
+        except BadSort as error:
+            raise web.HTTPError(400, str(error)) from None
+        now_s = time.time()
+        users = usage_report(self.db, now_s, None)["users"]
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        limits = budgets(self.clusters.clusters())
+        page = render_team(self.caller, users, sort, self.idle_clusters(now_s), limits)
+        self.finish(page)
+
+
+class IdleHandler(AdminHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        await self.require_admin()
+        self.write_json({"clusters": self.idle_clusters(time.time())})
 
 
 def make_app(
@@ -132,6 +190,8 @@ def make_app(
         (rf"{prefix}/api/clusters", ClustersHandler),
         (rf"{prefix}/api/usage", UsageApiHandler),
         (rf"{prefix}/api/decisions", DecisionsHandler),
+        (rf"{prefix}/team", TeamHandler),
+        (rf"{prefix}/api/idle", IdleHandler),
     ]
     return web.Application(
         routes,  # type: ignore[arg-type]

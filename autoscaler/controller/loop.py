@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from autoscaler.backends.base import BACKEND_ERRORS, Backend, Observation
+from autoscaler.controller import dry_run
 from autoscaler.controller.metrics import ControllerMetrics
 from autoscaler.controller.status import state_from_status, status_after
 from autoscaler.policy.budget import cap_decisions
@@ -33,6 +34,7 @@ from autoscaler.policy.decision import ClusterState, Decision, Policy
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.hubscale import DEFAULT_POLICY
 from autoscaler.policy.signals import Signal, WorkerLoad
+from autoscaler.policy.user_budget import cap_user_decisions
 from autoscaler.readers.flink_rest import FlinkError, FlinkRest, FlinkUnavailable
 from autoscaler.readers.prometheus import (
     PrometheusBadResponse,
@@ -97,6 +99,7 @@ class Controller:
         flink_rest: Callable[..., FlinkRest] = FlinkRest,  # (url, tls=context)
         budget_cores: int | None = None,
         flink_read_deadline_s: float = FLINK_READ_DEADLINE_S,
+        dry_run: bool = False,
     ) -> None:
         self.objects = objects
         self.backend = backend
@@ -108,6 +111,8 @@ class Controller:
         self.flink_rest = flink_rest
         self.flink_read_deadline_s = flink_read_deadline_s
         self.budget_cores = budget_cores  # all clusters' workers together, None: no cap
+        self.dry_run = dry_run  # decide and report, resize nothing (controller.dry_run)
+        self.metrics.dry_run.set(1 if dry_run else 0)
         self.failures = 0  # consecutive loops without usable metrics
         self.last_loop_end: float | None = None
 
@@ -281,7 +286,8 @@ class Controller:
         now: float,
     ) -> dict[str, Decision]:
         """The policy's decision for each cluster with a signal, the hold rule's for the others,
-        then all of them within the global core budget, fairly between users."""
+        then each user's within their own budget, then all of them within the global core budget,
+        fairly between users."""
         everywhere = problems.get(ALL_CLUSTERS)
         decisions = {
             name: decide_or_hold(
@@ -301,7 +307,8 @@ class Controller:
             return tuple(WorkerLoad(worker, math.nan) for worker in ensured[name].workers)
 
         specs = {name: valid[name].cluster.spec for name in decisions}
-        return cap_decisions(decisions, specs, self.budget_cores, serving)
+        within_users = cap_user_decisions(decisions, specs, serving)
+        return cap_decisions(within_users, specs, self.budget_cores, serving)
 
     async def _act(
         self, item: StoredCluster, observation: Observation, decision: Decision, now: float
@@ -309,8 +316,18 @@ class Controller:
         """Scale to the decision and write the status (only when it changed)."""
         cluster = item.cluster
         serving = len(observation.workers)
+        if self.dry_run:
+            decision = dry_run.would_scale(decision, serving)
         self.metrics.decisions.labels(cluster.spec.engine, decision.cause).inc()
-        if decision.target != serving:
+        if decision.target != serving and self.dry_run:
+            log.info(
+                "would-scale cluster=%s from=%d to=%d cause=%s",
+                cluster.metadata.name,
+                serving,
+                decision.target,
+                decision.cause,
+            )
+        elif decision.target != serving:
             log.info(
                 "scale cluster=%s from=%d to=%d cause=%s reason=%r",
                 cluster.metadata.name,
@@ -324,8 +341,9 @@ class Controller:
             except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("scale").inc()
                 log.error("scale-failed cluster=%s error=%r", cluster.metadata.name, str(error))
-        phase = _phase(observation, decision)
+        phase = _phase(observation, dry_run.as_is(decision, serving) if self.dry_run else decision)
         status = status_after(decision, serving, now, phase, item.status)
+        status = dry_run.mark(status, self.dry_run, now)
         if status != item.status:
             self.objects.write_status(item.name, status)
         self.metrics.set_cluster(

@@ -56,6 +56,12 @@ class ControllerMetrics:
             "ComputeCluster objects that cannot be parsed (phase Error).",
             registry=self.registry,
         )
+        self.dry_run = Gauge(
+            "hubscale_controller_dry_run",
+            "1 while the controller runs in dry-run mode: desired workers are what it would"
+            " scale to; nothing is resized.",
+            registry=self.registry,
+        )
         self.last_loop = Gauge(
             "hubscale_controller_last_loop_timestamp_seconds",
             "When the last reconcile loop finished (Unix time).",

@@ -67,6 +67,7 @@ def cluster_settings(args: argparse.Namespace) -> ClusterSettings:
         args.flink_image,
         prometheus_pod_labels=args.prometheus_pod_labels,
         monitoring_namespace=args.monitoring_namespace,
+        dry_run=args.dry_run,
     )
 
 

@@ -14,6 +14,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+# Where the UI tests save their screenshots (the README shows copies of them from docs/).
+SCREENSHOTS = Path(os.environ.get("HUBSCALE_SCREENSHOT_DIR", "tests/results/screenshots"))
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 WAIT_S = 120.0  # JupyterLab's first load beside other tests' JVMs on two cores
@@ -54,3 +56,14 @@ def visible_text(driver: WebDriver, css: str, timeout_s: float = WAIT_S) -> str:
     """The text of the first element matching ``css``, once it is visible."""
     located = expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css))
     return wait(driver, timeout_s).until(located).text
+
+
+def screenshot(driver: WebDriver, name: str) -> Path:
+    """The page as ``SCREENSHOTS/<name>.png``, whole height (to look at after the run)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS.resolve() / f"{name}.png"
+    height = driver.execute_script("return document.body.scrollHeight")
+    driver.set_window_size(1400, max(1000, int(height) + 200))  # the window's own bars
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1400, 1000)
+    return path

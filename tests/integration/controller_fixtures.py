@@ -37,6 +37,7 @@ class LocalPlatform:
     process: subprocess.Popen | None = None
     names: set[str] = field(default_factory=set)  # every cluster applied, for the cleanup
     prometheus_url: str | None = None  # the controller asks here instead (a fault proxy, say)
+    extra_args: tuple[str, ...] = ()  # more of the controller's flags (--dry-run, say)
 
     def start_controller(self) -> None:
         log = open(self.state_dir / "controller.log", "ab")  # noqa: SIM115 - the child keeps it
@@ -48,6 +49,7 @@ class LocalPlatform:
                 "--prometheus-url", self.prometheus_url or self.prometheus.url,
                 "--interval", "1",
                 "--listen", f"127.0.0.1:{self.listen_port}",
+                *self.extra_args,
             ],
             cwd=REPO,
             stdout=log,
@@ -153,8 +155,17 @@ def ready(platform: LocalPlatform, name: str) -> bool:
 @pytest.fixture
 def platform(prometheus: PrometheusServer, tmp_path: Path) -> Iterator[LocalPlatform]:
     """The controller on a fresh state dir; every cluster deleted (and checked gone) at the end."""
+    yield from running_platform(prometheus, tmp_path)
+
+
+def running_platform(
+    prometheus: PrometheusServer, tmp_path: Path, *extra_args: str
+) -> Iterator[LocalPlatform]:
+    """``platform``'s body, the controller given ``extra_args`` (a generator for a fixture)."""
     state_dir = tmp_path / "state"
-    running = LocalPlatform(state_dir, prometheus, LocalClusterStore(state_dir))
+    running = LocalPlatform(
+        state_dir, prometheus, LocalClusterStore(state_dir), extra_args=extra_args
+    )
     running.start_controller()
     try:
         yield running

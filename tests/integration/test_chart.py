@@ -95,6 +95,7 @@ EVERYTHING: dict[str, Any] = {
         "profiles": CUSTOM_PROFILES,
         "clustersTimeoutSeconds": 300,
         "namedServerLimitPerUser": 5,
+        "groupBudgetCores": {"data-science": 16, "interns": 4},
         "cull": {"enabled": False, "timeoutSeconds": 7200, "everySeconds": 600},
         "authenticatePrometheus": False,
         "db": {"persistent": True, "size": "5Gi", "storageClassName": "fast-ssd"},
@@ -151,6 +152,7 @@ EVERYTHING: dict[str, Any] = {
         "prometheusUrl": "http://prometheus.monitoring.svc.cluster.local:9090/prom",
         "intervalSeconds": 5,
         "budgetCores": 256,
+        "dryRun": True,
         "logLevel": "DEBUG",
         "metricsPort": 9400,
         "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
@@ -169,7 +171,11 @@ EVERYTHING: dict[str, Any] = {
         "enabled": True,
         "labels": {"release": "kube-prometheus-stack"},
         "scrapeInterval": "30s",
-        "rules": {"enabled": True, "runbookBaseUrl": "https://wiki.example.org/hubscale/runbook"},
+        "rules": {
+            "enabled": True,
+            "runbookBaseUrl": "https://wiki.example.org/hubscale/runbook",
+            "idleCapacityFor": "2h",
+        },
         "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "hubscale"},
     },
     "tests": {"image": {"repository": "registry.example.org/tools/python", "tag": "3.11"}},
@@ -330,13 +336,23 @@ def test_autoscaler_arguments_are_ones_the_controller_accepts():
     assert args.listen == "0.0.0.0:9310" and args.interval == 2
     assert (args.spark_image, args.flink_image) == ("hubscale/spark:0.1.0", "hubscale/flink:0.1.0")
     assert args.monitoring_namespace == "monitoring"
+    assert args.dry_run is False
     args = autoscaler_arguments(EVERYTHING, "team-hubscale-autoscaler")
     assert args.monitoring_namespace == "observability"
     assert args.prometheus_url == EVERYTHING["autoscaler"]["prometheusUrl"]
     assert (args.interval, args.budget_cores, args.log_level) == (5, 256, "DEBUG")
+    assert args.dry_run is True
     assert args.listen == "0.0.0.0:9400"
     assert args.spark_image == "registry.example.org/data/spark:4.3.0-1"
     assert args.flink_image == "registry.example.org/data/flink:2.3.0-1"
+
+
+def test_group_budgets_reach_the_hubs_values():
+    config = one(render("helm3", EVERYTHING), "ConfigMap", "team-hubscale-hub")
+    hub = yaml.safe_load(config["data"]["values.yaml"])["hub"]
+    assert hub["groupBudgetCores"] == {"data-science": 16, "interns": 4}
+    config = one(render("helm3"), "ConfigMap", f"{PREFIX}-hub")
+    assert yaml.safe_load(config["data"]["values.yaml"])["hub"]["groupBudgetCores"] == {}
 
 
 def test_defaults_bound_what_users_start_named_servers_and_cores():
@@ -782,13 +798,17 @@ def test_prometheus_rule_is_the_promtool_tested_file_with_the_runbook_base_of_th
     custom = prometheus_rule(EVERYTHING)["spec"]["groups"]
     base = EVERYTHING["monitoring"]["rules"]["runbookBaseUrl"]
     text = ALERTS.read_text(encoding="utf-8").replace(DEFAULT_RUNBOOK, base)
+    text = text.replace("30m  # monitoring.rules.idleCapacityFor", "2h")
     assert custom == yaml.safe_load(text)["groups"]
+    [idle] = [r for g in custom for r in g["rules"] if r.get("alert") == "HubscaleIdleCapacityHeld"]
+    assert idle["for"] == "2h"
 
 
 def test_alerts_follow_the_mixin_conventions():
     runbook = (CHART / "RUNBOOK.md").read_text(encoding="utf-8")
     sections = {line[3:].strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
     rules = [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+    rules = [r for r in rules if "alert" in r]  # recording rules (hubscale:...) have no alert
     assert len(rules) >= 6
     for rule in rules:
         name = rule["alert"]
@@ -832,6 +852,42 @@ def test_alerts_and_dashboards_use_metrics_the_controller_exports():
     assert used - exported == set()
 
 
+def test_dashboards_use_only_recording_rules_the_chart_ships():
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    recorded = {r["record"] for g in groups for r in g["rules"] if "record" in r}
+    used: set[str] = set()
+    for path in DASHBOARDS.glob("*.json"):
+        for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]:
+            for target in panel["targets"]:
+                used |= set(re.findall(r"\bhubscale:[a-z_]+", target["expr"]))
+    assert used and used <= recorded
+
+
+# Grafana's variables, as a dashboard at "last hour" would replace them.
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__range_s": "3600", "$__range": "1h",
+                     "$namespace": "hub", "$engine": ".*"}  # fmt: skip
+
+
+def test_every_dashboard_query_parses_as_promql(tmp_path):
+    """Each panel's query, its variables replaced, checked by promtool as a recording rule."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool comes with Debian's prometheus package (make install)"
+    rules = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"]
+                for variable, value in GRAFANA_VARIABLES.items():
+                    expr = expr.replace(variable, value)
+                rules.append({"record": f"dashboard:{path.stem.replace('-', '_')}", "expr": expr})
+    file = tmp_path / "dashboards.yaml"
+    file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(file)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_dashboard_configmap_carries_the_dashboards_for_the_grafana_sidecar():
     config = one(render("helm3", EVERYTHING), "ConfigMap", "team-hubscale-dashboards")
     assert config["metadata"]["labels"]["grafana_dashboard"] == "hubscale"
@@ -859,9 +915,11 @@ def test_alert_rules_pass_promtool_check_and_their_unit_tests(tmp_path):
     assert tested.returncode == 0, tested.stdout + tested.stderr
     # Every alert has a test where it fires and one where it stays silent.
     cases = yaml.safe_load(ALERTS_TEST.read_text())["tests"]
-    fired = {t["alertname"] for c in cases for t in c["alert_rule_test"] if t["exp_alerts"]}
-    silent = {t["alertname"] for c in cases for t in c["alert_rule_test"] if not t["exp_alerts"]}
-    alerts = {r["alert"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]}
+    checks = [t for c in cases for t in c.get("alert_rule_test", [])]  # or promql_expr_test
+    fired = {t["alertname"] for t in checks if t["exp_alerts"]}
+    silent = {t["alertname"] for t in checks if not t["exp_alerts"]}
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    alerts = {r["alert"] for g in groups for r in g["rules"] if "alert" in r}
     assert fired == alerts
     assert alerts - silent <= {"HubscaleHubDown", "HubscaleBackendErrors"}
     # The rules as shipped in the PrometheusRule (another runbook base) pass promtool too.

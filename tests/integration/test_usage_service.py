@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.builders import cluster
-from tests.integration.browser import chromium, log_in, visible_text
+from tests.integration.browser import chromium, log_in, screenshot, visible_text
 from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.support import wait_for
 
@@ -25,6 +25,13 @@ SCALED_S = 240.0  # a Spark master and a worker JVM start, beside other tests' J
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     """One platform for the module (hubs are expensive), stopped at the end as Ctrl-C does."""
     yield from run_platform(tmp_path_factory.mktemp("usage"))
+
+
+@pytest.fixture(scope="module")
+def admin_token(hub: RunningHub) -> str:
+    response = hub.api("POST", "/users/admin/tokens", json={"note": "usage test"})
+    assert response.status_code == 201, response.text
+    return response.json()["token"]
 
 
 def new_user(hub: RunningHub, prefix: str) -> tuple[str, str]:
@@ -47,10 +54,13 @@ def get(hub: RunningHub, token: str, path: str, **params: str) -> httpx.Response
 
 @pytest.fixture(scope="module")
 def alice(hub: RunningHub) -> tuple[str, str, str]:
-    """A user whose Spark cluster the controller runs with one worker (minWorkers 1)."""
+    """A user whose Spark cluster the controller runs with one worker (minWorkers 1), under a
+    budget of 4 cores."""
     name, token = new_user(hub, "alice")
     cluster_name = f"{name}-spark"
-    hub.store.apply(cluster(cluster_name, owner=name, minWorkers=1, maxWorkers=1))
+    hub.store.apply(
+        cluster(cluster_name, owner=name, minWorkers=1, maxWorkers=1, userBudgetCores=4)
+    )
     return name, token, cluster_name
 
 
@@ -104,11 +114,8 @@ def test_another_users_data_is_forbidden_and_their_own_list_does_not_hold_it(hub
     assert cluster_name not in [c["name"] for c in own]
 
 
-def test_an_admin_reads_another_users_clusters(hub, alice):
+def test_an_admin_reads_another_users_clusters(hub, alice, admin_token):
     alice_name, _, cluster_name = alice
-    response = hub.api("POST", "/users/admin/tokens", json={"note": "usage test"})
-    assert response.status_code == 201, response.text
-    admin_token = response.json()["token"]
 
     theirs = get(hub, admin_token, "/api/clusters", user=alice_name).json()["clusters"]
     everyone = get(hub, admin_token, "/api/usage", all="1").json()["users"]
@@ -150,3 +157,55 @@ def test_in_a_browser_the_services_menu_leads_to_my_compute(hub, alice, browser)
     assert visible_text(browser, "#user") == name
     assert cluster_name in visible_text(browser, "#clusters")
     assert "held" in visible_text(browser, "#usage")
+
+
+def test_the_team_page_and_idle_list_are_for_admins_only(hub, alice, bob, admin_token):
+    alice_name, _, _ = alice
+    _, bob_token = bob
+
+    for path in ("/team", "/api/idle"):
+        assert get(hub, bob_token, path).status_code == 403, path
+    team = get(hub, admin_token, "/team")
+    idle = get(hub, admin_token, "/api/idle")
+
+    assert team.status_code == 200 and alice_name in team.text and 'class="total"' in team.text
+    assert idle.status_code == 200 and isinstance(idle.json()["clusters"], list)
+    assert get(hub, admin_token, "/team", sort="30d.bogus").status_code == 400
+
+
+def test_in_a_browser_my_compute_charts_held_vs_used_with_the_decision_that_grew_it(
+    hub, alice, browser
+):
+    name, token, cluster_name = alice
+
+    def charted() -> bool:  # the decision and at least one minute held, as the page will show
+        page = get(hub, token, "/").text
+        return 'class="decision"' in page and 'class="held" d="M' in page
+
+    wait_for(charted, timeout_s=SCALED_S, every_s=2)
+    log_in(browser, hub.settings.url, name, hub.settings.password_file.read_text().strip())
+    browser.get(f"{hub.settings.url}{SERVICE}/")
+
+    marks = browser.find_elements("css selector", "#chart g.decision")
+    decisions = visible_text(browser, "#decisions")
+    screenshot(browser, "my-compute")
+
+    assert marks and cluster_name in decisions and "0 → 1" in decisions
+    assert "4 cores" in visible_text(browser, "#budget")
+    assert browser.find_element("css selector", "#chart path.held").get_attribute("d")
+
+
+def test_in_a_browser_an_admin_sees_the_team_table_and_a_user_does_not(hub, alice, browser):
+    name, _, _ = alice
+    admin_password = hub.settings.admin_password_file.read_text().strip()
+    log_in(browser, hub.settings.url, "admin", admin_password)
+    browser.get(f"{hub.settings.url}{SERVICE}/team")
+
+    table = visible_text(browser, "#team")
+    visible_text(browser, "#idle")
+    screenshot(browser, "team")
+    assert name in table and "total" in table
+
+    log_in(browser, hub.settings.url, name, hub.settings.password_file.read_text().strip())
+    browser.get(f"{hub.settings.url}{SERVICE}/team")
+    assert "403" in browser.find_element("css selector", "body").text

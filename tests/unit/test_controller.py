@@ -15,10 +15,12 @@ import httpx
 import pytest
 
 from autoscaler.backends.base import Observation
+from autoscaler.controller import dry_run
 from autoscaler.controller.loop import Controller
+from autoscaler.policy.decision import Decision
 from autoscaler.readers.flink_rest import FlinkRest
 from autoscaler.readers.prometheus import PrometheusClient
-from hubscale.spec import ComputeCluster, parse_cluster
+from hubscale.spec import DRY_RUN, ComputeCluster, ComputeClusterStatus, parse_cluster
 from hubscale.state_dir import clusters_dir
 from hubscale.store import LocalClusterStore
 
@@ -225,6 +227,24 @@ def test_a_global_budget_is_shared_fairly_between_users(tmp_path: Path):
     assert loop.backend.workers["a"] == ["w0", "w1", "w2"]
 
 
+def test_a_users_budget_caps_their_clusters_across_servers_and_says_so(tmp_path: Path):
+    answers = {
+        "numberMaxNeededExecutors": [({"cluster": "a"}, 6), ({"cluster": "a-big"}, 6)],
+        "waitingApps": [({"cluster": "a"}, 0), ({"cluster": "a-big"}, 0)],
+    }
+    loop = controller(tmp_path, prometheus_answering(answers))
+    apply(loop.objects, "a", maxWorkers=8, userBudgetCores=4)
+    apply(loop.objects, "a-big", server="big", maxWorkers=8, userBudgetCores=4)
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert (result.decisions["a"].target, result.decisions["a-big"].target) == (2, 2)
+    status = loop.objects.get("a").status
+    assert "(capped at 2: at your budget of 4 cores)" in status.reason
+    assert [c.status for c in status.conditions if c.type == "CapacityLimited"] == ["True"]
+    assert loop.backend.workers["a-big"] == ["w0", "w1"]
+
+
 def test_an_unchanged_status_is_not_rewritten(tmp_path: Path):
     loop = controller(tmp_path, prometheus_answering(demand("s", 0)))
     apply(loop.objects, "s")
@@ -365,3 +385,57 @@ def test_an_unforeseen_error_reading_one_jobmanager_holds_only_its_own_cluster(t
         "the controller could not read what your Flink jobs need"
         " (RuntimeError: a bug met by this answer)"
     )
+
+
+# Dry run (autoscaler.controller.dry_run): decide, report, resize nothing.
+
+
+def conditions(status: ComputeClusterStatus) -> dict[str, str]:
+    return {c.type: c.status for c in status.conditions}
+
+
+def test_a_dry_run_decides_reports_and_scales_nothing(tmp_path: Path):
+    loop = controller(tmp_path, prometheus_answering(demand("s", 3)))
+    loop.dry_run = True
+    apply(loop.objects, "s", maxWorkers=8)
+
+    result = asyncio.run(loop.reconcile_once())
+
+    status = loop.objects.get("s").status
+    assert loop.backend.scaled == [] and loop.backend.workers["s"] == []
+    assert result.decisions["s"].target == 3
+    assert (status.workers, status.desired, status.phase) == (0, 3, "Idle")  # as it runs
+    assert status.reason.startswith("dry run: would scale to 3 (running 0): ")
+    assert conditions(status)[DRY_RUN] == "True"
+    registry = loop.metrics.registry
+    labels = {"cluster": "s", "user": "alice", "engine": "spark"}
+    assert registry.get_sample_value("hubscale_cluster_desired_workers", labels) == 3
+    assert registry.get_sample_value("hubscale_cluster_workers", labels) == 0
+
+
+def test_leaving_dry_run_scales_and_drops_the_condition(tmp_path: Path):
+    loop = controller(tmp_path, prometheus_answering(demand("s", 2)))
+    loop.dry_run = True
+    apply(loop.objects, "s", maxWorkers=8)
+    asyncio.run(loop.reconcile_once())
+
+    loop.dry_run = False
+    asyncio.run(loop.reconcile_once())
+
+    status = loop.objects.get("s").status
+    assert loop.backend.workers["s"] == ["w0", "w1"]
+    assert DRY_RUN not in conditions(status) and "dry run" not in status.reason
+
+
+def test_the_dry_run_metric_says_which_mode_runs(tmp_path: Path):
+    normal = controller(tmp_path, prometheus_answering({}))
+    dry = Controller(normal.objects, normal.backend, normal.prometheus, dry_run=True)
+
+    assert normal.metrics.registry.get_sample_value("hubscale_controller_dry_run") == 0
+    assert dry.metrics.registry.get_sample_value("hubscale_controller_dry_run") == 1
+
+
+def test_a_steady_dry_run_says_so_without_would_scale():
+    decision = dry_run.would_scale(Decision(2, "steady at 2", "steady"), serving=2)
+
+    assert decision.reason == "dry run: steady at 2" and decision.target == 2

@@ -18,6 +18,7 @@ GIVEN = {
     "interval": ("5", 5.0),
     "listen": ("0.0.0.0:9400", "0.0.0.0:9400"),
     "budget-cores": ("64", 64),
+    "dry-run": ("yes", True),
     "backend": ("kubernetes", "kubernetes"),
     "namespace": ("team-a", "team-a"),
     "spark-image": ("registry/spark:1", "registry/spark:1"),
@@ -39,6 +40,7 @@ DEFAULTS = {
     "interval": 2.0,
     "listen": "127.0.0.1:9310",
     "budget_cores": None,
+    "dry_run": False,
     "backend": "local",
     "namespace": "default",
     "spark_image": "hubscale/spark:4.3.0",
@@ -53,8 +55,8 @@ DEFAULTS = {
 
 
 def argument(flag, text: str) -> list[str]:
-    if flag.name == "leader-election":
-        return ["--leader-election" if text == "yes" else "--no-leader-election"]
+    if flag.name in ("leader-election", "dry-run"):
+        return [f"--{flag.name}" if text == "yes" else f"--no-{flag.name}"]
     return [f"--{flag.name}={text}"]
 
 

@@ -80,6 +80,7 @@ CHART_VALUES = {
         "adminUsers": ["admin"],
         "authenticatePrometheus": True,
         "namedServerLimitPerUser": 3,
+        "groupBudgetCores": {"data-science": 16},
         "config": {},
     },
     "proxy": {"apiUrl": "http://hs-hubscale-proxy-api:8001", "publicService": "hs-hubscale"},
@@ -144,6 +145,14 @@ def test_kubernetes_mode_limits_named_servers_per_user_as_the_chart_says(monkeyp
     hub = {**CHART_VALUES["hub"], "namedServerLimitPerUser": 0}
     c = load_kubernetes(monkeypatch, tmp_path, yaml.safe_dump({**CHART_VALUES, "hub": hub}))
     assert c.JupyterHub.named_server_limit_per_user == 0
+
+
+def test_kubernetes_mode_gives_the_spawner_the_charts_group_budgets(monkeypatch, tmp_path):
+    c = load_kubernetes(monkeypatch, tmp_path)
+    assert c.HubscaleKubeSpawner.group_budget_cores == {"data-science": 16}
+    hub = {**CHART_VALUES["hub"], "groupBudgetCores": {"data-science": 0}}
+    with pytest.raises(ChartValuesError, match=r"hub.groupBudgetCores: group 'data-science'"):
+        load_kubernetes(monkeypatch, tmp_path, yaml.safe_dump({**CHART_VALUES, "hub": hub}))
 
 
 def test_kubernetes_mode_takes_its_secrets_from_the_environment(monkeypatch, tmp_path):

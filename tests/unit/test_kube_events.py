@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autoscaler.backends.kubernetes.events import decision_event, decision_reason
+from autoscaler.controller import dry_run
 from hubscale.spec import ComputeClusterStatus
 from tests.kube.schemas import assert_valid
 
@@ -38,3 +39,21 @@ def test_an_error_is_a_warning_once_until_its_reason_changes():
 def test_no_event_when_the_desired_size_holds():
     assert decision_event(OBJ, status(2), status(2, "Scaling"), NOW, "autoscaler-0") is None
     assert decision_event(OBJ, None, status(0, "Idle"), NOW, "autoscaler-0") is None
+
+
+def test_events_of_a_dry_run_say_would_scale():
+    obj = {"metadata": {"name": "alice-spark", "namespace": "hub", "uid": "u-1"}}
+    before = ComputeClusterStatus(desired=0, phase="Ready", reason="")
+    after = dry_run.mark(
+        ComputeClusterStatus(desired=3, phase="Ready", reason="dry run: would scale to 3"),
+        True,
+        1_800_000_000.0,
+    )
+
+    event = decision_event(obj, before, after, "2027-01-15T08:00:00Z", "autoscaler-0")
+    down = decision_event(obj, after, after.model_copy(update={"desired": 1}), "t", "a")
+
+    assert (event["reason"], event["type"]) == ("WouldScaleUp", "Normal")
+    assert event["message"] == "0 -> 3 workers: dry run: would scale to 3"
+    assert down["reason"] == "WouldScaleDown"
+    assert_valid(event)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,14 @@ def test_worker_pods_are_labelled_scraped_and_sized_from_the_spec():
     assert container["resources"]["requests"] == {"cpu": "3", "memory": f"{4096 + 512}Mi"}
     assert "--cores" in container["command"] and "3" in container["command"]
     assert worker["spec"]["replicas"] == 2  # created at minWorkers; ``scale`` owns it afterwards
+
+
+def test_in_a_dry_run_worker_deployments_are_created_at_zero_whatever_minworkers_says():
+    dry = replace(SETTINGS, dry_run=True)
+    for engine in ("spark", "flink"):
+        spec = cluster(engine=engine, minWorkers=2)
+        objects = by_kind(km.cluster_objects(spec, UID, dry, SECRET, rest_tls()))
+        assert objects[("Deployment", names.WORKER_ROLE[engine])]["spec"]["replicas"] == 0
 
 
 def test_spark_secret_holds_the_auth_secret_and_a_client_configuration():

@@ -34,6 +34,7 @@ FULL = {
     "maxWorkers": 20,
     "worker": {"cores": 4, "memory": "8Gi"},
     "idleTimeoutSeconds": 1800,
+    "userBudgetCores": 16,
 }
 CLUSTER_YAML = """\
 apiVersion: hubscale.io/v1alpha1
@@ -358,7 +359,8 @@ def test_openapi_spec_agrees_with_the_model():
     assert (cores["minimum"], cores["maximum"]) == (1, 64)
     defaults = {name: node["default"] for name, node in props.items() if "default" in node}
     assert defaults == {k: v for k, v in parse_spec(MINIMAL).to_document().items() if k in defaults}
-    assert set(defaults) == set(FULL) - {"owner", "engine"}
+    assert set(defaults) == set(FULL) - {"owner", "engine", "userBudgetCores"}
+    assert (props["userBudgetCores"]["minimum"], props["userBudgetCores"]["nullable"]) == (1, True)
 
 
 def test_openapi_memory_pattern_matches_quantities_only():

@@ -7,14 +7,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import create_engine, inspect, text
 
 from hubscale.spec import ComputeClusterStatus, Condition
 from tests.postgres_server import fresh_database, postgres_server
 from usage.accounting import DAY_S, CoreSeconds, Sample
 from usage.busy import BusyCoresError
 from usage.clusters import ClusterView
-from usage.db import AccountingDB, ClusterKey, Decision, default_url
+from usage.db import (
+    AccountingDB,
+    ClusterKey,
+    Decision,
+    Latest,
+    Point,
+    Totals,
+    default_url,
+    upgrade,
+)
 from usage.sampler import Sampler
 
 ALICE = ClusterKey("alice-spark", "alice", "", "spark")
@@ -157,3 +166,59 @@ def test_without_prometheus_held_cores_count_as_unmeasured_not_idle(url):
 
     totals = db.totals(since_day=100)["alice"]
     assert (totals.held, totals.used, totals.unmeasured, totals.idle) == (20, 0, 20, 0)
+
+
+def test_the_series_sums_an_owners_clusters_per_minute_and_keeps_no_metric_apart(url):
+    db = AccountingDB(url)
+    other = ClusterKey("alice-flink", "alice", "", "flink")
+    db.record(ALICE, Sample(T0 + 10, 2, 2, 1.0), 2)
+    db.record(other, Sample(T0 + 10, 1, 1, None), 1)
+    db.record(ALICE, Sample(T0 + 50, 3, 2, 5.0), 3)  # the minute's last sample wins
+    db.record(ALICE, Sample(T0 + 70, 1, 2, None), 1)
+    db.record(BOB, Sample(T0 + 70, 1, 1, 1.0), 1)
+
+    series = db.series("alice", since_s=T0)
+
+    assert series == [Point(T0, 6 + 1, 5.0), Point(T0 + 60, 2, None)]
+    assert db.series("alice", since_s=T0 + 60) == [Point(T0 + 60, 2, None)]
+
+
+def test_points_older_than_two_days_go_when_a_new_minute_starts(url):
+    db = AccountingDB(url)
+    db.record(ALICE, Sample(T0, 1, 1, 0.0), 1)
+    db.record(ALICE, Sample(T0 + 3 * DAY_S, 1, 1, 0.0), 1)
+
+    assert [p.time_s for p in db.series("alice", since_s=0)] == [T0 + 3 * DAY_S]
+
+
+def test_latest_gives_every_clusters_last_sample(url):
+    db = AccountingDB(url)
+    db.record(ALICE, Sample(T0, 1, 2, 0.5), 1)
+    db.record(ALICE, Sample(T0 + 5, 2, 2, 1.5), 3)
+    db.record(BOB, Sample(T0, 1, 1, None), 1)
+
+    assert db.latest() == [
+        Latest(ALICE, Sample(T0 + 5, 2, 2, 1.5), 3),
+        Latest(BOB, Sample(T0, 1, 1, None), 1),
+    ]
+
+
+def test_a_database_of_the_first_schema_upgrades_with_its_data_kept(url):
+    engine = create_engine(url)
+    upgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO daily_usage (day, cluster, owner, server, engine, held_core_s,"
+                " used_core_s, unmeasured_core_s) VALUES (100, 'alice-spark', 'alice', '',"
+                " 'spark', 40, 10, 0)"
+            )
+        )
+    engine.dispose()
+
+    db = AccountingDB(url)  # opening upgrades to the newest revision
+    db.record(ALICE, Sample(T0, 1, 2, 1.0), 1, [CoreSeconds(100, 2, 1)])
+
+    assert "usage_point" in inspect(db.engine).get_table_names()
+    assert db.totals(since_day=100)["alice"] == Totals(42, 11, 0)
+    assert db.series("alice", since_s=T0) == [Point(T0, 2, 1.0)]

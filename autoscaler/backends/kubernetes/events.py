@@ -8,22 +8,24 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from hubscale.spec import API_VERSION, KIND, ComputeClusterStatus
+from hubscale.spec import API_VERSION, DRY_RUN, KIND, ComputeClusterStatus
 
 COMPONENT = "hubscale-autoscaler"
 MAX_MESSAGE = 1024
 
 
 def decision_reason(before: ComputeClusterStatus | None, after: ComputeClusterStatus) -> str | None:
-    """``ScaledUp``/``ScaledDown`` when the desired size moved, ``Failed`` on a new error."""
+    """``ScaledUp``/``ScaledDown`` when the desired size moved (``WouldScaleUp``/
+    ``WouldScaleDown`` in dry-run: the ``DryRun`` condition), ``Failed`` on a new error."""
     desired_before = before.desired if before is not None else 0
     if after.phase == "Error":
         repeated = before is not None and before.phase == "Error" and before.reason == after.reason
         return None if repeated else "Failed"
+    dry = any(c.type == DRY_RUN and c.status == "True" for c in after.conditions)
     if after.desired > desired_before:
-        return "ScaledUp"
+        return "WouldScaleUp" if dry else "ScaledUp"
     if after.desired < desired_before:
-        return "ScaledDown"
+        return "WouldScaleDown" if dry else "ScaledDown"
     return None
 
 

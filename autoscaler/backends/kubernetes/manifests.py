@@ -231,7 +231,7 @@ def worker_deployment(
         scrape = (FLINK_PORTS.metrics_last, "/metrics")
     name = worker_name(cluster.metadata.name, engine)
     role = WORKER_ROLE[engine]
-    replicas = cluster.spec.min_workers
+    replicas = 0 if settings.dry_run else cluster.spec.min_workers  # dry run: nothing added
     files = FLINK_TASKMANAGER_FILES if engine == "flink" else None
     return _deployment(
         cluster, uid, settings, name, role, replicas, container, scrape, config_hash, grace_s, files
