@@ -52,6 +52,11 @@ class WorkerPool:
     downs: int = 0
     _names: count = field(default_factory=count)
     _last_ready_at: float = 0.0  # no worker is starting after this time
+    _loads: tuple[WorkerLoad, ...] | None = None  # loads() once every worker is ready
+
+    def changed(self) -> None:
+        """A worker came, went or changed its busy count: loads() computes afresh."""
+        self._loads = None
 
     @property
     def size(self) -> int:
@@ -77,14 +82,20 @@ class WorkerPool:
         )
 
     def loads(self, now: float) -> tuple[WorkerLoad, ...]:
-        return tuple(
+        if now >= self._last_ready_at and self._loads is not None:
+            return self._loads
+        loads = tuple(
             WorkerLoad(w.name, float(w.busy), w.ready_at <= now) for w in self.serving.values()
         )
+        if now >= self._last_ready_at:
+            self._loads = loads
+        return loads
 
     def scale_to(
         self, target: int, victims: tuple[str, ...], now: float, warm: bool = False
     ) -> None:
         """Add or remove workers; named victims go first, then idle-first by the shared rule."""
+        self.changed()
         if target > self.size:
             self.ups += 1
             for _ in range(target - self.size):
@@ -111,9 +122,11 @@ class WorkerPool:
     def delay(self, worker: SimWorker, ready_at: float) -> None:
         """``worker`` takes no task before ``ready_at``."""
         worker.ready_at = ready_at
+        self._loads = None
         self._last_ready_at = max(self._last_ready_at, ready_at)
 
     def release(self, worker: SimWorker, now: float) -> None:
+        self._loads = None
         self.held_core_s += (now - worker.asked_at) * self.cores
         self.serving.pop(worker.name, None)
         self.draining.pop(worker.name, None)
@@ -221,6 +234,7 @@ class SparkClusterSim(_ClusterSim):
 
     def _finish(self, entry: tuple[float, int, _SparkRun, dict[str, int]]) -> None:
         at, _, run, placed = entry
+        self.pool.changed()
         for name, n in placed.items():
             run.running -= n
             worker = self.pool.worker(name)
@@ -263,6 +277,7 @@ class SparkClusterSim(_ClusterSim):
                 if not run.pending:
                     break
             started = sum(placed.values())
+            self.pool.changed()
             run.running += started
             for name, n in placed.items():
                 self.pool.serving[name].busy += n
@@ -389,6 +404,7 @@ class FlinkClusterSim(_ClusterSim):
 
     def _mark_busy(self, ready: list[SimWorker]) -> None:
         used = sum(run.parallelism for run in self.runs)
+        self.pool.changed()
         for worker in ready:
             worker.busy = min(self.pool.cores, used)
             used -= worker.busy

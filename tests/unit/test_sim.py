@@ -11,7 +11,7 @@ import pytest
 from autoscaler.policy.hubscale import HubscalePolicy
 from autoscaler.sim.__main__ import main
 from autoscaler.sim.baselines import StaticPolicy
-from autoscaler.sim.compare import all_policies, compare
+from autoscaler.sim.compare import all_policies, compare, compare_profiles
 from autoscaler.sim.engine import SimConfig, oracle, simulate
 from autoscaler.sim.generator import TeamDay, generate
 from autoscaler.sim.report import added_waits, slowdowns, summarize
@@ -231,3 +231,15 @@ def test_a_flink_job_arriving_to_no_free_slot_is_cold():
     ]
     result = simulate(FixedPolicy(1, name="static"), streams, CONFIG)  # one warm slot, taken by a
     assert (result.arrived_jobs, result.cold_jobs) == (2, 1)
+
+
+def test_profiles_share_one_pool_and_each_gets_its_own_comparison():
+    events = [SparkJob(0.0, "alice", "j1", (Stage(8, 10.0),))]
+    local, kube = compare_profiles(
+        events, [SimConfig(profile="local"), SimConfig(profile="kubernetes")], processes=2
+    )
+    rows = {row.name: row for row in local.rows}, {row.name: row for row in kube.rows}
+    assert rows[0]["static"] == rows[1]["static"]  # always on: no start latency in either
+    # A cold job waits for worker starts: 5 s longer on Kubernetes (pod start on a ready node).
+    waited = rows[1]["hubscale"].added_wait_p50_s - rows[0]["hubscale"].added_wait_p50_s
+    assert waited == pytest.approx(5.0)
