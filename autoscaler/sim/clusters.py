@@ -26,6 +26,7 @@ from itertools import count
 
 from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
 from autoscaler.policy.victims import choose_victims
+from autoscaler.sim.nodes import NodePool, SimNode
 from autoscaler.sim.trace import FlinkJob, SparkJob
 
 
@@ -37,6 +38,7 @@ class SimWorker:
     busy: int = 0
     draining: bool = False
     idle_since: float = 0.0
+    node: SimNode | None = None
 
 
 @dataclass(slots=True)
@@ -45,6 +47,7 @@ class WorkerPool:
 
     cores: int
     start_s: tuple[float, ...]  # drawn in turn, one per worker asked for
+    nodes: NodePool | None = None  # the nodes workers are placed on (shared by all clusters)
     serving: dict[str, SimWorker] = field(default_factory=dict)  # what the controller counts
     draining: dict[str, SimWorker] = field(default_factory=dict)  # removed, finishing tasks
     held_core_s: float = 0.0
@@ -101,8 +104,11 @@ class WorkerPool:
             for _ in range(target - self.size):
                 index = next(self._names)
                 name = f"w{index}"
-                ready_at = now if warm else now + self.start_s[index % len(self.start_s)]
-                self.serving[name] = SimWorker(name, now, ready_at, idle_since=ready_at)
+                node, start = None, now
+                if self.nodes is not None:
+                    node, start = self.nodes.place(self.cores, now, warm)
+                ready_at = now if warm else start + self.start_s[index % len(self.start_s)]
+                self.serving[name] = SimWorker(name, now, ready_at, idle_since=ready_at, node=node)
                 self.delay(self.serving[name], ready_at)
         elif target < self.size:
             self.downs += 1
@@ -127,6 +133,8 @@ class WorkerPool:
 
     def release(self, worker: SimWorker, now: float) -> None:
         self._loads = None
+        if worker.node is not None and self.nodes is not None:
+            self.nodes.free(worker.node, self.cores, now)
         self.held_core_s += (now - worker.asked_at) * self.cores
         self.serving.pop(worker.name, None)
         self.draining.pop(worker.name, None)
@@ -181,8 +189,9 @@ class SparkClusterSim(_ClusterSim):
         start_s: tuple[float, ...],
         executor_start_s: tuple[float, ...] = (0.0,),
         executor_idle_timeout_s: float = math.inf,
+        nodes: NodePool | None = None,
     ) -> None:
-        self.pool = WorkerPool(cores, start_s)
+        self.pool = WorkerPool(cores, start_s, nodes)
         self.executor_start_s = executor_start_s
         self.executor_idle_timeout_s = executor_idle_timeout_s
         self._relaunches = count()
@@ -352,8 +361,9 @@ class FlinkClusterSim(_ClusterSim):
         start_s: tuple[float, ...],
         rescale_s: float,
         sample_s: float,
+        nodes: NodePool | None = None,
     ) -> None:
-        self.pool = WorkerPool(slots, start_s)
+        self.pool = WorkerPool(slots, start_s, nodes)
         self.arrivals = deque(sorted(jobs, key=lambda j: j.t))
         self.runs: list[_FlinkRun] = []
         self.rescale_s = rescale_s
