@@ -103,15 +103,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=sorted(PROFILES),
         help="start latencies; repeat for several (default: local and kubernetes)",
     )
+    parser.add_argument(
+        "--node-cores", type=int, default=SimConfig.node_cores, help="cores per node of the pool"
+    )
     args = parser.parse_args(argv)
     args.profile = list(dict.fromkeys(args.profile or DEFAULT_PROFILES))
+    if args.node_cores < 1:
+        parser.error(f"--node-cores: must be at least 1, got {args.node_cores}")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     day = TeamDay(users=args.users, hours=args.hours, seed=args.seed)
-    configs = [SimConfig(profile=profile) for profile in args.profile]
+    configs = [SimConfig(profile=profile, node_cores=args.node_cores) for profile in args.profile]
     started = time.perf_counter()
     events = generate(day)
     comparisons = compare_profiles(events, configs, progress=sys.stderr)

@@ -50,6 +50,13 @@ class SimConfig:
     drain_limit_s: float = 86_400.0  # after the day, how long work may run on before it is cut
     node_cores: int = 8  # cores per node of the node pool (autoscaler.sim.nodes)
 
+    def __post_init__(self) -> None:
+        if self.worker_cores < 1 or self.node_cores < self.worker_cores:
+            raise ValueError(
+                f"node_cores ({self.node_cores}) must hold a worker of worker_cores"
+                f" ({self.worker_cores} >= 1)"
+            )
+
     def start_profile(self) -> StartProfile:
         """The profile's start latencies, with a fixed worker start if one is given."""
         profile = PROFILES[self.profile]

@@ -246,3 +246,8 @@ def test_profiles_share_one_pool_and_each_gets_its_own_comparison():
     # (10 s), provisioning (210 s), the image pull (45 s), then pod start on it (5 s).
     waited = rows[1]["hubscale"].added_wait_p50_s - rows[0]["hubscale"].added_wait_p50_s
     assert waited == pytest.approx(10 + 210 + 45 + 5)
+
+
+def test_cli_rejects_a_node_smaller_than_a_worker(capsys):
+    assert main(["--generate", "/dev/null", "--users", "1", "--node-cores", "0"]) == 2
+    assert "node_cores (0) must hold a worker" in capsys.readouterr().err
