@@ -6,10 +6,11 @@ Model (documented in the bench output too):
   work a start time after it was asked for (the profile's samples, drawn in turn). A worker
   removed while it runs tasks drains: it takes no new task and is released when its tasks end
   (Spark decommissioning).
-- Spark: one executor per worker, one task per core; the driver releases an executor idle for
-  ``executor_idle_timeout_s`` (dynamic allocation) and launches it again when tasks wait. A
-  user's jobs share the cluster FIFO: free cores take the oldest job's tasks first, later jobs
-  use what is left.
+- Spark: a closed-loop job is submitted its think time after the job it follows finished (an
+  open-loop one at its ``t``); one executor per worker, one task per core; the driver releases
+  an executor idle for ``executor_idle_timeout_s`` (dynamic allocation) and launches it again
+  when tasks wait. A user's jobs share the cluster FIFO: free cores take the oldest job's
+  tasks first, later jobs use what is left.
 - Flink: each job runs at parallelism min(max_parallelism, free slots) (adaptive scheduler). Any
   change of a job's parallelism restarts it: no records are processed for ``rescale_s``. Input
   that cannot be processed waits as backlog; lag is backlog in seconds of input.
@@ -21,7 +22,7 @@ import bisect
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count
 
 from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
@@ -195,7 +196,16 @@ class SparkClusterSim(_ClusterSim):
         self.executor_start_s = executor_start_s
         self.executor_idle_timeout_s = executor_idle_timeout_s
         self._relaunches = count()
-        self.arrivals = deque(sorted(jobs, key=lambda j: j.t))
+        # Closed-loop jobs wait for the job they follow (one of this user's; else open loop).
+        names = {job.job for job in jobs}
+        self._followers: dict[str, list[SparkJob]] = {}
+        opening = []
+        for job in jobs:
+            if job.after is not None and job.after in names and job.after != job.job:
+                self._followers.setdefault(job.after, []).append(job)
+            else:
+                opening.append(job)
+        self.arrivals = deque(sorted(opening, key=lambda j: j.t))
         self.runs: list[_SparkRun] = []
         self.finished: dict[str, float] = {}  # job name -> completion time (s)
         self.busy_core_s = 0.0
@@ -257,6 +267,9 @@ class SparkClusterSim(_ClusterSim):
             if run.stage == len(run.job.stages):
                 self.runs.remove(run)
                 self.finished[run.job.job] = at - run.job.t
+                for follower in self._followers.pop(run.job.job, ()):
+                    submitted = replace(follower, t=at + follower.think_s)
+                    bisect.insort(self.arrivals, submitted, key=lambda job: job.t)
             else:
                 run.pending = run.job.stages[run.stage].tasks
 

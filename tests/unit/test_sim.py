@@ -251,3 +251,18 @@ def test_profiles_share_one_pool_and_each_gets_its_own_comparison():
 def test_cli_rejects_a_node_smaller_than_a_worker(capsys):
     assert main(["--generate", "/dev/null", "--users", "1", "--node-cores", "0"]) == 2
     assert "node_cores (0) must hold a worker" in capsys.readouterr().err
+
+
+def test_a_closed_loop_job_waits_for_the_one_before_under_the_policy_simulated():
+    """b follows a with 5 s of thought: on one cold worker (ready at 10) a ends at 20, so b is
+    submitted at 25 (not at its open-loop t of 15) and finds the worker warm."""
+    events = [
+        SparkJob(0.0, "alice", "a", (Stage(1, 10.0),)),
+        SparkJob(15.0, "alice", "b", (Stage(1, 10.0),), after="a", think_s=5.0),
+    ]
+    reference = simulate(FixedPolicy(1, name="static"), events, CONFIG)
+    assert reference.completions == {("alice", "a"): 10.0, ("alice", "b"): 10.0}
+    cold = simulate(FixedPolicy(1), events, CONFIG)
+    assert cold.completions == {("alice", "a"): 20.0, ("alice", "b"): 10.0}
+    assert (cold.arrived_jobs, cold.cold_jobs) == (2, 1)
+    assert cold.horizon_s == 35.0  # the run went on past the trace's last t until b finished
