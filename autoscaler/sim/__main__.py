@@ -34,6 +34,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", choices=sorted(PROFILES), default=SimConfig.profile, help="start latencies"
     )
     parser.add_argument("--max-workers", type=int, default=SimConfig.max_workers)
+    parser.add_argument(
+        "--node-cores", type=int, default=SimConfig.node_cores, help="cores per node of the pool"
+    )
     parser.add_argument("--budget-cores", type=int, default=None, help="global core budget")
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     return parser.parse_args(argv)
@@ -53,12 +56,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.trace}: {error}", file=sys.stderr)
             return 2
         trace = {"file": args.trace, "users": len({event.user for event in events})}
-    config = SimConfig(
-        profile=args.profile,
-        worker_start_s=args.worker_start_s,
-        max_workers=args.max_workers,
-        budget_cores=args.budget_cores,
-    )
+    try:
+        config = SimConfig(
+            profile=args.profile,
+            worker_start_s=args.worker_start_s,
+            max_workers=args.max_workers,
+            node_cores=args.node_cores,
+            budget_cores=args.budget_cores,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     comparison = compare(events, config, progress=sys.stderr)
     print(describe_run(comparison, config))
     if args.json:

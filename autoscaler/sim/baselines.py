@@ -27,6 +27,11 @@ SPARK_SCHEDULE_INTERVAL_S = 0.1  # how often Spark's ExecutorAllocationManager r
 SPARK_DA_DOCS = "https://spark.apache.org/docs/latest/configuration.html#dynamic-allocation"
 DASK_ADAPTIVE_DOCS = "https://docs.dask.org/en/stable/adaptive.html (distributed.deploy.Adaptive)"
 KEDA_DOCS = "https://keda.sh/docs/latest/reference/scaledobject-spec/"
+# "Activation phase: the operator decides whether to scale from 0 to 1 ... Scaling phase: the
+# HPA decides 1 to N" (activation goes to max(minReplicaCount, 1), then the HPA takes over).
+KEDA_PHASES_DOCS = (
+    "https://keda.sh/docs/latest/concepts/scaling-deployments/#activating-and-scaling-thresholds"
+)
 HPA_DOCS = "https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/"
 FLINK_OPERATOR_DOCS = (
     "https://nightlies.apache.org/flink/flink-kubernetes-operator-docs-stable/docs/operations/"
@@ -377,8 +382,9 @@ class KedaHpaPolicy(_Baseline):
     def decide(
         self, spec: ComputeClusterSpec, signal: Signal, state: ClusterState, now: float
     ) -> Decision:
-        """Replicas = ceil(metric / target), the highest recommendation of the window on the
-        way down; to minWorkers after cooldownPeriod of zero metric."""
+        """KEDA activates 0 -> 1 at its polls (KEDA_PHASES_DOCS); then replicas = ceil(metric /
+        target) each HPA sync, the highest recommendation of the window on the way down; to
+        minWorkers after cooldownPeriod of zero metric."""
         measured = self._measure(spec, signal, state)
         if isinstance(measured, str):
             return _hold(spec, signal, state, measured)
@@ -392,7 +398,7 @@ class KedaHpaPolicy(_Baseline):
             reason = f"{what}: at zero until KEDA's next poll"
             return _decision(spec, signal, state, current, reason, "steady", state.memo)
         if current <= 0:
-            target = max(1, _ceil_div(desired)) if activity > 0 else spec.min_workers
+            target = max(1, spec.min_workers) if activity > 0 else spec.min_workers
             memo["recommendations"] = (float(now), float(target)) if activity > 0 else ()
             cause = "backlog" if target > current else "steady"
             return _decision(spec, signal, state, target, f"{what}: activation", cause, memo)

@@ -6,10 +6,11 @@ Model (documented in the bench output too):
   work a start time after it was asked for (the profile's samples, drawn in turn). A worker
   removed while it runs tasks drains: it takes no new task and is released when its tasks end
   (Spark decommissioning).
-- Spark: one executor per worker, one task per core; the driver releases an executor idle for
-  ``executor_idle_timeout_s`` (dynamic allocation) and launches it again when tasks wait. A
-  user's jobs share the cluster FIFO: free cores take the oldest job's tasks first, later jobs
-  use what is left.
+- Spark: a closed-loop job is submitted its think time after the job it follows finished (an
+  open-loop one at its ``t``); one executor per worker, one task per core; the driver releases
+  an executor idle for ``executor_idle_timeout_s`` (dynamic allocation) and launches it again
+  when tasks wait. A user's jobs share the cluster FIFO: free cores take the oldest job's
+  tasks first, later jobs use what is left.
 - Flink: each job runs at parallelism min(max_parallelism, free slots) (adaptive scheduler). Any
   change of a job's parallelism restarts it: no records are processed for ``rescale_s``. Input
   that cannot be processed waits as backlog; lag is backlog in seconds of input.
@@ -21,11 +22,12 @@ import bisect
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count
 
 from autoscaler.policy.signals import FlinkSignal, SparkSignal, WorkerLoad
 from autoscaler.policy.victims import choose_victims
+from autoscaler.sim.nodes import NodePool, SimNode
 from autoscaler.sim.trace import FlinkJob, SparkJob
 
 
@@ -37,6 +39,7 @@ class SimWorker:
     busy: int = 0
     draining: bool = False
     idle_since: float = 0.0
+    node: SimNode | None = None
 
 
 @dataclass(slots=True)
@@ -45,6 +48,7 @@ class WorkerPool:
 
     cores: int
     start_s: tuple[float, ...]  # drawn in turn, one per worker asked for
+    nodes: NodePool | None = None  # the nodes workers are placed on (shared by all clusters)
     serving: dict[str, SimWorker] = field(default_factory=dict)  # what the controller counts
     draining: dict[str, SimWorker] = field(default_factory=dict)  # removed, finishing tasks
     held_core_s: float = 0.0
@@ -52,6 +56,11 @@ class WorkerPool:
     downs: int = 0
     _names: count = field(default_factory=count)
     _last_ready_at: float = 0.0  # no worker is starting after this time
+    _loads: tuple[WorkerLoad, ...] | None = None  # loads() once every worker is ready
+
+    def changed(self) -> None:
+        """A worker came, went or changed its busy count: loads() computes afresh."""
+        self._loads = None
 
     @property
     def size(self) -> int:
@@ -77,21 +86,30 @@ class WorkerPool:
         )
 
     def loads(self, now: float) -> tuple[WorkerLoad, ...]:
-        return tuple(
+        if now >= self._last_ready_at and self._loads is not None:
+            return self._loads
+        loads = tuple(
             WorkerLoad(w.name, float(w.busy), w.ready_at <= now) for w in self.serving.values()
         )
+        if now >= self._last_ready_at:
+            self._loads = loads
+        return loads
 
     def scale_to(
         self, target: int, victims: tuple[str, ...], now: float, warm: bool = False
     ) -> None:
         """Add or remove workers; named victims go first, then idle-first by the shared rule."""
+        self.changed()
         if target > self.size:
             self.ups += 1
             for _ in range(target - self.size):
                 index = next(self._names)
                 name = f"w{index}"
-                ready_at = now if warm else now + self.start_s[index % len(self.start_s)]
-                self.serving[name] = SimWorker(name, now, ready_at, idle_since=ready_at)
+                node, start = None, now
+                if self.nodes is not None:
+                    node, start = self.nodes.place(self.cores, now, warm)
+                ready_at = now if warm else start + self.start_s[index % len(self.start_s)]
+                self.serving[name] = SimWorker(name, now, ready_at, idle_since=ready_at, node=node)
                 self.delay(self.serving[name], ready_at)
         elif target < self.size:
             self.downs += 1
@@ -111,9 +129,13 @@ class WorkerPool:
     def delay(self, worker: SimWorker, ready_at: float) -> None:
         """``worker`` takes no task before ``ready_at``."""
         worker.ready_at = ready_at
+        self._loads = None
         self._last_ready_at = max(self._last_ready_at, ready_at)
 
     def release(self, worker: SimWorker, now: float) -> None:
+        self._loads = None
+        if worker.node is not None and self.nodes is not None:
+            self.nodes.free(worker.node, self.cores, now)
         self.held_core_s += (now - worker.asked_at) * self.cores
         self.serving.pop(worker.name, None)
         self.draining.pop(worker.name, None)
@@ -168,12 +190,22 @@ class SparkClusterSim(_ClusterSim):
         start_s: tuple[float, ...],
         executor_start_s: tuple[float, ...] = (0.0,),
         executor_idle_timeout_s: float = math.inf,
+        nodes: NodePool | None = None,
     ) -> None:
-        self.pool = WorkerPool(cores, start_s)
+        self.pool = WorkerPool(cores, start_s, nodes)
         self.executor_start_s = executor_start_s
         self.executor_idle_timeout_s = executor_idle_timeout_s
         self._relaunches = count()
-        self.arrivals = deque(sorted(jobs, key=lambda j: j.t))
+        # Closed-loop jobs wait for the job they follow (one of this user's; else open loop).
+        names = {job.job for job in jobs}
+        self._followers: dict[str, list[SparkJob]] = {}
+        opening = []
+        for job in jobs:
+            if job.after is not None and job.after in names and job.after != job.job:
+                self._followers.setdefault(job.after, []).append(job)
+            else:
+                opening.append(job)
+        self.arrivals = deque(sorted(opening, key=lambda j: j.t))
         self.runs: list[_SparkRun] = []
         self.finished: dict[str, float] = {}  # job name -> completion time (s)
         self.busy_core_s = 0.0
@@ -221,6 +253,7 @@ class SparkClusterSim(_ClusterSim):
 
     def _finish(self, entry: tuple[float, int, _SparkRun, dict[str, int]]) -> None:
         at, _, run, placed = entry
+        self.pool.changed()
         for name, n in placed.items():
             run.running -= n
             worker = self.pool.worker(name)
@@ -234,6 +267,9 @@ class SparkClusterSim(_ClusterSim):
             if run.stage == len(run.job.stages):
                 self.runs.remove(run)
                 self.finished[run.job.job] = at - run.job.t
+                for follower in self._followers.pop(run.job.job, ()):
+                    submitted = replace(follower, t=at + follower.think_s)
+                    bisect.insort(self.arrivals, submitted, key=lambda job: job.t)
             else:
                 run.pending = run.job.stages[run.stage].tasks
 
@@ -263,6 +299,7 @@ class SparkClusterSim(_ClusterSim):
                 if not run.pending:
                     break
             started = sum(placed.values())
+            self.pool.changed()
             run.running += started
             for name, n in placed.items():
                 self.pool.serving[name].busy += n
@@ -337,8 +374,9 @@ class FlinkClusterSim(_ClusterSim):
         start_s: tuple[float, ...],
         rescale_s: float,
         sample_s: float,
+        nodes: NodePool | None = None,
     ) -> None:
-        self.pool = WorkerPool(slots, start_s)
+        self.pool = WorkerPool(slots, start_s, nodes)
         self.arrivals = deque(sorted(jobs, key=lambda j: j.t))
         self.runs: list[_FlinkRun] = []
         self.rescale_s = rescale_s
@@ -389,6 +427,7 @@ class FlinkClusterSim(_ClusterSim):
 
     def _mark_busy(self, ready: list[SimWorker]) -> None:
         used = sum(run.parallelism for run in self.runs)
+        self.pool.changed()
         for worker in ready:
             worker.busy = min(self.pool.cores, used)
             used -= worker.busy

@@ -43,17 +43,48 @@ def compare(
     progress: TextIO | None = None,
 ) -> Comparison:
     """Simulate each policy (in parallel processes) and summarize against static and oracle."""
-    config = config or SimConfig()
+    return compare_profiles(events, [config or SimConfig()], policies, processes, progress)[0]
+
+
+def compare_profiles(
+    events: list[Event],
+    configs: list[SimConfig],
+    policies: list[Policy] | None = None,
+    processes: int | None = None,
+    progress: TextIO | None = None,
+) -> list[Comparison]:
+    """One comparison per config (e.g. per start profile); every (policy, config) run shares
+    one process pool, the slowest policies first so the workers finish together."""
     policies = policies if policies is not None else all_policies()
     if not any(policy.name == "static" for policy in policies):
         policies = [StaticPolicy(), *policies]
-    workers = processes or min(len(policies), os.cpu_count() or 1)
+    jobs = [(policy, config) for policy in policies for config in configs]
+    workers = processes or min(len(jobs), os.cpu_count() or 1)
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_timed, policy, events, config) for policy in policies]
-            runs = [_report(future.result(), progress) for future in futures]
+            futures = [pool.submit(_timed, policy, events, config) for policy, config in jobs]
+            runs = [
+                _report(future.result(), config, progress)
+                for future, (_, config) in zip(futures, jobs, strict=True)
+            ]
     else:
-        runs = [_report(_timed(policy, events, config), progress) for policy in policies]
+        runs = [
+            _report(_timed(policy, events, config), config, progress) for policy, config in jobs
+        ]
+    return [
+        _summarize(
+            events,
+            config,
+            policies,
+            [run for run, (_, c) in zip(runs, jobs, strict=True) if c is config],
+        )
+        for config in configs
+    ]
+
+
+def _summarize(
+    events: list[Event], config: SimConfig, policies: list[Policy], runs: list[RunResult]
+) -> Comparison:
     reference = next(run for run in runs if run.policy == "static")
     best = oracle(events, config, reference)
     order = ["static", *(run.policy for run in runs if run.policy != "static")]
@@ -72,8 +103,14 @@ def _timed(policy: Policy, events: list[Event], config: SimConfig) -> tuple[RunR
     return simulate(policy, events, config), time.perf_counter() - started
 
 
-def _report(timed: tuple[RunResult, float], progress: TextIO | None) -> RunResult:
+def _report(
+    timed: tuple[RunResult, float], config: SimConfig, progress: TextIO | None
+) -> RunResult:
     run, seconds = timed
     if progress:
-        print(f"simulated {run.policy} in {seconds:.0f} s", file=progress, flush=True)
+        print(
+            f"simulated {run.policy} ({config.profile} profile) in {seconds:.0f} s",
+            file=progress,
+            flush=True,
+        )
     return run

@@ -20,6 +20,7 @@ from autoscaler.policy.decision import ClusterState, Decision, Policy
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.signals import Signal, WorkerLoad
 from autoscaler.sim.clusters import FlinkClusterSim, SparkClusterSim
+from autoscaler.sim.nodes import NodePool, NodePoolSettings
 from autoscaler.sim.profiles import PROFILES, StartProfile
 from autoscaler.sim.trace import Event, FlinkJob, SparkJob
 from hubscale.spec import ComputeClusterSpec
@@ -47,6 +48,14 @@ class SimConfig:
     idle_timeout_s: int = 600
     budget_cores: int | None = None  # total cores for all users; None = no global budget
     drain_limit_s: float = 86_400.0  # after the day, how long work may run on before it is cut
+    node_cores: int = 8  # cores per node of the node pool (autoscaler.sim.nodes)
+
+    def __post_init__(self) -> None:
+        if self.worker_cores < 1 or self.node_cores < self.worker_cores:
+            raise ValueError(
+                f"node_cores ({self.node_cores}) must hold a worker of worker_cores"
+                f" ({self.worker_cores} >= 1)"
+            )
 
     def start_profile(self) -> StartProfile:
         """The profile's start latencies, with a fixed worker start if one is given."""
@@ -54,6 +63,15 @@ class SimConfig:
         if self.worker_start_s is None:
             return profile
         return replace(profile, worker_start_s=(self.worker_start_s,))
+
+    def node_pool(self) -> NodePoolSettings:
+        """The node pool under the workers: the profile's provisioning delay (none locally)."""
+        profile = self.start_profile()
+        return NodePoolSettings(
+            node_cores=self.node_cores,
+            provision_s=profile.node_provision_s,
+            image_pull_s=profile.image_pull_s or 0.0,
+        )
 
     def spec(self, user: str, engine: str) -> ComputeClusterSpec:
         return ComputeClusterSpec(
@@ -79,6 +97,8 @@ class RunResult:
     lags: list[float] = field(default_factory=list)
     arrived_jobs: int = 0
     cold_jobs: int = 0  # jobs that arrived to no warm capacity (no free core or slot ready)
+    held_node_s: float = 0.0  # node-seconds the node pool held (autoscaler.sim.nodes)
+    nodes_added: int | None = 0
     scale_ups: int | None = 0
     scale_downs: int | None = 0
     decisions: int = 0
@@ -88,10 +108,10 @@ Cluster = SparkClusterSim | FlinkClusterSim
 
 
 def build_clusters(
-    events: list[Event], config: SimConfig, warm: bool = False
+    events: list[Event], config: SimConfig, warm: bool = False, nodes: NodePool | None = None
 ) -> dict[tuple[str, str], Cluster]:
-    """One cluster per (user, engine) that has jobs in the trace; ``warm`` clusters (always on)
-    keep their executors."""
+    """One cluster per (user, engine) that has jobs in the trace, their workers on ``nodes``;
+    ``warm`` clusters (always on) keep their executors."""
     profile = config.start_profile()
     spark: dict[str, list[SparkJob]] = {}
     flink: dict[str, list[FlinkJob]] = {}
@@ -108,6 +128,7 @@ def build_clusters(
             profile.worker_start_s,
             profile.executor_start_s,
             math.inf if warm else config.executor_idle_timeout_s,
+            nodes,
         )
     for user, jobs in flink.items():
         clusters[(user, "flink")] = FlinkClusterSim(
@@ -116,6 +137,7 @@ def build_clusters(
             profile.worker_start_s,
             config.flink_rescale_s,
             config.lag_sample_s,
+            nodes,
         )
     return clusters
 
@@ -130,7 +152,8 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
     """Ask ``policy`` about every awake cluster each interval of its engine; apply the targets."""
     config = config or SimConfig()
     warm = policy.name in ALWAYS_ON
-    clusters = build_clusters(events, config, warm)
+    nodes = NodePool(config.node_pool())
+    clusters = build_clusters(events, config, warm, nodes)
     specs = {key: config.spec(*key) for key in clusters}
     states = {key: ClusterState(workers=0, desired=0) for key in clusters}
     metrics_lag_s = config.scrape_interval_s / 2 if policy.name in PROMETHEUS_READERS else 0.0
@@ -203,6 +226,9 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
             result.completions.update({(user, job): s for job, s in cluster.finished.items()})
         else:
             result.lags.extend(cluster.lags)
+    nodes.finish(end)
+    result.held_node_s = nodes.held_node_s
+    result.nodes_added = nodes.added
     return result
 
 
@@ -252,14 +278,16 @@ def oracle(events: list[Event], config: SimConfig, reference: RunResult) -> RunR
     It holds exactly the cores running tasks use (Spark: each job's core-seconds of work, on
     the same schedule as the always-on ``reference`` run) and the slots each stream needs at
     its input rate (min(max_parallelism, ceil(rate / records_per_slot_second)), whole
-    workers), never lagging.
+    workers), never lagging. Its cores fill nodes exactly: node-seconds = core-seconds / node
+    cores (no empty room, no node waiting to be removed).
     """
     result = RunResult("oracle", reference.horizon_s, reference.clusters)
-    result.scale_ups = result.scale_downs = None
+    result.scale_ups = result.scale_downs = result.nodes_added = None
     spark_s = sum(event.work_s for event in events if isinstance(event, SparkJob))
     flink_s = sum(_stream_core_s(e, config) for e in events if isinstance(e, FlinkJob))
     result.held_core_s = {"spark": spark_s, "flink": flink_s}
     result.busy_core_s = spark_s
+    result.held_node_s = (spark_s + flink_s) / config.node_cores  # perfectly packed, never empty
     result.completions = dict(reference.completions)
     result.lags = [0.0]
     result.arrived_jobs = reference.arrived_jobs  # and none cold: its workers start at once

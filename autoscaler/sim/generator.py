@@ -6,10 +6,12 @@ The defaults describe a team doing interactive analysis in notebooks; each is a 
 - Users arrive over the first 1.5 h, take a 30-75 min lunch break around mid-day (their server
   stops and starts again: two sessions), and leave over the last 1.5 h.
 - Spark, in each session: after a first think (log-normal, median 5 min) the user works in bursts:
-  a burst is 1 + Geometric(1/3) jobs (mean 3), each submitted when the previous one would have
-  finished on an always-on cluster plus a pause (log-normal, median 30 s: reading the result,
-  editing the cell); between bursts the user thinks (log-normal, median 8 min).
-- Job shapes: 50 % queries (1-2 stages, 8-200 tasks of ~2 s), 35 % transforms (2-4 stages,
+  a burst is 1 + Geometric(1/3) jobs (mean 3), each a pause (log-normal, median 30 s: reading
+  the result, editing the cell) after the previous one finished; between bursts the user thinks
+  (log-normal, median 8 min). 75 % of sessions are closed loop (at a notebook: the next job
+  waits for the previous one to finish under the policy simulated); the others are open loop
+  (a script: each job at the time the previous one would have finished on an always-on cluster).
+- Job shapes: 50 % queries (1-2 stages, 1-200 tasks of ~2 s), 35 % transforms (2-4 stages,
   50-800 tasks of ~3 s), 15 % batch (2-4 stages, 100-1000 tasks of ~3 s, then a skewed final
   stage of 1-8 tasks of 10-60 s). Task counts log-uniform, task times log-normal (sigma 0.5).
 - Flink: 35 % of users run one streaming job, started within their first hour, running 1-6 h;
@@ -39,6 +41,7 @@ class TeamDay:
     think_median_s: float = 480.0
     burst_continue_p: float = 2 / 3
     flink_share: float = 0.35
+    closed_loop_share: float = 0.75  # sessions at a notebook; the rest submit from scripts
     flink_max_parallelism: int = 8
 
 
@@ -70,24 +73,37 @@ def _user_day(day: TeamDay, rng: random.Random, user: str) -> list[Event]:
     return events
 
 
-def _spark_session(day, rng, user: str, session: int, start: float, stop: float) -> list[Event]:
-    jobs: list[Event] = []
+def _spark_session(
+    day: TeamDay, rng: random.Random, user: str, session: int, start: float, stop: float
+) -> list[Event]:
+    """A session's jobs; in closed loop each follows the one before (its pause or think after
+    that one finished), in open loop each is submitted at the time that would be."""
+    closed = rng.random() < day.closed_loop_share
+    jobs: list[SparkJob] = []
     t = start + _lognormal(rng, day.first_think_median_s, 0.8)
+    gap = 0.0  # after the previous job finished (on an always-on cluster)
     while t < stop:
         while t < stop:
             stages = _job_shape(rng)
-            jobs.append(SparkJob(round(t, 1), user, f"s{session}j{len(jobs)}", stages))
-            t += _static_seconds(stages, day.max_workers) + _lognormal(rng, day.pause_median_s, 0.8)
+            name = f"s{session}j{len(jobs)}"
+            if closed and jobs:
+                jobs.append(SparkJob(round(t, 1), user, name, stages, jobs[-1].job, round(gap, 1)))
+            else:
+                jobs.append(SparkJob(round(t, 1), user, name, stages))
+            gap = _lognormal(rng, day.pause_median_s, 0.8)
+            t += _static_seconds(stages, day.max_workers) + gap
             if rng.random() >= day.burst_continue_p:
                 break
-        t += _lognormal(rng, day.think_median_s, 0.8)
-    return jobs
+        think = _lognormal(rng, day.think_median_s, 0.8)
+        t += think
+        gap += think
+    return list(jobs)
 
 
 def _job_shape(rng: random.Random) -> tuple[Stage, ...]:
     kind = rng.random()
     if kind < 0.50:
-        return _stages(rng, rng.randint(1, 2), 8, 200, 2.0)
+        return _stages(rng, rng.randint(1, 2), 1, 200, 2.0)
     if kind < 0.85:
         return _stages(rng, rng.randint(2, 4), 50, 800, 3.0)
     final = Stage(rng.randint(1, 8), round(rng.uniform(10, 60), 2))

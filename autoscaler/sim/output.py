@@ -21,6 +21,7 @@ def describe_run(comparison: Comparison, config: SimConfig) -> str:
         f" clusters {config.min_workers}..{config.max_workers} workers of"
         f" {config.worker_cores} core, idleTimeoutSeconds {config.idle_timeout_s}"
         + (f", budget {config.budget_cores} cores" if config.budget_cores else ""),
+        f"node pool: {config.node_pool().describe()}",
         "policies:",
     ]
     lines += [f"  {name}: {text}" for name, text in comparison.descriptions.items()]

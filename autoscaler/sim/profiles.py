@@ -20,10 +20,13 @@ LOCAL_SOURCE = "README Benchmarks: python -m benchmarks.local_backend, session 4
 # for stateless pods with pre-pulled images on ready nodes (image pull and scheduling excluded).
 # https://github.com/kubernetes/community/blob/master/sig-scalability/slos/pod_startup_latency.md
 KUBERNETES_POD_START_S = 5.0
-# Not measured here (no cluster on these machines): order-of-magnitude figures used by the
-# node-level model, which the simulator does not have yet (it counts cores, not nodes).
-KUBERNETES_NODE_PROVISION_S = 120.0  # estimate: cloud VM boot + kubelet join + CNI ready
-KUBERNETES_IMAGE_PULL_S = 45.0  # estimate: the ~1.5 GB Spark worker image over ~40 MB/s
+# A new node when the pool is full (autoscaler.sim.nodes): the cluster-autoscaler FAQ ("How fast
+# is HPA when combined with CA?"): "on GCE it usually takes 3 to 4 minutes from CA request to
+# when pods can be scheduled on newly created nodes"; the midpoint. Not measured here (no cloud).
+# https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/FAQ.md
+KUBERNETES_NODE_PROVISION_S = 210.0
+# Estimate, not measured: the ~1.5 GB Spark worker image over ~40 MB/s, on a node's first worker.
+KUBERNETES_IMAGE_PULL_S = 45.0
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,8 @@ class StartProfile:
     name: str
     worker_start_s: tuple[float, ...]  # asked -> runs tasks (pod/process + JVM + executor)
     executor_start_s: tuple[float, ...]  # a released executor launched again on a live worker
-    node_provision_s: float | None  # a new node when the pool is full (node model only)
-    image_pull_s: float | None  # an image not cached on the node (node model only)
+    node_provision_s: float | None  # a new node when the pool is full (None: nodes at once)
+    image_pull_s: float | None  # the worker image on a node's first worker (None: cached)
     source: str
 
     def describe(self) -> str:

@@ -25,6 +25,9 @@ class PolicySummary:
     added_wait_p95_s: float
     added_wait_p99_s: float
     cold_job_share: float
+    held_node_hours: float
+    node_oracle_ratio: float
+    nodes_added: int | None
     scale_events: int | None
     scale_downs_per_cluster_hour: float | None
 
@@ -86,6 +89,11 @@ def summarize(result: RunResult, reference: RunResult, oracle: RunResult) -> Pol
         added_wait_p50_s=percentile(waits, 50),
         added_wait_p95_s=percentile(waits, 95),
         added_wait_p99_s=percentile(waits, 99),
+        held_node_hours=result.held_node_s / 3600,
+        node_oracle_ratio=result.held_node_s / oracle.held_node_s
+        if oracle.held_node_s
+        else math.nan,
+        nodes_added=result.nodes_added,
         cold_job_share=result.cold_jobs / result.arrived_jobs if result.arrived_jobs else math.nan,
         scale_events=None if downs is None else (result.scale_ups or 0) + downs,
         scale_downs_per_cluster_hour=None if downs is None else downs / max(cluster_hours, 1e-9),
@@ -102,6 +110,8 @@ COLUMNS = (
     ("p95 slowdown", "p95_slowdown", "{:.2f}"),
     ("wait p50/p95/p99 s", "added_waits", "{}"),
     ("cold jobs", "cold_job_share", "{:.1%}"),
+    ("node-h", "held_node_hours", "{:.0f}"),
+    ("x oracle", "node_oracle_ratio", "{:.2f}"),
     ("p95 lag s", "p95_lag_s", "{:.1f}"),
     ("scale events", "scale_events", "{}"),
     ("downs/cluster-h", "scale_downs_per_cluster_hour", "{:.2f}"),

@@ -4,7 +4,10 @@ Kinds of line (unknown fields are ignored, so traces can carry more):
 
 - Spark job: ``{"t": 12.0, "user": "alice", "engine": "spark", "job": "j1",
   "stages": [{"tasks": 200, "task_seconds": 0.5}, {"tasks": 8, "task_seconds": 30}]}``;
-  stages run one after another, a stage's tasks in parallel on the cluster's cores.
+  stages run one after another, a stage's tasks in parallel on the cluster's cores. A job with
+  ``"after": "j1", "think_s": 30`` is closed loop: submitted 30 s (default 0) after the user's
+  job j1 finished (a notebook user reading the result); its ``t`` is then only when that would be on
+  an always-on cluster, which orders the file.
 - Flink streaming job: ``{"t": 0.0, "user": "bob", "engine": "flink", "job": "s1",
   "max_parallelism": 8, "records_per_slot_second": 1000, "rate": [[0, 500], [3600, 4000]]}``;
   ``rate`` points are ``[seconds since the job's t, records/s]``, linear in between; the stream
@@ -44,6 +47,10 @@ class SparkJob:
     user: str
     job: str
     stages: tuple[Stage, ...]
+    # Closed loop: submitted ``think_s`` after the user's job ``after`` finished (``t`` is then
+    # only when that would be on an always-on cluster); None: submitted at ``t`` (open loop).
+    after: str | None = None
+    think_s: float = 0.0
 
     @property
     def work_s(self) -> float:
@@ -101,7 +108,10 @@ def parse_event(data: Any, line: int) -> Event:
     job = field.text("job")
     if engine == "spark":
         stages = field.items("stages")
-        return SparkJob(t, user, job, tuple(_stage(s, line, i) for i, s in enumerate(stages)))
+        parsed = tuple(_stage(s, line, i) for i, s in enumerate(stages))
+        if "after" not in data:
+            return SparkJob(t, user, job, parsed)
+        return SparkJob(t, user, job, parsed, field.text("after"), _think_s(data, line))
     if engine == "flink":
         points = tuple(_rate_point(p, line, i) for i, p in enumerate(field.items("rate")))
         if len(points) < 2 or points[0][0] != 0:
@@ -120,8 +130,10 @@ def parse_event(data: Any, line: int) -> Event:
 
 
 def read_trace(lines: Iterable[str]) -> list[Event]:
-    """Parse JSON Lines; blank lines are skipped; times must not decrease."""
+    """Parse JSON Lines; blank lines are skipped; times must not decrease; a closed-loop job
+    follows an earlier Spark job of its user."""
     events: list[Event] = []
+    spark_jobs: set[tuple[str, str]] = set()
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -132,6 +144,11 @@ def read_trace(lines: Iterable[str]) -> list[Event]:
         event = parse_event(data, number)
         if events and event.t < events[-1].t:
             raise TraceError(number, f"t: {event.t} is before the previous line's {events[-1].t}")
+        if isinstance(event, SparkJob):
+            if event.after is not None and (event.user, event.after) not in spark_jobs:
+                why = f"after: no earlier Spark job {event.after!r} of {event.user}"
+                raise TraceError(number, why)
+            spark_jobs.add((event.user, event.job))
         events.append(event)
     return events
 
@@ -146,13 +163,16 @@ def event_to_json(event: Event) -> dict[str, Any]:
         return {"t": event.t, "user": event.user, "session": event.state}
     if isinstance(event, SparkJob):
         stages = [{"tasks": s.tasks, "task_seconds": s.task_seconds} for s in event.stages]
-        return {
+        data = {
             "t": event.t,
             "user": event.user,
             "engine": "spark",
             "job": event.job,
             "stages": stages,
         }
+        if event.after is not None:
+            data.update(after=event.after, think_s=event.think_s)
+        return data
     return {
         "t": event.t,
         "user": event.user,
@@ -218,6 +238,11 @@ def _integer(value: Any, minimum: int, line: int, name: str) -> int:
     if value < minimum:
         raise TraceError(line, f"{name}: must be at least {minimum}, got {value!r}")
     return value
+
+
+def _think_s(data: dict[str, Any], line: int) -> float:
+    """A closed-loop job's think time: seconds, 0 when absent."""
+    return _number(data.get("think_s", 0.0), 0.0, line, "think_s")
 
 
 def _stage(data: Any, line: int, index: int) -> Stage:

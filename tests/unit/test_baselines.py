@@ -303,9 +303,15 @@ def tasks(n: float) -> Callable[[ClusterState, float], SparkSignal]:
     return lambda state, now: spark(running=n, workers=loads([1] * state.workers))
 
 
-def test_keda_activates_from_zero_when_tasks_appear():
-    decision, _ = step(KEDA, SPARK_UP_TO_10, tasks(6)(ClusterState(0, 0), 0), ClusterState(0, 0), 0)
-    assert decision.target == 6 and decision.cause == "backlog"
+def test_keda_activates_from_zero_to_one_then_the_hpa_grows_it_each_sync():
+    """KEDA's activation phase takes 0 -> 1; the HPA's scaling phase takes it from there, at
+    most max(double, +4 pods) per 15 s sync."""
+    decision, state = step(
+        KEDA, SPARK_UP_TO_10, tasks(6)(ClusterState(0, 0), 0), ClusterState(0, 0), 0
+    )
+    assert decision.target == 1 and decision.cause == "backlog"
+    decisions, _ = drive(KEDA, SPARK_UP_TO_10, tasks(6), (15, 30), state)
+    assert [d.target for d in decisions] == [5, 6]
 
 
 def test_keda_scales_to_zero_only_after_cooldown_period_of_zero_metric():
@@ -320,7 +326,11 @@ def test_keda_keeps_the_highest_recommendation_of_the_last_300_s():
     spec = cluster_spec(max_workers=20)
     metric = {0: 4, 60: 8}
     decisions, _ = drive(
-        KEDA, spec, lambda s, t: tasks(metric.get(t, 2))(s, t), range(0, 421, 30), None
+        KEDA,
+        spec,
+        lambda s, t: tasks(metric.get(t, 2))(s, t),
+        range(0, 421, 30),
+        ClusterState(4, 4, memo={"last_active": 0.0}),  # activated already
     )
     targets = {t: d.target for t, d in zip(range(0, 421, 30), decisions, strict=True)}
     assert targets[0] == 4 and targets[60] == 8

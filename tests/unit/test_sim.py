@@ -11,7 +11,7 @@ import pytest
 from autoscaler.policy.hubscale import HubscalePolicy
 from autoscaler.sim.__main__ import main
 from autoscaler.sim.baselines import StaticPolicy
-from autoscaler.sim.compare import all_policies, compare
+from autoscaler.sim.compare import all_policies, compare, compare_profiles
 from autoscaler.sim.engine import SimConfig, oracle, simulate
 from autoscaler.sim.generator import TeamDay, generate
 from autoscaler.sim.report import added_waits, slowdowns, summarize
@@ -178,6 +178,8 @@ def test_bench_prints_every_policy_and_writes_the_documented_json(tmp_path, caps
             "added_wait_p95_s",
             "added_wait_p99_s",
             "cold_job_share",
+            "held_node_hours",
+            "node_oracle_ratio",
             "scale_events",
             "scale_downs_per_cluster_hour",
         } <= set(policy)
@@ -231,3 +233,36 @@ def test_a_flink_job_arriving_to_no_free_slot_is_cold():
     ]
     result = simulate(FixedPolicy(1, name="static"), streams, CONFIG)  # one warm slot, taken by a
     assert (result.arrived_jobs, result.cold_jobs) == (2, 1)
+
+
+def test_profiles_share_one_pool_and_each_gets_its_own_comparison():
+    events = [SparkJob(0.0, "alice", "j1", (Stage(8, 10.0),))]
+    local, kube = compare_profiles(
+        events, [SimConfig(profile="local"), SimConfig(profile="kubernetes")], processes=2
+    )
+    rows = {row.name: row for row in local.rows}, {row.name: row for row in kube.rows}
+    assert rows[0]["static"] == rows[1]["static"]  # always on: no start latency in either
+    # On Kubernetes the cold job also waits for a node: the cluster-autoscaler's next scan
+    # (10 s), provisioning (210 s), the image pull (45 s), then pod start on it (5 s).
+    waited = rows[1]["hubscale"].added_wait_p50_s - rows[0]["hubscale"].added_wait_p50_s
+    assert waited == pytest.approx(10 + 210 + 45 + 5)
+
+
+def test_cli_rejects_a_node_smaller_than_a_worker(capsys):
+    assert main(["--generate", "/dev/null", "--users", "1", "--node-cores", "0"]) == 2
+    assert "node_cores (0) must hold a worker" in capsys.readouterr().err
+
+
+def test_a_closed_loop_job_waits_for_the_one_before_under_the_policy_simulated():
+    """b follows a with 5 s of thought: on one cold worker (ready at 10) a ends at 20, so b is
+    submitted at 25 (not at its open-loop t of 15) and finds the worker warm."""
+    events = [
+        SparkJob(0.0, "alice", "a", (Stage(1, 10.0),)),
+        SparkJob(15.0, "alice", "b", (Stage(1, 10.0),), after="a", think_s=5.0),
+    ]
+    reference = simulate(FixedPolicy(1, name="static"), events, CONFIG)
+    assert reference.completions == {("alice", "a"): 10.0, ("alice", "b"): 10.0}
+    cold = simulate(FixedPolicy(1), events, CONFIG)
+    assert cold.completions == {("alice", "a"): 20.0, ("alice", "b"): 10.0}
+    assert (cold.arrived_jobs, cold.cold_jobs) == (2, 1)
+    assert cold.horizon_s == 35.0  # the run went on past the trace's last t until b finished

@@ -58,6 +58,16 @@ def test_reads_every_documented_kind_and_ignores_unknown_fields():
             "rate: point times",
         ),
         ("[1, 2]", "line 2: expected a JSON object"),
+        (
+            '{"t": 1, "user": "a", "engine": "spark", "job": "x", "after": "nope", '
+            '"think_s": 3, "stages": [{"tasks": 1, "task_seconds": 1}]}',
+            "line 2: after: no earlier Spark job 'nope' of a",
+        ),
+        (
+            '{"t": 1, "user": "a", "engine": "spark", "job": "x", "after": "x", '
+            '"stages": [{"tasks": 1, "task_seconds": 1}]}',
+            "line 2: after: no earlier Spark job 'x' of a",
+        ),
     ],
 )
 def test_malformed_lines_name_the_line_and_field(line, message):
@@ -84,3 +94,24 @@ def test_a_generated_day_round_trips_through_a_file():
 def test_generator_is_deterministic_per_seed():
     assert generate(TeamDay(users=4, seed=1)) == generate(TeamDay(users=4, seed=1))
     assert generate(TeamDay(users=4, seed=1)) != generate(TeamDay(users=4, seed=2))
+
+
+def test_a_closed_loop_job_names_the_job_it_follows_and_the_think_time():
+    lines = [
+        '{"t": 0, "user": "a", "engine": "spark", "job": "j1", "stages": [{"tasks": 1, '
+        '"task_seconds": 2}]}',
+        '{"t": 32, "user": "a", "engine": "spark", "job": "j2", "after": "j1", "think_s": 30, '
+        '"stages": [{"tasks": 1, "task_seconds": 2}]}',
+    ]
+    first, second = read_trace(lines)
+    assert (first.after, second.after, second.think_s) == (None, "j1", 30.0)
+    buffer = io.StringIO()
+    write_trace([first, second], buffer)
+    assert read_trace(buffer.getvalue().splitlines()) == [first, second]
+
+
+def test_a_generated_day_has_closed_and_open_loop_sessions_and_one_task_jobs():
+    spark = [e for e in generate(TeamDay(users=40, hours=4, seed=7)) if isinstance(e, SparkJob)]
+    closed = [job for job in spark if job.after is not None]
+    assert 0.5 < len(closed) / len(spark) < 0.95  # 75 % of sessions at a notebook
+    assert min(stage.tasks for job in spark for stage in job.stages) == 1
