@@ -50,7 +50,7 @@ from spawner.kernel_notice import status_file_variable
 from spawner.notebook_env import flink_env, server_args, spark_env
 from spawner.profiles import NOTEBOOK_TRAITS, Profile
 from spawner.progress import Event, ProgressLog, follow
-from spawner.user_options import ProfileChoice, clusters_failed
+from spawner.user_options import ProfileChoice, clusters_failed, shown_without_paths
 
 LEFTOVER_GRACE_S = 5.0
 
@@ -171,6 +171,13 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         return env
 
     async def start(self) -> tuple[str, int]:
+        try:
+            return await self._start()
+        except Exception as error:  # whatever failed, the user's page shows no absolute path
+            shown_without_paths(error)
+            raise
+
+    async def _start(self) -> tuple[str, int]:
         self.progress_log = ProgressLog()
         resolved = self.resolved or self.apply_profile(self.user_options)
         self._size_notebook(resolved.profile)
