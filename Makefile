@@ -1,6 +1,9 @@
 # hubscale: one entry point for install, tests, benchmarks and lint.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The venvs' Python: one every account may run (HUBSCALE_ACCOUNTS=system runs servers, kernels and
+# JVMs as each user's account), e.g. Debian's /usr/bin/python3 rather than pyenv's under the private
+# /root; chosen by tools/venv_python.py when a venv is first made (override: make install PYTHON=...).
+PYTHON ?= $$(python3 tools/venv_python.py)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

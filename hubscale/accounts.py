@@ -128,6 +128,12 @@ def lookup(name: str) -> Account | None:
     return Account(entry.pw_name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
 
 
+def account_group(user: str, prefix: str = ACCOUNT_PREFIX) -> int | None:
+    """The group of the hub user's account, None if it has none yet."""
+    account = lookup(account_name(user, prefix))
+    return None if account is None else account.gid
+
+
 def ensure_account(
     user: str, home_base: Path = DEFAULT_HOME_BASE, prefix: str = ACCOUNT_PREFIX
 ) -> Account:

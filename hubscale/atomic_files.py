@@ -8,11 +8,15 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Replace ``path`` with ``text`` (mode 0600) so a reader sees the old file or the new one."""
+def write_atomic(path: Path, text: str | bytes, group: int | None = None) -> None:
+    """Replace ``path`` with ``text`` (mode 0600) so a reader sees the old file or the new one.
+    With ``group``: that group may read it too (0640), from the moment it appears."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     data = text.encode() if isinstance(text, str) else text
     try:
+        if group is not None:
+            os.fchown(fd, -1, group)
+            os.fchmod(fd, 0o640)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()

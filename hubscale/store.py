@@ -15,7 +15,8 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,10 @@ SPEC_SUFFIX = ".yaml"
 STATUS_SUFFIX = ".status.yaml"
 LOCK_FILE = ".lock"  # a dot file: never listed as an object
 DIR_MODE = 0o700  # the directory will hold per-user secrets
+# System accounts: each reads its own clusters' status files (0640, its group) through the
+# directory, which lists nothing to them (and every document stays 0600, the controller's).
+TRAVERSABLE_DIR_MODE = 0o711
+StatusGroup = Callable[[str], int | None]  # a cluster's owner -> the group reading its status
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +59,19 @@ class StoredCluster:
 class LocalClusterStore:
     """ComputeCluster objects as YAML files in a state directory, one spec and one status each."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, status_group: StatusGroup | None = None) -> None:
+        """``status_group`` (system accounts): each status file is readable by that group of
+        its cluster's owner, and the directory lets them through (0711)."""
         self.state_dir = state_dir
         self.directory = clusters_dir(state_dir)
+        self.status_group = status_group
         state_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self.directory.mkdir(mode=DIR_MODE, exist_ok=True)
-        os.chmod(self.directory, DIR_MODE)  # mkdir's mode is cut by the umask and skips old dirs
+        # mkdir's mode is cut by the umask and skips old dirs: 0700, or 0711 once system mode
+        # set it (the hub's and the usage service's stores keep what the controller's made)
+        traversable = stat.S_IMODE(os.stat(self.directory).st_mode) == TRAVERSABLE_DIR_MODE
+        mode = TRAVERSABLE_DIR_MODE if status_group or traversable else DIR_MODE
+        os.chmod(self.directory, mode)
 
     def apply(self, cluster: ComputeCluster) -> ComputeCluster:
         """Create an object's document, or replace it if it is the same user's same server's (the
@@ -123,8 +135,16 @@ class LocalClusterStore:
         text = yaml.safe_dump(
             status.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False
         )
-        write_atomic(self.status_path(name), text)
+        write_atomic(self.status_path(name), text, self._status_group(name))
         return True
+
+    def _status_group(self, name: str) -> int | None:
+        if self.status_group is None:
+            return None
+        stored = self._read(name)
+        if stored is None or stored.cluster is None:  # no owner to tell: the controller's alone
+            return None
+        return self.status_group(stored.cluster.spec.owner)
 
     def delete_status(self, name: str) -> bool:
         """Remove an object's status once its cluster is torn down; False if there was none."""

@@ -9,13 +9,15 @@ user gets its git entries and attribute lines copied into their own files with `
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 GIT_TIMEOUT_S = 60
@@ -74,13 +76,17 @@ def _run_nbdime_config_git() -> NbdimeGitSettings:
 
 
 def configure_user(
-    home: Path, git_config: Path | None = None, path: str | None = None
+    home: Path,
+    git_config: Path | None = None,
+    path: str | None = None,
+    settings: NbdimeGitSettings | None = None,
 ) -> dict[str, str]:
     """Enable nbdime's git diff/merge drivers and tools and jupytext's default pairing for the
     user whose home is ``home``; the variables their server needs for git to find both.
 
     ``git_config``: the global git config file (default ``home/.gitconfig``); ``path``: the
-    server's ``PATH`` (default this process's), returned with nbdime's scripts first.
+    server's ``PATH`` (default this process's), returned with nbdime's scripts first;
+    ``settings``: nbdime's (default: computed once in this process).
     """
     home.mkdir(parents=True, exist_ok=True)
     config = git_config or home / ".gitconfig"
@@ -90,7 +96,7 @@ def configure_user(
     if scripts not in server_path.split(os.pathsep):
         server_path = os.pathsep.join(part for part in (scripts, server_path) if part)
     env = {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(config), "PATH": server_path}
-    settings = nbdime_git_settings()
+    settings = settings or nbdime_git_settings()
     attributes = home / ".config" / "git" / "attributes"
     _run(["git", "config", "--global", "core.attributesFile", str(attributes)], home, env)
     for key, value in settings.entries:
@@ -98,6 +104,33 @@ def configure_user(
     _append_missing_lines(attributes, settings.attributes)
     _write_jupytext_config(home / ".config" / "jupytext")
     return {"GIT_CONFIG_GLOBAL": str(config), "PATH": server_path}
+
+
+def configure_user_as(
+    preexec_fn: Callable[[], None], home: Path, path: str | None = None
+) -> dict[str, str]:
+    """``configure_user`` for a user whose home belongs to another account, done by that
+    account: a child process that ``preexec_fn`` turns into it (so a root hub never writes into a
+    home whose owner may plant links). nbdime's settings come from this process."""
+    settings = nbdime_git_settings()
+    server_path = os.environ.get("PATH", "") if path is None else path
+    request = {"home": str(home), "path": server_path, **asdict(settings)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-m", __name__],
+            input=json.dumps(request),
+            cwd=home,
+            env={"HOME": str(home), "PATH": os.environ.get("PATH", "")},
+            preexec_fn=preexec_fn,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise GitSetupError(f"git set-up as the user's account: {error}") from error
+    if done.returncode != 0:
+        raise GitSetupError(f"git set-up as the user's account failed: {done.stderr[-1000:]}")
+    return json.loads(done.stdout)
 
 
 def configure_system(jupytext_dir: Path = SYSTEM_JUPYTEXT_DIR) -> None:
@@ -127,6 +160,15 @@ def _write_jupytext_config(directory: Path) -> None:
         path.write_text(JUPYTEXT_CONFIG, encoding="utf-8")
 
 
+def main() -> None:
+    """``configure_user_as``'s child: the request as JSON on stdin, the variables on stdout."""
+    request = json.load(sys.stdin)
+    entries = tuple((str(key), str(value)) for key, value in request["entries"])
+    settings = NbdimeGitSettings(entries, tuple(map(str, request["attributes"])))
+    env = configure_user(Path(request["home"]), path=request["path"], settings=settings)
+    json.dump(env, sys.stdout)
+
+
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
     """The command's standard output; a ``GitSetupError`` with its error output if it fails."""
     try:
@@ -139,3 +181,7 @@ def _run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
             f"{' '.join(command[:4])} failed in {cwd}: {error} {output.decode(errors='replace')}"
         ) from error
     return done.stdout.decode(errors="replace")
+
+
+if __name__ == "__main__":
+    main()

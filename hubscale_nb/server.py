@@ -2,7 +2,8 @@
 
 A Jupyter server extension (enabled by ``spawner.notebook_env.server_args``): the same page as
 ``hubscale-nb review``, for a repository under the server's root directory, behind the server's
-own login and authorizer (reading a repository is reading ``contents``). Without ``repo`` it
+own login and authorizer (reading a repository is reading ``contents``). It also keeps the
+server's absolute paths out of every error page (``hubscale_nb.error_paths``). Without ``repo`` it
 lists the git repositories it can review. Reviews run in a thread: a large one never stalls the
 user's server.
 """
@@ -20,6 +21,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from hubscale_nb import error_paths
 from hubscale_nb.first_login import welcome_in_server
 from hubscale_nb.review import ReviewError, render_html, repository_root, review
 
@@ -37,6 +39,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     route = url_path_join(web_app.settings["base_url"], ROUTE)
     root = Path(serverapp.root_dir).resolve()
     web_app.add_handlers(".*$", [(route, ReviewHandler, {"root": root})])
+    error_paths.install(web_app, str(root))
     welcome_in_server(serverapp, serverapp.log)
 
 

@@ -86,6 +86,8 @@ class Stack:
         The controller and the hub start side by side: neither needs the other to come up.
         """
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.settings.accounts == "system":  # each account enters it (its files stay private)
+            self.state_dir.chmod(0o711)
         for component in COMPONENTS:
             self._launch(component)
         for component in COMPONENTS:

@@ -41,7 +41,7 @@ from hubscale.engines import spark_client_env
 from hubscale.spec import ClusterConflict
 from hubscale.state_dir import SERVERS, default_state_dir, servers_dir, users_dir
 from hubscale.store import LocalClusterStore
-from hubscale_nb.git_setup import GitSetupError, configure_user
+from hubscale_nb.git_setup import GitSetupError, configure_user, configure_user_as
 from spawner.account_limits import account_limits
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters
@@ -50,7 +50,7 @@ from spawner.kernel_notice import status_file_variable
 from spawner.notebook_env import flink_env, server_args, spark_env
 from spawner.profiles import NOTEBOOK_TRAITS, Profile
 from spawner.progress import Event, ProgressLog, follow
-from spawner.user_options import ProfileChoice, clusters_failed
+from spawner.user_options import ProfileChoice, clusters_failed, shown_without_paths
 
 LEFTOVER_GRACE_S = 5.0
 
@@ -171,6 +171,13 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         return env
 
     async def start(self) -> tuple[str, int]:
+        try:
+            return await self._start()
+        except Exception as error:  # whatever failed, the user's page shows no absolute path
+            shown_without_paths(error)
+            raise
+
+    async def _start(self) -> tuple[str, int]:
         self.progress_log = ProgressLog()
         resolved = self.resolved or self.apply_profile(self.user_options)
         self._size_notebook(resolved.profile)
@@ -246,11 +253,13 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
     async def _git_env(self) -> dict[str, str]:
         """The user's git set up for notebooks (nbdime drivers, jupytext pairs) in their home.
 
-        A convenience: if it fails the server starts anyway, with git as it was, and says so."""
-        if self.account is not None:  # root must not write where the account may plant links
-            self.log.info("git-setup-skipped user=%r reason=system-account", self.user.name)
-            return {}
+        A convenience: if it fails the server starts anyway, with git as it was, and says so.
+        A system account's own process writes its home (root must not: the account may plant
+        links there)."""
+        account = self.account
         try:
+            if account is not None:
+                return await asyncio.to_thread(configure_user_as, account.become(), account.home)
             return await asyncio.to_thread(configure_user, Path(self.home_dir))
         except GitSetupError as error:
             self.log.warning("Setting up git for %s failed: %s", self.user.name, error)

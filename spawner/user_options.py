@@ -17,6 +17,7 @@ from jupyterhub.spawner import SpawnException
 from traitlets import Dict, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from hubscale_nb.error_paths import redact_paths
 from spawner.budgets import user_budget
 from spawner.compute import (
     Resolved,
@@ -46,10 +47,19 @@ def bad_options(error: UserOptionsError) -> SpawnException:
 
 
 def clusters_failed(error: Exception) -> SpawnException:
-    """The user's clusters did not come up: HTTP 503 with the reason, shown as is."""
+    """The user's clusters did not come up: HTTP 503 with the reason, shown without the
+    machine's absolute paths (the hub's log has them)."""
     exception = SpawnException(str(error), reason="clusters", status_code=503)
-    exception.jupyterhub_message = str(error)
+    exception.jupyterhub_message = redact_paths(str(error))
     return exception
+
+
+def shown_without_paths(error: BaseException) -> BaseException:
+    """``error`` as the hub shows it to the user (pages, spawn progress): its message with
+    absolute paths cut (``hubscale_nb.error_paths``); the hub's log keeps the whole error."""
+    message = getattr(error, "jupyterhub_message", None) or str(error)
+    error.jupyterhub_message = redact_paths(message)  # type: ignore[attr-defined]
+    return error
 
 
 def form_options(formdata: dict[str, list[str]]) -> dict[str, object]:

@@ -20,6 +20,10 @@ class BackendError(RuntimeError):
     """A cluster could not be brought to the asked state; the controller retries next loop."""
 
 
+class BackendOverdue(BackendError):
+    """A backend call on one cluster missed its deadline (it may still be running)."""
+
+
 # What a backend call may raise for the controller to count and retry next loop: the backend's own
 # error, or a Kubernetes API call's (``hubscale.kube_api``, shared with the spawner).
 BACKEND_ERRORS = (BackendError, KubeError)

@@ -7,11 +7,14 @@ without a signal, the global budget), scales, and writes each status that change
 
 Level-triggered and restart-safe: every loop starts from the objects, the backend's view of what
 runs and Prometheus; the only memory it carries between loops is the Prometheus backoff (a
-restart simply retries at once) and what it wrote into each object's status (the policy's memo).
+restart simply retries at once), the ensures still running past their deadline, and what it wrote
+into each object's status (the policy's memo).
 
 Failures stay local: an unparsable object gets phase Error and its processes are left alone; a
-backend error on one cluster is retried next loop; Prometheus down or answering garbage holds
-every cluster (no scale-down, dead workers still restored) and backs off.
+backend error on one cluster is retried next loop; an ensure past its deadline puts only that
+cluster in Error, and it is not ensured again until the overdue call has ended; Prometheus down
+or answering garbage holds every cluster (no scale-down, dead workers still restored) and backs
+off.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from autoscaler.backends.base import BACKEND_ERRORS, Backend, Observation
+from autoscaler.backends.base import BACKEND_ERRORS, Backend, BackendOverdue, Observation
 from autoscaler.controller import dry_run
 from autoscaler.controller.metrics import ControllerMetrics
 from autoscaler.controller.status import state_from_status, status_after
@@ -52,7 +55,7 @@ from autoscaler.readers.signal_queries import (
     read_spark,
     spark_signal,
 )
-from hubscale.spec import ComputeClusterStatus, Phase
+from hubscale.spec import ComputeCluster, ComputeClusterStatus, Phase
 from hubscale.store import StoredCluster
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,9 @@ MAX_BACKOFF_S = 60.0
 # One JobManager's whole answer (several requests); past it, only that cluster holds. Each
 # request has its own timeout, but a server that trickles bytes never trips one.
 FLINK_READ_DEADLINE_S = 10.0
+# One cluster's ensure (config, credentials, its head's start; no waiting for the head to be up):
+# past it, only that cluster is in Error and the loop goes on without it.
+ENSURE_DEADLINE_S = 30.0
 ALL_CLUSTERS = "*"  # key of a problem that concerns every cluster (Prometheus down)
 
 
@@ -99,6 +105,7 @@ class Controller:
         flink_rest: Callable[..., FlinkRest] = FlinkRest,  # (url, tls=context)
         budget_cores: int | None = None,
         flink_read_deadline_s: float = FLINK_READ_DEADLINE_S,
+        ensure_deadline_s: float = ENSURE_DEADLINE_S,
         dry_run: bool = False,
     ) -> None:
         self.objects = objects
@@ -110,6 +117,8 @@ class Controller:
         self.clock = clock
         self.flink_rest = flink_rest
         self.flink_read_deadline_s = flink_read_deadline_s
+        self.ensure_deadline_s = ensure_deadline_s
+        self._overdue: dict[str, asyncio.Task[Observation]] = {}  # ensures past their deadline
         self.budget_cores = budget_cores  # all clusters' workers together, None: no cap
         self.dry_run = dry_run  # decide and report, resize nothing (controller.dry_run)
         self.metrics.dry_run.set(1 if dry_run else 0)
@@ -193,11 +202,35 @@ class Controller:
         ensured: dict[str, Observation] = {}
         for name, item in valid.items():
             try:
-                ensured[name] = await self.backend.ensure(item.cluster)
+                ensured[name] = await self._ensure_within_deadline(item.cluster)
             except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("ensure").inc()
                 self._write_error(item, observed.get(name), f"backend: {error}", now)
+        for name, task in list(self._overdue.items()):  # deleted meanwhile: kept until it ends
+            if name not in valid and task.done():
+                _settle(self._overdue.pop(name))
         return ensured
+
+    async def _ensure_within_deadline(self, cluster: ComputeCluster) -> Observation:
+        """The backend's ensure, waited for at most ``ensure_deadline_s``. One past it goes on
+        (a thread cannot be stopped) and the cluster is not ensured again until it has ended, so
+        a hung call never runs twice at once; its late answer is stale and asked afresh."""
+        name = cluster.metadata.name
+        deadline = self.ensure_deadline_s
+        overdue = f"not finished within {deadline:g} s; retried once the last try ends"
+        previous = self._overdue.pop(name, None)
+        if previous is not None and not previous.done():
+            self._overdue[name] = previous
+            raise BackendOverdue(overdue)
+        if previous is not None:
+            _settle(previous)
+        task = asyncio.ensure_future(self.backend.ensure(cluster))
+        done, _ = await asyncio.wait({task}, timeout=deadline)
+        if not done:
+            log.warning("ensure-overdue cluster=%s deadline_s=%g", name, deadline)
+            self._overdue[name] = task
+            raise BackendOverdue(overdue)
+        return task.result()
 
     async def _signals(
         self, valid: dict[str, StoredCluster], ensured: dict[str, Observation], now: float
@@ -378,6 +411,12 @@ class Controller:
 
 async def _none() -> None:
     return None
+
+
+def _settle(task: asyncio.Task[Observation]) -> None:
+    """Take an overdue ensure's outcome so that asyncio does not report it as never retrieved."""
+    if not task.cancelled() and task.exception() is not None:
+        log.info("ensure-overdue-ended cluster-error=%r", str(task.exception()))
 
 
 def _state(item: StoredCluster, observation: Observation) -> ClusterState:

@@ -53,9 +53,11 @@ def system_accounts() -> SystemAccounts | None:
 async def local(args: argparse.Namespace, stop: asyncio.Event) -> AsyncIterator[Wiring]:
     """Objects in a state directory, clusters as processes on this machine."""
     file_sd_dir = Path(args.file_sd_dir or targets_dir(args.state_dir))
+    accounts = system_accounts()
+    status_group = accounts.status_group if accounts is not None else None
     yield Wiring(
-        LocalClusterStore(args.state_dir),
-        LocalBackend(args.state_dir, file_sd_dir, local_engines(), accounts=system_accounts()),
+        LocalClusterStore(args.state_dir, status_group),
+        LocalBackend(args.state_dir, file_sd_dir, local_engines(), accounts=accounts),
     )
 
 

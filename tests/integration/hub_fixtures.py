@@ -8,6 +8,7 @@ token, as a script would, and stop it as Ctrl-C does.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -34,6 +35,26 @@ REPO = Path(__file__).resolve().parents[2]
 UP_READY_S = 360.0  # make up itself allows 180 s for each of controller and hub
 SPAWN_READY_S = 300.0  # clusters (JVMs) and the notebook server, beside other tests' JVMs
 UP_STOP_S = 600.0
+# A real job per engine, as a user runs it in that engine's kernel.
+SPARK_JOB = """
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("hubscale-hub-test").getOrCreate()
+print("MASTER", spark.sparkContext.master)
+print("RESULT", spark.sparkContext.parallelize(range(100000), 8).map(lambda x: x * 2).sum())
+"""
+FLINK_JOB = """
+from pyflink.table import EnvironmentSettings, TableEnvironment
+t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+result = t_env.execute_sql("SELECT x, x * x AS sq FROM (VALUES (1), (2), (3), (4)) AS T(x)")
+print("JOB", result.get_job_client().get_job_id())
+with result.collect() as rows:
+    print("ROWS", sorted(tuple(row) for row in rows))
+"""
+
+
+def unique(name: str) -> str:
+    """A user name of this test run's own."""
+    return f"{name}-{secrets.token_hex(2)}"
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -26,23 +25,9 @@ from hubscale.state_dir import runtime_dir, servers_dir
 from local_stack.stack import Stack
 from tests.integration.browser import chromium, log_in, visible_text, wait
 from tests.integration.flink_fixtures import client_tls
-from tests.integration.hub_fixtures import RunningHub, run_platform
+from tests.integration.hub_fixtures import FLINK_JOB, SPARK_JOB, RunningHub, run_platform, unique
 from tests.support import wait_for
 
-SPARK_JOB = """
-from pyspark.sql import SparkSession
-spark = SparkSession.builder.appName("hubscale-hub-test").getOrCreate()
-print("MASTER", spark.sparkContext.master)
-print("RESULT", spark.sparkContext.parallelize(range(100000), 8).map(lambda x: x * 2).sum())
-"""
-FLINK_JOB = """
-from pyflink.table import EnvironmentSettings, TableEnvironment
-t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-result = t_env.execute_sql("SELECT x, x * x AS sq FROM (VALUES (1), (2), (3), (4)) AS T(x)")
-print("JOB", result.get_job_client().get_job_id())
-with result.collect() as rows:
-    print("ROWS", sorted(tuple(row) for row in rows))
-"""
 SHOW_ENV = """
 import json, os
 names = ["SPARK_MASTER", "SPARK_CONF_DIR", "FLINK_REST_URL", "FLINK_CONF_DIR", "SUBMIT_ARGS"]
@@ -104,10 +89,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
-
-
-def unique(name: str) -> str:
-    return f"{name}-{secrets.token_hex(2)}"
 
 
 @dataclass

@@ -75,6 +75,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp_path = tmp_path_factory.mktemp("review-server")
     root = tmp_path / "root"
     big_change(root / "big", git_env(tmp_path / "home"))
+    (root / "unreadable.ipynb").write_text("{}")  # no cells: nbformat cannot read it
+    (root / "broken.ipynb").symlink_to(tmp_path / "gone.ipynb")
     process, url = start_server(root, tmp_path)
     yield url
     process.terminate()
@@ -115,6 +117,24 @@ def test_error_pages_name_paths_relative_to_the_root(served):
     )  # fmt: skip
     assert page.status_code == 400 and "nope" in page.text
     assert "/root" not in page.text, page.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/contents/unreadable.ipynb",
+        "/api/contents/broken.ipynb",
+        "/nbconvert/html/unreadable.ipynb",
+        "/nbconvert/html/broken.ipynb",
+    ],
+)
+def test_the_servers_own_error_pages_show_no_absolute_path(served, path):
+    """Issue 14, finding 10: Jupyter Server's contents and nbconvert errors named the notebook
+    by its absolute path (``Unreadable Notebook: /…/root/unreadable.ipynb``)."""
+    page = httpx.get(f"{served}{path}", headers=HEADERS, timeout=60)
+    assert page.status_code >= 400
+    assert "review-server" not in page.text and "/tmp" not in page.text, page.text
+    assert "ipynb" in page.text  # still says which notebook, relative to the root
 
 
 def test_the_servers_authorizer_decides_who_reads_a_review(tmp_path):

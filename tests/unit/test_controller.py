@@ -8,6 +8,8 @@ each test can make it answer garbage or nothing at all. The store is the real on
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 
 from autoscaler.backends.base import Observation
 from autoscaler.controller import dry_run
-from autoscaler.controller.loop import Controller
+from autoscaler.controller.loop import Controller, LoopResult
 from autoscaler.policy.decision import Decision
 from autoscaler.readers.flink_rest import FlinkRest
 from autoscaler.readers.prometheus import PrometheusClient
@@ -439,3 +441,66 @@ def test_a_steady_dry_run_says_so_without_would_scale():
     decision = dry_run.would_scale(Decision(2, "steady at 2", "steady"), serving=2)
 
     assert decision.reason == "dry run: steady at 2" and decision.target == 2
+
+
+class HangingEnsure(MemoryBackend):
+    """``ensure`` of cluster ``hung`` blocks its thread until released, as the local backend's
+    would on a process or disk that never answers; counts the calls per cluster."""
+
+    def __init__(self, hung: str) -> None:
+        super().__init__()
+        self.hung = hung
+        self.release = threading.Event()
+        self.calls: Counter[str] = Counter()
+
+    async def ensure(self, cluster: ComputeCluster) -> Observation:
+        self.calls[cluster.metadata.name] += 1
+        if cluster.metadata.name == self.hung:
+            await asyncio.to_thread(self.release.wait, 20)
+        return await super().ensure(cluster)
+
+
+def test_a_hung_ensure_holds_only_its_own_cluster_and_is_not_asked_again_meanwhile(
+    tmp_path: Path,
+):
+    """Issue 14, finding 7: one cluster's backend call that never returned stalled the loop for
+    every cluster; now each ensure has a deadline, past which only that cluster is in Error."""
+    backend = HangingEnsure("stuck")
+    loop = controller(tmp_path, prometheus_answering(demand("s", 2)), backend)
+    loop.ensure_deadline_s = 0.2
+    apply(loop.objects, "stuck", maxWorkers=4)
+    apply(loop.objects, "s", maxWorkers=4)
+
+    async def three_loops() -> list[LoopResult]:
+        first = await loop.reconcile_once()
+        second = await loop.reconcile_once()  # the first ensure of "stuck" still hangs
+        backend.release.set()
+        await asyncio.sleep(0.1)  # its thread returns; that stale answer is not used
+        return [first, second, await loop.reconcile_once()]
+
+    try:
+        first, second, third = asyncio.run(asyncio.wait_for(three_loops(), timeout=10))
+    finally:
+        backend.release.set()
+
+    assert first.decisions["s"].target == 2 and backend.workers["s"] == ["w0", "w1"]
+    assert "stuck" not in first.decisions and "stuck" not in second.decisions
+    status = loop.objects.get("stuck").status
+    assert backend.calls["stuck"] == 2  # not again while the first hung; afresh once it ended
+    assert "stuck" in third.decisions and status.phase != "Error"
+
+
+def test_a_cluster_whose_ensure_misses_its_deadline_says_why(tmp_path: Path):
+    backend = HangingEnsure("stuck")
+    loop = controller(tmp_path, prometheus_answering({}), backend)
+    loop.ensure_deadline_s = 0.2
+    apply(loop.objects, "stuck", maxWorkers=4)
+
+    try:
+        asyncio.run(asyncio.wait_for(loop.reconcile_once(), timeout=10))
+    finally:
+        backend.release.set()
+
+    status = loop.objects.get("stuck").status
+    assert status.phase == "Error"
+    assert "not finished within 0.2 s" in status.reason

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from jupyterhub.objects import Hub
 from jupyterhub.spawner import SpawnException
+from jupyterhub.utils import format_exception
 
 from hubscale.store import LocalClusterStore
 from spawner.compute import compute_clusters, resolve_options
@@ -61,3 +62,18 @@ def test_stop_deletes_the_servers_own_clusters_and_its_flink_client(tmp_path: Pa
 
     assert store.list() == []
     assert not spawner.flink_client_dir.exists()
+
+
+def test_a_failed_start_shows_the_user_no_absolute_path(tmp_path: Path):
+    """Issue 14, finding 10: an OS error behind a failed spawn reached the user's page with the
+    machine's paths (``Spawn failed: [Errno 20] Not a directory: '/…/state/clusters'``)."""
+    state_file = tmp_path / "state"
+    state_file.write_text("a file where the state directory should be")
+    spawner = spawner_for("mallory", state_file)
+
+    with pytest.raises(OSError) as failed:
+        asyncio.run(spawner.start())
+
+    shown, _ = format_exception(failed.value)  # what the hub's pages and progress show
+    assert "Not a directory" in shown and str(tmp_path) not in shown, shown
+    assert str(tmp_path) in str(failed.value)  # the hub's log keeps the whole error

@@ -360,3 +360,24 @@ def test_delete_for_an_owner_leaves_another_users_object(store: LocalClusterStor
     assert (spec_file.read_bytes(), store.status_path("shared-spark").read_bytes()) == before
     assert store.delete("shared-spark", owner="jane", server="") is True
     assert store.delete("shared-spark", owner="jane", server="") is False  # gone: nothing to do
+
+
+def test_with_system_accounts_an_owners_group_reads_its_status_and_no_document(tmp_path: Path):
+    """Issue 14, finding 3: a kernel running as its user's account relays the status of its own
+    cluster (the kernel notices); every status file was the controller's alone (0600)."""
+    group = os.getgid()
+    store = LocalClusterStore(
+        tmp_path, status_group=lambda owner: group if owner == "alice" else None
+    )
+    store.apply(cluster())
+    store.apply(cluster("bob-spark", owner="bob"))
+    store.write_status("alice-spark", ComputeClusterStatus())
+    store.write_status("bob-spark", ComputeClusterStatus())
+
+    alices = (store.directory / "alice-spark.status.yaml").stat()
+    assert (alices.st_gid, stat.S_IMODE(alices.st_mode)) == (group, 0o640)
+    assert mode(store.directory / "bob-spark.status.yaml") == 0o600  # no account yet
+    assert mode(store.directory / "alice-spark.yaml") == 0o600
+    assert mode(store.directory) == 0o711  # entered by the accounts, listed by none
+    LocalClusterStore(tmp_path)  # the hub's and the usage service's stores keep it so
+    assert mode(store.directory) == 0o711

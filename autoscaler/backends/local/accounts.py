@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autoscaler.backends.base import BackendError
-from hubscale.accounts import ACCOUNT_PREFIX, Account, account_name, lookup
+from hubscale.accounts import ACCOUNT_PREFIX, Account, account_group, account_name, lookup
 from hubscale.cgroups import CGROUP_PARENT, CGROUP_ROOT, AccountCgroup
 from hubscale.state_dir import PIDS
 
@@ -35,6 +35,10 @@ class SystemAccounts:
         if account is None:
             raise BackendError(f"no system account for {owner!r}: it is made at their first login")
         return account
+
+    def status_group(self, owner: str) -> int | None:
+        """The group that may read the owner's cluster status files (their account's)."""
+        return account_group(owner, self.prefix)
 
     def cgroup(self, account: Account) -> AccountCgroup:
         return AccountCgroup(account.name, self.cgroup_parent, self.cgroup_root)
