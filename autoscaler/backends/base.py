@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from hubscale import flink_tls
 from hubscale.kube_api import KubeError
 from hubscale.spec import ComputeCluster, Engine
 
@@ -41,6 +42,15 @@ class Observation:
     endpoints: Mapping[str, str] = field(default_factory=dict)  # e.g. master_url, rest_url
     # How the controller authenticates to the head's API (Flink REST: mutual TLS); None: not at all
     rest_tls: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
+    # ... or the credential to build that context from, only when the head is asked (building
+    # one costs tens of milliseconds: thousands of idle Flink clusters must not each pay it)
+    rest_credential: flink_tls.RestTls | None = field(default=None, compare=False, repr=False)
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS client context for the head's API, None for plain HTTP."""
+        if self.rest_tls is not None or self.rest_credential is None:
+            return self.rest_tls
+        return flink_tls.client_context(self.rest_credential)
 
 
 class Backend(Protocol):
@@ -61,3 +71,10 @@ class Backend(Protocol):
     async def observe(self) -> dict[str, Observation]:
         """Every cluster the backend runs, including ones whose object is gone."""
         ...
+
+
+def changed_clusters(backend: Backend) -> set[str] | None:
+    """The clusters whose running objects changed since last asked, if the backend can tell
+    (``changed()``, e.g. from watches); None: it cannot, every cluster needs its ``ensure``."""
+    changed = getattr(backend, "changed", None)
+    return None if changed is None else changed()

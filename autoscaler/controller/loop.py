@@ -6,9 +6,14 @@ from one batch of Prometheus queries, decides through the policy layer (the poli
 without a signal, the global budget), scales, and writes each status that changed.
 
 Level-triggered and restart-safe: every loop starts from the objects, the backend's view of what
-runs and Prometheus; the only memory it carries between loops is the Prometheus backoff (a
-restart simply retries at once), the ensures still running past their deadline, and what it wrote
-into each object's status (the policy's memo).
+runs and Prometheus. The work per loop follows what changed: ``ensure`` runs only for a cluster
+whose spec (uid, generation) is new to this process, whose running objects the backend reports
+changed (its watches), whose last ensure failed, or whose turn in the slow full resync came
+(every cluster once per ``resync_s``, a slice per loop); the others keep the backend's cached
+observation. A status is written only when ``worth_writing`` says a reader would see a change.
+What it carries between loops besides that is rebuilt by a restart: the Prometheus backoff, the
+ensures still running past their deadline, the newest status decided per cluster (the policy's
+memo between two writes), open Flink clients.
 
 Failures stay local: an unparsable object gets phase Error and its processes are left alone; a
 backend error on one cluster is retried next loop; an ensure past its deadline puts only that
@@ -24,14 +29,22 @@ import contextlib
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from autoscaler.backends.base import BACKEND_ERRORS, Backend, BackendOverdue, Observation
+from autoscaler.backends.base import (
+    BACKEND_ERRORS,
+    Backend,
+    BackendOverdue,
+    Observation,
+    changed_clusters,
+)
 from autoscaler.controller import dry_run
+from autoscaler.controller.flink_clients import FlinkClients
 from autoscaler.controller.metrics import ControllerMetrics
-from autoscaler.controller.status import state_from_status, status_after
+from autoscaler.controller.status import state_from_status, status_after, worth_writing
 from autoscaler.policy.budget import cap_decisions
 from autoscaler.policy.decision import ClusterState, Decision, Policy
 from autoscaler.policy.hold import decide_or_hold
@@ -67,6 +80,8 @@ FLINK_READ_DEADLINE_S = 10.0
 # One cluster's ensure (config, credentials, its head's start; no waiting for the head to be up):
 # past it, only that cluster is in Error and the loop goes on without it.
 ENSURE_DEADLINE_S = 30.0
+FLINK_READS_AT_ONCE = 32  # JobManagers asked at the same time
+RESYNC_S = 600.0  # every cluster ensured at least this often, changed or not
 ALL_CLUSTERS = "*"  # key of a problem that concerns every cluster (Prometheus down)
 
 
@@ -107,6 +122,8 @@ class Controller:
         flink_read_deadline_s: float = FLINK_READ_DEADLINE_S,
         ensure_deadline_s: float = ENSURE_DEADLINE_S,
         dry_run: bool = False,
+        flink_reads_at_once: int = FLINK_READS_AT_ONCE,
+        resync_s: float = RESYNC_S,
     ) -> None:
         self.objects = objects
         self.backend = backend
@@ -116,9 +133,20 @@ class Controller:
         self.metrics = metrics or ControllerMetrics()
         self.clock = clock
         self.flink_rest = flink_rest
+        # through ``self.flink_rest`` at each use: tests swap the factory after construction
+        self.flink_clients = FlinkClients(lambda *args, **kwargs: self.flink_rest(*args, **kwargs))
         self.flink_read_deadline_s = flink_read_deadline_s
         self.ensure_deadline_s = ensure_deadline_s
         self._overdue: dict[str, asyncio.Task[Observation]] = {}  # ensures past their deadline
+        self.flink_reads = asyncio.Semaphore(flink_reads_at_once)
+        self.resync_s = resync_s
+        self._resync_at = 0  # where the next slice of the full resync starts (sorted names)
+        self._resync_share = 0.0  # clusters due for the resync, carried between loops
+        self._ensured: dict[str, tuple[object, object]] = {}  # name -> (uid, generation) ensured
+        # name -> (the status as the object holds it, the newest status decided from it)
+        self._decided: dict[str, tuple[ComputeClusterStatus | None, ComputeClusterStatus]] = {}
+        self._written_at: dict[str, float] = {}  # when this process last wrote each status
+        self._gauged: dict[str, tuple[int, int]] = {}  # (workers, desired) last exported
         self.budget_cores = budget_cores  # all clusters' workers together, None: no cap
         self.dry_run = dry_run  # decide and report, resize nothing (controller.dry_run)
         self.metrics.dry_run.set(1 if dry_run else 0)
@@ -154,6 +182,7 @@ class Controller:
                     log.exception("loop-failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.delay_s())
+        await self.flink_clients.close()
 
     async def reconcile_once(self) -> LoopResult:
         """One loop, in the order the module's docstring gives."""
@@ -166,10 +195,15 @@ class Controller:
         ensured = await self._ensure(valid, observed, now)
         signals, problems = await self._signals(valid, ensured, now)
         decisions = self._decide(valid, ensured, signals, problems, now)
+        causes: Counter[tuple[str, str]] = Counter()
         for name, observation in ensured.items():
             await self._act(valid[name], observation, decisions[name], now)
+            causes[observation.engine, decisions[name].cause] += 1
+        for (engine, cause), count in causes.items():
+            self.metrics.decisions.labels(engine, cause).inc(count)
         for item in invalid:
             self._write_error(item, observed.get(item.name), f"invalid object: {item.error}", now)
+        self._forget_memory(valid.keys() | {item.name for item in invalid})
         self._record_loop(ensured, invalid, started)
         return LoopResult(decisions, problems.get(ALL_CLUSTERS))
 
@@ -198,14 +232,33 @@ class Controller:
     async def _ensure(
         self, valid: dict[str, StoredCluster], observed: dict[str, Observation], now: float
     ) -> dict[str, Observation]:
-        """Each valid cluster's head running, and what runs; a backend error marks that one."""
+        """Each valid cluster's head running, and what runs; a backend error marks that one.
+
+        Only the clusters that need it are ensured (see the module's docstring); the others
+        keep what the backend observed."""
+        changed = changed_clusters(self.backend)
+        due = self._resync_slice(valid)
         ensured: dict[str, Observation] = {}
         for name, item in valid.items():
+            spec_version = _spec_version(item)
+            current = observed.get(name)
+            if (
+                current is not None
+                and changed is not None
+                and name not in changed
+                and name not in due
+                and self._ensured.get(name) == spec_version
+            ):
+                ensured[name] = current
+                continue
+            self._ensured.pop(name, None)
             try:
                 ensured[name] = await self._ensure_within_deadline(item.cluster)
             except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("ensure").inc()
-                self._write_error(item, observed.get(name), f"backend: {error}", now)
+                self._write_error(item, current, f"backend: {error}", now)
+                continue
+            self._ensured[name] = spec_version
         for name, task in list(self._overdue.items()):  # deleted meanwhile: kept until it ends
             if name not in valid and task.done():
                 _settle(self._overdue.pop(name))
@@ -231,6 +284,18 @@ class Controller:
             self._overdue[name] = task
             raise BackendOverdue(overdue)
         return task.result()
+
+    def _resync_slice(self, valid: dict[str, StoredCluster]) -> set[str]:
+        """This loop's share of the full resync: every cluster once per ``resync_s``."""
+        if not valid:
+            return set()
+        names = sorted(valid)
+        self._resync_share += len(names) * self.interval_s / self.resync_s
+        size = min(len(names), int(self._resync_share))
+        self._resync_share -= size
+        start = self._resync_at % len(names)
+        self._resync_at = start + size
+        return set(names[start : start + size]) | set(names[: max(0, start + size - len(names))])
 
     async def _signals(
         self, valid: dict[str, StoredCluster], ensured: dict[str, Observation], now: float
@@ -276,8 +341,9 @@ class Controller:
         """Flink signals; the JobManagers of clusters with a job are asked for their demand."""
         flink = {name: o for name, o in ensured.items() if o.engine == "flink"}
         active = [name for name in flink if has_jobs(readings, name)]
+        await self.flink_clients.keep(active)
         answers = await asyncio.gather(
-            *(self._flink_demand(flink[name]) for name in active), return_exceptions=True
+            *(self._flink_demand(name, flink[name]) for name in active), return_exceptions=True
         )
         demands: dict[str, FlinkDemand | None] = dict.fromkeys(flink)
         for name, answer in zip(active, answers, strict=True):
@@ -299,16 +365,18 @@ class Controller:
             slots = valid[name].cluster.spec.worker.cores  # one slot per core
             signals[name] = flink_signal(readings, name, observation.workers, slots, demands[name])
 
-    async def _flink_demand(self, observation: Observation) -> FlinkDemand:
-        """One JobManager's demand over its TLS, whole within ``flink_read_deadline_s``."""
-        url = observation.endpoints["rest_url"]
-        try:
-            async with asyncio.timeout(self.flink_read_deadline_s):
-                async with self.flink_rest(url, tls=observation.rest_tls) as rest:
+    async def _flink_demand(self, name: str, observation: Observation) -> FlinkDemand:
+        """One JobManager's demand over its TLS, whole within ``flink_read_deadline_s`` from
+        its turn (``flink_reads_at_once`` JobManagers are asked at a time)."""
+        async with self.flink_reads:
+            rest = await self.flink_clients.get(name, observation)
+            try:
+                async with asyncio.timeout(self.flink_read_deadline_s):
                     return await read_flink_demand(rest)
-        except TimeoutError:
-            deadline = self.flink_read_deadline_s
-            raise FlinkUnavailable(f"no whole answer within {deadline:g} s") from None
+            except TimeoutError:
+                await self.flink_clients.drop(name)  # a trickling connection is not reused
+                deadline = self.flink_read_deadline_s
+                raise FlinkUnavailable(f"no whole answer within {deadline:g} s") from None
 
     def _decide(
         self,
@@ -327,7 +395,7 @@ class Controller:
                 self.policy,
                 valid[name].cluster.spec,
                 signals.get(name),
-                _state(valid[name], observation),
+                _state(self._newest(valid[name]), observation),
                 now,
                 problems.get(name, everywhere),
             )
@@ -351,7 +419,6 @@ class Controller:
         serving = len(observation.workers)
         if self.dry_run:
             decision = dry_run.would_scale(decision, serving)
-        self.metrics.decisions.labels(cluster.spec.engine, decision.cause).inc()
         if decision.target != serving and self.dry_run:
             log.info(
                 "would-scale cluster=%s from=%d to=%d cause=%s",
@@ -375,13 +442,43 @@ class Controller:
                 self.metrics.backend_errors.labels("scale").inc()
                 log.error("scale-failed cluster=%s error=%r", cluster.metadata.name, str(error))
         phase = _phase(observation, dry_run.as_is(decision, serving) if self.dry_run else decision)
-        status = status_after(decision, serving, now, phase, item.status)
+        status = status_after(decision, serving, now, phase, self._newest(item))
         status = dry_run.mark(status, self.dry_run, now)
-        if status != item.status:
-            self.objects.write_status(item.name, status)
-        self.metrics.set_cluster(
-            item.name, cluster.spec.owner, cluster.spec.engine, serving, decision.target
-        )
+        written_at = self._written_at.get(item.name)
+        if worth_writing(item.status, status, written_at, now) and self.objects.write_status(
+            item.name, status
+        ):
+            self._written_at[item.name] = now
+        self._decided[item.name] = (item.status, status)
+        if self._gauged.get(item.name) != (serving, decision.target):
+            self._gauged[item.name] = (serving, decision.target)
+            self.metrics.set_cluster(
+                item.name, cluster.spec.owner, cluster.spec.engine, serving, decision.target
+            )
+
+    def _newest(self, item: StoredCluster) -> ComputeClusterStatus | None:
+        """The newest status decided for the object: the one it holds, or one decided since but
+        not worth writing yet (its figures, the policy's clock), while the object still holds
+        what that was decided from; a restart starts again from what the object holds."""
+        known = self._decided.get(item.name)
+        if known is None:
+            return item.status
+        basis, newest = known
+        if basis is item.status:
+            return newest
+        if item.status == newest:  # our own write came back
+            self._decided[item.name] = (item.status, newest)
+            return newest
+        if basis == item.status:  # the same status, read again
+            self._decided[item.name] = (item.status, newest)
+            return newest
+        return item.status
+
+    def _forget_memory(self, names: set[str]) -> None:
+        """Drop what this process remembers of clusters whose object is gone."""
+        for memory in (self._ensured, self._decided, self._written_at, self._gauged):
+            for name in memory.keys() - names:
+                del memory[name]
 
     def _record_loop(
         self, ensured: dict[str, Observation], invalid: list[StoredCluster], started: float
@@ -419,9 +516,19 @@ def _settle(task: asyncio.Task[Observation]) -> None:
         log.info("ensure-overdue-ended cluster-error=%r", str(task.exception()))
 
 
-def _state(item: StoredCluster, observation: Observation) -> ClusterState:
-    """What the policy knows: the status it wrote last, with the workers that serve now."""
-    state = state_from_status(item.status)
+def _spec_version(item: StoredCluster) -> tuple[object, object]:
+    """What identifies one version of a cluster's spec: its uid and generation (the API server
+    bumps the generation on every spec change); the spec itself where the store has none."""
+    if item.cluster is None:
+        return None, None
+    extra = item.cluster.metadata.model_extra or {}
+    generation = extra.get("generation")
+    return extra.get("uid"), item.cluster.spec if generation is None else generation
+
+
+def _state(status: ComputeClusterStatus | None, observation: Observation) -> ClusterState:
+    """What the policy knows: the status it decided last, with the workers that serve now."""
+    state = state_from_status(status)
     return ClusterState(len(observation.workers), state.desired, state.last_scale_time, state.memo)
 
 

@@ -3,10 +3,18 @@
 The controller keeps nothing in memory it cannot rebuild: what the policy remembers between loops
 (``ClusterState``) lives in the object's status, written by ``status_after`` and read back by
 ``state_from_status``, the same for the local store and Kubernetes.
+
+``worth_writing`` says when a new status must reach the object: at once when a field a reader
+acts on moved (phase, workers, desired, conditions, the kind of reason, the policy's memory
+beyond its clock); a reason whose only change is a live figure ("idle for 312 s") and the
+policy's ``lastActive`` ticking forward while work runs are written at most every
+``REASON_REFRESH_S`` / ``MEMO_REFRESH_S``, so a steady cluster costs no write per loop. The price:
+after a restart ``lastActive`` may be up to ``MEMO_REFRESH_S`` old (idle time read that much long).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from autoscaler.policy.decision import ClusterState, Decision
@@ -14,6 +22,10 @@ from hubscale.spec import CAPACITY_LIMITED, ComputeClusterStatus, Condition, Pha
 
 READY = "Ready"
 READY_PHASES = ("Ready", "Idle")
+MEMO_REFRESH_S = 30.0  # the policy's lastActive, persisted at least this often while work runs
+REASON_REFRESH_S = 300.0  # a reason whose figures alone moved, rewritten at most this often
+VOLATILE_MEMO = "lastActive"  # moves every loop while work runs
+_FIGURE = re.compile(r"\d+(?:\.\d+)?")
 
 
 def state_from_status(status: ComputeClusterStatus | None) -> ClusterState:
@@ -86,3 +98,47 @@ def _rfc3339(epoch_s: float) -> str:
 def _epoch(text: str | None) -> float | None:
     """An RFC 3339 time (as the model validated it) as epoch seconds."""
     return None if text is None else datetime.fromisoformat(text.upper()).timestamp()
+
+
+def worth_writing(
+    written: ComputeClusterStatus | None,
+    new: ComputeClusterStatus,
+    written_at: float | None,
+    now: float,
+) -> bool:
+    """Whether ``new`` must replace the ``written`` status (persisted at ``written_at``, None:
+    unknown, e.g. after a restart) now; see the module's docstring."""
+    if written is None:
+        return True
+    if (written.workers, written.desired, written.phase, written.last_scale_time) != (
+        new.workers,
+        new.desired,
+        new.phase,
+        new.last_scale_time,
+    ):
+        return True
+    if _condition_states(written) != _condition_states(new):
+        return True
+    if _shape(written.reason) != _shape(new.reason) or _memo_moved(written, new):
+        return True
+    age_s = now - written_at if written_at is not None else None
+    if written.policy_state != new.policy_state and (age_s is None or age_s >= MEMO_REFRESH_S):
+        return True
+    return written.reason != new.reason and (age_s is None or age_s >= REASON_REFRESH_S)
+
+
+def _condition_states(status: ComputeClusterStatus) -> list[tuple[str, str, str | None]]:
+    return [(c.type, c.status, c.reason) for c in status.conditions]
+
+
+def _shape(reason: str) -> str:
+    """A reason without its figures: what changes when the cause or the kind of decision does."""
+    return _FIGURE.sub("#", reason)
+
+
+def _memo_moved(written: ComputeClusterStatus, new: ComputeClusterStatus) -> bool:
+    """The policy's memory changed in more than its clock (``lastActive``)."""
+    before, after = written.policy_state, new.policy_state
+    if before.keys() != after.keys():
+        return True
+    return any(before[key] != after[key] for key in before if key != VOLATILE_MEMO)

@@ -100,7 +100,9 @@ def test_a_flink_clusters_rest_credential_is_generated_once_into_its_secret_over
         again = await backend.ensure(cluster)
         assert sum(apiserver.count(m) for m in ("POST", "PATCH", "PUT", "DELETE")) == writes
         assert apiserver.get("secrets", NAMESPACE, "alice-flink-config")["data"] == data
-        assert first.rest_tls is again.rest_tls is not None  # one context per credential
+        assert first.rest_credential == again.rest_credential is not None
+        assert first.rest_tls is None  # built only when the JobManager is asked
+        assert first.tls_context() is again.tls_context() is not None  # one per credential
         return again
 
     seen = run_backend(apiserver, twice)
@@ -109,7 +111,7 @@ def test_a_flink_clusters_rest_credential_is_generated_once_into_its_secret_over
         for key, value in apiserver.get("secrets", NAMESPACE, "alice-flink-config")["data"].items()
     }
     tls = flink_tls.RestTls.from_files(data)
-    assert tls is not None and seen.rest_tls is flink_tls.client_context(tls)
+    assert tls is not None and seen.tls_context() is flink_tls.client_context(tls)
     certificate = x509.load_pem_x509_certificate(tls.certificate)
     hosts = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "alice-flink-jobmanager.hub.svc" in hosts.get_values_for_type(x509.DNSName)
@@ -117,7 +119,8 @@ def test_a_flink_clusters_rest_credential_is_generated_once_into_its_secret_over
     assert config["security.ssl.rest.keystore"] == "/etc/hubscale/rest.p12"
     assert config["security.ssl.rest.keystore-password"] == tls.password
     # A restarted controller (a new backend) reads the same credential back.
-    assert run_backend(apiserver, lambda backend: backend.ensure(cluster)).rest_tls is seen.rest_tls
+    restarted = run_backend(apiserver, lambda backend: backend.ensure(cluster))
+    assert restarted.tls_context() is seen.tls_context()
 
 
 def test_ensure_keeps_the_auth_secret_and_patches_what_changed_over_http(apiserver):

@@ -19,6 +19,7 @@ import pytest
 from autoscaler.backends.base import Observation
 from autoscaler.controller import dry_run
 from autoscaler.controller.loop import Controller, LoopResult
+from autoscaler.controller.status import REASON_REFRESH_S, worth_writing
 from autoscaler.policy.decision import Decision
 from autoscaler.readers.flink_rest import FlinkRest
 from autoscaler.readers.prometheus import PrometheusClient
@@ -504,3 +505,134 @@ def test_a_cluster_whose_ensure_misses_its_deadline_says_why(tmp_path: Path):
     status = loop.objects.get("stuck").status
     assert status.phase == "Error"
     assert "not finished within 0.2 s" in status.reason
+
+
+class WatchingBackend(MemoryBackend):
+    """A backend that says which clusters' objects changed (as the Kubernetes backend's watches
+    do); records which clusters each loop ensured."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moved: set[str] | None = None  # None: cannot tell yet (not synced)
+        self.ensured: list[str] = []
+
+    def changed(self) -> set[str] | None:
+        moved, self.moved = self.moved, set()
+        return moved
+
+    async def ensure(self, cluster: ComputeCluster) -> Observation:
+        self.ensured.append(cluster.metadata.name)
+        return await super().ensure(cluster)
+
+
+def loop_ensures(loop: Controller) -> list[str]:
+    loop.backend.ensured = []
+    asyncio.run(loop.reconcile_once())
+    return sorted(loop.backend.ensured)
+
+
+def test_only_clusters_whose_objects_or_spec_changed_are_ensured(tmp_path: Path):
+    """Issue 17: a steady loop ensures nothing; a cluster is ensured again when its running
+    objects or its spec change; a backend that cannot tell gets every cluster ensured."""
+    loop = controller(tmp_path, prometheus_answering({}), WatchingBackend())
+    loop.resync_s = 1e9  # no periodic resync in this test
+    for name in ("a", "b", "c"):
+        apply(loop.objects, name, maxWorkers=4)
+
+    assert loop_ensures(loop) == ["a", "b", "c"]  # the caches have not listed: everything
+    assert loop_ensures(loop) == []
+    loop.backend.moved = {"b"}
+    assert loop_ensures(loop) == ["b"]
+    apply(loop.objects, "c", maxWorkers=6)
+    assert loop_ensures(loop) == ["c"]
+    loop.backend.moved = None
+    assert loop_ensures(loop) == ["a", "b", "c"]
+
+
+def test_the_slow_full_resync_ensures_every_cluster_a_slice_per_loop(tmp_path: Path):
+    loop = controller(tmp_path, prometheus_answering({}), WatchingBackend())
+    for name in ("a", "b", "c", "d"):
+        apply(loop.objects, name, maxWorkers=4)
+    loop_ensures(loop)
+    loop.resync_s = loop.interval_s * 2  # every cluster once per two loops
+
+    slices = [loop_ensures(loop) for _ in range(4)]
+
+    assert [len(ensured) for ensured in slices] == [2, 2, 2, 2]
+    assert sorted(slices[0] + slices[1]) == ["a", "b", "c", "d"]
+
+
+class CountingStore(LocalClusterStore):
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(state_dir)
+        self.writes: list[str] = []
+
+    def write_status(self, name, status) -> bool:
+        self.writes.append(name)
+        return super().write_status(name, status)
+
+
+def test_a_steady_busy_cluster_writes_its_status_when_it_changes_not_every_loop(tmp_path: Path):
+    """Issue 17: the policy's lastActive moves every loop while work runs; it is persisted at
+    most every MEMO_REFRESH_S, and a restarted controller decides the same from what was kept."""
+    now = [NOW]
+    prometheus = PrometheusClient(
+        "http://prometheus.test", transport=prometheus_answering(demand("s", 2))
+    )
+    store = CountingStore(tmp_path)
+    loop = Controller(store, MemoryBackend(), prometheus, clock=lambda: now[0])
+    apply(store, "s", maxWorkers=4)
+
+    for _ in range(14):  # 28 s of loops at one demand
+        asyncio.run(loop.reconcile_once())
+        now[0] += 2.0
+    assert store.writes == ["s", "s"]  # the scale-up (Scaling), then Ready once the workers ran
+    written = store.get("s").status.policy_state["lastActive"]
+    now[0] += 4.0
+    asyncio.run(loop.reconcile_once())
+    assert store.writes == ["s", "s", "s"]  # lastActive 30 s old: persisted
+    assert store.get("s").status.policy_state["lastActive"] > written
+
+    restarted = Controller(store, loop.backend, prometheus, clock=lambda: now[0])
+    result = asyncio.run(restarted.reconcile_once())
+    assert result.decisions["s"].target == 2
+    assert len(store.writes) == 3  # nothing a reader uses changed
+
+
+def test_a_reason_whose_figures_alone_move_is_rewritten_at_most_every_refresh():
+    old = ComputeClusterStatus(
+        desired=0, phase="Idle", reason="idle for 400 s: scaling to minWorkers 0"
+    )
+    newer = old.model_copy(update={"reason": "idle for 402 s: scaling to minWorkers 0"})
+    other = old.model_copy(update={"reason": "nothing running for 4 s; keeping 0 warm"})
+    assert not worth_writing(old, newer, NOW, NOW + 2)
+    assert worth_writing(old, newer, NOW, NOW + REASON_REFRESH_S)
+    assert worth_writing(old, newer, None, NOW)  # never written by this process
+    assert worth_writing(old, other, NOW, NOW + 2)  # another kind of reason
+    assert worth_writing(old, old.model_copy(update={"desired": 1}), NOW, NOW + 2)
+
+
+def test_a_flink_jobmanager_is_asked_through_one_kept_client_loop_after_loop(tmp_path: Path):
+    """Issue 17: building a client (and its TLS context) per loop cost tens of milliseconds per
+    streaming cluster; the client is kept while the cluster has jobs."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/jobs/overview":
+            return httpx.Response(200, json=overview("AdaptiveBatch", scheduled=2))
+        if request.url.path == "/taskmanagers":
+            return httpx.Response(200, json={"taskmanagers": []})
+        return httpx.Response(500, json={"errors": ["UnsupportedOperationException: no"]})
+
+    built = []
+    answering = flink_jobmanager(handle)
+    loop = controller(tmp_path, prometheus_answering(ONE_JOB))
+    loop.flink_rest = lambda url, tls=None: built.append(url) or answering(url, tls)
+    apply(loop.objects, "f", engine="flink", maxWorkers=4)
+
+    async def loops() -> None:
+        for _ in range(3):
+            await loop.reconcile_once()
+
+    asyncio.run(loops())
+    assert built == ["http://f.jobmanager.test"]
+    assert loop.backend.workers["f"] == ["w0", "w1"]

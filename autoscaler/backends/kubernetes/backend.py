@@ -9,18 +9,20 @@ removing pods that are not running or not ready). A deleted Spark worker pod dec
 worker first (the container's preStop hook) and is reported draining until it is gone.
 
 Each call is retried on 5xx/429/timeouts (``kube_api``); creates are idempotent (409 -> re-read).
-The clusters' pods come from a watch-fed cache while ``run`` keeps one (else each read lists them);
-each ``ensure`` still costs one GET per object, each ``observe`` one Deployment list.
+While ``run`` keeps the watch-fed caches (``caches``: every owned kind and the pods, indexed by
+cluster), reads come from them: an unchanged cluster's ``ensure`` costs no request, ``observe``
+none, and ``changed`` tells the controller which clusters' objects moved, so it ensures only those.
+Without the caches (before their first list) every read goes to the API server. A Secret the
+cache does not hold is read from the API server all the same before anything is generated: a
+lagging cache must never mint a second RPC secret or REST credential.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import logging
 import secrets
-import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +30,14 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from autoscaler.backends.base import BackendError, Observation
+from autoscaler.backends.kubernetes.caches import AUTH_SECRET_KEY, OwnedCaches, slim
 from autoscaler.backends.kubernetes.manifests import (
     DELETION_COST,
     MANIFEST_HASH,
     Manifest,
     cluster_objects,
 )
-from autoscaler.backends.kubernetes.watch import Json, Reflector
+from autoscaler.backends.kubernetes.watch import Json
 from hubscale import flink_tls
 from hubscale.kube_api import (
     MERGE_PATCH,
@@ -59,7 +62,6 @@ from hubscale.spec import ComputeCluster, Engine
 log = logging.getLogger(__name__)
 
 VICTIM_DELETION_COST = "-1000"  # below every other worker (the default cost is 0)
-AUTH_SECRET_KEY = "secret"
 SECRET_BYTES = 32
 
 
@@ -117,51 +119,51 @@ class KubernetesBackend:
                 networking.delete_collection_namespaced_network_policy,
             ),
         }
-        listing = functools.partial(
-            self.core.list_namespaced_pod, self.namespace, label_selector=CLUSTER_LABEL
-        )
-        self.pod_cache = Reflector(
-            "pods", listing, self.retry, watch_timeout_s, api_client.sanitize_for_serialization
-        )
+        self.caches = OwnedCaches(api_client, self.namespace, self.retry, watch_timeout_s)
+        self.pod_cache = self.caches.kinds["Pod"]
+        self._observed: dict[str, Observation] = {}  # from the caches, rebuilt per changed cluster
+        self._credentials: dict[str, tuple[str, flink_tls.RestTls | None]] = {}  # by Secret version
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Keep the pod cache current until ``stop`` is set (a companion task of the loop)."""
-        await self.pod_cache.run(stop)
+        """Keep the caches current until ``stop`` is set (a companion task of the loop)."""
+        await self.caches.run(stop)
+
+    def changed(self) -> set[str] | None:
+        """Clusters whose applied objects changed since the last call; None: cannot tell (the
+        caches have not listed yet), so every cluster needs its ``ensure``."""
+        if not self.caches.synced:
+            return None
+        return self.caches.take_owned_changed()
 
     async def ensure(self, cluster: ComputeCluster) -> Observation:
         name = cluster.metadata.name
         uid = await self._uid(cluster)
         secret_name = config_secret_name(name)
-        live_secret = await self._read("Secret", secret_name)
-        auth = _auth_secret(live_secret) if cluster.spec.engine == "spark" else ""
-        tls = (
-            _rest_tls(live_secret, name, self.namespace) if cluster.spec.engine == "flink" else None
+        cached = self.caches.synced
+        live_secret = (cached and self.caches.get("Secret", secret_name)) or await self._read(
+            "Secret", secret_name
         )
+        engine = cluster.spec.engine
+        auth = _auth_secret(live_secret) if engine == "spark" else ""
+        tls = _rest_tls(live_secret, name, self.namespace) if engine == "flink" else None
         for manifest in cluster_objects(cluster, uid, self.settings, auth, tls):
-            live = (
-                live_secret if manifest["kind"] == "Secret" else await self._read_manifest(manifest)
-            )
+            kind, object_name = manifest["kind"], manifest["metadata"]["name"]
+            if kind == "Secret":
+                live = live_secret
+            elif cached:
+                live = self.caches.get(kind, object_name)
+            else:
+                live = await self._read(kind, object_name)
             await self._apply(name, manifest, live)
         pods = await self._pods(name)
-        context = None if tls is None else flink_tls.client_context(tls)
-        return _observation(name, cluster.spec.engine, self.namespace, pods, context)
+        return _observation(name, engine, self.namespace, pods, tls)
 
     async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
         name = cluster.metadata.name
         deployment = worker_name(name, cluster.spec.engine)
-        try:
-            current = await call(
-                f"read scale of {deployment}",
-                self.apps.read_namespaced_deployment_scale,
-                deployment,
-                self.namespace,
-                retry=self.retry,
-            )
-        except KubeError as error:
-            if error.status == 404:
-                raise BackendError(f"{name}: scale before ensure ({deployment} missing)") from error
-            raise
-        replicas = current.spec.replicas or 0
+        replicas = self._cached_replicas(deployment)
+        if replicas is None:
+            replicas = await self._read_replicas(name, deployment)
         if workers < replicas:
             await self._mark_victims(cluster, set(victims))
         if workers == replicas:
@@ -178,6 +180,23 @@ class KubernetesBackend:
         log.info("workers-scaled cluster=%s from=%d to=%d victims=%s", name, replicas, workers,
                  ",".join(victims) or "-")  # fmt: skip
 
+    def _cached_replicas(self, deployment: str) -> int | None:
+        """The worker Deployment's replicas as the cache has them (None: ask the API server).
+        A cache behind our last scale only repeats that scale: an idempotent patch."""
+        if not self.caches.synced:
+            return None
+        found = self.caches.get("Deployment", deployment)
+        if found is None:
+            return None
+        replicas = (found.get("spec") or {}).get("replicas")
+        return replicas if isinstance(replicas, int) else None
+
+    async def _read_replicas(self, name: str, deployment: str) -> int:
+        found = await self._read("Deployment", deployment)
+        if found is None:
+            raise BackendError(f"{name}: scale before ensure ({deployment} missing)")
+        return (found.get("spec") or {}).get("replicas") or 0
+
     async def delete(self, name: str) -> None:
         """Delete every object of the cluster; their pods go with them (background deletion)."""
         for kind, functions in self.kinds.items():
@@ -192,6 +211,8 @@ class KubernetesBackend:
         log.info("cluster-deleted cluster=%s", name)
 
     async def observe(self) -> dict[str, Observation]:
+        if self.caches.synced:
+            return self._observe_cached()
         deployments = await call(
             "list deployments",
             self.apps.list_namespaced_deployment,
@@ -205,19 +226,53 @@ class KubernetesBackend:
             if found.get(ENGINE_LABEL) in HEAD_ROLE:
                 engines[found[CLUSTER_LABEL]] = found[ENGINE_LABEL]
         pods = await self._pods()
+        by_cluster: dict[str, list[Json]] = {}
         for pod in pods:
             found = _labels(pod)
+            by_cluster.setdefault(found[CLUSTER_LABEL], []).append(pod)
             if found.get(ENGINE_LABEL) in HEAD_ROLE:
                 engines.setdefault(found[CLUSTER_LABEL], found[ENGINE_LABEL])
         return {
-            name: _observation(
-                name,
-                engine,
-                self.namespace,
-                [pod for pod in pods if _labels(pod).get(CLUSTER_LABEL) == name],
-            )
+            name: _observation(name, engine, self.namespace, by_cluster.get(name, []))
             for name, engine in sorted(engines.items())
         }
+
+    def _observe_cached(self) -> dict[str, Observation]:
+        """Observations from the caches; only clusters whose objects moved are looked at again."""
+        for name in self.caches.take_observed_changed():
+            observation = self._observe_one(name)
+            if observation is None:
+                self._observed.pop(name, None)
+                self._credentials.pop(name, None)
+            else:
+                self._observed[name] = observation
+        return dict(sorted(self._observed.items()))
+
+    def _observe_one(self, name: str) -> Observation | None:
+        deployments = self.caches.of_cluster("Deployment", name)
+        pods = self.caches.of_cluster("Pod", name)
+        engines = (_labels(obj).get(ENGINE_LABEL) for obj in (*deployments, *pods))
+        engine = next((found for found in engines if found in HEAD_ROLE), None)
+        if engine is None:
+            return None
+        tls = self._credential(name) if engine == "flink" else None
+        return _observation(name, engine, self.namespace, pods, tls)
+
+    def _credential(self, name: str) -> flink_tls.RestTls | None:
+        """The Flink cluster's REST credential from its cached Secret (decoded once per version)."""
+        secret = self.caches.get("Secret", config_secret_name(name))
+        if secret is None:
+            return None
+        version = secret["metadata"].get("resourceVersion", "")
+        known = self._credentials.get(name)
+        if known is not None and known[0] == version:
+            return known[1]
+        data = secret.get("data") or {}
+        found = flink_tls.RestTls.from_files(
+            {key: base64.b64decode(data[key]) for key in flink_tls.FILES if key in data}
+        )
+        self._credentials[name] = (version, found)
+        return found
 
     async def _uid(self, cluster: ComputeCluster) -> str:
         """The object's uid for owner references: from the listed object, else read."""
@@ -230,15 +285,14 @@ class KubernetesBackend:
             raise BackendError(f"{name}: the ComputeCluster object is gone")
         return found["metadata"]["uid"]
 
-    async def _read(self, kind: str, name: str) -> Any | None:
-        return await read_or_none(
+    async def _read(self, kind: str, name: str) -> Json | None:
+        """One object from the API server, in the caches' shape (None: it does not exist)."""
+        found = await read_or_none(
             f"read {kind} {name}", self.kinds[kind].read, name, self.namespace, retry=self.retry
         )
+        return None if found is None else slim(self.api_client.sanitize_for_serialization(found))
 
-    async def _read_manifest(self, manifest: Manifest) -> Any | None:
-        return await self._read(manifest["kind"], manifest["metadata"]["name"])
-
-    async def _apply(self, cluster: str, manifest: Manifest, live: Any | None) -> None:
+    async def _apply(self, cluster: str, manifest: Manifest, live: Json | None) -> None:
         """Create the object, or patch it when what we manage in it changed."""
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         functions = self.kinds[kind]
@@ -260,7 +314,7 @@ class KubernetesBackend:
             if live is None:
                 raise BackendError(f"{kind} {name} exists and does not: retry next loop")
         wanted = manifest["metadata"]["annotations"][MANIFEST_HASH]
-        if (live.metadata.annotations or {}).get(MANIFEST_HASH) == wanted:
+        if (live["metadata"].get("annotations") or {}).get(MANIFEST_HASH) == wanted:
             return
         body = {**manifest, "spec": dict(manifest["spec"])} if "spec" in manifest else manifest
         if manifest["metadata"]["labels"][ROLE_LABEL] in WORKER_ROLE.values():
@@ -305,12 +359,11 @@ class KubernetesBackend:
     async def _pods(self, cluster: str | None = None) -> list[Json]:
         """Every cluster's pods, or one cluster's: from the cache once it has listed."""
         if self.pod_cache.synced.is_set():
-            pods = list(self.pod_cache.objects.values())
-        else:
-            pods = await self._list_pods(CLUSTER_LABEL)
-        return [
-            pod for pod in pods if cluster is None or _labels(pod).get(CLUSTER_LABEL) == cluster
-        ]
+            if cluster is not None:
+                return list(self.pod_cache.indexed(cluster).values())
+            return list(self.pod_cache.objects.values())
+        selector = CLUSTER_LABEL if cluster is None else f"{CLUSTER_LABEL}={cluster}"
+        return await self._list_pods(selector)
 
     async def _list_pods(self, selector: str) -> list[Json]:
         found = await call(
@@ -323,18 +376,18 @@ class KubernetesBackend:
         return self.api_client.sanitize_for_serialization(found)["items"]
 
 
-def _auth_secret(live: Any | None) -> str:
+def _auth_secret(live: Json | None) -> str:
     """The cluster's Spark RPC secret: the one in its Secret, else a new one (never logged)."""
-    data = (live.data or {}) if live is not None else {}
+    data = (live.get("data") or {}) if live is not None else {}
     if AUTH_SECRET_KEY in data:
         return base64.b64decode(data[AUTH_SECRET_KEY]).decode()
     return secrets.token_urlsafe(SECRET_BYTES)
 
 
-def _rest_tls(live: Any | None, name: str, namespace: str) -> flink_tls.RestTls:
+def _rest_tls(live: Json | None, name: str, namespace: str) -> flink_tls.RestTls:
     """The Flink cluster's REST credential: the one in its Secret, else a new one (generated once,
     then read back every loop: the JobManager, the notebook and the controller keep agreeing)."""
-    data = (live.data or {}) if live is not None else {}
+    data = (live.get("data") or {}) if live is not None else {}
     found = flink_tls.RestTls.from_files(
         {key: base64.b64decode(data[key]) for key in flink_tls.FILES if key in data}
     )
@@ -346,7 +399,7 @@ def _observation(
     engine: Engine,
     namespace: str,
     pods: list[Json],
-    rest_tls: ssl.SSLContext | None = None,
+    rest_credential: flink_tls.RestTls | None = None,
 ) -> Observation:
     """Head running and ready; workers starting or running, oldest first; leaving ones apart."""
     head = [pod for pod in pods if _role(pod) == HEAD_ROLE[engine]]
@@ -364,7 +417,7 @@ def _observation(
         workers=tuple(pod["metadata"]["name"] for pod in serving),
         draining=tuple(sorted(pod["metadata"]["name"] for pod in leaving)),
         endpoints=endpoints(name, engine, namespace),
-        rest_tls=rest_tls,
+        rest_credential=rest_credential,
     )
 
 

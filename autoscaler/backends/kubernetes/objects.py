@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import functools
 import logging
 import socket
@@ -62,6 +63,7 @@ class KubeClusterObjects:
         )
         self.reflector = Reflector(PLURAL, listing, self.retry, watch_timeout_s)
         self.pending: dict[str, ComputeClusterStatus] = {}
+        self._parsed: dict[str, tuple[str | None, StoredCluster]] = {}  # by resourceVersion
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()  # one writer at a time: a status is written once
 
@@ -78,13 +80,26 @@ class KubeClusterObjects:
     # The controller's ClusterObjects interface.
 
     def list(self) -> list[StoredCluster]:
-        """Every object, sorted by name, with queued statuses in place of the written ones."""
+        """Every object, sorted by name, with queued statuses in place of the written ones.
+
+        Each object is parsed once per resourceVersion: an unchanged object is the same
+        ``StoredCluster`` (and status) loop after loop."""
         if not self.reflector.synced.is_set():
             raise NotSynced(f"{PLURAL} in {self.namespace} not listed yet")
-        return [
-            _stored(name, obj, self.pending.get(name))
-            for name, obj in sorted(self.reflector.objects.items())
-        ]
+        objects = self.reflector.objects
+        for gone in self._parsed.keys() - objects.keys():
+            del self._parsed[gone]
+        listed = []
+        for name, obj in sorted(objects.items()):
+            version = obj["metadata"].get("resourceVersion")
+            known = self._parsed.get(name)
+            if known is None or known[0] != version:
+                known = self._parsed[name] = (version, _stored(name, obj, None))
+            stored, pending = known[1], self.pending.get(name)
+            if pending is not None:
+                stored = dataclasses.replace(stored, status=pending)
+            listed.append(stored)
+        return listed
 
     def write_status(self, name: str, status: ComputeClusterStatus) -> bool:
         """Queue a status for the object; False if it is gone."""
