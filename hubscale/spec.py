@@ -239,6 +239,13 @@ class ComputeClusterSpec(_Model):
         le=MAX_IDLE_TIMEOUT_S,
         description="Scale to minWorkers after nothing has run for this long (at most 7 days).",
     )
+    head_on_demand: bool = Field(
+        False,
+        alias="headOnDemand",
+        description="Run the master/JobManager only while the user's server has a kernel of this"
+        " engine, workers or jobs (its activity metrics say so), then for idleTimeoutSeconds;"
+        " false: it always runs.",
+    )
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Self:
@@ -251,8 +258,11 @@ class ComputeClusterSpec(_Model):
         return self
 
     def to_document(self) -> dict[str, Any]:
-        """The camelCase mapping, as it appears under ``spec:``."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The camelCase mapping, as it appears under ``spec:`` (``headOnDemand`` only when on,
+        so a document written before it existed round-trips unchanged)."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"head_on_demand"}) | (
+            {"headOnDemand": True} if self.head_on_demand else {}
+        )
 
 
 class Condition(_Model):
@@ -318,7 +328,8 @@ class ComputeCluster(_Model):
 
     def to_document(self) -> dict[str, Any]:
         """The whole object as a camelCase mapping (unset optional fields left out)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        document = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {**document, "spec": self.spec.to_document()}
 
 
 def parse_spec(data: Mapping[str, Any]) -> ComputeClusterSpec:

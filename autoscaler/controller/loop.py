@@ -22,17 +22,19 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from autoscaler.backends.base import BACKEND_ERRORS, Backend, Observation
 from autoscaler.controller.metrics import ControllerMetrics
-from autoscaler.controller.status import state_from_status, status_after
+from autoscaler.controller.status import head_condition, state_from_status, status_after
 from autoscaler.policy.budget import cap_decisions
 from autoscaler.policy.decision import ClusterState, Decision, Policy
+from autoscaler.policy.heads import HeadDecision, decide_head
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.hubscale import DEFAULT_POLICY
 from autoscaler.policy.signals import Signal, WorkerLoad
+from autoscaler.readers.activity import ActivityReadings, read_activity
 from autoscaler.readers.flink_rest import FlinkError, FlinkRest, FlinkUnavailable
 from autoscaler.readers.prometheus import (
     PrometheusBadResponse,
@@ -149,11 +151,12 @@ class Controller:
         invalid = [item for item in stored if item.cluster is None]
         observed = await self._observe()
         await self._forget_deleted({item.name for item in stored}, observed)
-        ensured = await self._ensure(valid, observed, now)
+        heads = self._heads(valid, observed, await self._activity(valid, now), now)
+        ensured = await self._ensure(valid, observed, heads, now)
         signals, problems = await self._signals(valid, ensured, now)
         decisions = self._decide(valid, ensured, signals, problems, now)
         for name, observation in ensured.items():
-            await self._act(valid[name], observation, decisions[name], now)
+            await self._act(valid[name], observation, decisions[name], heads[name], now)
         for item in invalid:
             self._write_error(item, observed.get(item.name), f"invalid object: {item.error}", now)
         self._record_loop(ensured, invalid, started)
@@ -181,14 +184,54 @@ class Controller:
             if name not in observed:
                 self.objects.delete_status(name)
 
+    async def _activity(
+        self, valid: dict[str, StoredCluster], now: float
+    ) -> ActivityReadings | None:
+        """The notebook servers' activity, asked only when a cluster runs its head on demand;
+        None when Prometheus did not answer (each head then stays as it is)."""
+        if not any(item.cluster.spec.head_on_demand for item in valid.values()):
+            return None
+        try:
+            return await read_activity(self.prometheus, now)
+        except PrometheusError as error:
+            self.metrics.prometheus_errors.labels(_error_kind(error)).inc()
+            log.warning("activity-unread error=%r", str(error))
+            return None
+
+    def _heads(
+        self,
+        valid: dict[str, StoredCluster],
+        observed: dict[str, Observation],
+        activity: ActivityReadings | None,
+        now: float,
+    ) -> dict[str, HeadDecision]:
+        """Whether each cluster's head runs (always, unless its spec says on demand)."""
+        heads = {}
+        for name, item in valid.items():
+            spec, seen = item.cluster.spec, observed.get(name)
+            heads[name] = decide_head(
+                spec,
+                activity.get(spec.owner, spec.server, spec.engine) if activity else None,
+                len(seen.workers) if seen else 0,
+                seen.head_running if seen else False,
+                item.status.policy_state if item.status else {},
+                now,
+            )
+        return heads
+
     async def _ensure(
-        self, valid: dict[str, StoredCluster], observed: dict[str, Observation], now: float
+        self,
+        valid: dict[str, StoredCluster],
+        observed: dict[str, Observation],
+        heads: dict[str, HeadDecision],
+        now: float,
     ) -> dict[str, Observation]:
-        """Each valid cluster's head running, and what runs; a backend error marks that one."""
+        """Each valid cluster's head running or stopped as decided, and what runs; a backend
+        error marks that one."""
         ensured: dict[str, Observation] = {}
         for name, item in valid.items():
             try:
-                ensured[name] = await self.backend.ensure(item.cluster)
+                ensured[name] = await self.backend.ensure(item.cluster, head=heads[name].run)
             except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("ensure").inc()
                 self._write_error(item, observed.get(name), f"backend: {error}", now)
@@ -304,10 +347,17 @@ class Controller:
         return cap_decisions(decisions, specs, self.budget_cores, serving)
 
     async def _act(
-        self, item: StoredCluster, observation: Observation, decision: Decision, now: float
+        self,
+        item: StoredCluster,
+        observation: Observation,
+        decision: Decision,
+        head: HeadDecision,
+        now: float,
     ) -> None:
         """Scale to the decision and write the status (only when it changed)."""
         cluster = item.cluster
+        if cluster.spec.head_on_demand:
+            decision = _with_head(decision, head, observation)
         serving = len(observation.workers)
         self.metrics.decisions.labels(cluster.spec.engine, decision.cause).inc()
         if decision.target != serving:
@@ -324,8 +374,10 @@ class Controller:
             except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("scale").inc()
                 log.error("scale-failed cluster=%s error=%r", cluster.metadata.name, str(error))
-        phase = _phase(observation, decision)
+        phase = _phase(observation, decision, head)
         status = status_after(decision, serving, now, phase, item.status)
+        if cluster.spec.head_on_demand:
+            status = head_condition(status, observation.head_running, head.reason, now)
         if status != item.status:
             self.objects.write_status(item.name, status)
         self.metrics.set_cluster(
@@ -368,9 +420,17 @@ def _state(item: StoredCluster, observation: Observation) -> ClusterState:
     return ClusterState(len(observation.workers), state.desired, state.last_scale_time, state.memo)
 
 
-def _phase(observation: Observation, decision: Decision) -> Phase:
+def _with_head(decision: Decision, head: HeadDecision, observation: Observation) -> Decision:
+    """The decision with the head's memory; no workers while the head is stopped on purpose."""
+    memo = {**decision.memo, **head.memo}
+    if head.run or observation.head_running:
+        return replace(decision, memo=memo)
+    return Decision(0, head.reason, "idle", memo=memo)
+
+
+def _phase(observation: Observation, decision: Decision, head: HeadDecision) -> Phase:
     if not observation.head_running:
-        return "Pending"
+        return "Pending" if head.run else "Idle"
     if decision.target != len(observation.workers) or observation.draining:
         return "Scaling"
     return "Idle" if decision.target == 0 else "Ready"

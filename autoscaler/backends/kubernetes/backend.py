@@ -128,7 +128,9 @@ class KubernetesBackend:
         """Keep the pod cache current until ``stop`` is set (a companion task of the loop)."""
         await self.pod_cache.run(stop)
 
-    async def ensure(self, cluster: ComputeCluster) -> Observation:
+    async def ensure(self, cluster: ComputeCluster, head: bool = True) -> Observation:
+        """``head`` is not used yet: on Kubernetes every head runs (the spawner never asks for
+        heads on demand there)."""
         name = cluster.metadata.name
         uid = await self._uid(cluster)
         secret_name = config_secret_name(name)
