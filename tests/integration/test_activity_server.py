@@ -37,6 +37,7 @@ def scraped(tmp_path: Path, prometheus: PrometheusServer) -> Iterator[tuple[str,
         TOKEN_DIGEST_VARIABLE: token_digest(token),
         "PYTHONPATH": str(REPO),  # this checkout's extension, not the installed one
     }
+    log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [
             sys.executable, "-m", "jupyter_server", "--no-browser",
@@ -44,7 +45,7 @@ def scraped(tmp_path: Path, prometheus: PrometheusServer) -> Iterator[tuple[str,
             f"--ServerApp.root_dir={tmp_path}", f"--IdentityProvider.token={LOGIN_TOKEN}",
             *server_args(), *(["--allow-root"] if os.geteuid() == 0 else []),
         ],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "wb"),
+        env=env, stdout=subprocess.DEVNULL, stderr=log,
         start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -58,6 +59,7 @@ def scraped(tmp_path: Path, prometheus: PrometheusServer) -> Iterator[tuple[str,
         target.unlink(missing_ok=True)
         server.terminate()
         server.wait(30)
+        log.close()
 
 
 def _answers(url: str) -> bool:
