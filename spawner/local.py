@@ -133,6 +133,11 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         targets = notebook_targets_dir(file_sd_dir(Path(self.prometheus_dir)))
         return targets / f"{self.cluster_names['spark']}.json"
 
+    @default("env_keep")
+    def _default_env_keep(self) -> list[str]:
+        """The local default, and JUPYTER_PATH: the hub's kernelspecs go to its servers."""
+        return [*super()._env_keep_default(), "JUPYTER_PATH"]
+
     @default("home_dir_template")
     def _default_home_dir_template(self) -> str:
         return str(users_dir(Path(self.state_dir)) / "{username}")
