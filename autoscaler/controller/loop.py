@@ -30,6 +30,7 @@ from autoscaler.controller.metrics import ControllerMetrics
 from autoscaler.controller.status import head_condition, state_from_status, status_after
 from autoscaler.policy.budget import cap_decisions
 from autoscaler.policy.decision import ClusterState, Decision, Policy
+from autoscaler.policy.heads import MEMO_KEYS as HEAD_MEMO_KEYS
 from autoscaler.policy.heads import HeadDecision, decide_head
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.hubscale import DEFAULT_POLICY
@@ -422,7 +423,7 @@ def _state(item: StoredCluster, observation: Observation) -> ClusterState:
 
 def _with_head(decision: Decision, head: HeadDecision, observation: Observation) -> Decision:
     """The decision with the head's memory; no workers while the head is stopped on purpose."""
-    memo = {**decision.memo, **head.memo}
+    memo = {k: v for k, v in decision.memo.items() if k not in HEAD_MEMO_KEYS} | dict(head.memo)
     if head.run or observation.head_running:
         return replace(decision, memo=memo)
     return Decision(0, head.reason, "idle", memo=memo)

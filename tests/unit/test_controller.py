@@ -427,6 +427,13 @@ def test_a_head_on_demand_holds_while_the_server_has_no_reading(tmp_path: Path):
     assert loop.backend.heads["s"] is True  # no reading: neither started nor stopped
     head = next(c for c in loop.objects.get("s").status.conditions if c.type == "HeadRunning")
     assert "no activity reading" in head.message
+    assert "headUnreadSince" in loop.objects.get("s").status.policy_state
+
+    loop.prometheus = PrometheusClient(
+        "http://prometheus.test", transport=prometheus_answering(kernels(1))
+    )
+    asyncio.run(loop.reconcile_once())  # a reading: the wait for one is forgotten
+    assert "headUnreadSince" not in loop.objects.get("s").status.policy_state
 
 
 def test_a_head_on_demand_never_stops_under_workers(tmp_path: Path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autoscaler.policy.heads import NEEDED_AT, Activity, decide_head
+from autoscaler.policy.heads import NEEDED_AT, UNREAD_SINCE, Activity, decide_head
 from hubscale.spec import ComputeClusterSpec
 
 NOW = 1_800_000_000.0
@@ -47,9 +47,19 @@ def test_workers_or_min_workers_keep_the_head_whatever_the_activity():
     assert decide_head(spec(minWorkers=1), None, 0, False, {}, NOW).run
 
 
-def test_a_missing_reading_neither_starts_nor_stops_the_head():
+def test_a_missing_reading_neither_starts_nor_stops_the_head_within_the_grace():
     assert decide_head(spec(), None, 0, True, {}, NOW).run
-    assert not decide_head(spec(), None, 0, False, {}, NOW).run
+    waiting = decide_head(spec(), None, 0, False, {}, NOW)
+    assert not waiting.run and waiting.memo == {UNREAD_SINCE: NOW}
+    assert not decide_head(spec(), None, 0, False, waiting.memo, NOW + 59).run
+
+
+def test_a_server_that_never_publishes_gets_its_head_after_the_grace():
+    decision = decide_head(spec(), None, 0, False, {UNREAD_SINCE: NOW - 60}, NOW)
+    assert decision.run and "no activity reading from the notebook server for 60 s" in (
+        decision.reason
+    )
+    assert UNREAD_SINCE not in decide_head(spec(), Activity(0), 0, True, decision.memo, NOW).memo
 
 
 def test_a_fresh_cluster_with_no_kernel_has_no_head():
