@@ -251,6 +251,13 @@ class ComputeClusterSpec(_Model):
         description="Cores all of the owner's clusters' workers may hold together, across"
         " engines and servers (the smallest any of them says); left out: no per-user budget.",
     )
+    head_on_demand: bool = Field(
+        False,
+        alias="headOnDemand",
+        description="Run the master/JobManager only while the user's server has a kernel of this"
+        " engine, workers or jobs (its activity metrics say so), then for idleTimeoutSeconds;"
+        " false: it always runs.",
+    )
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Self:
@@ -263,8 +270,13 @@ class ComputeClusterSpec(_Model):
         return self
 
     def to_document(self) -> dict[str, Any]:
-        """The camelCase mapping, as it appears under ``spec:`` (unset optional fields left out)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The camelCase mapping, as it appears under ``spec:`` (unset optional fields left out;
+        ``headOnDemand`` only when on, so a document written before it existed round-trips
+        unchanged)."""
+        document = self.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude={"head_on_demand"}
+        )
+        return document | ({"headOnDemand": True} if self.head_on_demand else {})
 
 
 class Condition(_Model):
@@ -330,7 +342,8 @@ class ComputeCluster(_Model):
 
     def to_document(self) -> dict[str, Any]:
         """The whole object as a camelCase mapping (unset optional fields left out)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        document = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {**document, "spec": self.spec.to_document()}
 
 
 def parse_spec(data: Mapping[str, Any]) -> ComputeClusterSpec:

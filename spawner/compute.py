@@ -160,13 +160,20 @@ def _dns_slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_fold(text).lower()).strip("-")
 
 
-def compute_clusters(user: str, server: str, resolved: Resolved) -> list[ComputeCluster]:
-    """The user's Spark and Flink ComputeCluster objects (no namespace: the caller's choice)."""
-    return [_cluster(user, server, engine, resolved) for engine in ENGINES]
+def compute_clusters(
+    user: str, server: str, resolved: Resolved, head_on_demand: bool = False
+) -> list[ComputeCluster]:
+    """The user's Spark and Flink ComputeCluster objects (no namespace: the caller's choice);
+    ``head_on_demand``: their heads run only while the server's activity asks for them."""
+    return [_cluster(user, server, engine, resolved, head_on_demand) for engine in ENGINES]
 
 
-def _cluster(user: str, server: str, engine: Engine, resolved: Resolved) -> ComputeCluster:
+def _cluster(
+    user: str, server: str, engine: Engine, resolved: Resolved, head_on_demand: bool
+) -> ComputeCluster:
     spec = resolved.profile.spec_document(engine, resolved.options)
+    if head_on_demand:
+        spec = {**spec, "headOnDemand": True}
     document: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": KIND,

@@ -6,6 +6,12 @@ controller brings the clusters up, and the server starts with an environment poi
 A name whose object is another user's (or server's) ends the start (HTTP 503), that object left
 as it is. Stop: the server stops, then this server's objects are deleted (never another's) and the
 controller stops the JVMs.
+
+Heads on demand: when the platform's Prometheus has an activity token, the server publishes its
+kernels per engine (``spawner.activity``, given only the token's hash), is registered as a scrape
+target, and its clusters ask for ``headOnDemand``: the start waits only for their client
+descriptions (written before any JVM runs), and a master/JobManager starts with the first kernel
+of its engine.
 """
 
 from __future__ import annotations
@@ -38,11 +44,20 @@ from hubscale.accounts import (
 )
 from hubscale.cgroups import CGROUP_PARENT, CGROUP_ROOT, AccountCgroup, CgroupError
 from hubscale.engines import spark_client_env
+from hubscale.prometheus_server import activity_token_file, file_sd_dir, notebook_targets_dir
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from hubscale.spec import ClusterConflict
-from hubscale.state_dir import SERVERS, default_state_dir, servers_dir, users_dir
+from hubscale.state_dir import (
+    SERVERS,
+    default_state_dir,
+    prometheus_dir,
+    servers_dir,
+    users_dir,
+)
 from hubscale.store import LocalClusterStore
 from hubscale_nb.git_setup import GitSetupError, configure_user, configure_user_as
 from spawner.account_limits import account_limits
+from spawner.activity import TOKEN_DIGEST_VARIABLE, token_digest
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters
 from spawner.flink_client import remove_client_dir, write_client_dir
@@ -88,6 +103,12 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
     cgroup_parent = Unicode(
         CGROUP_PARENT, config=True, help="system accounts: the cgroup holding one per account."
     )
+    prometheus_dir = Unicode(
+        config=True,
+        help="The platform Prometheus's directory (default: make up's, in the state directory)."
+        " When it holds an activity token, servers publish their kernels per engine, are"
+        " scraped with that token, and their clusters' heads run on demand.",
+    )
     account: Account | None = None  # system accounts: this user's, once the first start made it
 
     @default("accounts")
@@ -97,6 +118,25 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return os.environ.get("HUBSCALE_STATE_DIR") or str(default_state_dir())
+
+    @default("prometheus_dir")
+    def _default_prometheus_dir(self) -> str:
+        return str(prometheus_dir(Path(self.state_dir)))
+
+    @property
+    def activity_token_file(self) -> Path:
+        return activity_token_file(Path(self.prometheus_dir))
+
+    @property
+    def activity_target_file(self) -> Path:
+        """This server's scrape target (its activity page), named after its Spark cluster."""
+        targets = notebook_targets_dir(file_sd_dir(Path(self.prometheus_dir)))
+        return targets / f"{self.cluster_names['spark']}.json"
+
+    @default("env_keep")
+    def _default_env_keep(self) -> list[str]:
+        """The local default, and JUPYTER_PATH: the hub's kernelspecs go to its servers."""
+        return [*super()._env_keep_default(), "JUPYTER_PATH"]
 
     @default("home_dir_template")
     def _default_home_dir_template(self) -> str:
@@ -111,6 +151,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         return "/lab"
 
     cluster_env: Mapping[str, str] = {}  # replaced, never mutated
+    activity_env: Mapping[str, str] = {}  # the activity token's hash, when heads run on demand
     git_env: Mapping[str, str] = {}  # nbdime's git drivers and jupytext pairing, set at start
     progress_log = Instance(ProgressLog, args=())  # a new one at each start and stop
     _configured_size: dict[str, Any] | None = None  # the size traits as configured, kept once
@@ -167,6 +208,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         env = super().get_env()
         env.update(self.cluster_env)
         env.update(self.git_env)
+        env.update(self.activity_env)
         env[processes.MARKER_VARIABLE] = self.process_marker
         return env
 
@@ -188,8 +230,9 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
                 self.log.error("account-failed user=%r error=%r", self.user.name, str(error))
                 raise clusters_failed(error) from None
         self.git_env = await self._git_env()
+        self.activity_env = await asyncio.to_thread(self._activity_env)
         try:
-            clients = await self._start_clusters(resolved)
+            clients = await self._start_clusters(resolved, bool(self.activity_env))
         except ClusterConflict as error:
             self.log.warning(
                 "computecluster-name-conflict name=%s owner=%r server=%r held-by=%r",
@@ -199,8 +242,29 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         except ClustersNotReady as error:
             raise clusters_failed(error) from None
         self.cluster_env = await asyncio.to_thread(self._cluster_env, clients)
-        self.progress_log.add(70, "Clusters ready; starting your notebook server")
-        return await super().start()
+        if self.activity_env:
+            ready = "Clusters configured (each starts with your first kernel of its engine)"
+        else:
+            ready = "Clusters ready"
+        self.progress_log.add(70, f"{ready}; starting your notebook server")
+        address = await super().start()
+        if self.activity_env:
+            await asyncio.to_thread(self._register_activity, address[1])
+        return address
+
+    def _activity_env(self) -> dict[str, str]:
+        """The activity token's hash for the server, if the platform's Prometheus has one."""
+        try:
+            token = self.activity_token_file.read_text().strip()
+        except OSError:
+            return {}
+        return {TOKEN_DIGEST_VARIABLE: token_digest(token)} if token else {}
+
+    def _register_activity(self, port: int) -> None:
+        """This server's activity page as a scrape target labelled with its user and server."""
+        path = f"{self.server.base_url.rstrip('/')}/hubscale/activity/metrics"
+        labels = {"user": self.user.name, "server": self.name, "role": "notebook"}
+        write_file_sd(self.activity_target_file, [ScrapeTarget(f"127.0.0.1:{port}", labels, path)])
 
     def _system_account(self, resolved: Resolved) -> None:
         """The user's account (made on first login) and its cgroups bounded by the profile; the
@@ -225,13 +289,16 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
             clusters = compute_clusters(self.user.name, self.name, resolved)
             cgroup.create(account_limits(size["mem_limit"], size["cpu_limit"], clusters))
 
-    async def _start_clusters(self, resolved: Resolved) -> dict[str, dict[str, str]]:
-        """Write this server's ComputeClusters and wait for the controller to run them."""
+    async def _start_clusters(
+        self, resolved: Resolved, head_on_demand: bool = False
+    ) -> dict[str, dict[str, str]]:
+        """Write this server's ComputeClusters and wait for the controller to run them (with
+        heads on demand: to describe them)."""
         names = list(self.cluster_names.values())
         store = self.store
         await wait_for_teardown(store, names, self.clusters_timeout_s)
         try:
-            for cluster in compute_clusters(self.user.name, self.name, resolved):
+            for cluster in compute_clusters(self.user.name, self.name, resolved, head_on_demand):
                 await asyncio.to_thread(store.apply, cluster)
         except ClusterConflict:
             await asyncio.to_thread(self._delete_own_clusters)  # those applied before it
@@ -298,6 +365,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
     def _release(self) -> None:
         """Stop what the server left running, delete its objects and the client files."""
         stop_marked(self.process_marker, LEFTOVER_GRACE_S)
+        self.activity_target_file.unlink(missing_ok=True)
         if self.cluster_names["flink"] not in self._delete_own_clusters():
             remove_client_dir(self.flink_client_dir)
         self.cluster_env = {}

@@ -14,6 +14,7 @@ SPARK_KERNEL = "spark"  # the default kernel: "Python 3 (Spark)"
 FLINK_KERNEL = "flink"  # "Python 3 (Flink)"
 KERNELS = (SPARK_KERNEL, FLINK_KERNEL)
 REVIEW_EXTENSION = "hubscale_nb.server"  # a Jupyter server extension (module name)
+ACTIVITY_EXTENSION = "spawner.activity"  # kernels per engine for Prometheus (heads on demand)
 
 
 class ClientError(ValueError):
@@ -51,11 +52,12 @@ def flink_env(client: Mapping[str, str], client_directory: PurePath) -> dict[str
 
 
 def server_args(default_kernel: str = SPARK_KERNEL) -> list[str]:
-    """Notebook server options: only the engine kernels, Spark's by default, and the notebook
-    review page (``<server>/hubscale/review``)."""
+    """Notebook server options: only the engine kernels, Spark's by default, the notebook
+    review page (``<server>/hubscale/review``) and the activity metrics (``spawner.activity``)."""
     return [
         *(f"--KernelSpecManager.allowed_kernelspecs={kernel}" for kernel in KERNELS),
         "--KernelSpecManager.ensure_native_kernel=False",
         f"--MappingKernelManager.default_kernel_name={default_kernel}",
         f"--ServerApp.jpserver_extensions={REVIEW_EXTENSION}=True",
+        f"--ServerApp.jpserver_extensions={ACTIVITY_EXTENSION}=True",
     ]

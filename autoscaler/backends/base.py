@@ -56,8 +56,10 @@ class Observation:
 class Backend(Protocol):
     """Runs clusters; every call is idempotent and safe to repeat after a crash."""
 
-    async def ensure(self, cluster: ComputeCluster) -> Observation:
-        """Create what the cluster needs besides its workers (config, secret, master)."""
+    async def ensure(self, cluster: ComputeCluster, head: bool = True) -> Observation:
+        """Create what the cluster needs besides its workers (config, secret, client
+        description) and run its master/JobManager, or stop it (``head=False``; never while
+        workers remain)."""
         ...
 
     async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:

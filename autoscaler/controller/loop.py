@@ -31,7 +31,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from autoscaler.backends.base import (
@@ -44,13 +44,21 @@ from autoscaler.backends.base import (
 from autoscaler.controller import dry_run
 from autoscaler.controller.flink_clients import FlinkClients
 from autoscaler.controller.metrics import ControllerMetrics
-from autoscaler.controller.status import state_from_status, status_after, worth_writing
+from autoscaler.controller.status import (
+    head_condition,
+    state_from_status,
+    status_after,
+    worth_writing,
+)
 from autoscaler.policy.budget import cap_decisions
 from autoscaler.policy.decision import ClusterState, Decision, Policy
+from autoscaler.policy.heads import MEMO_KEYS as HEAD_MEMO_KEYS
+from autoscaler.policy.heads import HeadDecision, decide_head
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.hubscale import DEFAULT_POLICY
 from autoscaler.policy.signals import Signal, WorkerLoad
 from autoscaler.policy.user_budget import cap_user_decisions
+from autoscaler.readers.activity import ActivityReadings, read_activity
 from autoscaler.readers.flink_rest import FlinkError, FlinkRest, FlinkUnavailable
 from autoscaler.readers.prometheus import (
     PrometheusBadResponse,
@@ -142,7 +150,7 @@ class Controller:
         self.resync_s = resync_s
         self._resync_at = 0  # where the next slice of the full resync starts (sorted names)
         self._resync_share = 0.0  # clusters due for the resync, carried between loops
-        self._ensured: dict[str, tuple[object, object]] = {}  # name -> (uid, generation) ensured
+        self._ensured: dict[str, tuple[object, bool]] = {}  # name -> (spec version, head) ensured
         # name -> (the status as the object holds it, the newest status decided from it)
         self._decided: dict[str, tuple[ComputeClusterStatus | None, ComputeClusterStatus]] = {}
         self._written_at: dict[str, float] = {}  # when this process last wrote each status
@@ -192,12 +200,13 @@ class Controller:
         invalid = [item for item in stored if item.cluster is None]
         observed = await self._observe()
         await self._forget_deleted({item.name for item in stored}, observed)
-        ensured = await self._ensure(valid, observed, now)
+        heads = self._heads(valid, observed, await self._activity(valid, now), now)
+        ensured = await self._ensure(valid, observed, heads, now)
         signals, problems = await self._signals(valid, ensured, now)
         decisions = self._decide(valid, ensured, signals, problems, now)
         causes: Counter[tuple[str, str]] = Counter()
         for name, observation in ensured.items():
-            await self._act(valid[name], observation, decisions[name], now)
+            await self._act(valid[name], observation, decisions[name], heads[name], now)
             causes[observation.engine, decisions[name].cause] += 1
         for (engine, cause), count in causes.items():
             self.metrics.decisions.labels(engine, cause).inc(count)
@@ -229,10 +238,50 @@ class Controller:
             if name not in observed:
                 self.objects.delete_status(name)
 
+    async def _activity(
+        self, valid: dict[str, StoredCluster], now: float
+    ) -> ActivityReadings | None:
+        """The notebook servers' activity, asked only when a cluster runs its head on demand;
+        None when Prometheus did not answer (each head then stays as it is)."""
+        if not any(item.cluster.spec.head_on_demand for item in valid.values()):
+            return None
+        try:
+            return await read_activity(self.prometheus, now)
+        except PrometheusError as error:
+            self.metrics.prometheus_errors.labels(_error_kind(error)).inc()
+            log.warning("activity-unread error=%r", str(error))
+            return None
+
+    def _heads(
+        self,
+        valid: dict[str, StoredCluster],
+        observed: dict[str, Observation],
+        activity: ActivityReadings | None,
+        now: float,
+    ) -> dict[str, HeadDecision]:
+        """Whether each cluster's head runs (always, unless its spec says on demand)."""
+        heads = {}
+        for name, item in valid.items():
+            spec, seen = item.cluster.spec, observed.get(name)
+            heads[name] = decide_head(
+                spec,
+                activity.get(spec.owner, spec.server, spec.engine) if activity else None,
+                len(seen.workers) if seen else 0,
+                seen.head_running if seen else False,
+                _policy_state(self._newest(item)),
+                now,
+            )
+        return heads
+
     async def _ensure(
-        self, valid: dict[str, StoredCluster], observed: dict[str, Observation], now: float
+        self,
+        valid: dict[str, StoredCluster],
+        observed: dict[str, Observation],
+        heads: dict[str, HeadDecision],
+        now: float,
     ) -> dict[str, Observation]:
-        """Each valid cluster's head running, and what runs; a backend error marks that one.
+        """Each valid cluster's head running or stopped as decided, and what runs; a backend
+        error marks that one.
 
         Only the clusters that need it are ensured (see the module's docstring); the others
         keep what the backend observed."""
@@ -240,31 +289,31 @@ class Controller:
         due = self._resync_slice(valid)
         ensured: dict[str, Observation] = {}
         for name, item in valid.items():
-            spec_version = _spec_version(item)
+            ensured_as = (_spec_version(item), heads[name].run)  # a head to start or stop: ensure
             current = observed.get(name)
             if (
                 current is not None
                 and changed is not None
                 and name not in changed
                 and name not in due
-                and self._ensured.get(name) == spec_version
+                and self._ensured.get(name) == ensured_as
             ):
                 ensured[name] = current
                 continue
             self._ensured.pop(name, None)
             try:
-                ensured[name] = await self._ensure_within_deadline(item.cluster)
+                ensured[name] = await self._ensure_within_deadline(item.cluster, heads[name].run)
             except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("ensure").inc()
                 self._write_error(item, current, f"backend: {error}", now)
                 continue
-            self._ensured[name] = spec_version
+            self._ensured[name] = ensured_as
         for name, task in list(self._overdue.items()):  # deleted meanwhile: kept until it ends
             if name not in valid and task.done():
                 _settle(self._overdue.pop(name))
         return ensured
 
-    async def _ensure_within_deadline(self, cluster: ComputeCluster) -> Observation:
+    async def _ensure_within_deadline(self, cluster: ComputeCluster, head: bool) -> Observation:
         """The backend's ensure, waited for at most ``ensure_deadline_s``. One past it goes on
         (a thread cannot be stopped) and the cluster is not ensured again until it has ended, so
         a hung call never runs twice at once; its late answer is stale and asked afresh."""
@@ -277,7 +326,7 @@ class Controller:
             raise BackendOverdue(overdue)
         if previous is not None:
             _settle(previous)
-        task = asyncio.ensure_future(self.backend.ensure(cluster))
+        task = asyncio.ensure_future(self.backend.ensure(cluster, head=head))
         done, _ = await asyncio.wait({task}, timeout=deadline)
         if not done:
             log.warning("ensure-overdue cluster=%s deadline_s=%g", name, deadline)
@@ -412,10 +461,17 @@ class Controller:
         return cap_decisions(within_users, specs, self.budget_cores, serving)
 
     async def _act(
-        self, item: StoredCluster, observation: Observation, decision: Decision, now: float
+        self,
+        item: StoredCluster,
+        observation: Observation,
+        decision: Decision,
+        head: HeadDecision,
+        now: float,
     ) -> None:
         """Scale to the decision and write the status (only when it changed)."""
         cluster = item.cluster
+        if cluster.spec.head_on_demand:
+            decision = _with_head(decision, head, observation)
         serving = len(observation.workers)
         if self.dry_run:
             decision = dry_run.would_scale(decision, serving)
@@ -441,8 +497,11 @@ class Controller:
             except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("scale").inc()
                 log.error("scale-failed cluster=%s error=%r", cluster.metadata.name, str(error))
-        phase = _phase(observation, dry_run.as_is(decision, serving) if self.dry_run else decision)
+        as_is = dry_run.as_is(decision, serving) if self.dry_run else decision
+        phase = _phase(observation, as_is, head)
         status = status_after(decision, serving, now, phase, self._newest(item))
+        if cluster.spec.head_on_demand:
+            status = head_condition(status, observation.head_running, head.reason, now)
         status = dry_run.mark(status, self.dry_run, now)
         written_at = self._written_at.get(item.name)
         if worth_writing(item.status, status, written_at, now) and self.objects.write_status(
@@ -510,6 +569,10 @@ async def _none() -> None:
     return None
 
 
+def _policy_state(status: ComputeClusterStatus | None) -> dict:
+    return status.policy_state if status else {}
+
+
 def _settle(task: asyncio.Task[Observation]) -> None:
     """Take an overdue ensure's outcome so that asyncio does not report it as never retrieved."""
     if not task.cancelled() and task.exception() is not None:
@@ -532,9 +595,17 @@ def _state(status: ComputeClusterStatus | None, observation: Observation) -> Clu
     return ClusterState(len(observation.workers), state.desired, state.last_scale_time, state.memo)
 
 
-def _phase(observation: Observation, decision: Decision) -> Phase:
+def _with_head(decision: Decision, head: HeadDecision, observation: Observation) -> Decision:
+    """The decision with the head's memory; no workers while the head is stopped on purpose."""
+    memo = {k: v for k, v in decision.memo.items() if k not in HEAD_MEMO_KEYS} | dict(head.memo)
+    if head.run or observation.head_running:
+        return replace(decision, memo=memo)
+    return Decision(0, head.reason, "idle", memo=memo)
+
+
+def _phase(observation: Observation, decision: Decision, head: HeadDecision) -> Phase:
     if not observation.head_running:
-        return "Pending"
+        return "Pending" if head.run else "Idle"
     if decision.target != len(observation.workers) or observation.draining:
         return "Scaling"
     return "Idle" if decision.target == 0 else "Ready"

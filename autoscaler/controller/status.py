@@ -21,6 +21,7 @@ from autoscaler.policy.decision import ClusterState, Decision
 from hubscale.spec import CAPACITY_LIMITED, ComputeClusterStatus, Condition, Phase
 
 READY = "Ready"
+HEAD = "HeadRunning"  # clusters whose head runs on demand: is the master/JobManager up, and why
 READY_PHASES = ("Ready", "Idle")
 MEMO_REFRESH_S = 30.0  # the policy's lastActive, persisted at least this often while work runs
 REASON_REFRESH_S = 300.0  # a reason whose figures alone moved, rewritten at most this often
@@ -73,6 +74,24 @@ def status_after(
         conditions=[condition, _capacity_limited(decision, conditions, now), *others],
         policy_state=dict(decision.memo),
     )
+
+
+def head_condition(
+    status: ComputeClusterStatus, running: bool, reason: str, now: float
+) -> ComputeClusterStatus:
+    """The status with its ``HeadRunning`` condition: whether the head runs and why."""
+    value = "True" if running else "False"
+    before = next((c for c in status.conditions if c.type == HEAD), None)
+    same = before is not None and before.status == value
+    condition = Condition(
+        type=HEAD,
+        status=value,
+        reason="Running" if running else "Stopped",
+        message=reason,
+        last_transition_time=before.last_transition_time if same else _rfc3339(now),
+    )
+    others = [c for c in status.conditions if c.type != HEAD]
+    return status.model_copy(update={"conditions": [*others, condition]})
 
 
 def _capacity_limited(decision: Decision, conditions: list[Condition], now: float) -> Condition:

@@ -7,6 +7,7 @@ token, as a script would, and stop it as Ctrl-C does.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from jupyter_client.kernelspec import KernelSpecManager
 
 from hub_config.settings import Settings
 from hubscale import processes
@@ -28,6 +30,7 @@ from local_stack.stack import Stack
 from spawner.cluster_clients import read_client
 from spawner.compute import cluster_name
 from spawner.local import servers_marker
+from spawner.notebook_env import KERNELS
 from tests.integration.kernel_client import Kernel
 from tests.support import free_port, wait_for
 
@@ -198,10 +201,29 @@ class RunningHub:
         )
 
 
+def checkout_kernels(directory: Path) -> Path:
+    """The installed engine kernelspecs, each starting this checkout's ``kernel_startup`` (the
+    installed ones name the checkout that ran ``make install``): a ``JUPYTER_PATH`` entry."""
+    manager = KernelSpecManager()
+    for name in KERNELS:
+        spec = manager.get_kernel_spec(name)
+        env = {**spec.env, "PYTHONSTARTUP": str(REPO / "spawner" / "kernel_startup.py")}
+        target = directory / "kernels" / name
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "kernel.json").write_text(json.dumps({**spec.to_dict(), "env": env}))
+    return directory
+
+
 def platform_env(state_dir: Path, **overrides: str) -> dict[str, str]:
-    """Environment for ``make up`` on free ports and a state directory of its own."""
+    """Environment for ``make up`` on free ports and a state directory of its own; its notebook
+    servers and kernels run this checkout's code (``PYTHONPATH``, ``JUPYTER_PATH``)."""
+    jupyter = checkout_kernels(state_dir.parent / "jupyter")
     return {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "JUPYTER_PATH": os.pathsep.join(
+            filter(None, [str(jupyter), os.environ.get("JUPYTER_PATH")])
+        ),
         "HUBSCALE_STATE_DIR": str(state_dir),
         "HUBSCALE_PORT": str(free_port()),
         "HUBSCALE_HUB_PORT": str(free_port()),

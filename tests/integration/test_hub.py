@@ -262,6 +262,46 @@ def test_jupyterlab_asks_users_nothing_about_news_and_fetches_nothing_from_the_i
     assert defaults["checkForUpdates"] is False
 
 
+def head_condition(hub: RunningHub, cluster: str) -> tuple[str, str]:
+    """The cluster's HeadRunning condition: (status, message)."""
+    status = hub.store.get(cluster).status
+    found = [c for c in status.conditions if c.type == "HeadRunning"] if status else []
+    return (found[0].status, found[0].message) if found else ("", "")
+
+
+def test_heads_start_with_the_first_kernel_of_their_engine_and_stop_after_the_idle_window(hub):
+    """Heads on demand: JupyterLab comes up with no master or JobManager; a Spark kernel's first
+    session waits for the master (started as the controller sees the kernel), runs a job, and
+    the master stops once no kernel, worker or job has needed it for the idle window."""
+    name = unique("carol")
+    hub.start_server(name, options={"profile": "small", "idle_timeout_seconds": 60})
+    spark, flink = hub.cluster(name, "spark"), hub.cluster(name, "flink")
+    # the server's activity read (scraped with the dedicated token): no kernel, no head
+    wait_for(lambda: "no Spark kernel" in head_condition(hub, spark)[1], timeout_s=60)
+    assert head_condition(hub, spark)[0] == "False"
+    assert "master" not in hub.jvm_pids(spark) and "jobmanager" not in hub.jvm_pids(flink)
+
+    started = time.monotonic()
+    kernel = hub.kernel(name, "spark")
+    run = kernel.execute(SPARK_JOB, timeout_s=300)
+    print(f"kernel-start-to-job-done seconds={time.monotonic() - started:.1f}")
+    assert run.status == "ok", run.error or run.stderr[-3000:]
+    assert run.lines("RESULT") == [str(2 * sum(range(100000)))]
+    assert "hubscale: waiting for your Spark master" in run.stderr
+    assert "master" in hub.jvm_pids(spark)
+    assert "jobmanager" not in hub.jvm_pids(flink), "a Spark kernel starts no JobManager"
+    assert head_condition(hub, spark)[0] == "True"
+
+    kernel.shutdown()
+    hub.kernels.remove(kernel)
+    stopping = time.monotonic()
+    wait_for(lambda: "master" not in hub.jvm_pids(spark), timeout_s=300, every_s=1.0)
+    print(f"kernel-shutdown-to-master-stopped seconds={time.monotonic() - stopping:.1f}")
+    assert not hub.jvm_pids(spark), "no worker left behind either"
+    assert hub.store.get(spark).status.phase == "Idle"
+    hub.stop_server(name)
+
+
 def test_a_spark_job_in_the_users_kernel_runs_on_their_own_cluster_which_grows(hub, alice):
     print(f"spawn-to-ready user={alice.name} seconds={alice.spawn_to_ready_s:.1f}")
     spark = hub.client(alice.name, "spark")

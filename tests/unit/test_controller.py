@@ -38,11 +38,14 @@ class MemoryBackend:
         self.engines: dict[str, str] = {}
         self.scaled: list[tuple[str, int, tuple[str, ...]]] = []
         self.deleted: list[str] = []
+        self.heads: dict[str, bool] = {}  # head running, per cluster
 
-    async def ensure(self, cluster: ComputeCluster) -> Observation:
-        self.workers.setdefault(cluster.metadata.name, [])
-        self.engines[cluster.metadata.name] = cluster.spec.engine
-        return self._observation(cluster.metadata.name)
+    async def ensure(self, cluster: ComputeCluster, head: bool = True) -> Observation:
+        name = cluster.metadata.name
+        self.workers.setdefault(name, [])
+        self.engines[name] = cluster.spec.engine
+        self.heads[name] = head or bool(self.workers[name])  # never stopped under workers
+        return self._observation(name)
 
     async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
         name = cluster.metadata.name
@@ -62,7 +65,8 @@ class MemoryBackend:
     def _observation(self, name: str) -> Observation:
         engine = self.engines.get(name, "spark")
         endpoints = {"rest_url": f"http://{name}.jobmanager.test"}
-        return Observation(name, engine, True, tuple(self.workers[name]), (), endpoints)
+        head = self.heads.get(name, False)
+        return Observation(name, engine, head, tuple(self.workers[name]), (), endpoints)
 
 
 def vector(results: list[tuple[dict[str, str], float]]) -> dict:
@@ -454,11 +458,11 @@ class HangingEnsure(MemoryBackend):
         self.release = threading.Event()
         self.calls: Counter[str] = Counter()
 
-    async def ensure(self, cluster: ComputeCluster) -> Observation:
+    async def ensure(self, cluster: ComputeCluster, head: bool = True) -> Observation:
         self.calls[cluster.metadata.name] += 1
         if cluster.metadata.name == self.hung:
             await asyncio.to_thread(self.release.wait, 20)
-        return await super().ensure(cluster)
+        return await super().ensure(cluster, head)
 
 
 def test_a_hung_ensure_holds_only_its_own_cluster_and_is_not_asked_again_meanwhile(
@@ -520,9 +524,9 @@ class WatchingBackend(MemoryBackend):
         moved, self.moved = self.moved, set()
         return moved
 
-    async def ensure(self, cluster: ComputeCluster) -> Observation:
+    async def ensure(self, cluster: ComputeCluster, head: bool = True) -> Observation:
         self.ensured.append(cluster.metadata.name)
-        return await super().ensure(cluster)
+        return await super().ensure(cluster, head)
 
 
 def loop_ensures(loop: Controller) -> list[str]:
@@ -636,3 +640,100 @@ def test_a_flink_jobmanager_is_asked_through_one_kept_client_loop_after_loop(tmp
     asyncio.run(loops())
     assert built == ["http://f.jobmanager.test"]
     assert loop.backend.workers["f"] == ["w0", "w1"]
+
+
+def kernels(count: int, user: str = "alice", engine: str = "spark") -> dict:
+    """Prometheus's answers for a notebook server with ``count`` kernels of ``engine``."""
+    labels = {"user": user, "server": "", "engine": engine}
+    return {
+        "hubscale_notebook_kernels_busy": [(labels, 0)],
+        "last_activity": [(labels, NOW - 5)],
+        "hubscale_notebook_kernels{": [(labels, count)],
+    }
+
+
+def test_a_head_on_demand_starts_with_a_kernel_and_stops_after_the_idle_window(tmp_path: Path):
+    answers: dict = kernels(0)
+    now = [NOW]
+    prometheus = PrometheusClient("http://prometheus.test", transport=prometheus_answering(answers))
+    loop = Controller(
+        LocalClusterStore(tmp_path), MemoryBackend(), prometheus, clock=lambda: now[0]
+    )
+    apply(loop.objects, "s", headOnDemand=True, idleTimeoutSeconds=60)
+
+    asyncio.run(loop.reconcile_once())  # a server without a kernel: no master
+    status = loop.objects.get("s").status
+    head = next(c for c in status.conditions if c.type == "HeadRunning")
+    assert loop.backend.heads["s"] is False
+    assert (status.phase, head.status) == ("Idle", "False")
+    assert "no Spark kernel" in head.message
+
+    answers.update(kernels(1))
+    now[0] += 5
+    asyncio.run(loop.reconcile_once())  # a Spark kernel opens: the master starts
+    assert loop.backend.heads["s"] is True
+    asyncio.run(loop.reconcile_once())
+    head = next(c for c in loop.objects.get("s").status.conditions if c.type == "HeadRunning")
+    assert (head.status, head.message) == ("True", "Spark master runs: 1 Spark kernels are open")
+
+    answers.update(kernels(0))
+    now[0] += 30  # kernel closed, inside the idle window: kept
+    asyncio.run(loop.reconcile_once())
+    assert loop.backend.heads["s"] is True
+    now[0] += 60  # past the window (60 s + a quarter of it): stopped
+    asyncio.run(loop.reconcile_once())
+    assert loop.backend.heads["s"] is False
+    assert loop.objects.get("s").status.phase == "Idle"
+
+
+def test_a_head_on_demand_holds_while_the_server_has_no_reading(tmp_path: Path):
+    loop = controller(tmp_path, prometheus_answering({}))
+    apply(loop.objects, "s", headOnDemand=True)
+    loop.backend.heads["s"] = True
+    loop.backend.workers["s"] = []
+    loop.backend.engines["s"] = "spark"
+
+    asyncio.run(loop.reconcile_once())
+
+    assert loop.backend.heads["s"] is True  # no reading: neither started nor stopped
+    head = next(c for c in loop.objects.get("s").status.conditions if c.type == "HeadRunning")
+    assert "no activity reading" in head.message
+    assert "headUnreadSince" in loop.objects.get("s").status.policy_state
+
+    loop.prometheus = PrometheusClient(
+        "http://prometheus.test", transport=prometheus_answering(kernels(1))
+    )
+    asyncio.run(loop.reconcile_once())  # a reading: the wait for one is forgotten
+    assert "headUnreadSince" not in loop.objects.get("s").status.policy_state
+
+
+def test_a_head_on_demand_never_stops_under_workers(tmp_path: Path):
+    answers = {**kernels(0), **demand("s", 2)}
+    loop = controller(tmp_path, prometheus_answering(answers))
+    apply(loop.objects, "s", headOnDemand=True, maxWorkers=4)
+    loop.backend.heads["s"], loop.backend.engines["s"] = True, "spark"
+    loop.backend.workers["s"] = ["w0", "w1"]
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert loop.backend.heads["s"] is True
+    assert result.decisions["s"].target == 2
+
+
+def test_without_heads_on_demand_no_activity_is_asked_and_heads_run(tmp_path: Path):
+    asked: list[str] = []
+    inner = prometheus_answering(demand("s", 0))
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["query"])
+        return inner.handle_request(request)
+
+    loop = controller(tmp_path, httpx.MockTransport(handle))
+    apply(loop.objects, "s")
+
+    asyncio.run(loop.reconcile_once())
+
+    assert loop.backend.heads["s"] is True
+    assert not [query for query in asked if "hubscale_notebook" in query]
+    conditions = loop.objects.get("s").status.conditions
+    assert "HeadRunning" not in [c.type for c in conditions]

@@ -35,6 +35,7 @@ FULL = {
     "worker": {"cores": 4, "memory": "8Gi"},
     "idleTimeoutSeconds": 1800,
     "userBudgetCores": 16,
+    "headOnDemand": True,
 }
 CLUSTER_YAML = """\
 apiVersion: hubscale.io/v1alpha1
@@ -88,6 +89,12 @@ def test_minimal_document_gets_the_design_defaults():
         "idleTimeoutSeconds": 600,
     }
     assert (spec.min_workers, spec.max_workers, spec.idle_timeout_seconds) == (0, 8, 600)
+
+
+def test_head_on_demand_is_written_only_when_on():
+    assert "headOnDemand" not in parse_spec(MINIMAL).to_document()
+    on = parse_spec({**MINIMAL, "headOnDemand": True})
+    assert on.head_on_demand and on.to_document()["headOnDemand"] is True
 
 
 def test_full_document_round_trips_unchanged():
@@ -358,7 +365,8 @@ def test_openapi_spec_agrees_with_the_model():
     cores = props["worker"]["properties"]["cores"]
     assert (cores["minimum"], cores["maximum"]) == (1, 64)
     defaults = {name: node["default"] for name, node in props.items() if "default" in node}
-    assert defaults == {k: v for k, v in parse_spec(MINIMAL).to_document().items() if k in defaults}
+    model = parse_spec(MINIMAL).model_dump(mode="json", by_alias=True)
+    assert defaults == {k: v for k, v in model.items() if k in defaults}
     assert set(defaults) == set(FULL) - {"owner", "engine", "userBudgetCores"}
     assert (props["userBudgetCores"]["minimum"], props["userBudgetCores"]["nullable"]) == (1, True)
 

@@ -135,7 +135,9 @@ class KubernetesBackend:
             return None
         return self.caches.take_owned_changed()
 
-    async def ensure(self, cluster: ComputeCluster) -> Observation:
+    async def ensure(self, cluster: ComputeCluster, head: bool = True) -> Observation:
+        """``head`` is not used yet: on Kubernetes every head runs (the spawner never asks for
+        heads on demand there)."""
         name = cluster.metadata.name
         uid = await self._uid(cluster)
         secret_name = config_secret_name(name)

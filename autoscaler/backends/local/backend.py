@@ -132,8 +132,8 @@ class LocalBackend:
         so two state directories on one machine (``make up`` and a test run) never mix."""
         return f"{self.directory(name)}/"
 
-    async def ensure(self, cluster: ComputeCluster) -> Observation:
-        return await asyncio.to_thread(self._ensure, cluster)
+    async def ensure(self, cluster: ComputeCluster, head: bool = True) -> Observation:
+        return await asyncio.to_thread(self._ensure, cluster, head)
 
     async def scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
         await asyncio.to_thread(self._scale, cluster, workers, victims)
@@ -144,7 +144,7 @@ class LocalBackend:
     async def observe(self) -> dict[str, Observation]:
         return await asyncio.to_thread(self._observe_all)
 
-    def _ensure(self, cluster: ComputeCluster) -> Observation:
+    def _ensure(self, cluster: ComputeCluster, run_head: bool = True) -> Observation:
         name = cluster.metadata.name
         record = self._load(name)
         if record is not None and record.engine != cluster.spec.engine:
@@ -163,9 +163,13 @@ class LocalBackend:
             self._kill_orphans(name, record)
             self._swept.add(name)
         head = engine.head()
-        if processes.running_pid(head.pid_file) is None:
+        head_pid = processes.running_pid(head.pid_file)
+        if run_head and head_pid is None:
             log.info("head-start cluster=%s engine=%s", name, record.engine)
             processes.start(head, self._launcher(name, record))
+        elif not run_head and head_pid is not None and not record.workers:
+            log.info("head-stop cluster=%s engine=%s", name, record.engine)
+            processes.stop(head.pid_file)
         self._refresh(name, record, engine)
         replace_if_changed(client_file(self.directory(name)), json.dumps(engine.client_config()))
         return self._observation(name, record, engine)
