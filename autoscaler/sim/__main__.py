@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--max-workers", type=int, default=SimConfig.max_workers)
     parser.add_argument("--budget-cores", type=int, default=None, help="global core budget")
+    parser.add_argument(
+        "--user-budget-cores", type=int, default=None, help="each user's core budget"
+    )
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     return parser.parse_args(argv)
 
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_start_s=args.worker_start_s,
         max_workers=args.max_workers,
         budget_cores=args.budget_cores,
+        user_budget_cores=args.user_budget_cores,
     )
     comparison = compare(events, config, progress=sys.stderr)
     print(describe_run(comparison, config))
