@@ -18,6 +18,8 @@ from kubernetes.utils.quantity import parse_quantity
 
 from hub_config.access import (
     SHARED_PASSWORD,
+    USAGE_SCOPES,
+    USAGE_SERVICE,
     Service,
     idle_culler,
     set_services,
@@ -62,7 +64,8 @@ def configure(c: Any, settings: Settings, env: Mapping[str, str] | None = None) 
     _authentication(c, values, env)
     _spawner(c, settings, values)
     metrics = _metrics(c, values, env)
-    set_services(c, [metrics, idle_culler(settings.cull_timeout_s, settings.cull_every_s)])
+    culler = idle_culler(settings.cull_timeout_s, settings.cull_every_s)
+    set_services(c, [metrics, culler, _usage(values, env)])
     _passthrough(c, values)
 
 
@@ -150,6 +153,16 @@ def _metrics(c: Any, values: ChartValues, env: Mapping[str, str]) -> Service | N
         return None
     token = _secret(env, "HUBSCALE_METRICS_TOKEN")
     return Service(METRICS_SERVICE, ["read:metrics"], api_token=token)
+
+
+def _usage(values: ChartValues, env: Mapping[str, str]) -> Service | None:
+    """The usage service the chart runs as its own Deployment (``usage.enabled``): the proxy
+    routes /services/hubscale/ to it, its token comes from the hub's Secret."""
+    if not values.get("usage.enabled", bool):
+        return None
+    token = _secret(env, "HUBSCALE_USAGE_TOKEN")
+    url = values.get("usage.url", str)
+    return Service(USAGE_SERVICE, USAGE_SCOPES, api_token=token, url=url, for_every_user=True)
 
 
 def _passthrough(c: Any, values: ChartValues) -> None:

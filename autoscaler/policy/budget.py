@@ -110,13 +110,23 @@ def cap_decisions(
         decision = decisions[key]
         if target >= decision.target:
             continue
-        serving = workers(key)
-        capped[key] = replace(
-            decision,
-            target=target,
-            reason=f"{decision.reason} (capped at {target}: budget of {budget_cores} cores"
-            " shared between users)",
-            cause="bounds",
-            victims=choose_victims(serving, len(serving) - target),
+        reason = (
+            f"{decision.reason} (capped at {target}: budget of {budget_cores} cores"
+            " shared between users)"
         )
+        capped[key] = held_to(decision, target, reason, workers(key))
     return capped
+
+
+def held_to(
+    decision: Decision, target: int, reason: str, serving: Sequence[WorkerLoad]
+) -> Decision:
+    """``decision`` held to ``target`` by a budget: cause "bounds" (the work wants more), the
+    ``reason`` saying so, and its victims among the ``serving`` workers, idle ones first."""
+    return replace(
+        decision,
+        target=target,
+        reason=reason,
+        cause="bounds",
+        victims=choose_victims(serving, len(serving) - target),
+    )

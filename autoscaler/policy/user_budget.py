@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 
-from autoscaler.policy.budget import Claim, ClusterKey, cap_targets
+from autoscaler.policy.budget import Claim, ClusterKey, cap_targets, held_to
 from autoscaler.policy.decision import Decision
 from autoscaler.policy.signals import WorkerLoad
-from autoscaler.policy.victims import choose_victims
 from hubscale.spec import ComputeClusterSpec
 
 
@@ -57,12 +55,6 @@ def cap_user_decisions(
             decision = decisions[key]
             if target >= decision.target:
                 continue
-            serving = workers(key)
-            capped[key] = replace(
-                decision,
-                target=target,
-                reason=budget_reason(decision.reason, target, budgets[user]),
-                cause="bounds",
-                victims=choose_victims(serving, len(serving) - target),
-            )
+            reason = budget_reason(decision.reason, target, budgets[user])
+            capped[key] = held_to(decision, target, reason, workers(key))
     return capped

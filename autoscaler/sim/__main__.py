@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--node-cores", type=int, default=SimConfig.node_cores, help="cores per node of the pool"
     )
     parser.add_argument("--budget-cores", type=int, default=None, help="global core budget")
+    parser.add_argument(
+        "--user-budget-cores", type=int, default=None, help="each user's core budget"
+    )
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     return parser.parse_args(argv)
 
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             max_workers=args.max_workers,
             node_cores=args.node_cores,
             budget_cores=args.budget_cores,
+            user_budget_cores=args.user_budget_cores,
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """Run a policy over a trace: every cluster of every user, the policy asked each interval.
 
 Each tick decides as the controller's loop does, with the same pure code: ``decide_or_hold``
-(the hold rule) for each cluster, then ``cap_decisions`` (the global core budget) over them all.
+(the hold rule) for each cluster, then each user's budget (``cap_user_decisions``) and
+``cap_decisions`` (the global core budget) over them all.
 
 Deterministic: the same trace and settings give the same result. A cluster with no work and no
 workers sleeps until its next job arrives (policies do not scale a workless cluster at zero up),
@@ -19,6 +20,7 @@ from autoscaler.policy.budget import cap_decisions
 from autoscaler.policy.decision import ClusterState, Decision, Policy
 from autoscaler.policy.hold import decide_or_hold
 from autoscaler.policy.signals import Signal, WorkerLoad
+from autoscaler.policy.user_budget import cap_user_decisions
 from autoscaler.sim.clusters import FlinkClusterSim, SparkClusterSim
 from autoscaler.sim.nodes import NodePool, NodePoolSettings
 from autoscaler.sim.profiles import PROFILES, StartProfile
@@ -47,6 +49,7 @@ class SimConfig:
     worker_cores: int = 1
     idle_timeout_s: int = 600
     budget_cores: int | None = None  # total cores for all users; None = no global budget
+    user_budget_cores: int | None = None  # each user's cores across engines; None = none
     drain_limit_s: float = 86_400.0  # after the day, how long work may run on before it is cut
     node_cores: int = 8  # cores per node of the node pool (autoscaler.sim.nodes)
 
@@ -81,6 +84,7 @@ class SimConfig:
             maxWorkers=self.max_workers,
             worker={"cores": self.worker_cores, "memory": "2Gi"},
             idleTimeoutSeconds=self.idle_timeout_s,
+            userBudgetCores=self.user_budget_cores,
         )
 
 
@@ -188,7 +192,9 @@ def simulate(policy: Policy, events: list[Event], config: SimConfig | None = Non
             decisions[key] = decide_or_hold(policy, specs[key], signal, state, now)
         result.decisions += len(decisions)
         serving = _serving_at(clusters, now)
-        for key, decision in cap_decisions(decisions, specs, config.budget_cores, serving).items():
+        within_users = cap_user_decisions(decisions, specs, serving)
+        capped = cap_decisions(within_users, specs, config.budget_cores, serving)
+        for key, decision in capped.items():
             cluster = clusters[key]
             state = states[key]
             target = decision.target

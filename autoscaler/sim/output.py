@@ -20,7 +20,8 @@ def describe_run(comparison: Comparison, config: SimConfig) -> str:
         f" {config.flink_rescale_s:g} s, Prometheus scrape {config.scrape_interval_s:g} s,"
         f" clusters {config.min_workers}..{config.max_workers} workers of"
         f" {config.worker_cores} core, idleTimeoutSeconds {config.idle_timeout_s}"
-        + (f", budget {config.budget_cores} cores" if config.budget_cores else ""),
+        + (f", budget {config.budget_cores} cores" if config.budget_cores else "")
+        + (f", {config.user_budget_cores} cores per user" if config.user_budget_cores else ""),
         f"node pool: {config.node_pool().describe()}",
         "policies:",
     ]

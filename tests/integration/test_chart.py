@@ -43,6 +43,7 @@ from tests.kube.chart import (
 )
 from tests.kube.schemas import assert_valid
 from tools.chart_files import expected_files, stale
+from usage.__main__ import parse_args as usage_args
 
 ALERTS = CHART / "files" / "monitoring" / "alerts.yaml"
 ALERTS_TEST = REPO / "tests" / "integration" / "data" / "alerts_test.yaml"
@@ -141,6 +142,19 @@ EVERYTHING: dict[str, Any] = {
         "memory": {"request": "2Gi", "limit": "8Gi"},
         "storage": {"type": "dynamic", "capacity": "50Gi", "storageClassName": "standard"},
         "startTimeoutSeconds": 900,
+    },
+    "usage": {
+        "enabled": True,
+        "port": 9400,
+        "prometheusUrl": "http://prometheus.monitoring.svc.cluster.local:9090/prom",
+        "sampleEverySeconds": 10,
+        "db": {
+            "urlSecret": {"name": "usage-db", "key": "dsn"},
+            "persistent": True,
+            "size": "5Gi",
+            "storageClassName": "fast-ssd",
+        },
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     },
     "autoscaler": {
         "image": {
@@ -289,6 +303,13 @@ def test_default_render_has_every_component_and_nothing_cluster_wide():
         ("NetworkPolicy", f"{PREFIX}-autoscaler"),
         ("NetworkPolicy", f"{PREFIX}-singleuser"),
         ("NetworkPolicy", f"{PREFIX}-clusters"),
+        ("Deployment", f"{PREFIX}-usage"),
+        ("Service", f"{PREFIX}-usage"),
+        ("PersistentVolumeClaim", f"{PREFIX}-usage-db"),
+        ("ServiceAccount", f"{PREFIX}-usage"),
+        ("Role", f"{PREFIX}-usage"),
+        ("RoleBinding", f"{PREFIX}-usage"),
+        ("NetworkPolicy", f"{PREFIX}-usage"),
         ("Pod", f"{PREFIX}-test-hub"),
     }
     for variant in VARIANTS.values():
@@ -345,6 +366,41 @@ def test_autoscaler_arguments_are_ones_the_controller_accepts():
     assert args.listen == "0.0.0.0:9400"
     assert args.spark_image == "registry.example.org/data/spark:4.3.0-1"
     assert args.flink_image == "registry.example.org/data/flink:2.3.0-1"
+
+
+def test_the_usage_service_runs_with_arguments_it_accepts_and_reads_clusters_only():
+    objects = render("helm3")
+    deployment = one(objects, "Deployment", f"{PREFIX}-usage")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "usage"]
+    args = usage_args([a.replace("$(POD_NAMESPACE)", NAMESPACE) for a in container["args"]])
+    assert (args.backend, args.namespace, args.sample_every_s) == ("kubernetes", NAMESPACE, 5.0)
+    env = {e["name"]: e for e in container["env"]}
+    assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "usage-token"
+    assert "HUBSCALE_USAGE_DB_URL" not in env  # SQLite on its claim
+    assert one(objects, "PersistentVolumeClaim", f"{PREFIX}-usage-db")
+    role = one(objects, "Role", f"{PREFIX}-usage")
+    assert role["rules"] == [
+        {"apiGroups": ["hubscale.io"], "resources": ["computeclusters"], "verbs": ["list"]}
+    ]
+    hub = yaml.safe_load(one(objects, "ConfigMap", f"{PREFIX}-hub")["data"]["values.yaml"])
+    assert hub["usage"] == {"enabled": True, "url": f"http://{PREFIX}-usage:9320"}
+
+
+def test_the_usage_service_takes_its_database_url_from_a_secret_or_can_be_off():
+    objects = render("helm3", EVERYTHING)
+    container = one(objects, "Deployment", "team-hubscale-usage")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HUBSCALE_USAGE_DB_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "usage-db", "key": "dsn"
+    }  # fmt: skip
+    assert find(objects, "PersistentVolumeClaim", "team-hubscale-usage-db") == []
+    off = render("helm3", {"usage": {"enabled": False}})
+    assert find(off, "Deployment", f"{PREFIX}-usage") == []
+    hub = yaml.safe_load(one(off, "ConfigMap", f"{PREFIX}-hub")["data"]["values.yaml"])
+    assert hub["usage"]["enabled"] is False
 
 
 def test_group_budgets_reach_the_hubs_values():

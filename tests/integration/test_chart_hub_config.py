@@ -25,6 +25,7 @@ SECRETS = {  # what the chart's Secret holds; test values
     "HUBSCALE_METRICS_TOKEN": "metrics-token-for-the-test",
     "HUBSCALE_USER_PASSWORD": "user-password-for-the-test",
     "HUBSCALE_ADMIN_PASSWORD": "admin-password-for-the-test",
+    "HUBSCALE_USAGE_TOKEN": "usage-token-for-the-test",
 }
 
 

@@ -169,7 +169,9 @@ def world() -> dict[str, Any]:
         policies += controller_policies
         for role, pod in cluster.items():
             pods[f"{owner}-{role}"] = pod
-    for component, ip in [("hub", "10.0.0.1"), ("proxy", "10.0.0.2"), ("autoscaler", "10.0.0.3")]:
+    components = [("hub", "10.0.0.1"), ("proxy", "10.0.0.2"), ("autoscaler", "10.0.0.3"),
+                  ("usage", "10.0.0.4")]  # fmt: skip
+    for component, ip in components:
         deployment = one(manifests, "Deployment", f"{PREFIX}-{component}")
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         pods[component] = Endpoint(component, ip, labels)
@@ -336,6 +338,9 @@ def test_the_prometheus_pod_labels_are_the_values():
         ("hub", "proxy", 8001),
         ("hub", "alice-notebook", 8888),
         ("alice-notebook", "hub", 8081),
+        ("proxy", "usage", 9320),
+        ("usage", "hub", 8081),
+        ("usage", "prometheus", 9090),
     ],
 )
 def test_paths_the_platform_needs_are_open(world, source, target, port):
@@ -361,6 +366,11 @@ def test_paths_the_platform_needs_are_open(world, source, target, port):
         # Prometheus only on the metrics ports.
         ("prometheus", "alice-master", 7077),
         ("prometheus", "alice-jobmanager", 8081),
+        # The usage service only through the proxy; it reaches no user's cluster or server.
+        ("alice-notebook", "usage", 9320),
+        ("internet", "usage", 9320),
+        ("usage", "alice-master", 8080),
+        ("usage", "alice-notebook", 8888),
     ],
 )
 def test_other_users_clusters_and_internal_apis_are_closed(world, source, target, port):
@@ -370,7 +380,7 @@ def test_other_users_clusters_and_internal_apis_are_closed(world, source, target
 def test_blocked_cidrs_of_the_values_apply_to_every_pod():
     manifests = render("helm4", {"networkPolicy": {"blockedEgressCIDRs": ["10.0.0.0/8"]}})
     policies = find(manifests, "NetworkPolicy")
-    assert len(policies) == 5
+    assert len(policies) == 6
     private = Endpoint("database", "10.200.0.5")
     for policy in policies:
         assert "Egress" in policy["spec"]["policyTypes"]

@@ -255,7 +255,7 @@ def test_the_hub_role_allows_every_call_the_spawner_makes(spawner_apiserver):  #
 
 def test_each_role_is_bound_only_to_its_own_service_account_in_the_release_namespace():
     manifests = render("helm3")
-    for component in ("hub", "autoscaler"):
+    for component in ("hub", "autoscaler", "usage"):
         binding = one(manifests, "RoleBinding", f"{PREFIX}-{component}")
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
@@ -265,10 +265,10 @@ def test_each_role_is_bound_only_to_its_own_service_account_in_the_release_names
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": f"{PREFIX}-{component}", "namespace": NAMESPACE}
         ]
-    assert len(find(manifests, "RoleBinding")) == 2
+    assert len(find(manifests, "RoleBinding")) == 3
 
 
-def test_only_the_hub_and_the_autoscaler_get_an_api_token():
+def test_only_the_hub_the_autoscaler_and_the_usage_service_get_an_api_token():
     for manifest in render("helm3"):
         if manifest["kind"] == "Deployment":
             spec = manifest["spec"]["template"]["spec"]
@@ -277,7 +277,7 @@ def test_only_the_hub_and_the_autoscaler_get_an_api_token():
         else:
             continue
         name = manifest["metadata"]["name"]
-        expected = name in (f"{PREFIX}-hub", f"{PREFIX}-autoscaler")
+        expected = name in (f"{PREFIX}-hub", f"{PREFIX}-autoscaler", f"{PREFIX}-usage")
         assert spec["automountServiceAccountToken"] is expected, name
     for account in find(render("helm3"), "ServiceAccount"):
         assert account["automountServiceAccountToken"] is False

@@ -48,11 +48,17 @@ def test_the_custom_resources_become_views_with_their_status_and_budget(apiserve
     write_status(apiserver, "bob-flink", workers=2, desired=3, phase="Scaling",
                  reason="3 slots needed")  # fmt: skip
 
+    before = list(apiserver.requests)
     views = {view.key.cluster: view for view in source(apiserver).clusters()}
+    made = apiserver.requests[len(before) :]
 
     assert set(views) == {"alice-spark", "bob-flink"}
     assert (views["alice-spark"].key.owner, views["alice-spark"].budget_cores) == ("alice", 8)
     assert views["alice-spark"].status is None and views["alice-spark"].max_workers == 4
+    # One list of the collection, nothing else: what the chart's Role grants (list).
+    assert [r.split("?")[0] for r in made] == [
+        f"GET /apis/{API_VERSION}/namespaces/{NAMESPACE}/computeclusters"
+    ]
     bob = views["bob-flink"]
     assert (bob.key.engine, bob.workers, bob.desired, bob.status.reason) == (
         "flink", 2, 3, "3 slots needed"

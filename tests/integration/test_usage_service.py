@@ -4,16 +4,23 @@ user gets 403; the "My compute" page renders, in a real browser too."""
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from hubscale.engines import spark_client_env, spark_python
+from hubscale.state_dir import client_file, runtime_dir
 from tests.builders import cluster
 from tests.integration.browser import chromium, log_in, screenshot, visible_text
+from tests.integration.controller_fixtures import EXPECTED, MANY_TASKS
 from tests.integration.hub_fixtures import RunningHub, run_platform
 from tests.support import wait_for
 
@@ -62,6 +69,34 @@ def alice(hub: RunningHub) -> tuple[str, str, str]:
         cluster(cluster_name, owner=name, minWorkers=1, maxWorkers=1, userBudgetCores=4)
     )
     return name, token, cluster_name
+
+
+@pytest.fixture(scope="module")
+def spark_job(
+    hub: RunningHub, alice: tuple[str, str, str], tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A real Spark job (a PySpark driver, as a kernel runs it) on a cluster of alice's that
+    starts at zero workers: the controller grows it for the job. Its cluster's name."""
+    name = alice[0]
+    cluster_name = f"{name}-job"
+    hub.store.apply(cluster(cluster_name, owner=name, minWorkers=0, maxWorkers=2))
+
+    def client() -> dict | None:
+        path = client_file(runtime_dir(hub.state_dir, cluster_name))
+        return json.loads(path.read_text()) if path.exists() else None
+
+    conf_dir = Path(wait_for(client, timeout_s=SCALED_S, every_s=1)["conf_dir"])
+    script = tmp_path_factory.mktemp("job") / "job.py"
+    script.write_text(MANY_TASKS.format(partitions=8))
+    done = subprocess.run(
+        [str(spark_python()), str(script)],
+        env={**os.environ, **spark_client_env(conf_dir)},
+        capture_output=True,
+        text=True,
+        timeout=SCALED_S,
+    )
+    assert done.returncode == 0 and f"RESULT {EXPECTED}" in done.stdout, done.stderr[-3000:]
+    return cluster_name
 
 
 @pytest.fixture(scope="module")
@@ -173,14 +208,27 @@ def test_the_team_page_and_idle_list_are_for_admins_only(hub, alice, bob, admin_
     assert get(hub, admin_token, "/team", sort="30d.bogus").status_code == 400
 
 
+def test_the_decision_a_real_spark_job_caused_is_kept_with_its_reason(hub, alice, spark_job):
+    _, token, _ = alice
+
+    def grown() -> list[dict]:
+        decisions = get(hub, token, "/api/decisions", since="0").json()["decisions"]
+        return [d for d in decisions if d["cluster"] == spark_job and d["to"] > d["from"]]
+
+    first = wait_for(grown, timeout_s=SCALED_S, every_s=2)[0]
+    assert first["from"] == 0
+    assert first["cause"] in ("policy", "bounds")  # bounds: the job wants more than maxWorkers 2
+    assert "executors" in first["reason"] or "waiting" in first["reason"], first["reason"]
+
+
 def test_in_a_browser_my_compute_charts_held_vs_used_with_the_decision_that_grew_it(
-    hub, alice, browser
+    hub, alice, spark_job, browser
 ):
     name, token, cluster_name = alice
 
-    def charted() -> bool:  # the decision and at least one minute held, as the page will show
+    def charted() -> bool:  # the decisions and at least one minute held, as the page will show
         page = get(hub, token, "/").text
-        return 'class="decision"' in page and 'class="held" d="M' in page
+        return page.count('class="decision"') >= 2 and 'class="held" d="M' in page
 
     wait_for(charted, timeout_s=SCALED_S, every_s=2)
     log_in(browser, hub.settings.url, name, hub.settings.password_file.read_text().strip())
@@ -191,6 +239,7 @@ def test_in_a_browser_my_compute_charts_held_vs_used_with_the_decision_that_grew
     screenshot(browser, "my-compute")
 
     assert marks and cluster_name in decisions and "0 → 1" in decisions
+    assert spark_job in decisions  # the real job's decision, listed with its reason
     assert "4 cores" in visible_text(browser, "#budget")
     assert browser.find_element("css selector", "#chart path.held").get_attribute("d")
 

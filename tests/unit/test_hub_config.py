@@ -83,6 +83,7 @@ CHART_VALUES = {
         "groupBudgetCores": {"data-science": 16},
         "config": {},
     },
+    "usage": {"enabled": True, "url": "http://hs-hubscale-usage:9320"},
     "proxy": {"apiUrl": "http://hs-hubscale-proxy-api:8001", "publicService": "hs-hubscale"},
     "singleuser": {
         "image": "hubscale/singleuser:0.1.0",
@@ -102,6 +103,7 @@ SECRETS = {
     "HUBSCALE_USER_PASSWORD": "user-password-value",
     "HUBSCALE_ADMIN_PASSWORD": "admin-password-value-0123456789abcdef",
     "HUBSCALE_METRICS_TOKEN": "metrics-token-value",
+    "HUBSCALE_USAGE_TOKEN": "usage-token-value",
 }
 
 
@@ -153,6 +155,22 @@ def test_kubernetes_mode_gives_the_spawner_the_charts_group_budgets(monkeypatch,
     hub = {**CHART_VALUES["hub"], "groupBudgetCores": {"data-science": 0}}
     with pytest.raises(ChartValuesError, match=r"hub.groupBudgetCores: group 'data-science'"):
         load_kubernetes(monkeypatch, tmp_path, yaml.safe_dump({**CHART_VALUES, "hub": hub}))
+
+
+def test_kubernetes_mode_lists_the_charts_usage_service_for_every_user(monkeypatch, tmp_path):
+    c = load_kubernetes(monkeypatch, tmp_path)
+    services = {service["name"]: service for service in c.JupyterHub.services}
+    usage = services["hubscale"]
+    assert (usage["url"], usage["api_token"], usage["display"]) == (
+        "http://hs-hubscale-usage:9320", "usage-token-value", True
+    )  # fmt: skip
+    assert "command" not in usage  # the chart runs it, not the hub
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    assert roles["hubscale"]["scopes"] == ["read:users"]
+    assert "access:services!service=hubscale" in roles["user"]["scopes"]
+    off = yaml.safe_dump({**CHART_VALUES, "usage": {"enabled": False, "url": "x"}})
+    c = load_kubernetes(monkeypatch, tmp_path, off)
+    assert "hubscale" not in {service["name"] for service in c.JupyterHub.services}
 
 
 def test_kubernetes_mode_takes_its_secrets_from_the_environment(monkeypatch, tmp_path):

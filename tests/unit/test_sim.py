@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -30,6 +30,20 @@ def test_spark_accounting_matches_a_hand_computed_schedule():
     assert result.held_core_s == {"spark": 2 * 30.0}
     assert result.busy_core_s == 40.0
     assert (result.scale_ups, result.scale_downs) == (1, 0)
+
+
+def test_a_users_budget_spans_their_engines_in_the_simulator_too():
+    # alice wants 4 Spark workers and 4 TaskManagers; her budget of 4 cores gives 2 and 2.
+    events = [
+        SparkJob(0.0, "alice", "j1", (Stage(4, 10.0),)),
+        FlinkJob(0.0, "alice", "s", 4, 1000.0, ((0.0, 4000.0), (30.0, 4000.0))),
+    ]
+    free = simulate(FixedPolicy(4), events, CONFIG)
+    capped = simulate(FixedPolicy(4), events, replace(CONFIG, user_budget_cores=4))
+
+    assert free.completions[("alice", "j1")] == 20.0  # 4 workers ready at 10, one wave
+    assert capped.completions[("alice", "j1")] == 30.0  # 2 workers: two waves
+    assert capped.held_core_s["spark"] < free.held_core_s["spark"]
 
 
 def test_always_on_reference_and_oracle_for_the_same_job():

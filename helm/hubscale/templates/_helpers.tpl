@@ -26,6 +26,7 @@ says hubscale, or fullnameOverride. Kept short so "<prefix>-proxy-public" fits i
 {{- define "hubscale.proxyApi" -}}{{ include "hubscale.fullname" . }}-proxy-api{{- end -}}
 {{- define "hubscale.proxyPublic" -}}{{ include "hubscale.fullname" . }}-proxy-public{{- end -}}
 {{- define "hubscale.autoscaler" -}}{{ include "hubscale.fullname" . }}-autoscaler{{- end -}}
+{{- define "hubscale.usage" -}}{{ include "hubscale.fullname" . }}-usage{{- end -}}
 {{- define "hubscale.singleuser" -}}{{ include "hubscale.fullname" . }}-singleuser{{- end -}}
 {{- define "hubscale.clusters" -}}{{ include "hubscale.fullname" . }}-clusters{{- end -}}
 {{- define "hubscale.secret" -}}{{ include "hubscale.fullname" . }}-hub-secret{{- end -}}
