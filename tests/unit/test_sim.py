@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pytest
 
 from autoscaler.policy.hubscale import HubscalePolicy
 from autoscaler.sim.__main__ import main
-from autoscaler.sim.baselines import StaticPolicy
+from autoscaler.sim.baselines import KedaHpaPolicy, StaticPolicy
 from autoscaler.sim.compare import all_policies, compare, compare_profiles
 from autoscaler.sim.engine import SimConfig, oracle, simulate
 from autoscaler.sim.generator import TeamDay, generate
@@ -280,3 +280,33 @@ def test_a_closed_loop_job_waits_for_the_one_before_under_the_policy_simulated()
     assert cold.completions == {("alice", "a"): 20.0, ("alice", "b"): 10.0}
     assert (cold.arrived_jobs, cold.cold_jobs) == (2, 1)
     assert cold.horizon_s == 35.0  # the run went on past the trace's last t until b finished
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A policy whose every non-zero target is written down (the KEDA row, as simulated)."""
+
+    inner: KedaHpaPolicy
+    targets: list = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def interval_s(self) -> float:
+        return self.inner.interval_s
+
+    def decide(self, spec, signal, state, now):
+        decision = self.inner.decide(spec, signal, state, now)
+        if decision.target != state.desired:
+            self.targets.append((now, decision.target))
+        return decision
+
+
+def test_the_keda_row_activates_to_one_then_the_hpa_grows_it_every_15_s():
+    events = [SparkJob(0.0, "alice", "j", (Stage(16, 60.0),))]
+    policy = Recorded(KedaHpaPolicy())
+    simulate(policy, events, CONFIG)
+    # KEDA's poll at 0 activates 0 -> 1; the HPA then at most doubles or adds 4 per sync.
+    assert policy.targets[:3] == [(0.0, 1), (15.0, 5), (30.0, 8)]
