@@ -37,7 +37,7 @@ from hubscale.accounts import (
     executable_by,
 )
 from hubscale.cgroups import CGROUP_PARENT, CGROUP_ROOT, AccountCgroup, CgroupError
-from hubscale.engines import spark_client_env
+from hubscale.engines import flink_python, spark_client_env, spark_python
 from hubscale.spec import ClusterConflict
 from hubscale.state_dir import SERVERS, default_state_dir, servers_dir, users_dir
 from hubscale.store import LocalClusterStore
@@ -209,7 +209,8 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         if os.geteuid() != 0:
             raise AccountError(f"{ACCOUNTS_VARIABLE}=system needs the hub to run as root")
         account = ensure_account(self.user.name, Path(self.account_home_base), self.account_prefix)
-        for needed in (Path(self.cmd[0]), Path(self.state_dir)):
+        kernels = (spark_python(), flink_python())  # the engines' kernels run as the account
+        for needed in (Path(self.cmd[0]), Path(self.state_dir), *kernels):
             if not executable_by(account, needed):
                 raise AccountError(
                     f"{needed} (or what it runs) is out of reach of the users' system accounts:"
