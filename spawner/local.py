@@ -214,9 +214,9 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
             if not executable_by(account, needed):
                 raise AccountError(
                     f"{needed} (or what it runs) is out of reach of the users' system accounts:"
-                    " a directory on its way is private. Rebuild the environments from a Python"
-                    " every account can run (remove .venv*, then make install"
-                    " PYTHON=/usr/bin/python3) and keep the state directory where all may enter"
+                    " a directory on its way is private. Keep the clone and the state directory"
+                    " where all may enter, and rebuild the environments from a Python every"
+                    " account can run (remove .venv*, then make install: it picks one)"
                 )
         self.account = account
         self.home_dir = str(account.home)
