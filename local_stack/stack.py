@@ -24,6 +24,9 @@ from hubscale import processes
 from hubscale.prometheus_server import PrometheusServer, file_sd_dir
 from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from hubscale.state_dir import (
+    CLUSTERS,
+    RUNTIME,
+    SERVERS,
     logs_dir,
     pid_dir,
     platform_pid_dir,
@@ -86,8 +89,8 @@ class Stack:
         The controller and the hub start side by side: neither needs the other to come up.
         """
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self.settings.accounts == "system":  # each account enters it (its files stay private)
-            self.state_dir.chmod(0o711)
+        if self.settings.accounts == "system":
+            close_to_accounts(self.state_dir)
         for component in COMPONENTS:
             self._launch(component)
         for component in COMPONENTS:
@@ -227,3 +230,19 @@ class Stack:
             self.say(f"cluster {name} still running after {TEARDOWN_S:g} s: stopping it directly")
             for pid_file in sorted(pid_dir(runtime_dir(self.state_dir, name)).glob("*.pid")):
                 processes.stop(pid_file)
+
+
+# What system accounts pass through in the state directory (each is given only its own entries).
+SHARED_WITH_ACCOUNTS = frozenset({CLUSTERS, RUNTIME, SERVERS})
+PRIVATE_UMASK = 0o077
+
+
+def close_to_accounts(state_dir: Path) -> None:
+    """System accounts: every account enters the state directory (0711) and the entries it is
+    given, nothing else (logs, Prometheus' data, the databases: 0700/0600); and what the
+    platform's processes write from now on is private unless given (umask 077, inherited)."""
+    os.umask(PRIVATE_UMASK)
+    state_dir.chmod(0o711)
+    for entry in state_dir.iterdir():
+        if entry.name not in SHARED_WITH_ACCOUNTS and not entry.is_symlink():
+            entry.chmod(entry.stat().st_mode & 0o700)

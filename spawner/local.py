@@ -43,7 +43,7 @@ from hubscale.accounts import (
     executable_by,
 )
 from hubscale.cgroups import CGROUP_PARENT, CGROUP_ROOT, AccountCgroup, CgroupError
-from hubscale.engines import spark_client_env
+from hubscale.engines import flink_python, spark_client_env, spark_python
 from hubscale.prometheus_server import activity_token_file, file_sd_dir, notebook_targets_dir
 from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from hubscale.spec import ClusterConflict
@@ -273,13 +273,14 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         if os.geteuid() != 0:
             raise AccountError(f"{ACCOUNTS_VARIABLE}=system needs the hub to run as root")
         account = ensure_account(self.user.name, Path(self.account_home_base), self.account_prefix)
-        for needed in (Path(self.cmd[0]), Path(self.state_dir)):
+        kernels = (spark_python(), flink_python())  # the engines' kernels run as the account
+        for needed in (Path(self.cmd[0]), Path(self.state_dir), *kernels):
             if not executable_by(account, needed):
                 raise AccountError(
                     f"{needed} (or what it runs) is out of reach of the users' system accounts:"
-                    " a directory on its way is private. Rebuild the environments from a Python"
-                    " every account can run (remove .venv*, then make install"
-                    " PYTHON=/usr/bin/python3) and keep the state directory where all may enter"
+                    " a directory on its way is private. Keep the clone and the state directory"
+                    " where all may enter, and rebuild the environments from a Python every"
+                    " account can run (remove .venv*, then make install: it picks one)"
                 )
         self.account = account
         self.home_dir = str(account.home)

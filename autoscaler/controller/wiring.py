@@ -46,7 +46,10 @@ def system_accounts() -> SystemAccounts | None:
     """Clusters run as their owners' accounts when ``HUBSCALE_ACCOUNTS=system`` (as the hub's
     servers do); else as the controller's own user."""
     mode = account_mode(os.environ.get(ACCOUNTS_VARIABLE) or "shared")
-    return SystemAccounts() if mode == "system" else None
+    if mode != "system":
+        return None
+    os.umask(0o077)  # the logs and records it writes are its own; accounts get what is given
+    return SystemAccounts()
 
 
 @contextlib.asynccontextmanager
