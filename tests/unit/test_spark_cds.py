@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
+from autoscaler.backends.local import spark_cds
 from autoscaler.backends.local.spark import LocalSparkCluster
 from autoscaler.backends.local.spark_cds import SWITCH, archive, complete, use_options
 from hubscale.spark_conf import SparkClusterPorts
@@ -41,3 +43,29 @@ def test_only_an_archive_written_to_its_end_counts_as_complete(tmp_path):
         file.write(bytes(16))  # what a dump cut short looks like
     assert not complete(written)
     assert not complete(tmp_path / "never-written.jsa")
+
+
+def test_training_is_retried_when_an_archive_comes_out_incomplete(tmp_path, monkeypatch, capsys):
+    written = tmp_path / "master.jsa"
+    written.write_bytes(b"archive")
+    outcomes = [RuntimeError("no complete archive written for executor"), [written]]
+
+    def train(directory: Path) -> list[Path]:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(spark_cds, "train", train)
+
+    assert spark_cds.main(["--dir", str(tmp_path)]) == 0
+    assert "attempt 1 failed: no complete archive written for executor" in capsys.readouterr().err
+
+
+def test_training_fails_after_its_last_attempt(tmp_path, monkeypatch):
+    def train(directory: Path) -> list[Path]:
+        raise RuntimeError("not done within 300 s")
+
+    monkeypatch.setattr(spark_cds, "train", train)
+
+    assert spark_cds.main(["--dir", str(tmp_path), "--attempts", "2"]) == 1

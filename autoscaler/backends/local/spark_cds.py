@@ -41,6 +41,11 @@ spark.stop()
 """
 
 
+# Under heavy load an executor may still be writing its archive when its worker's 10 s kill
+# timeout ends (seen at load 20 on 2 cores): the archive is then incomplete and training is retried.
+TRAINING_ATTEMPTS = 3
+
+
 def archive(directory: Path, role: str) -> Path:
     return directory / f"{role}.jsa"
 
@@ -135,8 +140,17 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=None, help="default: next to pyspark's venv")
+    parser.add_argument("--attempts", type=int, default=TRAINING_ATTEMPTS)
     args = parser.parse_args(argv)
-    for path in train(args.dir or cds_dir()):
+    for attempt in range(1, args.attempts + 1):
+        try:
+            installed = train(args.dir or cds_dir())
+            break
+        except RuntimeError as error:
+            print(f"class-data sharing: attempt {attempt} failed: {error}", file=sys.stderr)
+    else:
+        return 1
+    for path in installed:
         print(f"{path} ({path.stat().st_size // 2**20} MiB)")
     return 0
 
