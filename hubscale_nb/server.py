@@ -20,7 +20,8 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from hubscale_nb.review import ReviewError, render_html, repository_root, review
+from hubscale_nb.review import ReviewError, repository_root, review
+from hubscale_nb.review_page import render_page
 
 ROUTE = "/hubscale/review"
 DEFAULT_RANGE = "HEAD~1..HEAD"
@@ -102,7 +103,7 @@ class ReviewHandler(JupyterHandler):
     def _page(self, relative: str, revision_range: str) -> str:
         if not relative:
             return self._index()
-        return render_html(review(repository_under(self.root, relative), revision_range))
+        return render_page(review(repository_under(self.root, relative), revision_range))
 
     def _index(self) -> str:
         items = "".join(
