@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -61,6 +61,7 @@ class Controls:
     run_url: str = ""
     xsrf: str = ""
     repo: str = ""  # the repository, relative to the server's root
+    head_commit: str = ""
     results: Mapping[str, Result] = field(default_factory=dict)  # path -> cached result
 
 
@@ -120,7 +121,12 @@ def render_page(
         if controls.run_url
         else ""
     )
-    config = {"runUrl": controls.run_url, "xsrf": controls.xsrf, "repo": controls.repo}
+    config = {
+        "runUrl": controls.run_url,
+        "xsrf": controls.xsrf,
+        "repo": controls.repo,
+        "commit": controls.head_commit,
+    }
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -228,7 +234,3 @@ def _ref(result: Review, side: str) -> str:
         (result.base, result.base_commit) if side == "base" else (result.head, result.head_commit)
     )
     return f"{name} ({commit[:12]})"
-
-
-def changed_paths(result: Review) -> Sequence[str]:
-    return [change.path for change in result.changes]

@@ -22,4 +22,41 @@
       frame.style.height = Math.ceil(event.data.height) + 2 + "px";
     }
   });
+
+  // Run a notebook on the head commit (the server caches results by the notebook's content).
+  function describe(result) {
+    let text = result.outcome + " in " + result.duration_s.toFixed(1) + " s";
+    if (result.detail) text += ": " + result.detail;
+    if (result.cached) text += " (cached)";
+    return text;
+  }
+  async function run(section) {
+    const config = JSON.parse(document.getElementById("review-config").textContent);
+    const line = section.querySelector(".result");
+    line.className = "result running";
+    line.textContent = "running…";
+    try {
+      const response = await fetch(config.runUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-XSRFToken": config.xsrf },
+        body: JSON.stringify({ repo: config.repo, commit: config.commit, path: section.dataset.path }),
+      });
+      if (!response.ok) throw new Error(response.status + " " + (await response.text()));
+      const result = await response.json();
+      line.className = "result " + result.outcome;
+      line.textContent = describe(result);
+      section.dataset.outcome = result.outcome;
+    } catch (error) {
+      line.className = "result failed";
+      line.textContent = "could not run: " + error.message;
+    }
+  }
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button.run, button.run-all");
+    if (!button) return;
+    const sections = button.classList.contains("run-all")
+      ? [...document.querySelectorAll("section.notebook")].filter((s) => s.querySelector("button.run"))
+      : [button.closest("section.notebook")];
+    sections.reduce((previous, section) => previous.then(() => run(section)), Promise.resolve());
+  });
 })();

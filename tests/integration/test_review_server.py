@@ -18,6 +18,7 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select
 
 from hubscale.ports import free_port
 from hubscale_nb.review import write_review
@@ -74,10 +75,13 @@ def feature_branch(root: Path, env: dict[str, str]) -> None:
     write(root / "revenue.ipynb", revenue("EUR", "eu", {"north": 100, "south": 200}))
     git(root, "add", "-A", env=env)
     git(root, "commit", "-qm", "first", env=env)
+    git(root, "remote", "add", "origin", "git@github.com:team/analysis.git", env=env)
     git(root, "checkout", "-qb", "feature", env=env)
     changed = revenue("USD", "us", {"north": 110, "south": 210}, added=True)
     write(root / "revenue.ipynb", changed)
-    git(root, "commit", "-qam", "feature", env=env)
+    write(root / "checks.ipynb", notebook("x = 1", "# md: x must be 2", "assert x == 2, 'x is 1'"))
+    git(root, "add", "-A", env=env)
+    git(root, "commit", "-qm", "feature", env=env)
 
 
 DENY_CONTENTS = """
@@ -178,7 +182,7 @@ def screenshot(browser: WebDriver, name: str) -> None:
 
 
 def assert_the_branch_is_drawn(drawn: list[dict[str, object]]) -> None:
-    (diff,) = drawn
+    _checks, diff = drawn  # sorted by path
     assert diff["rendered"] == "true", diff
     # the changed markdown cell, rendered on both sides; and the added one, on its side
     assert "<strong>region</strong>" in diff["markdownBase"][0]
@@ -199,6 +203,62 @@ def test_the_review_page_draws_the_branch_with_nbdimes_web_diff(served, browser)
 
     screenshot(browser, "review-server.png")
     assert_the_branch_is_drawn(drawn)
+
+
+def test_the_picker_lists_branches_and_reviews_from_the_merge_base(served, browser):
+    browser.get(f"{served}/hubscale/review")
+    repos = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "select[name=repo] option")]
+    assert repos == ["choose a repository", "analysis", "big"]
+    Select(browser.find_element(By.CSS_SELECTOR, "select[name=repo]")).select_by_value("analysis")
+    wait(browser).until(lambda d: "repo=analysis" in d.current_url)
+
+    branch = wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, "select[name=head]"))
+    options = [o.text for o in branch.find_elements(By.TAG_NAME, "option")]
+    assert options == ["main", "feature"]  # the default branch first
+    Select(branch).select_by_value("feature")
+    assert "merge base with main" in browser.find_element(By.NAME, "base").get_attribute(
+        "placeholder"
+    )
+    browser.find_element(By.CSS_SELECTOR, "form.picker button").click()
+
+    wait(browser).until(
+        lambda d: "main...feature" in d.current_url or "head=feature" in d.current_url
+    )
+    drawn = drawn_diffs(browser)
+    assert_the_branch_is_drawn(drawn)
+    compare = browser.find_element(By.CSS_SELECTOR, "a.compare").get_attribute("href")
+    assert compare == "https://github.com/team/analysis/compare/main...feature"
+    opened = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "a.open")]
+    assert opened == [
+        f"{served}/lab/tree/analysis/{name}" for name in ("checks.ipynb", "revenue.ipynb")
+    ]
+    screenshot(browser, "review-picker.png")
+
+
+def test_run_marks_a_failing_notebook_with_its_cell_and_a_second_run_is_cached(served, browser):
+    browser.get(f"{served}/hubscale/review?repo=analysis&head=feature")
+    section = wait(browser).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, 'section[data-path="checks.ipynb"]')
+    )
+
+    section.find_element(By.CSS_SELECTOR, "button.run").click()
+    result = section.find_element(By.CSS_SELECTOR, ".result")
+    wait(browser).until(lambda d: "running" not in result.get_attribute("class"))
+    first = result.text
+    section.find_element(By.CSS_SELECTOR, "button.run").click()
+    wait(browser).until(lambda d: "(cached)" in result.text)
+
+    screenshot(browser, "review-run.png")
+    assert "failed" in result.get_attribute("class"), first
+    assert first.startswith("failed in ") and "cell 3 (index 2" in first, first
+    assert "AssertionError: x is 1" in first and "(cached)" not in first, first
+    assert result.text.startswith("failed in ") and "cell 3 (index 2" in result.text
+    # the page shows a cached result when it opens
+    browser.refresh()
+    shown = wait(browser).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, 'section[data-path="checks.ipynb"] .result')
+    )
+    assert "(cached)" in shown.text and "cell 3" in shown.text
 
 
 def test_the_cli_page_draws_the_same_offline(root_dir, browser, tmp_path):
