@@ -66,12 +66,19 @@ def cell_rows(base: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> 
     return rows
 
 
-def markdown_blocks(
-    base: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]
-) -> tuple[int, list[dict[str, Any]]]:
+def frame_layout(base: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the frame adds to nbdime's drawing: how many cells nbdime draws (``rows``), each
+    changed markdown cell's rendered sides (``markdown``), and the row of each head cell
+    (``headRows``, where a failed run's cell is marked)."""
+    rows = cell_rows(base, entries)
+    count, blocks = markdown_blocks(rows)
+    head_rows = [number for number, row in enumerate(rows) if row.head is not None]
+    return {"rows": count, "markdown": blocks, "headRows": head_rows}
+
+
+def markdown_blocks(rows: Sequence[CellRow]) -> tuple[int, list[dict[str, Any]]]:
     """How many cells nbdime draws, and for each changed markdown cell its row and its rendered
     base and head (None for the side it is missing from)."""
-    rows = cell_rows(base, entries)
     blocks = []
     for number, row in enumerate(rows):
         if row.kind == "unchanged" or not any(_is_markdown(cell) for cell in (row.base, row.head)):

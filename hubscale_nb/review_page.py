@@ -23,7 +23,7 @@ from typing import Any
 from nbdime.webapp.nbdimeserver import static_path as NBDIME_STATIC
 
 from hubscale_nb.review import MAX_PAGE_DATA_BYTES, NotebookChange, Review
-from hubscale_nb.review_cells import markdown_blocks
+from hubscale_nb.review_cells import frame_layout
 
 ASSETS = Path(__file__).with_name("review_assets")
 FRAME_STYLE = """
@@ -37,6 +37,8 @@ body { margin: 0; }
   border-top: 1px dashed #d0d7de; margin: 0.3em 0; padding: 0.3em 1em; }
 .review-markdown > div { overflow-x: auto; }
 .review-markdown.one-side { grid-template-columns: 1fr; }
+.review-failed { outline: 2px solid #cf222e; outline-offset: 2px; }
+.review-failed-note { color: #cf222e; font-weight: bold; padding: 0.2em 1em; }
 """
 
 
@@ -182,7 +184,12 @@ def _section(
             f' srcdoc="{html.escape(_frame(data, result), quote=True)}"></iframe>'
         )
     path = html.escape(change.path, quote=True)
-    return f'<section class="notebook" id="nb-{number}" data-path="{path}">{header}{body}</section>'
+    cached = controls.results.get(change.path)
+    failed = f' data-failed-cell="{cached.cell}"' if cached and cached.cell else ""
+    return (
+        f'<section class="notebook" id="nb-{number}" data-path="{path}"{failed}>'
+        f"{header}{body}</section>"
+    )
 
 
 def _result_html(result: Result | None) -> str:
@@ -200,8 +207,11 @@ def _result_html(result: Result | None) -> str:
 def _frame_data(change: NotebookChange, result: Review) -> dict[str, Any] | None:
     if not change.entries:
         return None
-    rows, markdown = markdown_blocks(change.base, change.entries)
-    return {"base": change.base, "diff": change.entries, "rows": rows, "markdown": markdown}
+    return {
+        "base": change.base,
+        "diff": change.entries,
+        **frame_layout(change.base, change.entries),
+    }
 
 
 def _frame(data: Mapping[str, Any], result: Review) -> str:

@@ -57,9 +57,25 @@
     failed(String(event.message) + (event.error && event.error.stack ? "\n" + event.error.stack : "")),
   );
 
+  // A failed run's cell (0-based among the head's cells), outlined once nbdime has drawn it.
+  let failure = null;
+  function markFailure() {
+    const cells = document.querySelectorAll("#nbdime-root .jp-Cell-diff");
+    const cell = failure && cells[data.headRows[failure.cell]];
+    if (!cell || cell.classList.contains("review-failed")) return;
+    document.querySelectorAll(".review-failed").forEach((e) => e.classList.remove("review-failed"));
+    document.querySelectorAll(".review-failed-note").forEach((e) => e.remove());
+    cell.classList.add("review-failed");
+    const note = document.createElement("div");
+    note.className = "review-failed-note";
+    note.textContent = "Failed here on head: " + failure.text;
+    cell.prepend(note);
+  }
+
   let marked = false;
   new MutationObserver(() => {
     if (!marked) marked = addMarkdown();
+    if (marked) markFailure();
     if (marked && document.querySelector(".jp-Notebook-diff")) {
       document.body.dataset.rendered = "true";
     }
@@ -69,7 +85,12 @@
   );
 
   window.addEventListener("message", (event) => {
-    if (event.source !== parent || typeof event.data.bundle !== "string") return;
+    if (event.source !== parent) return;
+    if (event.data.failure) {
+      failure = event.data.failure;
+      if (marked) markFailure();
+    }
+    if (typeof event.data.bundle !== "string") return;
     const script = document.createElement("script");
     script.textContent = event.data.bundle;
     document.head.appendChild(script);

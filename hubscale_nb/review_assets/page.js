@@ -17,6 +17,8 @@
         bundle = JSON.parse(document.getElementById("nbdime-bundle").textContent);
       }
       event.source.postMessage({ bundle }, "*");
+      const section = frame.closest("section.notebook");
+      if (section && section.dataset.failedCell) mark(section);
     }
     if (typeof event.data.height === "number") {
       frame.style.height = Math.ceil(event.data.height) + 2 + "px";
@@ -29,6 +31,14 @@
     if (result.detail) text += ": " + result.detail;
     if (result.cached) text += " (cached)";
     return text;
+  }
+  // Outline the failing cell in the notebook's frame (cells counted 1-based, as reported).
+  function mark(section) {
+    const frame = section.querySelector("iframe.nbdime-frame");
+    const line = section.querySelector(".result");
+    if (!frame || !section.dataset.failedCell) return;
+    const cell = Number(section.dataset.failedCell) - 1;
+    frame.contentWindow.postMessage({ failure: { cell, text: line.textContent } }, "*");
   }
   async function run(section) {
     const config = JSON.parse(document.getElementById("review-config").textContent);
@@ -46,6 +56,10 @@
       line.className = "result " + result.outcome;
       line.textContent = describe(result);
       section.dataset.outcome = result.outcome;
+      if (result.cell) {
+        section.dataset.failedCell = result.cell;
+        mark(section);
+      }
     } catch (error) {
       line.className = "result failed";
       line.textContent = "could not run: " + error.message;

@@ -253,6 +253,11 @@ def test_run_marks_a_failing_notebook_with_its_cell_and_a_second_run_is_cached(s
     assert first.startswith("failed in ") and "cell 3 (index 2" in first, first
     assert "AssertionError: x is 1" in first and "(cached)" not in first, first
     assert result.text.startswith("failed in ") and "cell 3 (index 2" in result.text
+    browser.switch_to.frame(section.find_element(By.CSS_SELECTOR, "iframe.nbdime-frame"))
+    outlined = wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".review-failed"))
+    assert len(outlined) == 1 and "assert x == 2" in outlined[0].text  # the cell, in nbdime's view
+    assert "Failed here on head" in outlined[0].text
+    browser.switch_to.default_content()
     # the page shows a cached result when it opens
     browser.refresh()
     shown = wait(browser).until(

@@ -6,7 +6,7 @@ from nbdime.diffing.notebooks import diff_notebooks
 
 from hubscale_nb.nbdiff import REVIEW_TARGETS, diff_targets
 from hubscale_nb.review import to_json
-from hubscale_nb.review_cells import cell_rows, markdown_blocks, render_markdown
+from hubscale_nb.review_cells import cell_rows, frame_layout, render_markdown
 from tests.nb_support import notebook, v4
 
 
@@ -40,8 +40,9 @@ def test_cells_added_where_others_went_come_first_as_in_nbdimes_model():
         {"op": "addrange", "key": 1, "valuelist": [v4.new_code_cell("new = 0")]},
         {"op": "removerange", "key": 1, "length": 1},
     ]
+    entries = [{"op": "patch", "key": "cells", "diff": replaced}]
 
-    rows = cell_rows(base, [{"op": "patch", "key": "cells", "diff": replaced}])
+    rows = cell_rows(base, entries)
 
     assert kinds(rows) == [
         ("unchanged", "x = 1", "x = 1"),
@@ -49,6 +50,7 @@ def test_cells_added_where_others_went_come_first_as_in_nbdimes_model():
         ("deleted", "y = 2", None),
         ("unchanged", "z = 3", "z = 3"),
     ]
+    assert frame_layout(base, entries)["headRows"] == [0, 1, 3]  # head cell 3 is drawn 4th
 
 
 def test_changed_markdown_is_rendered_on_both_sides_and_unchanged_left_to_nbdime():
@@ -56,9 +58,10 @@ def test_changed_markdown_is_rendered_on_both_sides_and_unchanged_left_to_nbdime
     head = notebook("# md: # Revenue\n\nIn *USD*.", "x = 1", "# md: Same text")
     head.cells.append(v4.new_markdown_cell("| a | b |\n|---|---|\n| 1 | 2 |"))
 
-    rows, blocks = markdown_blocks(base, diff(base, head))
+    layout = frame_layout(base, diff(base, head))
+    blocks = layout["markdown"]
 
-    assert rows == 4
+    assert layout["rows"] == 4 and layout["headRows"] == [0, 1, 2, 3]
     assert [block["row"] for block in blocks] == [0, 3]
     assert "<strong>EUR</strong>" in blocks[0]["base"] and "<em>USD</em>" in blocks[0]["head"]
     assert blocks[1]["base"] is None and "<td>1</td>" in blocks[1]["head"]
