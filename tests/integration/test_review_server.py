@@ -327,3 +327,21 @@ def test_the_servers_authorizer_decides_who_reads_a_review(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("asked", "named"),
+    [
+        ({"repo": "analysis", "commit": "feature", "path": "../../etc/passwd"}, "not a path"),
+        ({"repo": "analysis", "commit": "feature", "path": "/etc/passwd"}, "not a path"),
+        ({"repo": "..", "commit": "feature", "path": "checks.ipynb"}, "outside"),
+        ({"repo": "analysis", "commit": "no-such-ref", "path": "checks.ipynb"}, "no-such-ref"),
+        ({"repo": "analysis", "commit": "main", "path": "checks.ipynb"}, "checks.ipynb"),
+        ({"repo": "analysis"}, "commit"),
+    ],
+)
+def test_a_bad_run_request_is_a_400_naming_what_is_wrong(served, root_dir, asked, named):
+    answer = httpx.post(f"{served}/hubscale/review/run", json=asked, headers=HEADERS, timeout=60)
+
+    assert answer.status_code == 400, answer.text
+    assert named in answer.text and str(root_dir) not in answer.text, answer.text
