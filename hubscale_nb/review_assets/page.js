@@ -9,16 +9,35 @@
     }
     return null;
   }
+  // Each frame runs its own copy of nbdime's app: a frame gets it only when it comes near the
+  // window, so a review of many notebooks costs the browser what the reader looks at.
+  function start(frame) {
+    if (frame.dataset.started || !frame.dataset.ready) return;
+    frame.dataset.started = "true";
+    if (bundle === null) {
+      bundle = JSON.parse(document.getElementById("nbdime-bundle").textContent);
+    }
+    frame.contentWindow.postMessage({ bundle }, "*");
+    const section = frame.closest("section.notebook");
+    if (section && section.dataset.failedCell) mark(section);
+  }
+  const near = new IntersectionObserver(
+    (entries) => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue;
+        entry.target.dataset.near = "true";
+        start(entry.target);
+      }
+    },
+    { rootMargin: "1000px 0px" },
+  );
   window.addEventListener("message", (event) => {
     const frame = frameOf(event.source);
     if (!frame || typeof event.data !== "object") return;
     if (event.data.ready) {
-      if (bundle === null) {
-        bundle = JSON.parse(document.getElementById("nbdime-bundle").textContent);
-      }
-      event.source.postMessage({ bundle }, "*");
-      const section = frame.closest("section.notebook");
-      if (section && section.dataset.failedCell) mark(section);
+      frame.dataset.ready = "true";
+      if (frame.dataset.near) start(frame);
+      else near.observe(frame);
     }
     if (typeof event.data.height === "number") {
       frame.style.height = Math.ceil(event.data.height) + 2 + "px";

@@ -151,6 +151,7 @@ def drawn_diffs(browser: WebDriver) -> list[dict[str, object]]:
     frames = wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "iframe.nbdime-frame"))
     drawn = []
     for frame in frames:
+        browser.execute_script("arguments[0].scrollIntoView()", frame)  # frames draw when near
         browser.switch_to.frame(frame)
         wait(browser).until(lambda d: d.execute_script("return document.body.dataset.rendered"))
         drawn.append(browser.execute_script(READ_FRAME))
