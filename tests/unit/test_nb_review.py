@@ -169,3 +169,12 @@ def test_a_page_carries_diffs_up_to_its_budget_and_names_the_rest(repo):
     cut = re.findall(r'<p class="too-large">This notebook.s diff is ([\d,]+) bytes', page)
     assert page.count("<iframe") == len(sizes) - 1 and len(cut) == 1, page[-3000:]
     assert f"nbdiff-web {result.base_commit[:12]} {result.head_commit[:12]} -- " in page
+
+
+def test_the_page_carries_nbdimes_icon_fonts_inline():
+    """Without a server nbdime's icons cannot load from its static folder: the two Font Awesome
+    faces it uses (solid 900, regular 400) come inline, found by the name inside each font."""
+    bundle = nbdime_bundle()
+    prefix = bundle[: bundle.index("\n")]
+    assert prefix.count("data:font/woff;base64,") == 2
+    assert "font-weight:900" in prefix and "font-weight:400" in prefix
