@@ -14,8 +14,9 @@ import pytest
 from nbdime import patch
 from nbdime.diff_utils import to_diffentry_dicts
 
+from hubscale_nb.nbdime_app import nbdime_bundle
 from hubscale_nb.review import ReviewError, parse_range, review
-from hubscale_nb.review_page import nbdime_bundle, render_page
+from hubscale_nb.review_page import render_page
 from tests.nb_support import git, git_env, notebook, run_python, v4, write
 
 
