@@ -1,16 +1,22 @@
-"""The review page: every notebook changed between two commits of a real git repository, as one
-self-contained HTML page showing exactly what changed (no execution counts, no metadata)."""
+"""The review: every notebook changed between two commits of a real git repository, and the one
+self-contained HTML page that carries nbdime's web app with exactly what changed (no execution
+counts, no metadata). The page as a browser draws it: tests/integration/test_review_server.py."""
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbdime import patch
+from nbdime.diff_utils import to_diffentry_dicts
 
-from hubscale_nb.review import ReviewError, parse_range, render_html, review
+from hubscale_nb.nbdime_app import nbdime_bundle
+from hubscale_nb.review import ReviewError, parse_range, review
+from hubscale_nb.review_page import render_page
 from tests.nb_support import git, git_env, notebook, run_python, v4, write
 
 
@@ -80,7 +86,7 @@ def test_the_review_shows_exactly_the_changed_source_and_output(repo):
     assert changes["notebooks/new_name.ipynb"].diff == ""
 
 
-def test_the_page_is_self_contained_html_without_noise(repo, tmp_path):
+def test_the_page_is_one_file_carrying_nbdimes_app_and_every_diff(repo, tmp_path):
     root, env = repo
     out = tmp_path / "review.html"
 
@@ -93,15 +99,31 @@ def test_the_page_is_self_contained_html_without_noise(repo, tmp_path):
     assert "5 notebook(s) changed" in run.stdout
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
-    assert "<script" not in page and "src=" not in page and "<link" not in page
-    assert re.findall(r'href="([^"]*)"', page) == [f"#nb-{n}" for n in range(5)]
+    assert " src=" not in page and "<link" not in page  # nothing loaded from elsewhere
+    assert json.loads(bundle_text(page)) == nbdime_bundle()  # one copy, for every frame
+    frames = [frame_data(srcdoc) for srcdoc in re.findall(r'srcdoc="([^"]*)"', page)]
+    # one sandboxed frame per notebook with a change to draw (not the re-run, not the rename)
+    assert page.count('sandbox="allow-scripts"') == len(frames) == 3
+    heads = json.dumps([patch(f["base"], to_diffentry_dicts(f["diff"])) for f in frames])
+    assert "total = df.revenue * 1.2" in heads and "1440" in heads  # the data draws the head
+    (revenue,) = [json.dumps(f["diff"]) for f in frames if "1440" in json.dumps(f["diff"])]
+    for noise in ("execution_count", "metadata", "widgets", "collapsed", "language_info"):
+        assert noise not in revenue, noise  # a modified notebook: only what a reader needs
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
-    assert re.search(r"^\+\s*total = df.revenue \* 1.2$", text, re.M)
-    assert "1440" in text and "1200" in text
-    diffs = html.unescape(re.sub(r"<[^>]+>", "", "".join(re.findall(r"<pre.*?</pre>", page, re.S))))
-    for noise in ("execution_count", "metadata", "widgets", "collapsed", "language_info", "id:"):
-        assert noise not in diffs, noise
     assert "Only execution counts, cell ids or metadata changed." in text
+
+
+def bundle_text(page: str) -> str:
+    return re.search(
+        r'<script type="application/json" id="nbdime-bundle">(.*?)</script>', page, re.S
+    )[1]
+
+
+def frame_data(srcdoc: str) -> dict:
+    document = html.unescape(srcdoc)
+    return json.loads(
+        re.search(r'<script id="review-data" [^>]*>(.*?)</script>', document, re.S)[1]
+    )
 
 
 def test_a_merge_base_range_reviews_only_the_branchs_own_changes(repo):
@@ -135,18 +157,25 @@ def test_ranges_are_read_as_git_reads_them():
     assert parse_range("..feature") == ("HEAD", "feature", False)
 
 
-def test_a_page_shows_diffs_up_to_its_budget_and_names_the_rest(repo):
+def test_a_page_carries_diffs_up_to_its_budget_and_names_the_rest(repo):
     root, _ = repo
     result = review(root, "main~1..main")
-    diffs = {change.path: len(change.diff) for change in result.changes if change.diff}
-    smallest = min(diffs.values())
-    budget = sum(diffs.values()) - smallest - 1  # room for all but one diff, whichever it is
+    sizes = [
+        len(json.dumps(frame_data(f))) for f in re.findall(r'srcdoc="([^"]*)"', render_page(result))
+    ]
+    budget = sum(sizes) - min(sizes) - 1  # room for all but one notebook's data
 
-    page = render_html(result, max_diff_chars=budget)
+    page = render_page(result, max_data_bytes=budget)
 
-    shown = page.count('<pre class="nbdiff">')
-    cut = re.findall(r'<p class="too-large">This diff is ([\d,]+) characters', page)
-    assert shown + len(cut) == len(diffs) and cut, page
-    assert f"nbdiff {result.base_commit[:12]} {result.head_commit[:12]} -- " in page
-    cut_chars = sum(int(size.replace(",", "")) for size in cut)
-    assert sum(diffs.values()) - cut_chars <= budget  # what the page converted fits the budget
+    cut = re.findall(r'<p class="too-large">This notebook.s diff is ([\d,]+) bytes', page)
+    assert page.count("<iframe") == len(sizes) - 1 and len(cut) == 1, page[-3000:]
+    assert f"nbdiff-web {result.base_commit[:12]} {result.head_commit[:12]} -- " in page
+
+
+def test_the_page_carries_nbdimes_icon_fonts_inline():
+    """Without a server nbdime's icons cannot load from its static folder: the two Font Awesome
+    faces it uses (solid 900, regular 400) come inline, found by the name inside each font."""
+    bundle = nbdime_bundle()
+    prefix = bundle[: bundle.index("\n")]
+    assert prefix.count("data:font/woff;base64,") == 2
+    assert "font-weight:900" in prefix and "font-weight:400" in prefix
