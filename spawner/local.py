@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Enum, Instance, Unicode, default
+from traitlets import Bool, Enum, Instance, Unicode, default
 
 from hubscale import processes
 from hubscale.accounts import (
@@ -108,6 +108,12 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         help="The platform Prometheus's directory (default: make up's, in the state directory)."
         " When it holds an activity token, servers publish their kernels per engine, are"
         " scraped with that token, and their clusters' heads run on demand.",
+    )
+    heads_on_demand = Bool(
+        True,
+        config=True,
+        help="Run each cluster's master/JobManager only while the server has a kernel of its"
+        " engine (needs the Prometheus activity token); False: from the spawn on.",
     )
     account: Account | None = None  # system accounts: this user's, once the first start made it
 
@@ -247,6 +253,8 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
 
     def _activity_env(self) -> dict[str, str]:
         """The activity token's hash for the server, if the platform's Prometheus has one."""
+        if not self.heads_on_demand:
+            return {}
         try:
             token = self.activity_token_file.read_text().strip()
         except OSError:
