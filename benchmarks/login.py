@@ -171,7 +171,7 @@ def bare_spawn_s(directory: Path) -> float:
         return Hub(api_url, token).spawn_to_ready("bench-bare")
 
 
-def run(users: int, state_dir: Path) -> Result:
+def run(users: int, state_dir: Path, heads_on_demand: bool = True) -> Result:
     bare = bare_spawn_s(state_dir.parent / "bare-hub")
     print(f"  plain JupyterHub, bare server: ready in {bare:.1f} s", flush=True)
     ports = {name: free_port() for name in ("port", "hub", "proxy", "prometheus", "controller")}
@@ -182,6 +182,7 @@ def run(users: int, state_dir: Path) -> Result:
         proxy_api_port=ports["proxy"],
         prometheus_port=ports["prometheus"],
         controller_port=ports["controller"],
+        heads_on_demand=heads_on_demand,
     )
     stack = Stack(settings, say=lambda text: print(f"  {text}", flush=True))
     stack.start()
@@ -225,10 +226,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.login", description=__doc__)
     parser.add_argument("--users", type=int, default=10, help="users spawning at once")
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument(
+        "--heads-always",
+        action="store_true",
+        help="run every user's heads from the spawn on (HUBSCALE_HEADS_ON_DEMAND=0): the before",
+    )
     args = parser.parse_args(argv)
     directory = Path(tempfile.mkdtemp(prefix="hubscale-bench-"))
     try:
-        result = run(args.users, directory / "state")
+        result = run(args.users, directory / "state", not args.heads_always)
     except BaseException:
         print(f"bench failed: logs kept in {directory / 'state' / 'logs'}", flush=True)
         raise
