@@ -188,7 +188,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
 
     def get_args(self) -> list[str]:
         root = ["--allow-root"] if os.geteuid() == 0 and self.account is None else []
-        return [*super().get_args(), *server_args(), *root]
+        return [*super().get_args(), *server_args(activity=True), *root]
 
     def make_preexec_fn(self, name: str) -> Any:
         """System accounts: the server joins the account's cgroups and becomes the account."""
