@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -188,7 +189,7 @@ def checkout_kernels(directory: Path) -> Path:
         spec = manager.get_kernel_spec(name)
         env = {**spec.env, "PYTHONSTARTUP": str(REPO / "spawner" / "kernel_startup.py")}
         target = directory / "kernels" / name
-        target.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(spec.resource_dir, target, dirs_exist_ok=True)  # the logos too
         (target / "kernel.json").write_text(json.dumps({**spec.to_dict(), "env": env}))
     return directory
 
