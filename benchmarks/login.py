@@ -4,7 +4,10 @@ First a plain JupyterHub (``benchmarks.bare_hub``) spawns one bare server: the f
 figures. Then it runs the real local platform (``local_stack.stack``: Prometheus, controller, hub)
 on free loopback ports in a temporary state directory, spawns servers through the REST API as a
 script would, and stops every server again, checking that nothing leaked (no server process, no
-cluster JVM left), then the platform. ``python -m benchmarks.login [--users 10] [--json out.json]``;
+cluster JVM left), then the platform. With heads on demand (``make up``'s default) an idle user
+holds no master or JobManager; the bench then opens a Spark kernel for one user and times its
+first job (one task) from the kernel's start: the master, a worker and the driver start on the
+way. ``python -m benchmarks.login [--users 10] [--json out.json]``;
 a leak exits 1.
 The fault matrix's "20 concurrent spawns" row is this bench with ``--users 20`` (too slow for the
 test suite on 2 cores).
@@ -31,9 +34,14 @@ from hubscale.ports import free_port
 from hubscale.state_dir import pid_dir, runtime_dir, runtime_root
 from local_stack.stack import Stack
 from spawner.compute import cluster_name
+from tests.integration.kernel_client import Kernel
 
 READY_TIMEOUT_S = 600.0
 STOP_TIMEOUT_S = 300.0
+FIRST_JOB = """
+from pyspark.sql import SparkSession
+print("COUNT", SparkSession.builder.getOrCreate().range(1).count())
+"""
 
 
 @dataclass
@@ -45,9 +53,11 @@ class Result:
     concurrent_users: int
     concurrent_spawn_p50_s: float
     concurrent_spawn_max_s: float
-    idle_user_mib: float  # notebook server + the idle Spark master and Flink JobManager
+    idle_user_mib: float  # notebook server + whatever its clusters run while no kernel is open
     idle_server_mib: float
-    idle_clusters_mib: float
+    idle_clusters_mib: float  # the heads (0 with heads on demand)
+    first_task_after_kernel_s: float  # Spark kernel start -> its first job (one task) done
+    spark_kernel_user_mib: float  # server, Spark kernel + driver, master and worker after that
     stop_all_s: float
     leaked_processes: int  # server processes and cluster JVMs still running after every stop
 
@@ -126,6 +136,17 @@ def spawn_concurrently(hub: Hub, users: list[str]) -> list[float]:
     return [times[user] for user in users]
 
 
+def first_task_after_kernel(settings: Settings, user: str) -> tuple[float, Kernel]:
+    """Seconds from asking for a Spark kernel to its first job (one task) done, and the kernel."""
+    token = settings.admin_token_file.read_text().strip()
+    started = time.monotonic()
+    kernel = Kernel(f"{settings.url}/user/{user}/", token, "spark").start()
+    run = kernel.execute(FIRST_JOB, timeout_s=READY_TIMEOUT_S)
+    if run.status != "ok" or run.lines("COUNT") != ["1"]:
+        raise RuntimeError(f"{user}'s first Spark job failed: {run.error or run.stderr[-2000:]}")
+    return time.monotonic() - started, kernel
+
+
 def stop_all(hub: Hub, state_dir: Path, users: list[str]) -> tuple[float, list[str]]:
     """Stop every user's server at once; the seconds until all are gone, and what leaked."""
     server_pids = [hub.server_pid(user) for user in users]
@@ -150,7 +171,7 @@ def bare_spawn_s(directory: Path) -> float:
         return Hub(api_url, token).spawn_to_ready("bench-bare")
 
 
-def run(users: int, state_dir: Path) -> Result:
+def run(users: int, state_dir: Path, heads_on_demand: bool = True) -> Result:
     bare = bare_spawn_s(state_dir.parent / "bare-hub")
     print(f"  plain JupyterHub, bare server: ready in {bare:.1f} s", flush=True)
     ports = {name: free_port() for name in ("port", "hub", "proxy", "prometheus", "controller")}
@@ -161,6 +182,7 @@ def run(users: int, state_dir: Path) -> Result:
         proxy_api_port=ports["proxy"],
         prometheus_port=ports["prometheus"],
         controller_port=ports["controller"],
+        heads_on_demand=heads_on_demand,
     )
     stack = Stack(settings, say=lambda text: print(f"  {text}", flush=True))
     stack.start()
@@ -174,6 +196,10 @@ def run(users: int, state_dir: Path) -> Result:
         names = ["bench-solo", *(f"bench-{index}" for index in range(users))]
         servers = [rss_mib(hub.server_pid(name)) for name in names]
         clusters = [cluster_mib(state_dir, name) for name in names]
+        first_task_s, kernel = first_task_after_kernel(settings, "bench-solo")
+        print(f"  Spark kernel start -> first job done: {first_task_s:.1f} s", flush=True)
+        with_kernel = rss_mib(hub.server_pid("bench-solo")) + cluster_mib(state_dir, "bench-solo")
+        kernel.shutdown()
         stop_s, leaked = stop_all(hub, state_dir, names)
         print(f"  all {len(names)} stopped in {stop_s:.1f} s; leaked: {leaked or 'nothing'}")
         return Result(
@@ -187,6 +213,8 @@ def run(users: int, state_dir: Path) -> Result:
             ),
             idle_server_mib=round(statistics.median(servers), 0),
             idle_clusters_mib=round(statistics.median(clusters), 0),
+            first_task_after_kernel_s=round(first_task_s, 1),
+            spark_kernel_user_mib=round(with_kernel, 0),
             stop_all_s=round(stop_s, 1),
             leaked_processes=len(leaked),
         )
@@ -198,10 +226,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.login", description=__doc__)
     parser.add_argument("--users", type=int, default=10, help="users spawning at once")
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument(
+        "--heads-always",
+        action="store_true",
+        help="run every user's heads from the spawn on (HUBSCALE_HEADS_ON_DEMAND=0): the before",
+    )
     args = parser.parse_args(argv)
     directory = Path(tempfile.mkdtemp(prefix="hubscale-bench-"))
     try:
-        result = run(args.users, directory / "state")
+        result = run(args.users, directory / "state", not args.heads_always)
     except BaseException:
         print(f"bench failed: logs kept in {directory / 'state' / 'logs'}", flush=True)
         raise
@@ -213,7 +246,11 @@ def main(argv: list[str] | None = None) -> None:
         f" p50 {result.concurrent_spawn_p50_s} s, max {result.concurrent_spawn_max_s} s\n"
         f"memory per idle user: {result.idle_user_mib:.0f} MiB (server"
         f" {result.idle_server_mib:.0f} + Spark master and Flink JobManager"
-        f" {result.idle_clusters_mib:.0f})\n"
+        f" {result.idle_clusters_mib:.0f}); {24 * 1024 // max(result.idle_user_mib, 1):.0f}"
+        " idle users per 24 GiB\n"
+        f"Spark kernel start -> first job done: {result.first_task_after_kernel_s} s; that user"
+        f" then holds {result.spark_kernel_user_mib:.0f} MiB (server, kernel and driver, master,"
+        " worker)\n"
         f"after every stop: {result.leaked_processes} processes leaked"
     )
     write_json(args.json, asdict(result))

@@ -84,6 +84,7 @@ def _spawner(c: Any, settings: Settings) -> None:
     c.LocalSpawner.profiles_file = str(settings.profiles_file)
     c.LocalSpawner.clusters_timeout_s = settings.clusters_timeout_s
     c.LocalSpawner.group_budget_cores = parse_group_budgets(settings.group_budgets)
+    c.LocalSpawner.heads_on_demand = settings.heads_on_demand
     c.Spawner.start_timeout = int(settings.clusters_timeout_s + SERVER_START_S)
     c.Spawner.http_timeout = int(SERVER_START_S)
 

@@ -59,6 +59,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _flag(text: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if text.strip().lower() not in words:
+        raise ValueError("must be 1 or 0 (true or false)")
+    return words[text.strip().lower()]
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Where the platform keeps its state and which loopback ports it uses."""
@@ -77,6 +84,7 @@ class Settings:
     clusters_timeout_s: float = 180.0
     accounts: AccountMode = "shared"
     named_server_limit: int = 3  # each named server brings a Spark master and a Flink JobManager
+    heads_on_demand: bool = True
     profiles_file: Path = DEFAULT_PROFILES
     group_budgets: str = ""  # GROUP=CORES,...: spawner.budgets
     chart_values: Path = DEFAULT_CHART_VALUES
@@ -161,6 +169,12 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "HUBSCALE_NAMED_SERVER_LIMIT",
         _count,
         "named servers per user, each with its own clusters (0: no limit)",
+    ),
+    "heads_on_demand": (
+        "HUBSCALE_HEADS_ON_DEMAND",
+        _flag,
+        "1: a master/JobManager runs only while its user has a kernel of its engine (or"
+        " workers); 0: from the spawn on",
     ),
     "profiles_file": ("HUBSCALE_PROFILES", Path, "the profiles users choose from"),
     "group_budgets": (

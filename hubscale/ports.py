@@ -11,10 +11,10 @@ EPHEMERAL_CEILING = 32000
 
 
 def free_port() -> int:
-    """A port nothing listens on now (the kernel's pick)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port nothing uses now, below the kernel's ephemeral range: a head on demand binds its
+    ports minutes after they were chosen, and an ephemeral port (the kernel's own pick) may by
+    then be the local end of some outgoing connection."""
+    return free_port_range(1)
 
 
 def free_port_range(count: int, attempts: int = 200) -> int:

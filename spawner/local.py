@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Enum, Instance, Unicode, default
+from traitlets import Bool, Enum, Instance, Unicode, default
 
 from hubscale import processes
 from hubscale.accounts import (
@@ -109,6 +109,12 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         " When it holds an activity token, servers publish their kernels per engine, are"
         " scraped with that token, and their clusters' heads run on demand.",
     )
+    heads_on_demand = Bool(
+        True,
+        config=True,
+        help="Run each cluster's master/JobManager only while the server has a kernel of its"
+        " engine (needs the Prometheus activity token); False: from the spawn on.",
+    )
     account: Account | None = None  # system accounts: this user's, once the first start made it
 
     @default("accounts")
@@ -182,7 +188,7 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
 
     def get_args(self) -> list[str]:
         root = ["--allow-root"] if os.geteuid() == 0 and self.account is None else []
-        return [*super().get_args(), *server_args(), *root]
+        return [*super().get_args(), *server_args(activity=True), *root]
 
     def make_preexec_fn(self, name: str) -> Any:
         """System accounts: the server joins the account's cgroups and becomes the account."""
@@ -254,6 +260,8 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
 
     def _activity_env(self) -> dict[str, str]:
         """The activity token's hash for the server, if the platform's Prometheus has one."""
+        if not self.heads_on_demand:
+            return {}
         try:
             token = self.activity_token_file.read_text().strip()
         except OSError:

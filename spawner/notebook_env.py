@@ -51,13 +51,14 @@ def flink_env(client: Mapping[str, str], client_directory: PurePath) -> dict[str
     }
 
 
-def server_args(default_kernel: str = SPARK_KERNEL) -> list[str]:
+def server_args(default_kernel: str = SPARK_KERNEL, activity: bool = False) -> list[str]:
     """Notebook server options: only the engine kernels, Spark's by default, the notebook
-    review page (``<server>/hubscale/review``) and the activity metrics (``spawner.activity``)."""
+    review page (``<server>/hubscale/review``) and, with ``activity`` (local mode: the image
+    for Kubernetes has no ``spawner`` package yet), the activity metrics (``spawner.activity``)."""
+    extensions = [REVIEW_EXTENSION, *([ACTIVITY_EXTENSION] if activity else [])]
     return [
         *(f"--KernelSpecManager.allowed_kernelspecs={kernel}" for kernel in KERNELS),
         "--KernelSpecManager.ensure_native_kernel=False",
         f"--MappingKernelManager.default_kernel_name={default_kernel}",
-        f"--ServerApp.jpserver_extensions={REVIEW_EXTENSION}=True",
-        f"--ServerApp.jpserver_extensions={ACTIVITY_EXTENSION}=True",
+        *(f"--ServerApp.jpserver_extensions={extension}=True" for extension in extensions),
     ]

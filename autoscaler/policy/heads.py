@@ -88,10 +88,10 @@ def decide_head(
             needed,
         )
     if last_needed is not None and now - last_needed < spec.idle_timeout_seconds + step_s:
-        return HeadDecision(
-            head_running,
-            f"{engine} {head} {'kept' if head_running else 'stopped'}: no {engine} kernel; stops"
-            f" {spec.idle_timeout_seconds} s after the last one unless one starts",
+        return HeadDecision(  # run, not "as it is": a restarted controller sees no head yet
+            True,
+            f"{engine} {head} kept: no {engine} kernel; stops {spec.idle_timeout_seconds} s"
+            " after the last one unless one starts",
             kept,
         )
     return HeadDecision(

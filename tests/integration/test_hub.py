@@ -388,8 +388,16 @@ def test_git_in_the_users_server_diffs_notebooks_by_cell_and_the_review_page_sho
     assert "print(1)" in sources and "print(2)" in sources, sources
 
 
+def with_head(hub: RunningHub, user: str, engine: str) -> None:
+    """Heads run on demand: open a kernel of the engine for ``user`` and wait for the head."""
+    hub.kernel(user, engine)
+    head = "master" if engine == "spark" else "jobmanager"
+    wait_for(lambda: head in hub.jvm_pids(hub.cluster(user, engine)), timeout_s=120)
+
+
 def test_another_users_kernel_is_refused_by_the_master(hub, alice, bob):
     alice_spark = hub.client(alice.name, "spark")
+    with_head(hub, alice.name, "spark")
     kernel = hub.kernel(bob.name, "spark")
     run = kernel.execute(INTRUDER.format(master=alice_spark["master_url"]), timeout_s=240)
     assert run.lines("VERDICT") == ["refused"], run.stdout[-3000:]
@@ -413,6 +421,8 @@ def test_named_servers_get_clusters_of_their_own(hub, alice):
 
 def test_stopping_the_server_stops_its_clusters(hub, alice):
     names = [hub.cluster(alice.name, engine) for engine in ("spark", "flink")]
+    for engine in ("spark", "flink"):
+        with_head(hub, alice.name, engine)
     pids = [pid for name in names for pid in hub.jvm_pids(name).values()]
     assert pids, "the clusters' JVMs should be running"
     started = time.monotonic()

@@ -39,6 +39,8 @@ def test_no_kernel_keeps_the_head_through_the_idle_window_then_stops_it():
     kept = decide_head(spec(idleTimeoutSeconds=600), Activity(0), 0, True, memo, NOW)
     stopped = decide_head(spec(idleTimeoutSeconds=60), Activity(0), 0, True, memo, NOW)
     assert kept.run and not stopped.run
+    # a restarted controller has not seen the head yet: inside the window it still runs
+    assert decide_head(spec(idleTimeoutSeconds=600), Activity(0), 0, False, memo, NOW).run
     assert "no Flink kernel" in stopped.reason and stopped.memo == memo
 
 

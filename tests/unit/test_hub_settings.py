@@ -34,6 +34,13 @@ def test_named_servers_are_limited_per_user_by_default():
     assert Settings.from_env({"HUBSCALE_NAMED_SERVER_LIMIT": "0"}).named_server_limit == 0
 
 
+def test_heads_run_on_demand_unless_turned_off():
+    assert Settings.from_env({}).heads_on_demand is True
+    off = Settings.from_env({"HUBSCALE_HEADS_ON_DEMAND": "0"})
+    assert off.heads_on_demand is False
+    assert Settings.from_env(off.env()).heads_on_demand is False  # round-trips through make up
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -43,6 +50,7 @@ def test_named_servers_are_limited_per_user_by_default():
         ("HUBSCALE_PORT", "http"),
         ("HUBSCALE_MODE", "cloud"),
         ("HUBSCALE_CLUSTERS_TIMEOUT_S", "-1"),
+        ("HUBSCALE_HEADS_ON_DEMAND", "sometimes"),
     ],
 )
 def test_a_bad_value_is_refused_with_the_variable_named(variable, value):

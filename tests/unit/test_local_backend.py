@@ -111,6 +111,34 @@ def test_ensure_starts_the_head_once_and_scale_names_workers_in_order(backend: L
     assert json.loads(client_file(backend.directory("c")).read_text())["fake"] == "c"
 
 
+def test_a_head_on_demand_is_described_before_it_runs_and_stops_only_without_workers(
+    tmp_path: Path, backend: LocalBackend
+):
+    off = run(backend.ensure(cluster("c"), head=False))
+    assert not off.head_running  # no head started...
+    assert (
+        json.loads(client_file(backend.directory("c")).read_text())["fake"] == "c"
+    )  # ...described
+    assert run(backend.ensure(cluster("c"))).head_running
+
+    run(backend.scale(cluster("c"), 1, ()))
+    assert run(backend.ensure(cluster("c"), head=False)).head_running  # a worker runs on it
+    SleepEngine.drained_workers = {"w0"}
+    run(backend.scale(cluster("c"), 0, ()))
+
+    def gone() -> bool:
+        observed = run(backend.observe())["c"]
+        return not observed.workers and not observed.draining
+
+    wait_for(gone, timeout_s=30)
+    assert not run(backend.ensure(cluster("c"), head=False)).head_running
+
+    run(backend.ensure(cluster("c")))
+    restarted = LocalBackend(tmp_path / "state", tmp_path / "targets", backend.engines)
+    assert run(restarted.ensure(cluster("c"), head=False)).head_running  # first sight: adopted
+    assert not run(restarted.ensure(cluster("c"), head=False)).head_running
+
+
 def test_shrinking_drains_the_victims_first_and_stops_them_once_drained(backend: LocalBackend):
     c = backend.marker_prefix("c")
     run(backend.ensure(cluster("c")))

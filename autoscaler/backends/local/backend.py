@@ -5,6 +5,8 @@ any process starts), the engine's configuration, pid files and logs. Everything 
 is in those files and in ``/proc``: a restarted controller adopts the processes it finds there,
 kills the ones it cannot account for (started just before a crash), and starts none twice.
 Workers leave through a drain: they finish their tasks first and are stopped once drained.
+A head asked to stop (heads on demand) stops only once no worker remains, and never on the first
+ensure of a process (a restarted controller has not observed it yet: the next loop decides).
 
 All of a machine's JVMs share its cores, and a JVM's start is CPU-bound: a cluster starts at most
 ``start_concurrency`` workers at a time (half the cores, at least one), the next once one has
@@ -156,6 +158,7 @@ class LocalBackend:
             record = RuntimeRecord(cluster.spec.engine, cluster.spec.owner, self._allocate(cluster))
             self.directory(name).mkdir(mode=0o700, parents=True, exist_ok=True)
             self._save(name, record)
+        seen = name in self._clusters  # observed by this process before: its head state known
         self._clusters[name] = cluster
         engine = self._engine(cluster, record)
         engine.prepare()
@@ -167,7 +170,7 @@ class LocalBackend:
         if run_head and head_pid is None:
             log.info("head-start cluster=%s engine=%s", name, record.engine)
             processes.start(head, self._launcher(name, record))
-        elif not run_head and head_pid is not None and not record.workers:
+        elif not run_head and head_pid is not None and not record.workers and seen:
             log.info("head-stop cluster=%s engine=%s", name, record.engine)
             processes.stop(head.pid_file)
         self._refresh(name, record, engine)
