@@ -24,7 +24,7 @@ from tests.support import wait_for
 
 CLUSTERS = 1000
 KILL_AFTER = 200  # worker Deployments created when the first controller is killed
-TIMEOUT_S = 600.0  # each phase; ~1 min on a quiet machine, far more on two busy cores
+TIMEOUT_S = 600.0  # each phase's limit: minutes on two cores shared with other work
 OWNED = ("secrets", "services", "deployments", "networkpolicies")
 # Per cluster: config Secret, head Service, head + worker Deployments, NetworkPolicies.
 EXPECTED = {"secrets": 1000, "services": 1000, "deployments": 2000, "networkpolicies": 1500}
