@@ -82,6 +82,13 @@ def cluster_names(count: int) -> list[tuple[str, str]]:
     return spark + [(f"u{index:05d}-flink", "flink") for index in range(count // 2)]
 
 
+class _Server(ThreadingHTTPServer):
+    """Room for the controller's nine queries at once: with the default listen backlog (5)
+    the kernel drops the others' SYNs and they retry a second later (each loop took >= 1 s)."""
+
+    request_queue_size = 64
+
+
 class StandInPrometheus:
     """Answers the controller's instant queries from fixed per-cluster values; counts them."""
 
@@ -97,7 +104,7 @@ class StandInPrometheus:
         }
         self.queries = 0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def answer(self, promql: str) -> dict:
@@ -245,6 +252,16 @@ def decide_ms(count: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 30 s: a controller slow to stop must not lose the figures."""
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
+
+
 def status_writes(double: ApiServerDouble) -> int:
     return sum(1 for request in list(double.requests) if STATUS_WRITE.match(request))
 
@@ -295,8 +312,7 @@ def run(count: int, directory: Path, say=print) -> Run:
                     converge_s=round(converge_s, 1),
                 )
         finally:
-            process.terminate()
-            process.wait(30)
+            stop(process)
 
 
 # The printed table: header, Run field, width, format.
