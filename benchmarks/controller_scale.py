@@ -11,9 +11,7 @@ It is a double, not a cluster: the API server's own cost is not what a real one 
 
 ``python -m benchmarks.controller_scale [--clusters 1000 ...] [--json out.json]``. A steady
 loop now costs a few API requests whatever N (issue 17), but bringing N clusters up still takes
-about six requests each through the double, which answers tens to ~100 a second beside the
-controller on two shared cores: 10,000 clusters would take most of an hour to come up, so
-``make bench`` runs 1,000.
+about six requests each through the double; ``make bench`` runs 1,000 (10,000 not tried yet).
 """
 
 from __future__ import annotations
