@@ -53,7 +53,7 @@ def slim(obj: Json) -> Json:
         data = obj.get("data") or {}
         found["data"] = {key: data[key] for key in SECRET_KEYS if key in data}
     status = obj.get("status") or {}
-    if "phase" in status or "conditions" in status:  # a pod's
+    if "phase" in status:  # a pod's (a Deployment's status is the cluster's pods, watched apart)
         found["status"] = {
             "phase": status.get("phase"),
             "conditions": [

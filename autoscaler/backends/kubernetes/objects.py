@@ -36,6 +36,7 @@ from hubscale.store import StoredCluster
 log = logging.getLogger(__name__)
 
 CONFLICT_ATTEMPTS = 5
+WRITES_AT_ONCE = 8  # statuses written side by side (thousands come due when clusters come up)
 
 
 class NotSynced(RuntimeError):
@@ -121,16 +122,22 @@ class KubeClusterObjects:
     # Writing.
 
     async def flush(self) -> None:
-        """Write every queued status now; a failed one stays queued for the next try."""
+        """Write every queued status now, ``WRITES_AT_ONCE`` clusters at a time (each cluster's
+        own writes in order); a failed one stays queued for the next try."""
         async with self._flushing:
-            for name, status in list(self.pending.items()):
-                try:
-                    await self._write(name, status)
-                except KubeError as error:
-                    log.warning("status-write-failed cluster=%s error=%r", name, str(error))
-                    continue
+            slots = asyncio.Semaphore(WRITES_AT_ONCE)
+
+            async def write(name: str, status: ComputeClusterStatus) -> None:
+                async with slots:
+                    try:
+                        await self._write(name, status)
+                    except KubeError as error:
+                        log.warning("status-write-failed cluster=%s error=%r", name, str(error))
+                        return
                 if self.pending.get(name) is status:
                     del self.pending[name]
+
+            await asyncio.gather(*(write(n, s) for n, s in list(self.pending.items())))
 
     async def _write_forever(self) -> None:
         while True:

@@ -157,6 +157,9 @@ class Reflector:
         old = self.objects.pop(name, None) if kind == "DELETED" else self.objects.get(name)
         if kind != "DELETED":
             self.objects[name] = obj
+            if old is not None and self._key(old) is not None and _same(old, obj):
+                self.by_key[self._key(old)][name] = obj
+                return  # a change of what the transform dropped (a Deployment's status)
         keys = {self._key(found) for found in (old, obj) if found is not None} - {None}
         for key in keys:
             group = self.by_key[key]
@@ -169,3 +172,15 @@ class Reflector:
 
     def _key(self, obj: Json) -> str | None:
         return None if self.index is None else self.index(obj)
+
+
+def _same(old: Json, new: Json) -> bool:
+    """The same object apart from its resourceVersion."""
+    if old.keys() != new.keys():
+        return False
+    if any(old[key] != new[key] for key in old if key != "metadata"):
+        return False
+    before, after = old["metadata"], new["metadata"]
+    return before.keys() == after.keys() and all(
+        before[key] == after[key] for key in before if key != "resourceVersion"
+    )
