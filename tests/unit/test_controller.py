@@ -282,19 +282,21 @@ def overview(scheduler: str, **tasks: int) -> dict:
     return {"jobs": [{**job, "tasks": tasks}]}
 
 
+def batch_job_waiting(request: httpx.Request) -> httpx.Response:
+    """A JobManager whose AdaptiveBatch job waits for 2 slots and which has no TaskManager."""
+    if request.url.path == "/jobs/overview":
+        return httpx.Response(200, json=overview("AdaptiveBatch", scheduled=2))
+    if request.url.path == "/taskmanagers":
+        return httpx.Response(200, json={"taskmanagers": []})
+    return httpx.Response(500, json={"errors": ["UnsupportedOperationException: no"]})
+
+
 def test_a_batch_job_waiting_at_zero_grows_the_flink_cluster(tmp_path: Path):
     """Issue 12: AdaptiveBatch answers /resource-requirements with a 500; before the fix the
     cluster held at 0 ("no scale-down without metrics") and the query never ran."""
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/jobs/overview":
-            return httpx.Response(200, json=overview("AdaptiveBatch", scheduled=2))
-        if request.url.path == "/taskmanagers":
-            return httpx.Response(200, json={"taskmanagers": []})
-        return httpx.Response(500, json={"errors": ["UnsupportedOperationException: no"]})
-
     loop = controller(tmp_path, prometheus_answering(ONE_JOB))
-    loop.flink_rest = flink_jobmanager(handle)
+    loop.flink_rest = flink_jobmanager(batch_job_waiting)
     apply(loop.objects, "f", engine="flink", maxWorkers=4)
 
     result = asyncio.run(loop.reconcile_once())
@@ -620,15 +622,8 @@ def test_a_flink_jobmanager_is_asked_through_one_kept_client_loop_after_loop(tmp
     """Issue 17: building a client (and its TLS context) per loop cost tens of milliseconds per
     streaming cluster; the client is kept while the cluster has jobs."""
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/jobs/overview":
-            return httpx.Response(200, json=overview("AdaptiveBatch", scheduled=2))
-        if request.url.path == "/taskmanagers":
-            return httpx.Response(200, json={"taskmanagers": []})
-        return httpx.Response(500, json={"errors": ["UnsupportedOperationException: no"]})
-
     built = []
-    answering = flink_jobmanager(handle)
+    answering = flink_jobmanager(batch_job_waiting)
     loop = controller(tmp_path, prometheus_answering(ONE_JOB))
     loop.flink_rest = lambda url, tls=None: built.append(url) or answering(url, tls)
     apply(loop.objects, "f", engine="flink", maxWorkers=4)
