@@ -348,14 +348,15 @@ def test_a_job_the_cluster_may_not_run_says_so_in_the_cell_instead_of_hanging(hu
     kernel = hub.kernel(USER, "spark", "capped")
     code = f"{SPARK_SESSION}\nprint(sc.parallelize(range(10), 2).sum())"
 
-    def told(execution: Execution) -> bool:
-        return "hubscale:" in execution.stderr
+    def told(execution: Execution) -> bool:  # after "waiting for your Spark master" (on demand)
+        return "it cannot start" in execution.stderr
 
     started = time.monotonic()
     run = kernel.execute(code, timeout_s=ROW_TIMEOUT_S, until=told)
     print(f"capped-notice seconds={time.monotonic() - started:.1f}")
     kernel.interrupt()
-    notice = next(line for line in run.stderr.splitlines() if line.startswith("hubscale:"))
+    notice = next(line for line in run.stderr.splitlines() if "it cannot start" in line)
+    assert notice.startswith("hubscale: ")
     assert "it cannot start: your Spark cluster may have no worker" in notice
     assert "capped at maxWorkers 0" in notice
     assert run.status == "", "the cell was still waiting when the notice came"
