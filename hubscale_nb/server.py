@@ -28,6 +28,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from hubscale_nb import error_paths
+from hubscale_nb.error_paths import redact_paths
 from hubscale_nb.first_login import welcome_in_server
 from hubscale_nb.review import Review, ReviewError, repository_root, review
 from hubscale_nb.review_page import Controls, render_page
@@ -126,9 +127,8 @@ class ReviewHandler(JupyterHandler):
             page = await asyncio.to_thread(self._page, relative, head, base, revision_range)
         except ReviewError as error:
             self.set_status(400)
-            page = (
-                f"<!DOCTYPE html><p>Cannot review: {html.escape(_relative(error, self.root))}</p>"
-            )
+            message = html.escape(redact_paths(str(error), str(self.root)))
+            page = f"<!DOCTYPE html><p>Cannot review: {message}</p>"
         self.finish(page)
 
     def _page(self, relative: str, head: str, base: str, revision_range: str) -> str:
@@ -226,11 +226,6 @@ PICKER_SCRIPT = (
 )
 
 
-def _relative(error: Exception, root: Path) -> str:
-    """The error's message without the server's absolute root directory."""
-    return str(error).replace(f"{root}/", "").replace(str(root), ".")
-
-
 def _option(name: str, selected: bool) -> str:
     chosen = " selected" if selected else ""
     value = html.escape(name, quote=True)
@@ -257,7 +252,8 @@ class RunHandler(JupyterHandler):
             repo = repository_under(self.root, relative)
             data = await asyncio.to_thread(notebook_at, repo, commit, path)
         except (ValueError, KeyError, TypeError, ReviewError, BadName, BadObject) as error:
-            raise web.HTTPError(400, f"cannot run: {_relative(error, self.root)}") from None
+            message = redact_paths(str(error), str(self.root))
+            raise web.HTTPError(400, f"cannot run: {message}") from None
         result = await self.runs.run(repository_root(repo), path, data)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(result.__dict__))
