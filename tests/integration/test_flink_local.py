@@ -221,9 +221,17 @@ def test_a_job_rescales_onto_a_new_taskmanager_and_survives_its_stop_leaving_no_
 
         pid = flink.start_taskmanager("tm-1")
         wait_for(lambda: parallelism(flink, job_id) == {2}, timeout_s=2 * STARTUP_TIMEOUT_S)
-        wait_for(lambda: job_state(flink, job_id) == "RUNNING", timeout_s=RESCALE_TIMEOUT_S)
-        slots = flink.rest(lambda rest: rest.taskmanagers())
-        assert sorted((tm.id, tm.slots_free) for tm in slots) == [("tm-0", 0), ("tm-1", 0)]
+        # The REST answers are snapshots taken at different moments (Flink caches a job's graph
+        # for a few seconds; a TaskManager slow to heartbeat on a loaded machine re-registers),
+        # so the settled state is waited for as a whole, not read once.
+        wait_for(
+            lambda: (
+                job_state(flink, job_id) == "RUNNING"
+                and parallelism(flink, job_id) == {2}
+                and free_slots_by_taskmanager(flink) == [("tm-0", 0), ("tm-1", 0)]
+            ),
+            timeout_s=RESCALE_TIMEOUT_S,
+        )
         assert flink.rest(lambda rest: rest.job_demand_slots()) == 2
         assert_job_metrics(flink, job_id)
 
@@ -255,6 +263,10 @@ def test_a_job_rescales_onto_a_new_taskmanager_and_survives_its_stop_leaving_no_
             flink.stop_taskmanager("tm-1")
     known = flink.rest(lambda rest: rest.taskmanagers())
     assert {taskmanager.id for taskmanager in known} == {"tm-0"}  # tm-1 left the JobManager too
+
+
+def free_slots_by_taskmanager(flink: RunningFlink) -> list[tuple[str, int]]:
+    return sorted((tm.id, tm.slots_free) for tm in flink.rest(lambda rest: rest.taskmanagers()))
 
 
 def parallelism(flink: RunningFlink, job_id: str) -> set[int]:
