@@ -183,11 +183,16 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def kill_group(pid: int) -> None:
-    """SIGKILL a process group we no longer track (an orphan found by its marker)."""
+def kill_group(pid: int, timeout_s: float = 5.0) -> None:
+    """SIGKILL a process group we no longer track (an orphan found by its marker) and wait, up to
+    ``timeout_s``, until its leader is gone: a signal is delivered when the process next runs, so
+    on a busy machine it would otherwise still hold its ports and show up as marked."""
     _signal_group(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while not _is_zombie(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
     _reap(pid)
 
 
