@@ -364,3 +364,15 @@ def test_flink_image_matches_what_the_controller_starts():
         pip for pip, reqs in pip_installs(instructions) if "apache-flink" in {r.name for r in reqs}
     ]
     assert flink_pips == [f"{first}/pip"]
+
+
+@pytest.mark.parametrize("name", ["hub", "singleuser"])
+def test_images_that_run_jupyter_drop_the_slow_iri_validator_after_installing(name: str):
+    """The Makefile's SLOW_IMPORTS, in the images too: pip check runs after the uninstall."""
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    dropped = re.search(r"^SLOW_IMPORTS := (.+)$", makefile, re.MULTILINE).group(1).split()
+    runs = [i.value for i in dockerfile(name) if i.name == "RUN" and " install " in i.value]
+    installing = next(run for run in runs if "jupyterhub==" in run)
+    for package in dropped:
+        uninstall = installing.index(f"uninstall --yes {package}")
+        assert installing.index("install ") < uninstall < installing.rindex("pip check")
