@@ -59,6 +59,9 @@ FLINK_TASKMANAGER_RPC = 6122
 # The config Secret's key with the cluster's short status: the local status file's part that the
 # kernels read (spawner.kernel_notice), where the notebook pod mounts it. Written by the
 # controller when it changes (``short_status_changed``), never by ``config_files``.
+# The notebook pod's activity page (hubscale_nb.activity) on a port of its own, which the chart's
+# NetworkPolicy opens to Prometheus alone and its PodMonitor scrapes (heads on demand).
+NOTEBOOK_ACTIVITY_PORT = 9188
 STATUS_FILE = "status.yaml"
 # The Flink Secret's key for the notebook's PyFlink client: its config.yaml, with the notebook
 # pod's paths (images/singleuser/Dockerfile) — where the client keeps its files, its own Python.
