@@ -3,10 +3,6 @@ real Prometheus with the dedicated token: kernels per engine, and no page withou
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,44 +15,9 @@ from hubscale.prometheus_server import (
     notebook_targets_dir,
 )
 from hubscale.scrape_targets import ScrapeTarget, write_file_sd
-from hubscale_nb.activity import PORT_VARIABLE, ROUTE, TOKEN_DIGEST_VARIABLE, token_digest
-from spawner.notebook_env import server_args
+from hubscale_nb.activity import PORT_VARIABLE, ROUTE
+from tests.integration.activity_fixtures import LOGIN_TOKEN, jupyter_server
 from tests.support import free_port, wait_for
-
-REPO = Path(__file__).resolve().parents[2]
-LOGIN_TOKEN = "the-users-own-login-token"
-
-
-@contextlib.contextmanager
-def jupyter_server(tmp_path: Path, token: str, **env: str) -> Iterator[str]:
-    """A Jupyter server with the platform's arguments, given the hash of the activity ``token``
-    (and ``env``), until the block ends; its URL."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        TOKEN_DIGEST_VARIABLE: token_digest(token),
-        "PYTHONPATH": str(REPO),  # this checkout's extension, not the installed one
-        **env,
-    }
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter_server", "--no-browser",
-            f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.root_dir={tmp_path}", f"--IdentityProvider.token={LOGIN_TOKEN}",
-            *server_args(activity=True), *(["--allow-root"] if os.geteuid() == 0 else []),
-        ],
-        env=environment, stdout=subprocess.DEVNULL, stderr=log,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(f"{url}/api/status"), timeout_s=60)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
 
 
 @pytest.fixture
@@ -73,13 +34,6 @@ def scraped(tmp_path: Path, prometheus: PrometheusServer) -> Iterator[tuple[str,
             yield url, token
         finally:
             target.unlink(missing_ok=True)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, headers={"Authorization": f"token {LOGIN_TOKEN}"}).is_success
-    except httpx.HTTPError:
-        return False
 
 
 def test_the_activity_page_counts_kernels_per_engine_for_the_scrape_token_only(scraped, prometheus):
