@@ -17,10 +17,12 @@ from packaging.specifiers import SpecifierSet
 from autoscaler.backends.kubernetes.manifests import FLINK_HOME, FLINK_UID, SPARK_HOME, SPARK_UID
 from hubscale.kube_conf import ClusterSettings
 from spawner.kube import NOTEBOOK_GID, NOTEBOOK_UID
+from tests.unit.test_layering import OURS, imported_modules
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"
 NAMES = ["autoscaler", "flink", "hub", "singleuser", "spark"]
+IGNORE = "Dockerfile.dockerignore"  # beside each Dockerfile that has one
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,42 @@ def test_every_copied_path_exists_in_the_build_context(name):
             *sources, _ = shlex.split(instruction.value)
             for source in sources:
                 assert (context / source).exists(), f"{name}: COPY {source} not in {context}"
+
+
+def copied_sources(name: str) -> list[str]:
+    """What the image's COPY instructions take from the build context."""
+    found = []
+    for instruction in dockerfile(name):
+        if instruction.name == "COPY" and not instruction.value.startswith("--from"):
+            *sources, _ = shlex.split(instruction.value)
+            found += sources
+    return found
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if (REPO / "images" / n / IGNORE).exists()])
+def test_every_copied_path_is_let_through_by_the_dockerignore(name):
+    """BuildKit reads ``Dockerfile.dockerignore``: ours exclude everything (``*``) and let named
+    paths back in; a COPY of a path not let back in fails the build."""
+    lines = (REPO / "images" / name / IGNORE).read_text(encoding="utf-8").splitlines()
+    assert "*" in lines
+    admitted = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    for source in copied_sources(name):
+        assert source.split("/")[0] in admitted, f"{name}: COPY {source} is ignored"
+
+
+def test_the_hub_image_ships_every_package_the_hub_and_the_usage_service_import():
+    """The hub (hub_config, spawner) and the usage service run from the hub image: each package
+    of ours they import, directly or through another, is copied into it."""
+    needed, todo = set(), ["hub_config", "spawner", "usage"]
+    while todo:
+        package = todo.pop()
+        needed.add(package)
+        for path in (REPO / package).rglob("*.py"):
+            for _, module in imported_modules(REPO, path):
+                top = module.split(".")[0]
+                if top in OURS and top not in needed:
+                    todo.append(top)
+    assert needed <= set(copied_sources("hub")), needed - set(copied_sources("hub"))
 
 
 def test_singleuser_has_the_notebook_tools_set_up_for_every_user():
