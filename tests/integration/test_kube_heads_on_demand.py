@@ -58,7 +58,8 @@ def kubelet(double: ApiServerDouble, cluster: str) -> Iterator[list[str]]:
     def run() -> None:
         while not stop.wait(0.05):
             double.play_kubelet(NAMESPACE)
-            wanted = (replicas(double, head), replicas(double, workers))
+            with double.store.lock:  # both read at one instant
+                wanted = (replicas(double, head), replicas(double, workers))
             if wanted[0] == 0 and wanted[1]:
                 violations.append(f"master 0, workers {wanted[1]}")
 
