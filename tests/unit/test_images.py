@@ -17,7 +17,6 @@ from packaging.specifiers import SpecifierSet
 from autoscaler.backends.kubernetes.manifests import FLINK_HOME, FLINK_UID, SPARK_HOME, SPARK_UID
 from hubscale.kube_conf import ClusterSettings
 from spawner.kube import NOTEBOOK_GID, NOTEBOOK_UID
-from tests.unit.test_layering import OURS, imported_modules
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"
@@ -351,21 +350,6 @@ def test_every_copied_path_is_let_through_by_the_dockerignore(name):
     admitted = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     for source in copied_sources(name):
         assert source.split("/")[0] in admitted, f"{name}: COPY {source} is ignored"
-
-
-def test_the_hub_image_ships_every_package_the_hub_and_the_usage_service_import():
-    """The hub (hub_config, spawner) and the usage service run from the hub image: each package
-    of ours they import, directly or through another, is copied into it."""
-    needed, todo = set(), ["hub_config", "spawner", "usage"]
-    while todo:
-        package = todo.pop()
-        needed.add(package)
-        for path in (REPO / package).rglob("*.py"):
-            for _, module in imported_modules(REPO, path):
-                top = module.split(".")[0]
-                if top in OURS and top not in needed:
-                    todo.append(top)
-    assert needed <= set(copied_sources("hub")), needed - set(copied_sources("hub"))
 
 
 def test_singleuser_has_the_notebook_tools_set_up_for_every_user():
