@@ -19,7 +19,7 @@ from kubernetes.utils.quantity import parse_quantity
 from autoscaler.backends.kubernetes.backend import KubernetesBackend
 from hubscale.kube_api import MERGE_PATCH
 from hubscale.kube_conf import NOTEBOOK_ACTIVITY_PORT, ClusterSettings
-from hubscale.names import config_secret_name
+from hubscale.names import config_secret_name, head_name
 from hubscale.spec import parse_cluster
 from hubscale_nb.activity import PORT_VARIABLE, TOKEN_DIGEST_VARIABLE
 from spawner.compute import cluster_name, compute_clusters, resolve_options
@@ -483,3 +483,42 @@ def test_with_heads_on_demand_the_pod_publishes_its_activity_and_its_clusters_as
     assert TOKEN_DIGEST_VARIABLE not in env_of(container)
     assert f"--ServerApp.jpserver_extensions={ACTIVITY_EXTENSION}=True" not in container["args"]
     assert all("headOnDemand" not in c["spec"] for c in clusters)
+
+
+def test_with_heads_on_demand_the_pod_runs_while_its_clusters_heads_stay_at_zero_against_the_api_server_double(  # noqa: E501
+    spawner_apiserver,
+):
+    """The spawn waits for its clusters' config Secrets only: the backend ensures each cluster
+    without its head (the controller's first decision for a server with no kernel), the pod
+    runs, and neither master nor JobManager has a replica or a pod."""
+    digest = hashlib.sha256(b"the-scrape-token").hexdigest()
+
+    async def scenario() -> None:
+        spawner = make_spawner(spawner_apiserver, "ines", activity_token_sha256=digest)
+        spawner.user_options = {}
+
+        async def controller(backend: KubernetesBackend) -> None:
+            for name in spawner.cluster_names.values():
+                found = await eventually(lambda n=name: _cluster(spawner_apiserver, n), 20)
+                assert found["spec"]["headOnDemand"] is True
+                await backend.ensure(parse_cluster(found), head=False)
+
+        try:
+            async with api_client(spawner_apiserver) as api:
+                settings = ClusterSettings(NAMESPACE, "hubscale/spark:test", "hubscale/flink:test")
+                writer = asyncio.create_task(controller(KubernetesBackend(api, settings)))
+                async with kubelet(
+                    spawner_apiserver, spawner.pod_name, secrets=True, workloads=True
+                ):
+                    await asyncio.wait_for(spawner.start(), 30)
+                await writer
+            for engine, name in spawner.cluster_names.items():
+                head = spawner_apiserver.get("deployments", NAMESPACE, head_name(name, engine))
+                assert head["spec"]["replicas"] == 0
+            pods = [p["metadata"]["name"] for p in spawner_apiserver.objects("pods", NAMESPACE)]
+            assert pods == [spawner.pod_name]  # the notebook pod alone
+            await spawner.stop()
+        finally:
+            await stop_reflectors()
+
+    asyncio.run(scenario())
