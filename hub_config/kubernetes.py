@@ -27,6 +27,7 @@ from hub_config.access import (
 )
 from hub_config.chart_values import ChartValues, ChartValuesError
 from hub_config.settings import Settings
+from hubscale_nb.activity import token_digest
 from spawner.budgets import check_group_budgets
 from spawner.profiles import load_profiles
 
@@ -63,6 +64,7 @@ def configure(c: Any, settings: Settings, env: Mapping[str, str] | None = None) 
 
     _authentication(c, values, env)
     _spawner(c, settings, values)
+    _heads_on_demand(c, values, env)
     metrics = _metrics(c, values, env)
     culler = idle_culler(settings.cull_timeout_s, settings.cull_every_s)
     set_services(c, [metrics, culler, _usage(values, env)])
@@ -113,6 +115,16 @@ def _spawner(c: Any, settings: Settings, values: ChartValues) -> None:
     c.Spawner.start_timeout = int(settings.clusters_timeout_s + start_s)
     c.Spawner.http_timeout = start_s
     _storage(c, values)
+
+
+def _heads_on_demand(c: Any, values: ChartValues, env: Mapping[str, str]) -> None:
+    """``clusters.headsOnDemand``: the spawner gets the hash of Prometheus's activity token
+    (from the hub's Secret); off: heads run from the spawn on."""
+    on = values.get("clusters.headsOnDemand", bool)
+    c.HubscaleKubeSpawner.heads_on_demand = on
+    if on:
+        token = _secret(env, "HUBSCALE_ACTIVITY_TOKEN")
+        c.HubscaleKubeSpawner.activity_token_sha256 = token_digest(token)
 
 
 def _storage(c: Any, values: ChartValues) -> None:

@@ -42,6 +42,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     },
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {
+        "name": "Head",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="HeadRunning")].status',
+        "description": "Whether the master/JobManager runs (heads on demand; empty: always).",
+    },
+    {
         "name": "Reason",
         "type": "string",
         "jsonPath": ".status.reason",

@@ -36,7 +36,13 @@ from hubscale.spark_conf import (
     render_properties,
     spark_defaults,
 )
-from hubscale.spec import CAPACITY_LIMITED, ComputeCluster, ComputeClusterStatus, Engine
+from hubscale.spec import (
+    CAPACITY_LIMITED,
+    HEAD_RUNNING,
+    ComputeCluster,
+    ComputeClusterStatus,
+    Engine,
+)
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # its own name, on every namespace
 # The chart's networkPolicy.prometheusPodLabels default: the pods that may scrape the clusters.
@@ -56,10 +62,14 @@ FLINK_PORTS = FlinkClusterPorts(
     jobmanager_rpc=6123, rest=8081, blob=6124, metrics_first=9249, metrics_last=9250
 )
 FLINK_TASKMANAGER_RPC = 6122
+# The notebook pod's activity page (hubscale_nb.activity) on a port of its own, which the chart's
+# NetworkPolicy opens to Prometheus alone and its PodMonitor scrapes (heads on demand).
+NOTEBOOK_ACTIVITY_PORT = 9188
 # The config Secret's key with the cluster's short status: the local status file's part that the
-# kernels read (spawner.kernel_notice), where the notebook pod mounts it. Written by the
-# controller when it changes (``short_status_changed``), never by ``config_files``.
+# kernels read (spawner.kernel_notice, spawner.head_wait), where the notebook pod mounts it.
+# Written by the controller when it changes (``short_status_changed``), never by ``config_files``.
 STATUS_FILE = "status.yaml"
+KERNEL_CONDITIONS = (CAPACITY_LIMITED, HEAD_RUNNING)  # what the short status carries of them
 # The Flink Secret's key for the notebook's PyFlink client: its config.yaml, with the notebook
 # pod's paths (images/singleuser/Dockerfile) — where the client keeps its files, its own Python.
 FLINK_CLIENT_CONFIG = "client-config.yaml"
@@ -216,21 +226,22 @@ def taskmanager_memory_mib(cluster: ComputeCluster) -> int:
 
 
 def short_status(status: ComputeClusterStatus) -> str:
-    """The ``STATUS_FILE`` of a status, as YAML: desired workers, reason, CapacityLimited."""
+    """The ``STATUS_FILE`` of a status, as YAML: desired workers, reason and the conditions the
+    kernels read (CapacityLimited: ``kernel_notice``; HeadRunning: ``head_wait``)."""
     document = status.model_dump(
         mode="json", by_alias=True, exclude_none=True, include={"desired", "reason", "conditions"}
     )
-    document["conditions"] = [c for c in document["conditions"] if c["type"] == CAPACITY_LIMITED]
+    document["conditions"] = [c for c in document["conditions"] if c["type"] in KERNEL_CONDITIONS]
     return yaml.safe_dump(document, sort_keys=False)
 
 
 def short_status_changed(before: ComputeClusterStatus | None, after: ComputeClusterStatus) -> bool:
-    """Does the Secret's short status need a write? When the desired workers or the limit moved;
-    not for a new reason alone, whose counts change nearly every loop (the text written keeps
-    the reason of the last move)."""
-    return before is None or _limit_state(before) != _limit_state(after)
+    """Does the Secret's short status need a write? When the desired workers, the limit or
+    whether the head runs moved; not for a new reason alone, whose counts change nearly every
+    loop (the text written keeps the reason of the last move)."""
+    return before is None or _kernel_state(before) != _kernel_state(after)
 
 
-def _limit_state(status: ComputeClusterStatus) -> tuple[int, str | None]:
-    limited = next((c for c in status.conditions if c.type == CAPACITY_LIMITED), None)
-    return status.desired, limited.status if limited is not None else None
+def _kernel_state(status: ComputeClusterStatus) -> tuple[object, ...]:
+    found = {c.type: c.status for c in status.conditions if c.type in KERNEL_CONDITIONS}
+    return status.desired, *(found.get(kind) for kind in KERNEL_CONDITIONS)

@@ -2,7 +2,7 @@
 
 Bound to 127.0.0.1, data in a directory of ours, targets from ``file_sd`` files that the local
 backend writes. ``make up`` and the integration tests start it the same way. A second job
-scrapes the notebook servers' activity pages (``spawner.activity``) with a bearer token of its
+scrapes the notebook servers' activity pages (``hubscale_nb.activity``) with a bearer token of its
 own, generated in the directory (0600): the spawner registers each server under
 ``targets/notebooks/`` and gives the server only the token's hash.
 """

@@ -35,6 +35,10 @@ Phase = Literal["Pending", "Ready", "Scaling", "Idle", "Error"]
 # A status condition type: True while the work wants more workers than the cluster may have. The
 # controller sets it; the notebook's kernels relay it (spawner.kernel_notice spells it alone).
 CAPACITY_LIMITED = "CapacityLimited"
+# A status condition type of a cluster whose head runs on demand: whether its master/JobManager
+# runs, and why. The controller sets it; a kernel waiting for its head gives its message
+# (spawner.head_wait spells it alone).
+HEAD_RUNNING = "HeadRunning"
 # A status condition type: True while the controller runs in dry-run mode (it decides and says what
 # it would do, and resizes nothing); Events then say WouldScaleUp / WouldScaleDown.
 DRY_RUN = "DryRun"

@@ -15,6 +15,11 @@ Progress (the hub's pending page): KubeSpawner's pod events, and ours about the 
 each phase a cluster reaches).
 Stop: KubeSpawner deletes the pod, then this server's ComputeClusters are deleted (absent is fine;
 another's under the same name is left alone).
+Heads on demand (``heads_on_demand`` with ``activity_token_sha256``, which the chart sets): the pod
+serves its kernels per engine on a port of its own (``hubscale_nb.activity``, given only the
+token's hash), which the chart's PodMonitor scrapes with the token, and its clusters ask for
+``headOnDemand``: the pod waits only for their config Secrets, and a master/JobManager starts with
+the first kernel of its engine (the kernel waits for it: ``spawner.head_wait``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 from kubernetes_asyncio.client import CustomObjectsApi
 from kubespawner import KubeSpawner
 from kubespawner.clients import shared_client
-from traitlets import Instance, default
+from traitlets import Bool, Instance, Unicode, default
 
 from hubscale.crd import GROUP, PLURAL, VERSION
 from hubscale.kube_api import (
@@ -40,7 +45,9 @@ from hubscale.kube_api import (
     call,
     read_compute_cluster,
 )
+from hubscale.kube_conf import NOTEBOOK_ACTIVITY_PORT
 from hubscale.spec import ClusterConflict, ComputeCluster, Engine, check_holder, holder
+from hubscale_nb.activity import PORT_VARIABLE, TOKEN_DIGEST_VARIABLE
 from spawner.cluster_clients import ClustersNotReady, ErrorGrace
 from spawner.compute import Resolved, compute_clusters
 from spawner.notebook_env import server_args
@@ -103,6 +110,18 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
     """A notebook pod with the user's own Spark and Flink clusters beside it."""
 
     retry = Retry()  # each ComputeCluster call: timeout and bounded backoff
+    heads_on_demand = Bool(
+        True,
+        config=True,
+        help="Run each cluster's master/JobManager only while the server has a kernel of its"
+        " engine (needs activity_token_sha256); False: from the spawn on.",
+    )
+    activity_token_sha256 = Unicode(
+        "",
+        config=True,
+        help="SHA-256 (hex) of the token Prometheus presents to the notebook pods' activity"
+        " pages (the chart's PodMonitor); empty: no activity page, heads from the spawn on.",
+    )
     progress_log = Instance(ProgressLog, args=())  # a new one at each start and stop
     claimed: Mapping[str, str] = {}  # name -> uid of this start's clusters; replaced, never mutated
 
@@ -152,9 +171,16 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
             raise RuntimeError("apply_profile must run before the clusters are known")
         return self.resolved
 
+    @property
+    def activity_published(self) -> bool:
+        """Heads on demand: the pod publishes its kernels per engine for Prometheus."""
+        return self.heads_on_demand and len(self.activity_token_sha256.strip()) == 64
+
     def clusters(self) -> list[ComputeCluster]:
-        """This server's ComputeClusters for the checked user_options, in our namespace."""
-        return compute_clusters(self.user.name, self.name, self.checked())
+        """This server's ComputeClusters for the checked user_options, in our namespace; their
+        heads run on demand while the pod publishes its activity."""
+        on_demand = self.activity_published
+        return compute_clusters(self.user.name, self.name, self.checked(), on_demand)
 
     async def load_user_options(self) -> None:
         """Check user_options first (400, nothing created), then KubeSpawner's profile_list; then
@@ -170,12 +196,15 @@ class HubscaleKubeSpawner(ProfileChoice, KubeSpawner):
         await self.claim_clusters()
 
     def get_args(self) -> list[str]:
-        return [*super().get_args(), *server_args()]
+        return [*super().get_args(), *server_args(activity=self.activity_published)]
 
     def get_env(self) -> dict[str, Any]:
         env = super().get_env()
         names = self.cluster_names
         env.update(cluster_env(names["spark"], names["flink"], self.namespace))
+        if self.activity_published:  # only the token's hash: the pod cannot read it back
+            env[TOKEN_DIGEST_VARIABLE] = self.activity_token_sha256.strip().lower()
+            env[PORT_VARIABLE] = str(NOTEBOOK_ACTIVITY_PORT)
         return env
 
     async def get_pod_manifest(self) -> Any:

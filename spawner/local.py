@@ -8,8 +8,8 @@ as it is. Stop: the server stops, then this server's objects are deleted (never 
 controller stops the JVMs.
 
 Heads on demand: when the platform's Prometheus has an activity token, the server publishes its
-kernels per engine (``spawner.activity``, given only the token's hash), is registered as a scrape
-target, and its clusters ask for ``headOnDemand``: the start waits only for their client
+kernels per engine (``hubscale_nb.activity``, given only the token's hash), is registered as a
+scrape target, and its clusters ask for ``headOnDemand``: the start waits only for their client
 descriptions (written before any JVM runs), and a master/JobManager starts with the first kernel
 of its engine.
 """
@@ -55,9 +55,9 @@ from hubscale.state_dir import (
     users_dir,
 )
 from hubscale.store import LocalClusterStore
+from hubscale_nb.activity import TOKEN_DIGEST_VARIABLE, token_digest
 from hubscale_nb.git_setup import GitSetupError, configure_user, configure_user_as
 from spawner.account_limits import account_limits
-from spawner.activity import TOKEN_DIGEST_VARIABLE, token_digest
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters
 from spawner.flink_client import remove_client_dir, write_client_dir

@@ -14,7 +14,7 @@ SPARK_KERNEL = "spark"  # the default kernel: "Python 3 (Spark)"
 FLINK_KERNEL = "flink"  # "Python 3 (Flink)"
 KERNELS = (SPARK_KERNEL, FLINK_KERNEL)
 REVIEW_EXTENSION = "hubscale_nb.server"  # a Jupyter server extension (module name)
-ACTIVITY_EXTENSION = "spawner.activity"  # kernels per engine for Prometheus (heads on demand)
+ACTIVITY_EXTENSION = "hubscale_nb.activity"  # kernels per engine for Prometheus (heads on demand)
 
 
 class ClientError(ValueError):
@@ -53,8 +53,8 @@ def flink_env(client: Mapping[str, str], client_directory: PurePath) -> dict[str
 
 def server_args(default_kernel: str = SPARK_KERNEL, activity: bool = False) -> list[str]:
     """Notebook server options: only the engine kernels, Spark's by default, the notebook
-    review page (``<server>/hubscale/review``) and, with ``activity`` (local mode: the image
-    for Kubernetes has no ``spawner`` package yet), the activity metrics (``spawner.activity``)."""
+    review page (``<server>/hubscale/review``) and, with ``activity`` (heads on demand), the
+    activity metrics (``hubscale_nb.activity``)."""
     extensions = [REVIEW_EXTENSION, *([ACTIVITY_EXTENSION] if activity else [])]
     return [
         *(f"--KernelSpecManager.allowed_kernelspecs={kernel}" for kernel in KERNELS),

@@ -18,10 +18,16 @@ import re
 from datetime import UTC, datetime
 
 from autoscaler.policy.decision import ClusterState, Decision
-from hubscale.spec import CAPACITY_LIMITED, ComputeClusterStatus, Condition, Phase
+from hubscale.spec import (
+    CAPACITY_LIMITED,
+    HEAD_RUNNING,
+    ComputeClusterStatus,
+    Condition,
+    Phase,
+)
 
 READY = "Ready"
-HEAD = "HeadRunning"  # clusters whose head runs on demand: is the master/JobManager up, and why
+HEAD = HEAD_RUNNING  # clusters whose head runs on demand: is the master/JobManager up, and why
 READY_PHASES = ("Ready", "Idle")
 MEMO_REFRESH_S = 30.0  # the policy's lastActive, persisted at least this often while work runs
 REASON_REFRESH_S = 300.0  # a reason whose figures alone moved, rewritten at most this often

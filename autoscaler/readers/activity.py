@@ -1,7 +1,7 @@
 """The notebook servers' activity (kernels per engine) from Prometheus: one query per signal.
 
 Each notebook server publishes per engine its running and busy kernels and their last activity
-(``spawner.activity``); its scrape target carries the labels ``user`` and ``server`` (written by
+(``hubscale_nb.activity``); its scrape target carries the labels ``user`` and ``server`` (written by
 the spawner, not by the server: a server cannot speak for another), the series ``engine``.
 """
 

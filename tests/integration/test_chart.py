@@ -20,8 +20,9 @@ import yaml
 from autoscaler.__main__ import parse_args as controller_args
 from autoscaler.backends.kubernetes.manifests import cluster_objects
 from autoscaler.controller.metrics import ControllerMetrics
-from hubscale.kube_conf import ClusterSettings
-from hubscale.names import CLUSTER_LABEL, ROLE_LABEL
+from hubscale.kube_conf import NOTEBOOK_ACTIVITY_PORT, ClusterSettings
+from hubscale.names import CLUSTER_LABEL, NOTEBOOK_ROLE, ROLE_LABEL
+from hubscale_nb.activity import ROUTE as ACTIVITY_ROUTE
 from spawner.profiles import ProfileError, load_profiles
 from tests.builders import cluster, rest_tls
 from tests.kube.apiserver import ApiServerDouble
@@ -172,6 +173,7 @@ EVERYTHING: dict[str, Any] = {
         "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
     },
     "clusters": {
+        "headsOnDemand": True,
         "sparkImage": {"repository": "registry.example.org/data/spark", "tag": "4.3.0-1"},
         "flinkImage": {"repository": "registry.example.org/data/flink", "tag": "2.3.0-1"},
     },
@@ -212,6 +214,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "memory": {"request": "2Gi", "limit": "8Gi"},
         },
     },
+    "heads always": {"clusters": {"headsOnDemand": False}, "monitoring": {"enabled": True}},
     "https": {"proxy": {"https": {"enabled": True, "secret": {"name": "hub-tls"}}}},
     "https only": {
         "proxy": {
@@ -512,6 +515,50 @@ def test_hub_gets_its_secrets_and_settings_from_the_chart():
     assert env["HUBSCALE_PROFILES"]["value"] == "/usr/local/etc/jupyterhub/profiles.yaml"
 
 
+def test_heads_on_demand_are_on_by_default_and_the_hub_gets_the_activity_token():
+    manifests = render("helm3")
+    hub_values = yaml.safe_load(one(manifests, "ConfigMap", f"{PREFIX}-hub")["data"]["values.yaml"])
+    assert hub_values["clusters"] == {"headsOnDemand": True}
+    container = one(manifests, "Deployment", f"{PREFIX}-hub")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    env = {e["name"]: e for e in container["env"]}
+    ref = env["HUBSCALE_ACTIVITY_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": f"{PREFIX}-hub-secret", "key": "activity-token"}
+    token = data(one(manifests, "Secret", f"{PREFIX}-hub-secret"))["activity-token"]
+    assert re.fullmatch(r"[0-9a-f]{64}", token)
+
+    off = render("helm3", VARIANTS["heads always"])
+    hub_values = yaml.safe_load(one(off, "ConfigMap", f"{PREFIX}-hub")["data"]["values.yaml"])
+    assert hub_values["clusters"] == {"headsOnDemand": False}
+    container = one(off, "Deployment", f"{PREFIX}-hub")["spec"]["template"]["spec"]["containers"]
+    assert "HUBSCALE_ACTIVITY_TOKEN" not in {e["name"] for e in container[0]["env"]}
+    assert find(off, "PodMonitor", f"{PREFIX}-notebooks") == []
+
+
+def test_the_notebooks_podmonitor_scrapes_the_activity_page_where_the_spawner_serves_it():
+    """Port and path are the spawner's (NOTEBOOK_ACTIVITY_PORT, hubscale_nb.activity's ROUTE),
+    the token the hub's Secret's, and the user and server labels KubeSpawner's exact names."""
+    manifests = render("helm3", VARIANTS["monitoring"])
+    monitor = one(manifests, "PodMonitor", f"{PREFIX}-notebooks")
+    assert_podmonitor_shape(monitor)
+    assert monitor["spec"]["selector"] == {"matchLabels": {ROLE_LABEL: NOTEBOOK_ROLE}}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["path"] == ACTIVITY_ROUTE
+    assert endpoint["authorization"]["credentials"] == {
+        "name": f"{PREFIX}-hub-secret",
+        "key": "activity-token",
+    }
+    rules = endpoint["relabelings"]
+    address = next(r for r in rules if r.get("targetLabel") == "__address__")
+    assert address["replacement"] == f"${{1}}:{NOTEBOOK_ACTIVITY_PORT}"
+    by_target = {r["targetLabel"]: r for r in rules}
+    user, server = by_target["user"], by_target["server"]
+    assert user["sourceLabels"] == ["__meta_kubernetes_pod_annotation_hub_jupyter_org_username"]
+    assert server["sourceLabels"] == ["__meta_kubernetes_pod_annotation_hub_jupyter_org_servername"]
+    assert by_target["role"]["replacement"] == "notebook"  # what the activity queries select
+
+
 def test_a_new_hub_configuration_restarts_the_hub():
     def checksum(values: dict[str, Any]) -> str:
         hub = one(render("helm3", values), "Deployment", f"{PREFIX}-hub")
@@ -756,7 +803,7 @@ def test_monitoring_objects_exist_only_when_enabled():
     assert monitoring_manifests(render("helm3")) == []
     assert find(render("helm3"), "ConfigMap", f"{PREFIX}-dashboards") == []
     kinds = sorted(m["kind"] for m in monitoring_manifests(render("helm3", VARIANTS["monitoring"])))
-    assert kinds == ["PodMonitor"] * 4 + ["PrometheusRule"]
+    assert kinds == ["PodMonitor"] * 5 + ["PrometheusRule"]  # the notebooks' activity too
 
 
 RELABEL_KEYS = {

@@ -13,8 +13,9 @@ from jupyterhub.objects import Hub
 from kubernetes.utils.quantity import parse_quantity
 from traitlets.config.loader import PyFileConfigLoader
 
+from hubscale_nb.activity import token_digest
 from spawner.kube import HubscaleKubeSpawner
-from spawner.notebook_env import REVIEW_EXTENSION
+from spawner.notebook_env import ACTIVITY_EXTENSION, REVIEW_EXTENSION
 from tests.kube.chart import NAMESPACE, PREFIX, one, render
 from tests.kube.hub import HubUser, stop_reflectors
 
@@ -26,6 +27,7 @@ SECRETS = {  # what the chart's Secret holds; test values
     "HUBSCALE_USER_PASSWORD": "user-password-for-the-test",
     "HUBSCALE_ADMIN_PASSWORD": "admin-password-for-the-test",
     "HUBSCALE_USAGE_TOKEN": "usage-token-for-the-test",
+    "HUBSCALE_ACTIVITY_TOKEN": "activity-token-for-the-test",
 }
 
 
@@ -77,3 +79,7 @@ def test_the_charts_hub_config_builds_the_spawner_the_chart_describes(
     assert spawner.storage_pvc_ensure is True
     assert [p["slug"] for p in spawner.profile_list] == ["small", "large"]
     assert f"--ServerApp.jpserver_extensions={REVIEW_EXTENSION}=True" in args
+    # Heads on demand, the chart's default: the pods publish their activity, given its hash only.
+    assert spawner.heads_on_demand is True and spawner.activity_published
+    assert spawner.activity_token_sha256 == token_digest(SECRETS["HUBSCALE_ACTIVITY_TOKEN"])
+    assert f"--ServerApp.jpserver_extensions={ACTIVITY_EXTENSION}=True" in args

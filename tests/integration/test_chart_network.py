@@ -22,6 +22,7 @@ from autoscaler.backends.kubernetes.manifests import (
 )
 from autoscaler.controller.wiring import cluster_settings
 from hubscale.kube_conf import (
+    NOTEBOOK_ACTIVITY_PORT,
     SPARK_DRIVER_BLOCK_MANAGER_PORT,
     SPARK_DRIVER_PORT,
     SPARK_DRIVER_PORT_RANGES,
@@ -32,6 +33,7 @@ from spawner.notebook_pod import pod_labels
 from tests.builders import cluster, rest_tls
 from tests.kube.chart import CHART, NAMESPACE, PREFIX, Manifest, find, one, render
 
+PROMETHEUS = {"app.kubernetes.io/name": "prometheus"}  # the chart's default pod labels
 METADATA = "169.254.169.254"
 METADATA_IPV6 = "fd00:ec2::254"  # AWS's instance metadata service over IPv6
 INTERNET = "93.184.216.34"
@@ -264,6 +266,7 @@ def test_the_metadata_service_is_blocked_in_both_families_by_default():
     [
         ("alice-notebook", 4040),
         ("alice-notebook", 4047),
+        ("alice-notebook", NOTEBOOK_ACTIVITY_PORT),
         ("hub", 8081),
         ("autoscaler", 9310),
         ("alice-master", 8080),
@@ -366,6 +369,13 @@ def test_paths_the_platform_needs_are_open(world, source, target, port):
         # Prometheus only on the metrics ports.
         ("prometheus", "alice-master", 7077),
         ("prometheus", "alice-jobmanager", 8081),
+        # The activity page's own port (heads on demand) for Prometheus alone; Prometheus
+        # never reaches the notebook server itself.
+        ("prometheus", "alice-notebook", 8888),
+        ("autoscaler", "alice-notebook", NOTEBOOK_ACTIVITY_PORT),
+        ("bob-notebook", "alice-notebook", NOTEBOOK_ACTIVITY_PORT),
+        ("alice-worker", "alice-notebook", NOTEBOOK_ACTIVITY_PORT),
+        ("hub", "alice-notebook", NOTEBOOK_ACTIVITY_PORT),
         # The usage service only through the proxy; it reaches no user's cluster or server.
         ("alice-notebook", "usage", 9320),
         ("internet", "usage", 9320),
@@ -441,3 +451,12 @@ def test_the_users_executors_reach_no_other_port_of_its_notebook_pod(world, port
     assert not connects(
         world["policies"], world["pods"]["alice-worker"], world["pods"]["alice-notebook"], port
     )
+
+
+def test_without_heads_on_demand_no_one_reaches_the_activity_port():
+    policies = find(render("helm3", {"clusters": {"headsOnDemand": False}}), "NetworkPolicy")
+    monitoring = {"kubernetes.io/metadata.name": "monitoring"}
+    prometheus = Endpoint("prometheus", "10.0.2.1", PROMETHEUS, "monitoring", monitoring)
+    notebook = Endpoint("notebook", "10.0.1.1", pod_labels("alice", {"spark": "s", "flink": "f"}))
+    assert connects(policies, prometheus, notebook, 4040)  # the drivers' metrics as before
+    assert not connects(policies, prometheus, notebook, NOTEBOOK_ACTIVITY_PORT)

@@ -270,3 +270,57 @@ def test_scale_before_ensure_is_a_backend_error(apiserver):
         return "no error"
 
     assert "scale before ensure" in run_backend(apiserver, scenario)
+
+
+def test_a_stopped_head_goes_to_zero_replicas_after_its_workers_and_comes_back_over_http(
+    apiserver,
+):
+    """Heads on demand: ``ensure(head=False)`` scales the workers to 0, then the master's
+    Deployment to 0 (both through the scale subresource); the Service, Secret and policies stay;
+    ``ensure(head=True)`` brings the master back to 1 replica."""
+    cluster = make_cluster(apiserver, "alice-spark")
+
+    def replicas(name: str) -> int:
+        return apiserver.get("deployments", NAMESPACE, name)["spec"]["replicas"]
+
+    async def scenario(backend: KubernetesBackend) -> Observation:
+        await backend.ensure(cluster)
+        await backend.scale(cluster, 2, ())
+        apiserver.play_kubelet(NAMESPACE)
+        assert (await backend.observe())["alice-spark"].head_running
+        await backend.ensure(cluster, head=False)
+        apiserver.play_kubelet(NAMESPACE)
+        assert (replicas("alice-spark-master"), replicas("alice-spark-worker")) == (0, 0)
+        assert names(apiserver, "pods") == []
+        assert names(apiserver, "services") == ["alice-spark-master"]
+        assert names(apiserver, "secrets") == ["alice-spark-config"]
+        assert names(apiserver, "networkpolicies") == ["alice-spark-drivers", "alice-spark-ingress"]
+        stopped_again = await backend.ensure(cluster, head=False)
+        assert stopped_again.head_running is False and stopped_again.workers == ()
+        writes = sum(apiserver.count(m) for m in ("POST", "PATCH", "PUT", "DELETE"))
+        await backend.ensure(cluster, head=False)  # already stopped: no request writes
+        assert sum(apiserver.count(m) for m in ("POST", "PATCH", "PUT", "DELETE")) == writes
+        await backend.ensure(cluster, head=True)
+        apiserver.play_kubelet(NAMESPACE)
+        assert (replicas("alice-spark-master"), replicas("alice-spark-worker")) == (1, 0)
+        return (await backend.observe())["alice-spark"]
+
+    started = run_backend(apiserver, scenario)
+    assert started.head_running and started.workers == ()
+    scales = [r for r in apiserver.requests if r.startswith("PATCH ") and r.endswith("/scale")]
+    assert [r.rsplit("/", 2)[-2] for r in scales] == [
+        "alice-spark-worker",  # up to 2
+        "alice-spark-worker",  # to 0, before its master
+        "alice-spark-master",  # to 0
+        "alice-spark-master",  # to 1
+    ]
+
+
+def test_a_cluster_first_ensured_without_its_head_is_created_with_no_pods_over_http(apiserver):
+    cluster = make_cluster(apiserver, "alice-flink", "flink")
+    seen = run_backend(apiserver, lambda backend: backend.ensure(cluster, head=False))
+    apiserver.play_kubelet(NAMESPACE)
+    for name in ("alice-flink-jobmanager", "alice-flink-taskmanager"):
+        assert apiserver.get("deployments", NAMESPACE, name)["spec"]["replicas"] == 0
+    assert names(apiserver, "pods") == [] and seen.head_running is False
+    assert apiserver.count("PATCH") == 0  # created as wanted: nothing to correct

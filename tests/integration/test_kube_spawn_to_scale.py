@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import yaml
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from hubscale.names import (
     config_secret_name,
@@ -29,13 +26,11 @@ from hubscale.names import (
     policy_name,
     worker_name,
 )
-from hubscale.prometheus_server import PrometheusServer
-from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from spawner.compute import cluster_name
 from spawner.kernel_notice import notice, status_file_variable
 from spawner.notebook_pod import FLINK_CLIENT_INIT
 from tests.kube.apiserver import ApiServerDouble
-from tests.kube.controller import start_controller, status_of, workers_wanted
+from tests.kube.controller import start_controller, status_of, waiting_apps, workers_wanted
 from tests.kube.fixtures import NAMESPACE
 from tests.kube.hub import Mounts, kubelet, make_spawner, run_init_container, stop_reflectors
 from tests.support import free_port
@@ -55,24 +50,6 @@ profiles:
     spark: {{minWorkers: 0, maxWorkers: 4, worker: {{cores: 1, memory: 1Gi}}}}
     flink: {{minWorkers: 0, maxWorkers: 2, worker: {{cores: 1, memory: 1Gi}}}}
 """
-
-
-@contextlib.contextmanager
-def waiting_apps(prometheus: PrometheusServer, cluster: str) -> Iterator[Gauge]:
-    """The Spark master's ``waitingApps`` gauge for ``cluster``, scraped by Prometheus."""
-    registry = CollectorRegistry()
-    gauge = Gauge("metrics_master_waitingApps_Value", "Apps waiting.", registry=registry)
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
-    target_file = prometheus.file_sd_dir / f"spawn-to-scale-{cluster}.json"
-    labels = {"cluster": cluster, "user": USER, "engine": "spark", "role": "master"}
-    write_file_sd(target_file, [ScrapeTarget(f"127.0.0.1:{port}", labels)])
-    try:
-        yield gauge
-    finally:
-        target_file.unlink(missing_ok=True)
-        server.shutdown()
-        thread.join()
 
 
 def idle_at_zero(double: ApiServerDouble, cluster: str) -> bool:
@@ -145,7 +122,7 @@ def test_a_spawn_gets_its_clusters_a_backlog_scales_them_up_and_idle_back_to_zer
                     "python.executable": "python3",  # the controller's: the Flink image's
                 }
                 assert workers_wanted(spawner_apiserver, SPARK) == 0  # the profile's minWorkers
-                with waiting_apps(prometheus, SPARK) as waiting:
+                with waiting_apps(prometheus, SPARK, USER) as waiting:
                     waiting.set(2)
                     await until(lambda: workers_wanted(spawner_apiserver, SPARK) == 2, 60)
                     waiting.set(0)  # the backlog is gone: zero after the idle window
@@ -230,7 +207,7 @@ def test_work_past_maxworkers_reaches_the_notebooks_kernels_through_the_mounted_
                 await until(lambda: status_of(spawner_apiserver, LIMITED_SPARK), 30)
                 for engine in ("spark", "flink"):  # within limits: the kernels say nothing
                     assert kernel_notice(spawner_apiserver, pod, engine, tmp_path) is None
-                with waiting_apps(prometheus, LIMITED_SPARK) as waiting:
+                with waiting_apps(prometheus, LIMITED_SPARK, LIMITED_USER) as waiting:
                     waiting.set(3)  # three apps, one worker allowed
 
                     def told() -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,12 @@ from kubernetes.utils.quantity import parse_quantity
 
 from autoscaler.backends.kubernetes.backend import KubernetesBackend
 from hubscale.kube_api import MERGE_PATCH
-from hubscale.kube_conf import ClusterSettings
-from hubscale.names import config_secret_name
+from hubscale.kube_conf import NOTEBOOK_ACTIVITY_PORT, ClusterSettings
+from hubscale.names import config_secret_name, head_name
 from hubscale.spec import parse_cluster
+from hubscale_nb.activity import PORT_VARIABLE, TOKEN_DIGEST_VARIABLE
 from spawner.compute import cluster_name, compute_clusters, resolve_options
+from spawner.notebook_env import ACTIVITY_EXTENSION
 from spawner.notebook_pod import FLINK_CLIENT_INIT, FLINK_CONF_VOLUME
 from spawner.profiles import load_profiles
 from spawner.user_options import DEFAULT_PROFILES
@@ -440,3 +443,82 @@ def test_spawn_progress_tells_about_the_clusters_and_the_pod_against_the_api_ser
     assert any(m.endswith("[Normal] Successfully assigned the pod to node-1") for m in messages)
     progress = [event["progress"] for event in events if "progress" in event]
     assert progress == sorted(progress) and progress[0] > 0
+
+
+def test_with_heads_on_demand_the_pod_publishes_its_activity_and_its_clusters_ask_for_it_against_the_api_server_double(  # noqa: E501
+    spawner_apiserver,
+):
+    """The pod gets the activity page on its own port with only the token's hash, carries the
+    exact user and server names the chart's PodMonitor labels its series with, and its clusters
+    say headOnDemand; the same spawner with heads_on_demand off asks for none of it."""
+    digest = hashlib.sha256(b"the-scrape-token").hexdigest()
+
+    async def spawn(**traits: object) -> tuple[dict, list[dict]]:
+        spawner = make_spawner(spawner_apiserver, "alice", **traits)
+        spawner.user_options = {}
+        try:
+            async with kubelet(spawner_apiserver, spawner.pod_name):
+                await asyncio.wait_for(spawner.start(), 30)
+            pod = spawner_apiserver.get("pods", NAMESPACE, spawner.pod_name)
+            clusters = spawner_apiserver.objects("computeclusters", NAMESPACE)
+            await spawner.stop()
+            return pod, clusters
+        finally:
+            await stop_reflectors()
+
+    pod, clusters = asyncio.run(spawn(activity_token_sha256=digest))
+    container = pod["spec"]["containers"][0]
+    env = env_of(container)
+    assert env[TOKEN_DIGEST_VARIABLE] == digest
+    assert env[PORT_VARIABLE] == str(NOTEBOOK_ACTIVITY_PORT)
+    assert f"--ServerApp.jpserver_extensions={ACTIVITY_EXTENSION}=True" in container["args"]
+    assert pod["metadata"]["annotations"]["hub.jupyter.org/username"] == "alice"
+    assert {c["spec"]["engine"]: c["spec"].get("headOnDemand") for c in clusters} == {
+        "spark": True,
+        "flink": True,
+    }
+
+    pod, clusters = asyncio.run(spawn(activity_token_sha256=digest, heads_on_demand=False))
+    container = pod["spec"]["containers"][0]
+    assert TOKEN_DIGEST_VARIABLE not in env_of(container)
+    assert f"--ServerApp.jpserver_extensions={ACTIVITY_EXTENSION}=True" not in container["args"]
+    assert all("headOnDemand" not in c["spec"] for c in clusters)
+
+
+def test_with_heads_on_demand_the_pod_runs_while_its_clusters_heads_stay_at_zero_against_the_api_server_double(  # noqa: E501
+    spawner_apiserver,
+):
+    """The spawn waits for its clusters' config Secrets only: the backend ensures each cluster
+    without its head (the controller's first decision for a server with no kernel), the pod
+    runs, and neither master nor JobManager has a replica or a pod."""
+    digest = hashlib.sha256(b"the-scrape-token").hexdigest()
+
+    async def scenario() -> None:
+        spawner = make_spawner(spawner_apiserver, "ines", activity_token_sha256=digest)
+        spawner.user_options = {}
+
+        async def controller(backend: KubernetesBackend) -> None:
+            for name in spawner.cluster_names.values():
+                found = await eventually(lambda n=name: _cluster(spawner_apiserver, n), 20)
+                assert found["spec"]["headOnDemand"] is True
+                await backend.ensure(parse_cluster(found), head=False)
+
+        try:
+            async with api_client(spawner_apiserver) as api:
+                settings = ClusterSettings(NAMESPACE, "hubscale/spark:test", "hubscale/flink:test")
+                writer = asyncio.create_task(controller(KubernetesBackend(api, settings)))
+                async with kubelet(
+                    spawner_apiserver, spawner.pod_name, secrets=True, workloads=True
+                ):
+                    await asyncio.wait_for(spawner.start(), 30)
+                await writer
+            for engine, name in spawner.cluster_names.items():
+                head = spawner_apiserver.get("deployments", NAMESPACE, head_name(name, engine))
+                assert head["spec"]["replicas"] == 0
+            pods = [p["metadata"]["name"] for p in spawner_apiserver.objects("pods", NAMESPACE)]
+            assert pods == [spawner.pod_name]  # the notebook pod alone
+            await spawner.stop()
+        finally:
+            await stop_reflectors()
+
+    asyncio.run(scenario())

@@ -47,7 +47,26 @@ def test_kubectl_get_cc_shows_the_printer_columns(kubectl_binary, apiserver, tmp
         "application/merge-patch+json", {"status": status}, "status",
     )  # fmt: skip
     header, row = kubectl(kubectl_binary, apiserver, tmp_path, "get", "cc").splitlines()
-    assert header.split() == ["NAME", "USER", "ENGINE", "WORKERS", "DESIRED", "PHASE", "AGE"]
+    assert header.split() == [
+        "NAME", "USER", "ENGINE", "WORKERS", "DESIRED", "PHASE", "HEAD", "AGE"
+    ]  # fmt: skip
     assert row.split()[:6] == ["alice-spark", "alice", "spark", "1", "3", "Scaling"]
     wide = kubectl(kubectl_binary, apiserver, tmp_path, "get", "computeclusters", "-o", "wide")
     assert "REASON" in wide and "backlog needs 3" in wide
+
+
+def test_kubectl_get_cc_shows_whether_a_head_on_demand_runs(kubectl_binary, apiserver, tmp_path):
+    apiserver.create(
+        "computeclusters", NAMESPACE, cluster_document("alice-spark", headOnDemand=True)
+    )
+    head = {"type": "HeadRunning", "status": "False", "reason": "Stopped",
+            "message": "Spark master stopped: no Spark kernel, no workers; starts with one",
+            "lastTransitionTime": "2026-01-01T00:00:00Z"}  # fmt: skip
+    ready = {**head, "type": "Ready", "status": "True", "reason": "Idle"}
+    status = {"workers": 0, "desired": 0, "phase": "Idle", "conditions": [ready, head]}
+    apiserver.store.patch(
+        resource("computeclusters"), NAMESPACE, "alice-spark",
+        "application/merge-patch+json", {"status": status}, "status",
+    )  # fmt: skip
+    _, row = kubectl(kubectl_binary, apiserver, tmp_path, "get", "cc").splitlines()
+    assert row.split()[5:7] == ["Idle", "False"]

@@ -393,10 +393,20 @@ def _cell(obj: Json, column: Json) -> Any:
     return f"{age_s // 86400}d"
 
 
+_FILTER = re.compile(r'^(\w+)\[\?\(@\.(\w+)=="([^"]*)"\)\]$')  # conditions[?(@.type=="X")]
+
+
 def _json_path(obj: Json, path: str) -> Any:
+    """The printer columns' JSONPath: dotted fields, and one equality filter on a list."""
     node: Any = obj
-    for part in path.strip(".").split("."):
-        node = node.get(part) if isinstance(node, dict) else None
+    for part in re.findall(r"(?:[^.\[]|\[[^\]]*\])+", path.strip(".")):
+        field = _FILTER.match(part)
+        key = field.group(1) if field else part
+        node = node.get(key) if isinstance(node, dict) else None
+        if field and isinstance(node, list):
+            _, attribute, value = field.groups()
+            matching = (i for i in node if isinstance(i, dict) and i.get(attribute) == value)
+            node = next(matching, None)
     return node
 
 

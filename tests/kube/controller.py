@@ -3,12 +3,18 @@ double, leader election on), and what it wrote there, for the tests that run it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
 from hubscale.names import worker_name
+from hubscale.prometheus_server import PrometheusServer
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.fixtures import NAMESPACE, write_kubeconfig
 from tests.kube.protocol import ApiError
@@ -54,3 +60,21 @@ def workers_wanted(double: ApiServerDouble, cluster: str) -> int | None:
 def status_of(double: ApiServerDouble, cluster: str) -> dict:
     """The ComputeCluster's status as the controller last wrote it."""
     return double.get("computeclusters", NAMESPACE, cluster).get("status", {})
+
+
+@contextlib.contextmanager
+def waiting_apps(prometheus: PrometheusServer, cluster: str, user: str) -> Iterator[Gauge]:
+    """The Spark master's ``waitingApps`` gauge for ``cluster``, scraped by Prometheus."""
+    registry = CollectorRegistry()
+    gauge = Gauge("metrics_master_waitingApps_Value", "Apps waiting.", registry=registry)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    target_file = prometheus.file_sd_dir / f"waiting-apps-{cluster}.json"
+    labels = {"cluster": cluster, "user": user, "engine": "spark", "role": "master"}
+    write_file_sd(target_file, [ScrapeTarget(f"127.0.0.1:{port}", labels)])
+    try:
+        yield gauge
+    finally:
+        target_file.unlink(missing_ok=True)
+        server.shutdown()
+        thread.join()

@@ -72,12 +72,20 @@ def _resolve(document: dict[str, Any], json_path: str) -> Any:
     return node
 
 
-def test_printer_columns_show_user_engine_workers_desired_phase_reason_age():
+def test_printer_columns_show_user_engine_workers_desired_phase_head_reason_age():
     columns = {c["name"]: c for c in crd.PRINTER_COLUMNS}
-    assert list(columns) == ["User", "Engine", "Workers", "Desired", "Phase", "Reason", "Age"]
+    assert list(columns) == [
+        "User", "Engine", "Workers", "Desired", "Phase", "Head", "Reason", "Age"
+    ]  # fmt: skip
     assert columns["Reason"]["priority"] == 1  # only with -o wide
     document = {**EXAMPLE, "metadata": {**EXAMPLE["metadata"], "creationTimestamp": "x"}}
-    shown = {name: _resolve(document, c["jsonPath"]) for name, c in columns.items()}
+    # the HeadRunning condition's status (kubectl against the double resolves the filter)
+    assert columns["Head"]["jsonPath"] == '.status.conditions[?(@.type=="HeadRunning")].status'
+    shown = {
+        name: _resolve(document, c["jsonPath"])
+        for name, c in columns.items()
+        if "[" not in c["jsonPath"]
+    }
     assert shown["User"] == "alice@example.org"
     assert (shown["Workers"], shown["Desired"], shown["Phase"]) == (2, 3, "Scaling")
 

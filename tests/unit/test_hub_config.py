@@ -3,6 +3,7 @@ values file and the Secret's environment variables."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,7 @@ CHART_VALUES = {
         "config": {},
     },
     "usage": {"enabled": True, "url": "http://hs-hubscale-usage:9320"},
+    "clusters": {"headsOnDemand": True},
     "proxy": {"apiUrl": "http://hs-hubscale-proxy-api:8001", "publicService": "hs-hubscale"},
     "singleuser": {
         "image": "hubscale/singleuser:0.1.0",
@@ -104,6 +106,7 @@ SECRETS = {
     "HUBSCALE_ADMIN_PASSWORD": "admin-password-value-0123456789abcdef",
     "HUBSCALE_METRICS_TOKEN": "metrics-token-value",
     "HUBSCALE_USAGE_TOKEN": "usage-token-value",
+    "HUBSCALE_ACTIVITY_TOKEN": "activity-token-value",
 }
 
 
@@ -171,6 +174,22 @@ def test_kubernetes_mode_lists_the_charts_usage_service_for_every_user(monkeypat
     off = yaml.safe_dump({**CHART_VALUES, "usage": {"enabled": False, "url": "x"}})
     c = load_kubernetes(monkeypatch, tmp_path, off)
     assert "hubscale" not in {service["name"] for service in c.JupyterHub.services}
+
+
+def test_kubernetes_mode_runs_heads_on_demand_with_the_activity_tokens_hash_only(
+    monkeypatch, tmp_path
+):
+    c = load_kubernetes(monkeypatch, tmp_path)
+    assert c.HubscaleKubeSpawner.heads_on_demand is True
+    digest = hashlib.sha256(b"activity-token-value").hexdigest()
+    assert c.HubscaleKubeSpawner.activity_token_sha256 == digest
+    off = yaml.safe_dump({**CHART_VALUES, "clusters": {"headsOnDemand": False}})
+    without_token = {k: v for k, v in SECRETS.items() if k != "HUBSCALE_ACTIVITY_TOKEN"}
+    c = load_kubernetes(monkeypatch, tmp_path, off, secrets=without_token)
+    assert c.HubscaleKubeSpawner.heads_on_demand is False
+    assert "activity_token_sha256" not in c.HubscaleKubeSpawner
+    with pytest.raises(SecretMissing, match="HUBSCALE_ACTIVITY_TOKEN is not set"):
+        load_kubernetes(monkeypatch, tmp_path, secrets=without_token)
 
 
 def test_kubernetes_mode_takes_its_secrets_from_the_environment(monkeypatch, tmp_path):

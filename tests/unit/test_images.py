@@ -21,6 +21,7 @@ from spawner.kube import NOTEBOOK_GID, NOTEBOOK_UID
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"
 NAMES = ["autoscaler", "flink", "hub", "singleuser", "spark"]
+IGNORE = "Dockerfile.dockerignore"  # beside each Dockerfile that has one
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,27 @@ def test_every_copied_path_exists_in_the_build_context(name):
             *sources, _ = shlex.split(instruction.value)
             for source in sources:
                 assert (context / source).exists(), f"{name}: COPY {source} not in {context}"
+
+
+def copied_sources(name: str) -> list[str]:
+    """What the image's COPY instructions take from the build context."""
+    found = []
+    for instruction in dockerfile(name):
+        if instruction.name == "COPY" and not instruction.value.startswith("--from"):
+            *sources, _ = shlex.split(instruction.value)
+            found += sources
+    return found
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if (REPO / "images" / n / IGNORE).exists()])
+def test_every_copied_path_is_let_through_by_the_dockerignore(name):
+    """BuildKit reads ``Dockerfile.dockerignore``: ours exclude everything (``*``) and let named
+    paths back in; a COPY of a path not let back in fails the build."""
+    lines = (REPO / "images" / name / IGNORE).read_text(encoding="utf-8").splitlines()
+    assert "*" in lines
+    admitted = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    for source in copied_sources(name):
+        assert source.split("/")[0] in admitted, f"{name}: COPY {source} is ignored"
 
 
 def test_singleuser_has_the_notebook_tools_set_up_for_every_user():

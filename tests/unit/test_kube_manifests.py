@@ -111,6 +111,22 @@ def test_in_a_dry_run_worker_deployments_are_created_at_zero_whatever_minworkers
         assert objects[("Deployment", names.WORKER_ROLE[engine])]["spec"]["replicas"] == 0
 
 
+@pytest.mark.parametrize("engine", ["spark", "flink"])
+def test_without_its_head_a_cluster_has_no_head_replica_and_no_worker_whatever_minworkers(engine):
+    """Heads on demand: only the replicas differ, so a head stopped and started again is no
+    change of the manifests (their hash leaves the replicas out)."""
+    spec = cluster(engine=engine, minWorkers=2)
+    running = by_kind(km.cluster_objects(spec, UID, SETTINGS, SECRET, rest_tls()))
+    stopped = by_kind(km.cluster_objects(spec, UID, SETTINGS, SECRET, rest_tls(), head=False))
+    head = ("Deployment", names.HEAD_ROLE[engine])
+    worker = ("Deployment", names.WORKER_ROLE[engine])
+    assert (running[head]["spec"]["replicas"], running[worker]["spec"]["replicas"]) == (1, 2)
+    assert (stopped[head]["spec"]["replicas"], stopped[worker]["spec"]["replicas"]) == (0, 0)
+    for key, manifest in running.items():
+        hashes = (manifest, stopped[key])
+        assert len({m["metadata"]["annotations"][km.MANIFEST_HASH] for m in hashes}) == 1, key
+
+
 def test_spark_secret_holds_the_auth_secret_and_a_client_configuration():
     secret = km.config_secret(cluster(), UID, SETTINGS, SECRET)
     files = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}

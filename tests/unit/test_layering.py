@@ -15,6 +15,7 @@ Prometheus, like the hub's side it is: it imports neither the controller nor the
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,3 +272,20 @@ def test_the_checker_keeps_the_autoscaler_layers_apart_and_the_benchmarks_out(tm
         " (backends run what the controller decided)",
     ]
     assert io_calls(tmp_path) == ["autoscaler/policy/rules.py:7: open()"]
+
+
+def test_the_hub_image_ships_every_package_the_hub_and_the_usage_service_import():
+    """The hub (hub_config, spawner) and the usage service run from the hub image: each package
+    of ours they import, directly or through another, is copied into it."""
+    dockerfile = (REPO / "images" / "hub" / "Dockerfile").read_text(encoding="utf-8")
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.MULTILINE))
+    needed, todo = set(), ["hub_config", "spawner", "usage"]
+    while todo:
+        package = todo.pop()
+        needed.add(package)
+        for path in (REPO / package).rglob("*.py"):
+            for _, module in imported_modules(REPO, path):
+                top = module.split(".")[0]
+                if top in OURS and top not in needed:
+                    todo.append(top)
+    assert needed - copied == set()

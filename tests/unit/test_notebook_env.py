@@ -44,11 +44,11 @@ def test_the_server_loads_the_review_page_extension():
     assert app.jpserver_extensions.get("hubscale_nb.server") is True
 
 
-def test_local_servers_also_load_the_activity_extension_beside_the_review_page():
+def test_servers_with_heads_on_demand_also_load_the_activity_extension_beside_the_review_page():
     app = ServerApp()
     app.parse_command_line(server_args(activity=True))
     assert app.jpserver_extensions.get("hubscale_nb.server") is True
-    assert app.jpserver_extensions.get("spawner.activity") is True
-    kubernetes = ServerApp()  # its image has no spawner package: not asked, not loaded
-    kubernetes.parse_command_line(server_args())
-    assert "spawner.activity" not in kubernetes.jpserver_extensions
+    assert app.jpserver_extensions.get("hubscale_nb.activity") is True
+    always = ServerApp()  # heads from the spawn on: no activity page asked for
+    always.parse_command_line(server_args())
+    assert "hubscale_nb.activity" not in always.jpserver_extensions

@@ -136,8 +136,10 @@ class KubernetesBackend:
         return self.caches.take_owned_changed()
 
     async def ensure(self, cluster: ComputeCluster, head: bool = True) -> Observation:
-        """``head`` is not used yet: on Kubernetes every head runs (the spawner never asks for
-        heads on demand there)."""
+        """The cluster's objects as they should be; its head's Deployment at 1 replica, or at 0
+        with ``head`` false (heads on demand), its workers scaled to 0 first: workers never run
+        without a head. The Service, Secret and policies stay, so the names the notebook knows
+        keep resolving while the head is away."""
         name = cluster.metadata.name
         uid = await self._uid(cluster)
         secret_name = config_secret_name(name)
@@ -148,7 +150,9 @@ class KubernetesBackend:
         engine = cluster.spec.engine
         auth = _auth_secret(live_secret) if engine == "spark" else ""
         tls = _rest_tls(live_secret, name, self.namespace) if engine == "flink" else None
-        for manifest in cluster_objects(cluster, uid, self.settings, auth, tls):
+        if not head:
+            await self._without_workers(cluster)
+        for manifest in cluster_objects(cluster, uid, self.settings, auth, tls, head):
             kind, object_name = manifest["kind"], manifest["metadata"]["name"]
             if kind == "Secret":
                 live = live_secret
@@ -181,6 +185,16 @@ class KubernetesBackend:
         )
         log.info("workers-scaled cluster=%s from=%d to=%d victims=%s", name, replicas, workers,
                  ",".join(victims) or "-")  # fmt: skip
+
+    async def _without_workers(self, cluster: ComputeCluster) -> None:
+        """The worker Deployment at 0 replicas before its head goes (absent: nothing to do)."""
+        deployment = worker_name(cluster.metadata.name, cluster.spec.engine)
+        replicas = self._cached_replicas(deployment)
+        if replicas is None:
+            found = await self._read("Deployment", deployment)
+            replicas = ((found or {}).get("spec") or {}).get("replicas") or 0
+        if replicas > 0:
+            await self.scale(cluster, 0, ())
 
     def _cached_replicas(self, deployment: str) -> int | None:
         """The worker Deployment's replicas as the cache has them (None: ask the API server).
@@ -315,22 +329,41 @@ class KubernetesBackend:
             live = await self._read(kind, name)  # created meanwhile (by an earlier attempt)
             if live is None:
                 raise BackendError(f"{kind} {name} exists and does not: retry next loop")
+        role = manifest["metadata"]["labels"][ROLE_LABEL]
         wanted = manifest["metadata"]["annotations"][MANIFEST_HASH]
-        if (live["metadata"].get("annotations") or {}).get(MANIFEST_HASH) == wanted:
+        if (live["metadata"].get("annotations") or {}).get(MANIFEST_HASH) != wanted:
+            body = {**manifest, "spec": dict(manifest["spec"])} if "spec" in manifest else manifest
+            if kind == "Deployment":
+                body["spec"].pop("replicas", None)  # ``scale`` (workers), ``_head_replicas``
+            await call(
+                f"patch {kind} {name}",
+                functions.patch,
+                name,
+                self.namespace,
+                body,
+                retry=self.retry,
+                _content_type=MERGE_PATCH,
+            )
+            log.info("object-updated cluster=%s kind=%s name=%s", cluster, kind, name)
+        if kind == "Deployment" and role in HEAD_ROLE.values():
+            await self._head_replicas(cluster, name, manifest["spec"]["replicas"], live)
+
+    async def _head_replicas(self, cluster: str, name: str, replicas: int, live: Json) -> None:
+        """The head's Deployment at ``replicas`` (1: runs, 0: stopped on demand), through its
+        scale subresource as the workers'; unchanged: no request."""
+        if (live.get("spec") or {}).get("replicas") == replicas:
             return
-        body = {**manifest, "spec": dict(manifest["spec"])} if "spec" in manifest else manifest
-        if manifest["metadata"]["labels"][ROLE_LABEL] in WORKER_ROLE.values():
-            body["spec"].pop("replicas", None)  # ``scale`` owns the replicas
         await call(
-            f"patch {kind} {name}",
-            functions.patch,
+            f"scale {name}",
+            self.apps.patch_namespaced_deployment_scale,
             name,
             self.namespace,
-            body,
+            {"spec": {"replicas": replicas}},
             retry=self.retry,
             _content_type=MERGE_PATCH,
         )
-        log.info("object-updated cluster=%s kind=%s name=%s", cluster, kind, name)
+        state = "started" if replicas else "stopped"
+        log.info("head-%s cluster=%s deployment=%s", state, cluster, name)
 
     async def _mark_victims(self, cluster: ComputeCluster, victims: set[str]) -> None:
         """Lowest deletion cost on the victims; a cost left from an earlier shrink is removed.

@@ -145,9 +145,10 @@ def head_service(cluster: ComputeCluster, uid: str) -> Manifest:
 
 
 def head_deployment(
-    cluster: ComputeCluster, uid: str, settings: ClusterSettings, config_hash: str
+    cluster: ComputeCluster, uid: str, settings: ClusterSettings, config_hash: str, run: bool = True
 ) -> Manifest:
-    """The Spark master or the Flink JobManager: one replica, replaced (never two at once)."""
+    """The Spark master or the Flink JobManager: one replica, replaced (never two at once); none
+    while ``run`` is false (heads on demand: the Service, Secret and policies stay)."""
     engine = cluster.spec.engine
     if engine == "spark":
         container = _spark_container(
@@ -181,15 +182,21 @@ def head_deployment(
         )
         scrape = (FLINK_PORTS.jobmanager_metrics, "/metrics")
     name = head_name(cluster.metadata.name, engine)
+    replicas = 1 if run else 0
     return _deployment(
-        cluster, uid, settings, name, HEAD_ROLE[engine], 1, container, scrape, config_hash
+        cluster, uid, settings, name, HEAD_ROLE[engine], replicas, container, scrape, config_hash
     )
 
 
 def worker_deployment(
-    cluster: ComputeCluster, uid: str, settings: ClusterSettings, config_hash: str
+    cluster: ComputeCluster,
+    uid: str,
+    settings: ClusterSettings,
+    config_hash: str,
+    head: bool = True,
 ) -> Manifest:
-    """Spark workers or Flink TaskManagers; created at minWorkers, then sized by ``scale`` alone."""
+    """Spark workers or Flink TaskManagers; created at minWorkers (none without a ``head``), then
+    sized by ``scale`` alone."""
     engine = cluster.spec.engine
     worker = cluster.spec.worker
     if engine == "spark":
@@ -231,7 +238,8 @@ def worker_deployment(
         scrape = (FLINK_PORTS.metrics_last, "/metrics")
     name = worker_name(cluster.metadata.name, engine)
     role = WORKER_ROLE[engine]
-    replicas = 0 if settings.dry_run else cluster.spec.min_workers  # dry run: nothing added
+    # dry run: nothing added; no head: no workers
+    replicas = cluster.spec.min_workers if head and not settings.dry_run else 0
     files = FLINK_TASKMANAGER_FILES if engine == "flink" else None
     return _deployment(
         cluster, uid, settings, name, role, replicas, container, scrape, config_hash, grace_s, files
@@ -333,9 +341,11 @@ def cluster_objects(
     settings: ClusterSettings,
     secret: str,
     rest_tls: RestTls | None = None,
+    head: bool = True,
 ) -> list[Manifest]:
     """Everything ``ensure`` applies, in order: config first, workers last. ``secret``: a Spark
-    cluster's RPC secret; ``rest_tls``: a Flink cluster's REST credential."""
+    cluster's RPC secret; ``rest_tls``: a Flink cluster's REST credential; ``head``: whether the
+    master/JobManager runs (its Deployment at 1 replica, else 0)."""
     config = config_secret(cluster, uid, settings, secret, rest_tls)
     config_hash = config["metadata"]["annotations"][MANIFEST_HASH]
     drivers = [driver_network_policy(cluster, uid)] if cluster.spec.engine == "spark" else []
@@ -344,8 +354,8 @@ def cluster_objects(
         network_policy(cluster, uid, settings),
         *drivers,
         head_service(cluster, uid),
-        head_deployment(cluster, uid, settings, config_hash),
-        worker_deployment(cluster, uid, settings, config_hash),
+        head_deployment(cluster, uid, settings, config_hash, head),
+        worker_deployment(cluster, uid, settings, config_hash, head),
     ]
 
 

@@ -30,6 +30,9 @@ says hubscale, or fullnameOverride. Kept short so "<prefix>-proxy-public" fits i
 {{- define "hubscale.singleuser" -}}{{ include "hubscale.fullname" . }}-singleuser{{- end -}}
 {{- define "hubscale.clusters" -}}{{ include "hubscale.fullname" . }}-clusters{{- end -}}
 {{- define "hubscale.secret" -}}{{ include "hubscale.fullname" . }}-hub-secret{{- end -}}
+{{- /* The notebook pods' activity page port: hubscale/kube_conf.py NOTEBOOK_ACTIVITY_PORT (a test
+keeps them equal). */ -}}
+{{- define "hubscale.activityPort" -}}9188{{- end -}}
 
 {{/* Labels of every object; call with (dict "root" $ "component" "hub"). */}}
 {{- define "hubscale.labels" -}}

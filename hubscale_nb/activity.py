@@ -8,7 +8,11 @@ engine (``autoscaler.policy.heads``).
 
 Not behind the hub's login (a credential that can read this page must not reach the server): the
 scraper presents a dedicated bearer token, whose SHA-256 the spawner gives the server in
-``HUBSCALE_ACTIVITY_TOKEN_SHA256``. Without it the page does not exist.
+``HUBSCALE_ACTIVITY_TOKEN_SHA256``. Without it the page does not exist. With
+``HUBSCALE_ACTIVITY_PORT`` (Kubernetes) the page is served at ``/hubscale/activity/metrics`` on a
+port of its own, beside the server's (same address), which a NetworkPolicy opens to Prometheus
+alone, so Prometheus never needs the notebook server's port. Part of ``hubscale_nb``: the notebook
+image ships it.
 """
 
 from __future__ import annotations
@@ -25,11 +29,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from tornado import web
 
-from spawner.notebook_env import KERNELS
-
 ROUTE = "/hubscale/activity/metrics"
 TOKEN_DIGEST_VARIABLE = "HUBSCALE_ACTIVITY_TOKEN_SHA256"
-ENGINES = KERNELS  # each engine's kernel is named after it
+PORT_VARIABLE = "HUBSCALE_ACTIVITY_PORT"
+ENGINES = ("spark", "flink")  # each engine's kernel is named after it (spawner.notebook_env)
 
 
 def token_digest(token: str) -> str:
@@ -112,7 +115,20 @@ class ActivityHandler(web.RequestHandler):
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "spawner.activity"}]
+    return [{"module": "hubscale_nb.activity"}]
+
+
+def own_port(text: str) -> int | None:
+    """The page's own port from ``HUBSCALE_ACTIVITY_PORT`` ("": on the server's port)."""
+    if not text.strip():
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise ValueError(f"{PORT_VARIABLE}={text!r}: must be a port number (1-65535)")
+    return port
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
@@ -120,7 +136,13 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     if len(digest) != 64:
         serverapp.log.info("hubscale activity metrics off: no %s", TOKEN_DIGEST_VARIABLE)
         return
-    web_app = serverapp.web_app
-    route = web_app.settings["base_url"].rstrip("/") + ROUTE
     arguments = {"kernel_manager": serverapp.kernel_manager, "digest": digest}
-    web_app.add_handlers(".*$", [(route, ActivityHandler, arguments)])
+    port = own_port(os.environ.get(PORT_VARIABLE, ""))
+    if port is None:
+        web_app = serverapp.web_app
+        route = web_app.settings["base_url"].rstrip("/") + ROUTE
+        web_app.add_handlers(".*$", [(route, ActivityHandler, arguments)])
+        return
+    page = web.Application([(ROUTE, ActivityHandler, arguments)])
+    page.listen(port, address=serverapp.ip or "")
+    serverapp.log.info("hubscale activity metrics on %s:%d%s", serverapp.ip, port, ROUTE)
