@@ -170,6 +170,8 @@ def _range_series(item: Any, promql: str) -> RangeSeries:
         if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
             raise TypeError("labels")
         points = tuple((float(at), float(text)) for at, text in item["values"])
+        if not all(math.isfinite(at) for at, _ in points):
+            raise ValueError("timestamp")
         return RangeSeries(labels, points)
     except (KeyError, TypeError, ValueError, OverflowError):
         raise PrometheusBadResponse(f"malformed series for {promql!r}: {_short(item)}") from None

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             events, trace = from_prometheus(args.from_prometheus, args.since, args.step)
         except (ValueError, PrometheusError) as error:
-            print(f"{args.from_prometheus}: {error}", file=sys.stderr)
+            print(f"cannot rebuild a trace from Prometheus: {error}", file=sys.stderr)
             return 2
         if not events:
             print(f"{args.from_prometheus}: no jobs in the last {args.since}", file=sys.stderr)

@@ -19,8 +19,9 @@ platform already scrapes; the trace is rebuilt from them by these rules:
   for 5 min after it stops), and a missing sample ends a run: a session's end (a series
   stopping) is known to within two steps, a job's (demand back to 0) to within one. A range
   query reads only the samples at its steps: use a step of at least the scrape interval.
-- Samples that are NaN, infinite or negative are skipped and counted (a skipped sample ends a
-  run like a missing one); so are series without their ``cluster``/``user`` labels.
+- Samples that are NaN, infinite, negative or outside the window are skipped and counted (a
+  skipped sample ends a run like a missing one); so are series without their ``cluster`` or
+  ``user`` label.
 
 What it cannot recover: work shorter than a step; two jobs back to back with no idle sample
 between them (one job), and a cluster's concurrent apps or streams (one, their demand summed);
@@ -44,6 +45,7 @@ from autoscaler.sim.trace import Event, FlinkJob, Session, SparkJob, Stage
 
 # Prometheus refuses a range query of more than 11,000 points per series: ask in chunks.
 MAX_POINTS_PER_QUERY = 10_000
+MAX_STEPS = 100 * MAX_POINTS_PER_QUERY  # a week at 1 s: 61 queries per signal
 DEFAULT_STEP_S = 30.0
 
 _DRIVER_DEMAND = (
@@ -91,6 +93,7 @@ class Reconstruction:
     """The rebuilt trace (times in seconds since ``start``) and what was skipped on the way."""
 
     start: float
+    end: float
     step_s: float
     events: list[Event] = field(default_factory=list)
     skipped_samples: int = 0
@@ -108,7 +111,8 @@ class Reconstruction:
         )
         if self.skipped_samples or self.skipped_series:
             line += (
-                f"; skipped {self.skipped_samples} samples (NaN, infinite or negative)"
+                f"; skipped {self.skipped_samples} samples (NaN, infinite, negative or outside"
+                " the window)"
                 f" and {self.skipped_series} series without cluster/user labels"
             )
         return line
@@ -139,13 +143,18 @@ async def reconstruct(
     """The trace of ``[start, end]`` (Unix seconds), read every ``step_s``."""
     if step_s <= 0 or end <= start:
         raise ValueError(f"need step > 0 and end after start (step {step_s:g} s)")
+    if (end - start) / step_s > MAX_STEPS:
+        raise ValueError(
+            f"{(end - start) / step_s:.0f} steps of {step_s:g} s: more than {MAX_STEPS:,};"
+            " use a larger step"
+        )
     start = math.floor(start / step_s) * step_s  # steps on a grid: chunks line up
     wanted = queries(step_s)
     answers = await asyncio.gather(
         *(read_range(prometheus, promql, start, end, step_s) for promql in wanted.values())
     )
     spark, flink, sessions = answers
-    result = Reconstruction(start, step_s)
+    result = Reconstruction(start, end, step_s)
     for series in spark:
         for number, run in _labelled_runs(series, result, ("cluster", "user")):
             result.events.append(
@@ -177,7 +186,11 @@ def _labelled_runs(
     if not all(series.labels.get(name) for name in labels):
         result.skipped_series += 1
         return iter(())
-    valid = [(at, value) for at, value in series.points if math.isfinite(value) and value >= 0]
+    valid = [
+        (at, value)
+        for at, value in series.points
+        if math.isfinite(value) and value >= 0 and result.start <= at <= result.end
+    ]
     result.skipped_samples += len(series.points) - len(valid)
     return enumerate(runs(valid, result.step_s, positive), start=1)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from autoscaler.readers.prometheus import PrometheusClient
+from autoscaler.sim import from_prometheus
 from autoscaler.sim.__main__ import main
 from autoscaler.sim.from_prometheus import Reconstruction, reconstruct
 from autoscaler.sim.trace import FlinkJob, Session, SparkJob, load_trace
@@ -113,13 +114,17 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServ
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def rebuilt(history: PrometheusServer) -> Reconstruction:
+def read_history(url: str) -> Reconstruction:
     async def read() -> Reconstruction:
-        async with PrometheusClient(history.url, timeout_s=30.0) as prometheus:
+        async with PrometheusClient(url, timeout_s=30.0) as prometheus:
             return await reconstruct(prometheus, BASE, BASE + DAY_S, STEP_S)
 
     return asyncio.run(read())
+
+
+@pytest.fixture(scope="module")
+def rebuilt(history: PrometheusServer) -> Reconstruction:
+    return read_history(history.url)
 
 
 def test_spark_jobs_come_back_with_their_start_width_and_duration(rebuilt: Reconstruction):
@@ -155,6 +160,13 @@ def test_sessions_and_what_was_skipped(rebuilt: Reconstruction):
     times = zip(sessions, expected, strict=True)
     assert all(abs(t - want) <= 2 * STEP_S for (_, _, t), (_, _, want) in times)
     assert rebuilt.skipped_samples == 1 and rebuilt.skipped_series == 1
+
+
+def test_a_window_read_in_many_chunks_gives_the_same_trace(
+    history: PrometheusServer, rebuilt: Reconstruction, monkeypatch
+):
+    monkeypatch.setattr(from_prometheus, "MAX_POINTS_PER_QUERY", 37)  # 13 queries per signal
+    assert read_history(history.url) == rebuilt
 
 
 def test_the_cli_replays_the_history_under_every_policy(
