@@ -14,7 +14,7 @@ from autoscaler.sim.from_prometheus import DEFAULT_STEP_S, parse_duration_s, rec
 from autoscaler.sim.generator import TeamDay, generate
 from autoscaler.sim.output import comparison_json, describe_run, write_json
 from autoscaler.sim.profiles import PROFILES
-from autoscaler.sim.trace import TraceError, dump_trace, load_trace
+from autoscaler.sim.trace import Event, FlinkJob, SparkJob, TraceError, dump_trace, load_trace
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, PrometheusError) as error:
             print(f"cannot rebuild a trace from Prometheus: {error}", file=sys.stderr)
             return 2
-        if not events:
-            print(f"{args.from_prometheus}: no jobs in the last {args.since}", file=sys.stderr)
+        if not any(isinstance(event, SparkJob | FlinkJob) for event in events):
+            print(f"no Spark job nor Flink stream in the last {args.since}", file=sys.stderr)
             return 1
         if args.trace_out:
             dump_trace(events, args.trace_out)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def from_prometheus(url: str, since: str, step: str) -> tuple[list, dict]:
+def from_prometheus(url: str, since: str, step: str) -> tuple[list[Event], dict[str, object]]:
     """The trace of the last ``since`` and what the JSON says about it; prints the counts."""
     since_s, step_s = parse_duration_s(since), parse_duration_s(step)
     end = time.time()
@@ -120,8 +120,8 @@ def from_prometheus(url: str, since: str, step: str) -> tuple[list, dict]:
 
     rebuilt = asyncio.run(read())
     print(rebuilt.describe())
-    trace = {
-        "prometheus": url,
+    trace = {  # not the URL: it may carry credentials
+        "source": "prometheus",
         "since": since,
         "step_s": step_s,
         "start": rebuilt.start,

@@ -9,6 +9,7 @@ the day is scripted (see the README, "Replaying your team's day").
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import time
@@ -175,8 +176,18 @@ def test_the_cli_replays_the_history_under_every_policy(
     since_s = int(time.time()) - BASE + 60
     trace = tmp_path / "rebuilt.jsonl"
     argv = ["--from-prometheus", history.url, "--since", f"{since_s}s", "--step", "15s"]
-    assert main([*argv, "--trace-out", str(trace), "--worker-start-s", "5"]) == 0
+    out_json = tmp_path / "out.json"
+    argv += ["--trace-out", str(trace), "--json", str(out_json), "--worker-start-s", "5"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "reconstructed 2 Spark jobs, 1 Flink streams and 2 sessions of 2 users" in out
     assert "hubscale" in out and "oracle" in out
     assert len(load_trace(trace)) == 7
+    written = json.loads(out_json.read_text())
+    assert written["trace"]["source"] == "prometheus" and written["trace"]["users"] == 2
+    assert history.url not in out_json.read_text()  # a URL may carry credentials
+
+
+def test_a_window_without_jobs_is_said_and_not_simulated(history: PrometheusServer, capsys):
+    assert main(["--from-prometheus", history.url, "--since", "10m", "--step", "15s"]) == 1
+    assert "no Spark job nor Flink stream in the last 10m" in capsys.readouterr().err
