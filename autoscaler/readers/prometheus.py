@@ -46,6 +46,14 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
+class RangeSeries:
+    """One element of a range vector: its labels and (time, value) points, time ascending."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]  # values may be NaN or +-Inf
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
     """One signal for every cluster that has data; a cluster not in ``values`` has none."""
 
@@ -71,6 +79,21 @@ class PrometheusClient(HttpApi):
         if data.get("resultType") != "vector" or not isinstance(data.get("result"), list):
             raise PrometheusBadResponse(f"expected a vector for {promql!r}, got {_short(data)}")
         return [_series(item, promql) for item in data["result"]]
+
+    async def matrix(
+        self, promql: str, start: float, end: float, step_s: float
+    ) -> list[RangeSeries]:
+        """A range query (``/api/v1/query_range``) evaluated every ``step_s`` from start to end."""
+        params = {
+            "query": promql,
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{step_s:g}",
+        }
+        data = await self._get("/api/v1/query_range", params)
+        if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
+            raise PrometheusBadResponse(f"expected a matrix for {promql!r}, got {_short(data)}")
+        return [_range_series(item, promql) for item in data["result"]]
 
     async def by_label(
         self, promql: str, label: str = "cluster", at: float | None = None
@@ -139,6 +162,19 @@ def _series(item: Any, promql: str) -> Series:
         return Series(labels, value, float(timestamp))
     except (KeyError, TypeError, ValueError, OverflowError):
         raise PrometheusBadResponse(f"malformed sample for {promql!r}: {_short(item)}") from None
+
+
+def _range_series(item: Any, promql: str) -> RangeSeries:
+    try:
+        labels = item["metric"]
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise TypeError("labels")
+        points = tuple((float(at), float(text)) for at, text in item["values"])
+        if not all(math.isfinite(at) for at, _ in points):
+            raise ValueError("timestamp")
+        return RangeSeries(labels, points)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise PrometheusBadResponse(f"malformed series for {promql!r}: {_short(item)}") from None
 
 
 def _short(value: Any) -> str:

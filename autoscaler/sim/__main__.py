@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+import time
 
+from autoscaler.readers.prometheus import PrometheusClient, PrometheusError
 from autoscaler.sim.compare import compare
 from autoscaler.sim.engine import SimConfig
+from autoscaler.sim.from_prometheus import DEFAULT_STEP_S, parse_duration_s, reconstruct
 from autoscaler.sim.generator import TeamDay, generate
 from autoscaler.sim.output import comparison_json, describe_run, write_json
 from autoscaler.sim.profiles import PROFILES
-from autoscaler.sim.trace import TraceError, dump_trace, load_trace
+from autoscaler.sim.trace import Event, FlinkJob, SparkJob, TraceError, dump_trace, load_trace
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -21,6 +25,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--trace", help="JSON Lines trace to replay")
     source.add_argument("--generate", metavar="OUT", help="write a generated day to OUT and run it")
+    source.add_argument(
+        "--from-prometheus",
+        metavar="URL",
+        help="rebuild the trace from the platform's Prometheus (e.g. http://127.0.0.1:9090)",
+    )
+    parser.add_argument(
+        "--since", default="7d", help="with --from-prometheus: how far back (30m, 12h, 7d)"
+    )
+    parser.add_argument(
+        "--step",
+        default=f"{DEFAULT_STEP_S:g}s",
+        help="with --from-prometheus: sample every STEP (at least the scrape interval)",
+    )
+    parser.add_argument(
+        "--trace-out", metavar="OUT", help="with --from-prometheus: also write the rebuilt trace"
+    )
     parser.add_argument("--users", type=int, default=TeamDay.users, help="generated users")
     parser.add_argument("--hours", type=float, default=TeamDay.hours, help="generated day length")
     parser.add_argument("--seed", type=int, default=TeamDay.seed, help="generator seed")
@@ -52,6 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         events = generate(day)
         dump_trace(events, args.generate)
         trace = {"users": day.users, "hours": day.hours, "seed": day.seed, "file": args.generate}
+    elif args.from_prometheus:
+        try:
+            events, trace = from_prometheus(args.from_prometheus, args.since, args.step)
+        except (ValueError, PrometheusError) as error:
+            print(f"cannot rebuild a trace from Prometheus: {error}", file=sys.stderr)
+            return 2
+        if not any(isinstance(event, SparkJob | FlinkJob) for event in events):
+            print(f"no Spark job nor Flink stream in the last {args.since}", file=sys.stderr)
+            return 1
+        if args.trace_out:
+            dump_trace(events, args.trace_out)
     else:
         try:
             events = load_trace(args.trace)
@@ -76,6 +107,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_json(comparison_json(comparison, config, trace), args.json)
     return 0
+
+
+def from_prometheus(url: str, since: str, step: str) -> tuple[list[Event], dict[str, object]]:
+    """The trace of the last ``since`` and what the JSON says about it; prints the counts."""
+    since_s, step_s = parse_duration_s(since), parse_duration_s(step)
+    end = time.time()
+
+    async def read():
+        async with PrometheusClient(url, timeout_s=60.0) as prometheus:
+            return await reconstruct(prometheus, end - since_s, end, step_s)
+
+    rebuilt = asyncio.run(read())
+    print(rebuilt.describe())
+    trace = {  # not the URL: it may carry credentials
+        "source": "prometheus",
+        "since": since,
+        "step_s": step_s,
+        "start": rebuilt.start,
+        "users": len({event.user for event in rebuilt.events}),
+    }
+    return rebuilt.events, trace
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ sits on top (it runs the hub and the controller as processes) and nothing below 
 notebook tools ship alone in the notebook image. Inside ``autoscaler/`` the arrows point one way:
 the pure ``policy/`` (no I/O, no clock: no I/O import, no ``open()``) imports no other layer;
 ``readers/`` and ``backends/`` import neither each other's side nor the controller (backends not
-even the policy: they decide nothing); ``sim/`` runs the policy alone; ``controller/`` may import
-every layer but the simulator. ``benchmarks/``, ``tests/`` and ``tools/`` may import anything of
-ours; nothing that ships imports them. The usage service (``usage/``) reads the shared objects and
-Prometheus, like the hub's side it is: it imports neither the controller nor the hub's code.
+even the policy: they decide nothing); ``sim/`` runs the policy alone (to replay a team's
+history it reads Prometheus through ``readers.prometheus``, no other reader); ``controller/``
+may import every layer but the simulator. ``benchmarks/``, ``tests/`` and ``tools/`` may
+import anything of ours; nothing that ships imports them. The usage service (``usage/``) reads
+the shared objects and Prometheus, like the hub's side it is: it imports neither the controller
+nor the hub's code.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ IO_MODULES = (
     "urllib",
 )
 IO_BUILTINS = ("open", "input", "print")
+# The readers that build the controller's live signals: the simulator uses none of them.
+LIVE_READERS = ("activity", "flink_rest", "http_api", "signal_queries")
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,11 @@ RULES = (
         _layers("policy", "readers", "controller", "sim"),
         "backends run what the controller decided",
     ),
-    Rule("autoscaler/sim", _layers("readers", "controller", "backends"), "the sim runs policies"),
+    Rule(
+        "autoscaler/sim",
+        _layers("controller", "backends", *(f"readers.{name}" for name in LIVE_READERS)),
+        "the sim runs policies; it reads Prometheus's history with the one client only",
+    ),
     Rule("autoscaler/controller", _layers("sim"), "the controller never runs the simulator"),
 )
 
