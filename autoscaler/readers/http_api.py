@@ -29,10 +29,12 @@ class HttpApi:
         transport: httpx.AsyncBaseTransport | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
+        # Credentials in the URL (https://user:secret@host) are sent, never shown: ``url`` is what
+        # error messages and logs name.
+        self.url = str(httpx.URL(url.rstrip("/")).copy_with(userinfo=b""))
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
         self._http = httpx.AsyncClient(
-            base_url=self.url,
+            base_url=url.rstrip("/"),
             timeout=timeout,
             transport=transport,
             follow_redirects=False,

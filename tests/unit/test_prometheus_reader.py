@@ -4,6 +4,7 @@ controller sees a ``PrometheusError`` (the loop holds) or a reading, never anoth
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 
@@ -108,3 +109,23 @@ def test_nan_and_infinite_values_stay_values_for_the_policy_to_hold_on():
         ),
     )
     assert math.isnan(reading.get("a")) and reading.get("b") == math.inf
+
+
+def test_credentials_in_the_url_are_sent_but_never_in_an_error():
+    """An admin's Prometheus behind basic auth (``--prometheus-url https://user:secret@host``):
+    the request carries them, the error the controller logs does not."""
+    seen: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization", ""))
+        return httpx.Response(503)
+
+    async def ask():
+        url = "https://hub:s3cret@prometheus.test:9090"
+        async with PrometheusClient(url, transport=httpx.MockTransport(refuse)) as client:
+            return await client.by_label("up")
+
+    with pytest.raises(PrometheusError) as raised:
+        asyncio.run(ask())
+    assert seen == ["Basic " + base64.b64encode(b"hub:s3cret").decode()]
+    assert "s3cret" not in str(raised.value) and "prometheus.test:9090" in str(raised.value)
