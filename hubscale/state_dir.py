@@ -10,6 +10,7 @@
 ``<state>/logs/``               ``make up``'s components' logs (``local_stack``)
 ``<state>/run/``                ``make up``'s pid files, one per component
 ``<state>/prometheus/``         ``make up``'s Prometheus: configuration, data, its own targets
+``<state>/mlflow/``             ``make up``'s MLflow server: its SQLite database and ``artifacts/``
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ TARGETS = "targets"
 LOGS = "logs"
 PLATFORM_PIDS = "run"
 PROMETHEUS = "prometheus"
+MLFLOW = "mlflow"
 
 
 def default_state_dir() -> Path:
@@ -94,3 +96,8 @@ def platform_pid_dir(state_dir: Path) -> Path:
 def prometheus_dir(state_dir: Path) -> Path:
     """The directory of ``make up``'s Prometheus (``hubscale.prometheus_server``)."""
     return state_dir / PROMETHEUS
+
+
+def mlflow_dir(state_dir: Path) -> Path:
+    """The directory of ``make up``'s MLflow server (``tracking.server``)."""
+    return state_dir / MLFLOW

@@ -1,0 +1,187 @@
+"""The ``mlflow`` hub service: MLflow's tracking server behind the hub's identity.
+
+Every request is a hub user's (a browser's hub cookie, or a token: ``MLFLOW_TRACKING_TOKEN`` in a
+kernel). ``tracking.rules`` reads what it asks for; writes to a run, a logged model or an
+experiment are checked against the owner MLflow has on record; then the request goes on to the
+loopback MLflow server without the caller's credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+
+import httpx
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from tornado import web
+
+from tracking.rules import (
+    EXPERIMENT_OWNER_TAG,
+    CreateExperiment,
+    CreateModel,
+    CreateRun,
+    ExperimentWrite,
+    ModelWrite,
+    Refused,
+    RunWrite,
+    classify,
+)
+
+log = logging.getLogger("tracking")
+
+UPSTREAM_TIMEOUT_S = 60.0
+MAX_BODY_BYTES = 512 * 1024 * 1024  # one artifact upload (larger ones: multipart, per part)
+FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "Range")
+FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Content-Disposition", "Content-Range", "ETag")
+API = "api/2.0/mlflow"
+
+
+class TrackingHandler(HubOAuthenticated, web.RequestHandler):
+    """Any path under the service's prefix, for a signed-in hub user."""
+
+    @property
+    def upstream(self) -> httpx.AsyncClient:
+        return self.settings["upstream"]
+
+    @property
+    def caller(self) -> str:
+        return self.current_user["name"]
+
+    @property
+    def path(self) -> str:
+        """The request's path below the service's prefix, still percent-encoded."""
+        return self.request.path[len(self.settings["prefix"]) :].lstrip("/")
+
+    @web.authenticated
+    async def get(self, _path: str) -> None:
+        await self.handle(self.path)
+
+    head = get
+    post = get
+    put = get
+    patch = get
+    delete = get
+
+    async def handle(self, path: str) -> None:
+        body = self.request.body
+        try:
+            action = classify(self.request.method or "GET", path, body, self.caller)
+            if isinstance(action, CreateRun | CreateExperiment):
+                body = json.dumps(action.body).encode()
+            elif isinstance(action, RunWrite | CreateModel):
+                await self.require_run(action.run_id, getattr(action, "experiment_id", None))
+            elif isinstance(action, ModelWrite):
+                await self.require_model(action.model_id)
+            elif isinstance(action, ExperimentWrite):
+                await self.require_experiment(action.experiment_id)
+        except Refused as refused:
+            log.info(
+                "tracking-refused user=%s method=%s path=%s status=%d",
+                self.caller,
+                self.request.method,
+                path,
+                refused.status,
+            )
+            self.refuse(refused.status, refused.message)
+            return
+        await self.forward(path, body)
+
+    async def require_run(self, run_id: str, experiment_id: str | None = None) -> None:
+        run = (await self.lookup("runs/get", {"run_id": run_id}, f"run {run_id}"))["run"]["info"]
+        owner = run.get("user_id")
+        if experiment_id is not None and run.get("experiment_id") != experiment_id:
+            raise Refused(403, f"run {run_id} is not in experiment {experiment_id}")
+        if owner != self.caller:
+            raise Refused(403, f"run {run_id} is {owner}'s: only {owner} may change it")
+
+    async def require_model(self, model_id: str) -> None:
+        found = await self.lookup(f"logged-models/{model_id}", {}, f"logged model {model_id}")
+        run_id = found["model"]["info"].get("source_run_id")
+        if not run_id:
+            raise Refused(403, f"logged model {model_id} has no source run: nobody may change it")
+        await self.require_run(run_id)
+
+    async def require_experiment(self, experiment_id: str) -> None:
+        params = {"experiment_id": experiment_id}
+        found = await self.lookup("experiments/get", params, f"experiment {experiment_id}")
+        tags = {tag["key"]: tag.get("value") for tag in found["experiment"].get("tags", [])}
+        owner = tags.get(EXPERIMENT_OWNER_TAG)
+        if owner != self.caller:
+            who = f"{owner}'s" if owner else "the platform's"
+            raise Refused(
+                403, f"experiment {experiment_id} is {who}: only its creator may change it"
+            )
+
+    async def lookup(self, endpoint: str, params: dict[str, str], what: str) -> dict[str, Any]:
+        """MLflow's record of ``what`` (to check its owner); Refused 404 if there is none."""
+        try:
+            response = await self.upstream.get(f"/{API}/{endpoint}", params=params)
+        except httpx.HTTPError as error:
+            raise Refused(
+                502, f"the MLflow server is not reachable: {type(error).__name__}"
+            ) from None
+        if response.status_code in (400, 404):
+            raise Refused(404, f"no {what}")
+        if response.status_code != 200:
+            raise Refused(502, f"the MLflow server answered {response.status_code} for {what}")
+        try:
+            return response.json()
+        except ValueError:
+            raise Refused(502, f"the MLflow server's answer for {what} is not JSON") from None
+
+    async def forward(self, path: str, body: bytes) -> None:
+        headers = {
+            name: self.request.headers[name]
+            for name in FORWARDED_REQUEST_HEADERS
+            if name in self.request.headers
+        }
+        method = self.request.method or "GET"
+        query = f"?{self.request.query}" if self.request.query else ""
+        request = self.upstream.build_request(
+            method,
+            f"/{path}{query}",
+            content=body if method not in ("GET", "HEAD") else None,
+            headers=headers,
+        )
+        try:
+            response = await self.upstream.send(request)
+        except httpx.HTTPError as error:
+            self.refuse(502, f"the MLflow server is not reachable: {type(error).__name__}")
+            return
+        self.set_status(response.status_code)
+        for name in FORWARDED_RESPONSE_HEADERS:
+            if name in response.headers:
+                self.set_header(name, response.headers[name])
+        self.finish(response.content)
+
+    def refuse(self, status: int, message: str) -> None:
+        """An error as MLflow's clients read one (``error_code``, ``message``)."""
+        codes = {400: "INVALID_PARAMETER_VALUE", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        body = {"error_code": codes.get(status, "TEMPORARILY_UNAVAILABLE"), "message": message}
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        self.refuse(status_code, getattr(error, "log_message", None) or self._reason)
+
+
+def make_app(prefix: str, upstream_url: str) -> web.Application:
+    """The service's routes under its hub prefix (``/services/mlflow/``); MLflow at
+    ``upstream_url`` (its root: the prefix is taken off, as MLflow's web UI allows)."""
+    prefix = prefix.rstrip("/")
+    upstream = httpx.AsyncClient(base_url=upstream_url, timeout=UPSTREAM_TIMEOUT_S)
+    routes = [
+        (rf"{prefix}/oauth_callback", HubOAuthCallbackHandler),
+        (rf"{prefix}/?(.*)", TrackingHandler),
+    ]
+    return web.Application(
+        routes,  # type: ignore[arg-type]
+        prefix=prefix,
+        upstream=upstream,
+        cookie_secret=secrets.token_bytes(32),  # OAuth state cookies; a restart signs in again
+        xsrf_cookies=False,
+    )
