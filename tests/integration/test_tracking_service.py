@@ -1,0 +1,152 @@
+"""MLflow under ``make up``, reached through the hub at ``/services/mlflow/`` as the hub's users.
+
+One platform for the module (its real MLflow server, SQLite, artifacts on disk). User A logs a
+run with MLflow's own client, as a kernel does (``MLFLOW_TRACKING_URI`` + ``_TOKEN``), claiming to
+be B; the run is A's all the same. B reads it (the team reads experiments) but every write to it
+is refused 403, and nothing B tried changed it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from hub_config.access import SERVER_TOKEN_SCOPES
+from hubscale.engines import spark_python
+from tests.integration.hub_fixtures import RunningHub, run_platform
+
+SERVICE = "/services/mlflow"
+API = f"{SERVICE}/api/2.0/mlflow"
+CLIENT_S = 180.0  # MLflow's client imports in a few seconds; beside other tests' JVMs, longer
+# A's run, logged as a kernel logs one: the client says the user is B (USER, and the tag).
+LOG_RUN = """
+import json, mlflow
+with mlflow.start_run(tags={"mlflow.user": "claimed"}) as run:
+    mlflow.log_param("alpha", "0.5")
+    mlflow.log_metric("rmse", 0.25)
+    mlflow.log_text("hello", "notes/hello.txt")
+print("RUN", json.dumps({"run_id": run.info.run_id, "experiment_id": run.info.experiment_id}))
+"""
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    """One platform for the module (hubs are expensive), stopped at the end as Ctrl-C does."""
+    yield from run_platform(tmp_path_factory.mktemp("tracking"))
+
+
+def new_user(hub: RunningHub, prefix: str) -> tuple[str, str]:
+    """A hub user and a token of theirs with a notebook server's scopes (what kernels hold)."""
+    name = f"{prefix}-{secrets.token_hex(2)}"
+    hub.create_user(name)
+    token = {"note": "tracking test", "scopes": SERVER_TOKEN_SCOPES}
+    response = hub.api("POST", f"/users/{quote(name)}/tokens", json=token)
+    assert response.status_code == 201, response.text
+    return name, response.json()["token"]
+
+
+def call(hub: RunningHub, token: str, method: str, path: str, **kwargs) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{hub.settings.url}{path}"
+    return httpx.request(method, url, headers=headers, timeout=60, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def users(hub: RunningHub) -> dict[str, tuple[str, str]]:
+    return {"a": new_user(hub, "ana"), "b": new_user(hub, "ben")}
+
+
+@pytest.fixture(scope="module")
+def run(hub: RunningHub, users: dict[str, tuple[str, str]], tmp_path_factory) -> dict[str, str]:
+    """A's run, logged by MLflow's client in the Spark kernel's Python, claiming to be B."""
+    _, token_a = users["a"]
+    name_b, _ = users["b"]
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"{hub.settings.url}{SERVICE}",
+        "MLFLOW_TRACKING_TOKEN": token_a,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "USER": name_b,
+        "LOGNAME": name_b,
+    }
+    result = subprocess.run(
+        [str(spark_python()), "-c", LOG_RUN.replace("claimed", name_b)],
+        env=env,
+        cwd=tmp_path_factory.mktemp("client"),
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_S,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RUN "))
+    return json.loads(line.removeprefix("RUN "))
+
+
+def get_run(hub: RunningHub, token: str, run_id: str) -> httpx.Response:
+    return call(hub, token, "GET", f"{API}/runs/get", params={"run_id": run_id})
+
+
+def test_the_run_is_its_hub_users_whatever_the_client_claimed(hub, users, run):
+    name_a, token_a = users["a"]
+
+    response = get_run(hub, token_a, run["run_id"])
+
+    assert response.status_code == 200, response.text
+    logged = response.json()["run"]
+    tags = {tag["key"]: tag["value"] for tag in logged["data"]["tags"]}
+    assert (logged["info"]["user_id"], tags["mlflow.user"]) == (name_a, name_a)
+    assert logged["data"]["params"] == [{"key": "alpha", "value": "0.5"}]
+    assert [(m["key"], m["value"]) for m in logged["data"]["metrics"]] == [("rmse", 0.25)]
+
+
+def test_another_user_reads_the_run_and_its_artifact_but_cannot_change_either(hub, users, run):
+    _, token_b = users["b"]
+    run_id, experiment = run["run_id"], run["experiment_id"]
+    artifact = f"{SERVICE}/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run_id}/artifacts"
+    metric = {"run_id": run_id, "key": "rmse", "value": 9.0, "timestamp": 0, "step": 0}
+    tag = {"run_id": run_id, "key": "k", "value": "v"}
+
+    assert get_run(hub, token_b, run_id).status_code == 200
+    download = call(hub, token_b, "GET", f"{artifact}/notes/hello.txt")
+    assert (download.status_code, download.text) == (200, "hello")
+    refused = [
+        call(hub, token_b, "POST", f"{API}/runs/log-metric", json=metric),
+        call(hub, token_b, "POST", f"{API}/runs/log-parameter", json=tag),
+        call(hub, token_b, "POST", f"{API}/runs/set-tag", json=tag),
+        call(hub, token_b, "POST", f"{API}/runs/delete", json={"run_id": run_id}),
+        call(hub, token_b, "PUT", f"{artifact}/notes/hello.txt", content=b"overwritten"),
+    ]  # fmt: skip
+
+    assert [r.status_code for r in refused] == [403] * len(refused), [r.text for r in refused]
+    assert all(r.json()["error_code"] == "PERMISSION_DENIED" for r in refused)
+    after = get_run(hub, token_b, run_id).json()["run"]
+    assert after["info"]["lifecycle_stage"] == "active"
+    assert [(m["key"], m["value"]) for m in after["data"]["metrics"]] == [("rmse", 0.25)]
+    assert call(hub, token_b, "GET", f"{artifact}/notes/hello.txt").text == "hello"
+
+
+def test_requests_without_a_hub_identity_or_with_bad_input_get_a_clear_answer(hub, users, run):
+    _, token_b = users["b"]
+
+    anonymous = httpx.post(f"{hub.settings.url}{API}/runs/delete", json={"run_id": run["run_id"]})
+    not_json = call(hub, token_b, "POST", f"{API}/runs/log-batch", content=b"{not json")
+    unknown_run = call(hub, token_b, "POST", f"{API}/runs/delete", json={"run_id": "0" * 32})
+
+    assert anonymous.status_code == 403
+    assert (not_json.status_code, not_json.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert unknown_run.status_code == 404, unknown_run.text
+
+
+def test_make_up_keeps_mlflows_data_in_the_state_directory(hub: RunningHub, run):
+    mlflow = hub.state_dir / "mlflow"
+    stored = mlflow / "artifacts" / run["experiment_id"] / run["run_id"] / "artifacts"
+
+    assert (mlflow / "mlflow.sqlite").is_file()
+    assert (stored / "notes" / "hello.txt").read_text() == "hello"
