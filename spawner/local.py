@@ -61,7 +61,7 @@ from spawner.activity import TOKEN_DIGEST_VARIABLE, token_digest
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters
 from spawner.flink_client import remove_client_dir, write_client_dir
-from spawner.kernel_notice import status_file_variable
+from spawner.kernel_notice import cluster_variable, status_file_variable
 from spawner.notebook_env import flink_env, server_args, spark_env, tracking_env
 from spawner.profiles import NOTEBOOK_TRAITS, Profile
 from spawner.progress import Event, ProgressLog, follow
@@ -365,11 +365,15 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
             status_file_variable(engine): str(self.store.status_path(name))
             for engine, name in self.cluster_names.items()
         }
+        names = {  # what MLflow runs record (spawner.kernel_tracking)
+            cluster_variable(engine): name for engine, name in self.cluster_names.items()
+        }
         return {
             **spark_client_env(Path(spark["conf_dir"])),
             **spark_env(spark),
             **flink_env(flink, client_dir),
             **status_files,
+            **names,
         }
 
     async def stop(self, now: bool = False) -> None:

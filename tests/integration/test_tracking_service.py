@@ -3,7 +3,9 @@
 One platform for the module (its real MLflow server, SQLite, artifacts on disk). User A logs a
 run with MLflow's own client, as a kernel does (``MLFLOW_TRACKING_URI`` + ``_TOKEN``), claiming to
 be B; the run is A's all the same. B reads it (the team reads experiments) but every write to it
-is refused 403, and nothing B tried changed it.
+is refused 403, and nothing B tried changed it. The client runs as the Spark kernel runs it
+(``spawner/kernel_startup.py`` first, in a notebook's git repository): the run records the
+commit, its clean state and the user's cluster, and a Spark ML ``fit`` is autologged.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import secrets
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -20,11 +23,17 @@ import pytest
 
 from hub_config.access import SERVER_TOKEN_SCOPES
 from hubscale.engines import spark_python
-from tests.integration.hub_fixtures import RunningHub, run_platform
+from tests.integration.hub_fixtures import REPO, RunningHub, run_platform
 
 SERVICE = "/services/mlflow"
 API = f"{SERVICE}/api/2.0/mlflow"
-CLIENT_S = 180.0  # MLflow's client imports in a few seconds; beside other tests' JVMs, longer
+CLIENT_S = 300.0  # MLflow's client imports in seconds, a local Spark in tens; beside other JVMs
+# What the Spark kernel runs first (its PYTHONSTARTUP), with its directory on sys.path.
+KERNEL_STARTUP = f"""
+import runpy, sys
+sys.path.insert(0, {str(REPO / "spawner")!r})
+runpy.run_path({str(REPO / "spawner" / "kernel_startup.py")!r})
+"""
 # A's run, logged as a kernel logs one: the client says the user is B (USER, and the tag).
 LOG_RUN = """
 import json, mlflow
@@ -33,6 +42,21 @@ with mlflow.start_run(tags={"mlflow.user": "claimed"}) as run:
     mlflow.log_metric("rmse", 0.25)
     mlflow.log_text("hello", "notes/hello.txt")
 print("RUN", json.dumps({"run_id": run.info.run_id, "experiment_id": run.info.experiment_id}))
+"""
+# A Spark ML fit in a cell, nothing of MLflow's in it: autologging records it. Local Spark
+# (the test needs no cluster of the user's), one core.
+SPARK_FIT = """
+import json, mlflow
+from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.regression import LinearRegression
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.master("local[1]").getOrCreate()
+rows = spark.createDataFrame([(float(x), 2.0 * x + 1) for x in range(20)], ["x", "y"])
+rows = VectorAssembler(inputCols=["x"], outputCol="features").transform(rows)
+LinearRegression(labelCol="y", maxIter=5).fit(rows)
+run = mlflow.last_active_run()
+print("RUN", json.dumps({"run_id": run.info.run_id, "app_id": spark.sparkContext.applicationId}))
+spark.stop()
 """
 
 
@@ -64,22 +88,38 @@ def users(hub: RunningHub) -> dict[str, tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def run(hub: RunningHub, users: dict[str, tuple[str, str]], tmp_path_factory) -> dict[str, str]:
-    """A's run, logged by MLflow's client in the Spark kernel's Python, claiming to be B."""
-    _, token_a = users["a"]
-    name_b, _ = users["b"]
+def repository(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A notebook's git repository, committed and clean; its commit."""
+    directory = tmp_path_factory.mktemp("notebooks")
+    (directory / "train.py").write_text("# a notebook, paired\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "train.py"], ["commit", "-q", "-m", "one"]):
+        subprocess.run([*git, *args], cwd=directory, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True)
+    return directory, head.stdout.decode().strip()
+
+
+def in_kernel(
+    hub: RunningHub, token: str, cwd: Path, script: str, user: str, cluster: str
+) -> dict[str, str]:
+    """Run ``script`` as the Spark kernel of ``cluster``'s user runs a cell (its environment,
+    its startup, the notebook's directory), with ``user`` as the OS user; what it printed as
+    ``RUN {json}``."""
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": f"{hub.settings.url}{SERVICE}",
-        "MLFLOW_TRACKING_TOKEN": token_a,
+        "MLFLOW_TRACKING_TOKEN": token,
         "MLFLOW_DISABLE_TELEMETRY": "true",
-        "USER": name_b,
-        "LOGNAME": name_b,
+        "HUBSCALE_KERNEL_ENGINE": "spark",
+        "HUBSCALE_SPARK_CLUSTER": cluster,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "USER": user,
+        "LOGNAME": user,
     }
     result = subprocess.run(
-        [str(spark_python()), "-c", LOG_RUN.replace("claimed", name_b)],
+        [str(spark_python()), "-c", KERNEL_STARTUP + script],
         env=env,
-        cwd=tmp_path_factory.mktemp("client"),
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=CLIENT_S,
@@ -89,8 +129,22 @@ def run(hub: RunningHub, users: dict[str, tuple[str, str]], tmp_path_factory) ->
     return json.loads(line.removeprefix("RUN "))
 
 
+@pytest.fixture(scope="module")
+def run(hub: RunningHub, users, repository: tuple[Path, str]) -> dict[str, str]:
+    """A's run, logged by MLflow's client in the Spark kernel's Python, claiming to be B."""
+    name_a, token_a = users["a"]
+    name_b, _ = users["b"]
+    script = LOG_RUN.replace("claimed", name_b)
+    return in_kernel(hub, token_a, repository[0], script, name_b, f"{name_a}-spark")
+
+
 def get_run(hub: RunningHub, token: str, run_id: str) -> httpx.Response:
     return call(hub, token, "GET", f"{API}/runs/get", params={"run_id": run_id})
+
+
+def run_tags(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 200, response.text
+    return {tag["key"]: tag["value"] for tag in response.json()["run"]["data"]["tags"]}
 
 
 def test_the_run_is_its_hub_users_whatever_the_client_claimed(hub, users, run):
@@ -104,6 +158,35 @@ def test_the_run_is_its_hub_users_whatever_the_client_claimed(hub, users, run):
     assert (logged["info"]["user_id"], tags["mlflow.user"]) == (name_a, name_a)
     assert logged["data"]["params"] == [{"key": "alpha", "value": "0.5"}]
     assert [(m["key"], m["value"]) for m in logged["data"]["metrics"]] == [("rmse", 0.25)]
+
+
+def test_a_kernels_run_records_the_notebooks_commit_and_the_users_cluster(
+    hub, users, run, repository
+):
+    name_a, token_a = users["a"]
+
+    tags = run_tags(get_run(hub, token_a, run["run_id"]))
+
+    assert tags["mlflow.source.git.commit"] == tags["hubscale.git.commit"] == repository[1]
+    assert tags["hubscale.git.dirty"] == "false"
+    assert (tags["hubscale.engine"], tags["hubscale.cluster"]) == ("spark", f"{name_a}-spark")
+
+
+def test_a_spark_ml_fit_in_the_spark_kernel_is_logged_as_the_users_run(hub, users, repository):
+    """Autologging is on in the Spark kernel: a plain ``fit`` (no MLflow call) leaves a run with
+    the estimator's params, its input dataset, the Spark application and the commit."""
+    name_a, token_a = users["a"]
+
+    run = in_kernel(hub, token_a, repository[0], SPARK_FIT, name_a, f"{name_a}-spark")
+
+    logged = get_run(hub, token_a, run["run_id"]).json()["run"]
+    params = {param["key"]: param["value"] for param in logged["data"]["params"]}
+    tags = run_tags(get_run(hub, token_a, run["run_id"]))
+    assert logged["info"]["user_id"] == name_a
+    assert (params["maxIter"], params["labelCol"]) == ("5", "y")
+    assert logged["inputs"]["dataset_inputs"], logged["inputs"]
+    assert tags["hubscale.spark.app_id"] == run["app_id"]
+    assert tags["mlflow.source.git.commit"] == repository[1]
 
 
 def test_another_user_reads_the_run_and_its_artifact_but_cannot_change_either(hub, users, run):
