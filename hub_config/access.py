@@ -101,14 +101,14 @@ def usage_service(
 
 
 def tracking_service(
-    port: int, mlflow_url: str, cwd: str, environment: Mapping[str, str] | None = None
+    port: int, mlflow_socket: str, cwd: str, environment: Mapping[str, str] | None = None
 ) -> Service:
     """The ``mlflow`` service (``python -m tracking``) on a loopback port, in front of MLflow's
-    server at ``mlflow_url``; it asks the hub only who a caller is (no scopes of its own)."""
+    server on its Unix socket; it asks the hub only who a caller is (no scopes of its own)."""
     return Service(
         TRACKING_SERVICE,
         [],
-        command=[sys.executable, "-m", "tracking", f"--mlflow-url={mlflow_url}"],
+        command=[sys.executable, "-m", "tracking", f"--mlflow-socket={mlflow_socket}"],
         environment=environment or {},
         url=f"http://127.0.0.1:{port}",
         cwd=cwd,

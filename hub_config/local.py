@@ -24,6 +24,7 @@ from hub_config.access import (
 )
 from hub_config.settings import REPO, Settings
 from hubscale.processes import MARKER_VARIABLE
+from hubscale.state_dir import mlflow_socket
 from spawner.budgets import parse_group_budgets
 from spawner.profiles import load_profiles
 
@@ -105,13 +106,17 @@ def _services(c: Any, settings: Settings) -> None:
     ]
     usage_marker = {MARKER_VARIABLE: f"{hub_marker(settings)}/{USAGE_SERVICE}"}
     tracking_marker = {MARKER_VARIABLE: f"{hub_marker(settings)}/{TRACKING_SERVICE}"}
-    mlflow_url = f"http://127.0.0.1:{settings.mlflow_server_port}"
     set_services(
         c,
         [
             Service(ADMIN_SERVICE, ADMIN_SCOPES, api_token=token),
             idle_culler(settings.cull_timeout_s, settings.cull_every_s, culler_marker),
             usage_service(settings.usage_port, usage_args, str(REPO), usage_marker),
-            tracking_service(settings.mlflow_port, mlflow_url, str(REPO), tracking_marker),
+            tracking_service(
+                settings.mlflow_port,
+                str(mlflow_socket(settings.state_dir)),
+                str(REPO),
+                tracking_marker,
+            ),
         ],
     )

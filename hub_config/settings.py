@@ -79,7 +79,6 @@ class Settings:
     controller_port: int = 9310
     usage_port: int = 9320
     mlflow_port: int = 9330  # the hub service in front of MLflow (/services/mlflow/)
-    mlflow_server_port: int = 9331  # MLflow's own server, reached only through that service
     scrape_interval_s: float = 1.0
     cull_timeout_s: float = 3600.0
     cull_every_s: float = 300.0
@@ -151,11 +150,6 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "controller_port": ("HUBSCALE_CONTROLLER_PORT", _port, "controller /metrics and /healthz"),
     "usage_port": ("HUBSCALE_USAGE_PORT", _port, "the usage service (/services/hubscale/)"),
     "mlflow_port": ("HUBSCALE_MLFLOW_PORT", _port, "the tracking service (/services/mlflow/)"),
-    "mlflow_server_port": (
-        "HUBSCALE_MLFLOW_SERVER_PORT",
-        _port,
-        "MLflow's tracking server (make up starts it; only the tracking service talks to it)",
-    ),
     "scrape_interval_s": ("HUBSCALE_SCRAPE_INTERVAL_S", _seconds, "Prometheus scrape interval"),
     "cull_timeout_s": (
         "HUBSCALE_CULL_TIMEOUT_S",

@@ -10,7 +10,8 @@
 ``<state>/logs/``               ``make up``'s components' logs (``local_stack``)
 ``<state>/run/``                ``make up``'s pid files, one per component
 ``<state>/prometheus/``         ``make up``'s Prometheus: configuration, data, its own targets
-``<state>/mlflow/``             ``make up``'s MLflow server: its SQLite database and ``artifacts/``
+``<state>/mlflow/``             ``make up``'s MLflow server: its SQLite database, ``artifacts/``
+                                and the socket it listens on
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ LOGS = "logs"
 PLATFORM_PIDS = "run"
 PROMETHEUS = "prometheus"
 MLFLOW = "mlflow"
+MLFLOW_SOCKET = "mlflow.sock"
 
 
 def default_state_dir() -> Path:
@@ -101,3 +103,8 @@ def prometheus_dir(state_dir: Path) -> Path:
 def mlflow_dir(state_dir: Path) -> Path:
     """The directory of ``make up``'s MLflow server (``tracking.server``)."""
     return state_dir / MLFLOW
+
+
+def mlflow_socket(state_dir: Path) -> Path:
+    """The Unix socket ``make up``'s MLflow server listens on (its only way in)."""
+    return mlflow_dir(state_dir) / MLFLOW_SOCKET

@@ -38,7 +38,14 @@ from hubscale.state_dir import (
 )
 from hubscale.store import LocalClusterStore
 from spawner.local import servers_marker, stop_marked
-from tracking.server import SERVER_ENV, MlflowMissing, mlflow_command, server_argv
+from tracking.server import (
+    SERVER_ENV,
+    UPSTREAM_URL,
+    MlflowMissing,
+    mlflow_command,
+    server_argv,
+    socket_path,
+)
 
 COMPONENTS = ("prometheus", "mlflow", "controller", "hub")
 # Generous: on a loaded 2-core machine importing the controller alone has taken a minute.
@@ -137,10 +144,9 @@ class Stack:
             directory = mlflow_dir(self.state_dir)
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             try:
-                mlflow = mlflow_command(REPO)
-            except MlflowMissing as error:
+                argv = server_argv(mlflow_command(REPO), directory)
+            except (MlflowMissing, ValueError) as error:
                 raise StackError(str(error)) from None
-            argv = server_argv(mlflow, directory, settings.mlflow_server_port)
             env.update(SERVER_ENV)
         elif component == "controller":
             argv = [
@@ -168,13 +174,20 @@ class Stack:
             marker=marker,
         )
 
+    def _get(self, component: str, url: str) -> httpx.Response:
+        if component != "mlflow":
+            return httpx.get(url, timeout=2.0)
+        transport = httpx.HTTPTransport(uds=str(socket_path(mlflow_dir(self.state_dir))))
+        with httpx.Client(transport=transport, timeout=2.0) as client:
+            return client.get(url)
+
     def _ready_url(self, component: str) -> str:
+        if component == "mlflow":
+            return f"{UPSTREAM_URL}/health"  # over its socket
         if component == "prometheus":
             return f"http://127.0.0.1:{self.settings.prometheus_port}/-/ready"
         if component == "controller":
             return f"http://127.0.0.1:{self.settings.controller_port}/healthz"
-        if component == "mlflow":
-            return f"http://127.0.0.1:{self.settings.mlflow_server_port}/health"
         return f"{self.settings.url}/hub/health"  # through the proxy: both are up
 
     def _wait_ready(self, component: str) -> None:
@@ -184,7 +197,7 @@ class Stack:
             if self.pid(component) is None:
                 raise StackError(f"{component} exited while starting:\n{self.log_tail(component)}")
             try:
-                if httpx.get(url, timeout=2.0).status_code == 200:
+                if self._get(component, url).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

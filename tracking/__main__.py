@@ -1,7 +1,7 @@
 """``python -m tracking``: the ``mlflow`` hub service (JupyterHub starts it as a managed service).
 
 It serves ``JUPYTERHUB_SERVICE_URL`` under ``JUPYTERHUB_SERVICE_PREFIX`` and forwards what the
-permission model (``tracking.rules``) allows to the loopback MLflow server at ``--mlflow-url``.
+permission model (``tracking.rules``) allows to the MLflow server on its Unix socket.
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ log = logging.getLogger("tracking")
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tracking", description=__doc__)
-    parser.add_argument("--mlflow-url", default="http://127.0.0.1:9331", help="MLflow's server")
+    parser.add_argument("--mlflow-socket", required=True, help="MLflow's server's Unix socket")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    app = make_app(os.environ["JUPYTERHUB_SERVICE_PREFIX"], args.mlflow_url)
+    app = make_app(os.environ["JUPYTERHUB_SERVICE_PREFIX"], args.mlflow_socket)
     service_url = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
     port = service_url.port or 80
     app.listen(port, address=service_url.hostname or "127.0.0.1", max_body_size=MAX_BODY_BYTES)
     log.info(
         "tracking-service-up url=%s mlflow=%s",
         os.environ["JUPYTERHUB_SERVICE_URL"],
-        args.mlflow_url,
+        args.mlflow_socket,
     )
     try:
         IOLoop.current().start()

@@ -3,7 +3,7 @@
 Every request is a hub user's (a browser's hub cookie, or a token: ``MLFLOW_TRACKING_TOKEN`` in a
 kernel). ``tracking.rules`` reads what it asks for; writes to a run, a logged model or an
 experiment are checked against the owner MLflow has on record; then the request goes on to the
-loopback MLflow server without the caller's credentials.
+MLflow server (on its Unix socket) without the caller's credentials.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tracking.rules import (
     RunWrite,
     classify,
 )
+from tracking.server import UPSTREAM_URL
 
 log = logging.getLogger("tracking")
 
@@ -169,11 +170,15 @@ class TrackingHandler(HubOAuthenticated, web.RequestHandler):
         self.refuse(status_code, getattr(error, "log_message", None) or self._reason)
 
 
-def make_app(prefix: str, upstream_url: str) -> web.Application:
-    """The service's routes under its hub prefix (``/services/mlflow/``); MLflow at
-    ``upstream_url`` (its root: the prefix is taken off, as MLflow's web UI allows)."""
+def make_app(prefix: str, mlflow_socket: str) -> web.Application:
+    """The service's routes under its hub prefix (``/services/mlflow/``); MLflow on its Unix
+    socket, at its root (the prefix is taken off, as MLflow's web UI allows)."""
     prefix = prefix.rstrip("/")
-    upstream = httpx.AsyncClient(base_url=upstream_url, timeout=UPSTREAM_TIMEOUT_S)
+    upstream = httpx.AsyncClient(
+        base_url=UPSTREAM_URL,
+        transport=httpx.AsyncHTTPTransport(uds=mlflow_socket),
+        timeout=UPSTREAM_TIMEOUT_S,
+    )
     routes = [
         (rf"{prefix}/oauth_callback", HubOAuthCallbackHandler),
         (rf"{prefix}/?(.*)", TrackingHandler),

@@ -233,7 +233,6 @@ def platform_env(state_dir: Path, **overrides: str) -> dict[str, str]:
         "HUBSCALE_CONTROLLER_PORT": str(free_port()),
         "HUBSCALE_USAGE_PORT": str(free_port()),
         "HUBSCALE_MLFLOW_PORT": str(free_port()),
-        "HUBSCALE_MLFLOW_SERVER_PORT": str(free_port()),
         "HUBSCALE_INTERVAL_S": "1",
         **overrides,
     }

@@ -10,9 +10,11 @@ commit, its clean state and the user's cluster, and a Spark ML ``fit`` is autolo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,9 @@ import httpx
 import pytest
 
 from hub_config.access import SERVER_TOKEN_SCOPES
+from hubscale import processes
 from hubscale.engines import spark_python
+from hubscale.state_dir import platform_pid_dir
 from tests.integration.hub_fixtures import REPO, RunningHub, run_platform
 
 SERVICE = "/services/mlflow"
@@ -227,9 +231,41 @@ def test_requests_without_a_hub_identity_or_with_bad_input_get_a_clear_answer(hu
     assert unknown_run.status_code == 404, unknown_run.text
 
 
-def test_make_up_keeps_mlflows_data_in_the_state_directory(hub: RunningHub, run):
+def listening_tcp_inodes() -> set[str]:
+    """The socket inodes of every listening TCP socket on the machine (IPv4 and IPv6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                found.add(fields[9])
+    return found
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def test_make_up_keeps_mlflow_in_the_state_directory_reachable_only_by_its_socket(
+    hub: RunningHub, run
+):
+    """MLflow's data and socket sit in a 0700 directory, and none of its processes listens on
+    TCP: no account on the machine can reach it but through the hub's service."""
     mlflow = hub.state_dir / "mlflow"
     stored = mlflow / "artifacts" / run["experiment_id"] / run["run_id"] / "artifacts"
+    server = processes.running_pid(platform_pid_dir(hub.state_dir) / "mlflow.pid")
+    assert server is not None
+    pids = [server, *processes.children(server)]
 
     assert (mlflow / "mlflow.sqlite").is_file()
     assert (stored / "notes" / "hello.txt").read_text() == "hello"
+    assert stat.S_ISSOCK((mlflow / "mlflow.sock").stat().st_mode)
+    assert stat.S_IMODE(mlflow.stat().st_mode) == 0o700
+    assert len(pids) >= 2, "the mlflow command and its uvicorn server"
+    assert not set().union(*map(socket_inodes, pids)) & listening_tcp_inodes()

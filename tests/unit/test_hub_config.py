@@ -253,13 +253,14 @@ def test_local_mode_runs_the_usage_service_in_the_services_menu_with_read_users_
 def test_local_mode_puts_mlflow_behind_a_service_the_servers_own_token_may_reach(
     monkeypatch, tmp_path
 ):
-    """The tracking service forwards to MLflow's loopback server and holds no scope of its own;
+    """The tracking service forwards to MLflow's socket and holds no scope of its own;
     a notebook server's token (its kernels' MLflow credential) may reach it and nothing more."""
-    c = load(monkeypatch, tmp_path, HUBSCALE_PORT="18000", HUBSCALE_MLFLOW_SERVER_PORT="19331")
+    c = load(monkeypatch, tmp_path, HUBSCALE_PORT="18000")
 
     service = next(s for s in c.JupyterHub.services if s["name"] == "mlflow")
     role = next(r for r in c.JupyterHub.load_roles if r["name"] == "mlflow")
-    assert service["command"][1:] == ["-m", "tracking", "--mlflow-url=http://127.0.0.1:19331"]
+    socket = tmp_path / "state" / "mlflow" / "mlflow.sock"
+    assert service["command"][1:] == ["-m", "tracking", f"--mlflow-socket={socket}"]
     assert role["scopes"] == []
     assert c.LocalSpawner.tracking_url == "http://127.0.0.1:18000/services/mlflow"
     assert c.Spawner.server_token_scopes == [
