@@ -35,7 +35,15 @@ log = logging.getLogger("tracking")
 UPSTREAM_TIMEOUT_S = 60.0
 MAX_BODY_BYTES = 512 * 1024 * 1024  # one artifact upload (larger ones: multipart, per part)
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "Range")
-FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Content-Disposition", "Content-Range", "ETag")
+# As MLflow sent them, with the body's bytes unchanged (Content-Length: a cut stream shows).
+FORWARDED_RESPONSE_HEADERS = (
+    "Content-Type",
+    "Content-Length",
+    "Content-Encoding",
+    "Content-Disposition",
+    "Content-Range",
+    "ETag",
+)
 API = "api/2.0/mlflow"
 
 
@@ -147,15 +155,23 @@ class TrackingHandler(HubOAuthenticated, web.RequestHandler):
             headers=headers,
         )
         try:
-            response = await self.upstream.send(request)
+            response = await self.upstream.send(request, stream=True)
         except httpx.HTTPError as error:
             self.refuse(502, f"the MLflow server is not reachable: {type(error).__name__}")
             return
-        self.set_status(response.status_code)
-        for name in FORWARDED_RESPONSE_HEADERS:
-            if name in response.headers:
-                self.set_header(name, response.headers[name])
-        self.finish(response.content)
+        try:  # streamed: an artifact download never sits whole in the service's memory
+            self.set_status(response.status_code)
+            for name in FORWARDED_RESPONSE_HEADERS:
+                if name in response.headers:
+                    self.set_header(name, response.headers[name])
+            async for chunk in response.aiter_raw():
+                self.write(chunk)
+                await self.flush()
+        except httpx.HTTPError as error:  # short of Content-Length: the client sees it cut
+            log.warning("tracking-stream-broken path=%s error=%s", path, type(error).__name__)
+        finally:
+            await response.aclose()
+        self.finish()
 
     def refuse(self, status: int, message: str) -> None:
         """An error as MLflow's clients read one (``error_code``, ``message``)."""
