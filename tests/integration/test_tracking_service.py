@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import stat
 import subprocess
@@ -217,6 +218,39 @@ def test_another_user_reads_the_run_and_its_artifact_but_cannot_change_either(hu
     assert after["info"]["lifecycle_stage"] == "active"
     assert [(m["key"], m["value"]) for m in after["data"]["metrics"]] == [("rmse", 0.25)]
     assert call(hub, token_b, "GET", f"{artifact}/notes/hello.txt").text == "hello"
+
+
+def test_a_browser_signed_in_to_the_hub_reads_through_the_web_ui_but_writes_only_with_xsrf(
+    hub, users, run
+):
+    """The hub's OAuth sign-in, as MLflow's web UI in a browser goes through it: the page and
+    its POST searches work with the hub cookie alone; a write with only the cookie (what a page
+    of another origin or a user's notebook output could send) is not accepted."""
+    name_b, _ = users["b"]
+    fetch = {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin"}
+    with httpx.Client(base_url=hub.settings.url, timeout=60, follow_redirects=True) as browser:
+        login = browser.get("/hub/login")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', login.text).group(1)
+        password = hub.settings.password_file.read_text().strip()
+        browser.post("/hub/login", data={"username": name_b, "password": password, "_xsrf": xsrf})
+        page = browser.get(f"{SERVICE}/")
+        search = browser.post(
+            f"{SERVICE}/ajax-api/2.0/mlflow/runs/search",
+            json={"experiment_ids": [run["experiment_id"]]},
+            headers=fetch,
+        )
+        delete = browser.post(
+            f"{SERVICE}/ajax-api/2.0/mlflow/runs/delete",
+            json={"run_id": run["run_id"]},
+            headers=fetch,
+            follow_redirects=False,
+        )
+
+    assert (page.status_code, page.url.path) == (200, f"{SERVICE}/"), page.text[:500]
+    assert "<html" in page.text.lower()
+    assert search.status_code == 200, search.text
+    assert run["run_id"] in {r["info"]["run_id"] for r in search.json()["runs"]}
+    assert delete.status_code == 403, delete.text
 
 
 def test_requests_without_a_hub_identity_or_with_bad_input_get_a_clear_answer(hub, users, run):
