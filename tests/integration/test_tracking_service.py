@@ -220,6 +220,35 @@ def test_another_user_reads_the_run_and_its_artifact_but_cannot_change_either(hu
     assert call(hub, token_b, "GET", f"{artifact}/notes/hello.txt").text == "hello"
 
 
+def test_an_experiment_is_changed_only_by_its_creator_and_a_model_only_by_its_runs_user(
+    hub, users, run
+):
+    (name_a, token_a), (_, token_b) = users["a"], users["b"]
+    created = call(hub, token_a, "POST", f"{API}/experiments/create", json={"name": name_a})
+    assert created.status_code == 200, created.text
+    experiment = created.json()["experiment_id"]
+    rename = {"experiment_id": experiment, "new_name": f"{name_a}-renamed"}
+    model = call(
+        hub,
+        token_a,
+        "POST",
+        f"{API}/logged-models",
+        json={"experiment_id": run["experiment_id"], "source_run_id": run["run_id"]},
+    )
+    assert model.status_code == 200, model.text
+    model_tags = f"{API}/logged-models/{model.json()['model']['info']['model_id']}/tags"
+    tag = {"tags": [{"key": "stage", "value": "x"}]}
+
+    assert call(hub, token_b, "POST", f"{API}/experiments/update", json=rename).status_code == 403
+    assert call(hub, token_b, "PATCH", model_tags, json=tag).status_code == 403
+    assert call(hub, token_a, "POST", f"{API}/experiments/update", json=rename).status_code == 200
+    assert call(hub, token_a, "PATCH", model_tags, json=tag).status_code == 200
+    elsewhere = {"name": f"{name_a}-2", "artifact_location": "file:///etc"}
+    assert (
+        call(hub, token_a, "POST", f"{API}/experiments/create", json=elsewhere).status_code == 400
+    )
+
+
 def test_a_browser_signed_in_to_the_hub_reads_through_the_web_ui_but_writes_only_with_xsrf(
     hub, users, run
 ):
