@@ -137,6 +137,7 @@ bench: install
 	$(BIN)/python -m benchmarks.controller_scale --clusters 1000 --json bench/results/controller_scale.json
 	$(BIN)/python -m benchmarks.flink_tls --runs 3 --json bench/results/flink-tls.json
 	$(BIN)/python -m benchmarks.usage_pages --json bench/results/usage-pages.json
+	$(BIN)/python -m benchmarks.tracking --json bench/results/tracking.json
 
 lint: install
 	$(BIN)/ruff check .

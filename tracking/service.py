@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections import OrderedDict
 from typing import Any
 
 import httpx
@@ -46,6 +47,28 @@ FORWARDED_RESPONSE_HEADERS = (
     "ETag",
 )
 API = "api/2.0/mlflow"
+KNOWN_RUNS = 10_000  # runs whose owner the service remembers (about 1 MB)
+
+
+class RunOwners:
+    """Each run's user and experiment as MLflow recorded them at its creation, which no API call
+    changes: asked of MLflow once per run, not on every write (a training loop logs per step)."""
+
+    def __init__(self, size: int = KNOWN_RUNS) -> None:
+        self.size = size
+        self._known: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    def get(self, run_id: str) -> tuple[str, str] | None:
+        found = self._known.get(run_id)
+        if found is not None:
+            self._known.move_to_end(run_id)
+        return found
+
+    def put(self, run_id: str, owner: str, experiment_id: str) -> None:
+        self._known[run_id] = (owner, experiment_id)
+        self._known.move_to_end(run_id)
+        while len(self._known) > self.size:
+            self._known.popitem(last=False)
 
 
 class TrackingHandler(HubOAuthenticated, web.RequestHandler):
@@ -110,9 +133,15 @@ class TrackingHandler(HubOAuthenticated, web.RequestHandler):
         await self.forward(path, body)
 
     async def require_run(self, run_id: str, experiment_id: str | None = None) -> None:
-        run = (await self.lookup("runs/get", {"run_id": run_id}, f"run {run_id}"))["run"]["info"]
-        owner = run.get("user_id")
-        if experiment_id is not None and run.get("experiment_id") != experiment_id:
+        owners: RunOwners = self.settings["run_owners"]
+        known = owners.get(run_id)
+        if known is None:
+            found = await self.lookup("runs/get", {"run_id": run_id}, f"run {run_id}")
+            info = found["run"]["info"]
+            known = (str(info.get("user_id")), str(info.get("experiment_id")))
+            owners.put(run_id, *known)
+        owner, run_experiment = known
+        if experiment_id is not None and run_experiment != experiment_id:
             raise Refused(403, f"run {run_id} is not in experiment {experiment_id}")
         if owner != self.caller:
             raise Refused(403, f"run {run_id} is {owner}'s: only {owner} may change it")
@@ -215,6 +244,7 @@ def make_app(prefix: str, mlflow_socket: str) -> web.Application:
         routes,  # type: ignore[arg-type]
         prefix=prefix,
         upstream=upstream,
+        run_owners=RunOwners(),
         cookie_secret=secrets.token_bytes(32),  # OAuth state cookies; a restart signs in again
         xsrf_cookies=False,
     )

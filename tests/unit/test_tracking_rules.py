@@ -17,6 +17,7 @@ from tracking.rules import (
     RunWrite,
     classify,
 )
+from tracking.service import RunOwners
 
 RUN = "0123456789abcdef0123456789abcdef"
 
@@ -134,3 +135,17 @@ def test_anything_else_is_refused_with_a_reason(
 
     assert refused.value.status == status
     assert refused.value.message
+
+
+def test_the_service_remembers_the_owners_of_the_most_recently_used_runs():
+    owners = RunOwners(size=2)
+    owners.put("r1", "ana", "0")
+    owners.put("r2", "ben", "0")
+    owners.get("r1")
+    owners.put("r3", "ana", "3")
+
+    assert (owners.get("r1"), owners.get("r2"), owners.get("r3")) == (
+        ("ana", "0"),
+        None,
+        ("ana", "3"),
+    )
