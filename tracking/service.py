@@ -120,6 +120,10 @@ class TrackingHandler(HubOAuthenticated, web.RequestHandler):
                 await self.require_model(action.model_id)
             elif isinstance(action, ExperimentWrite):
                 await self.require_experiment(action.experiment_id)
+        except (KeyError, TypeError, AttributeError) as error:  # an answer of MLflow's not read
+            log.warning("tracking-unexpected-answer path=%s error=%r", path, error)
+            self.refuse(502, "the MLflow server's answer was not what the service expects")
+            return
         except Refused as refused:
             log.info(
                 "tracking-refused user=%s method=%s path=%s status=%d",
