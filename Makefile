@@ -15,6 +15,12 @@ FLINK_VENV := .venv-flink
 FLINK_STAMP := $(FLINK_VENV)/.installed
 APACHE_FLINK_VERSION := 2.3.0
 IPYKERNEL := ipykernel>=6.29,<8
+# MLflow's tracking server (make up) in its own environment: its many dependencies (Flask, FastAPI,
+# SQLAlchemy, pandas, ...) stay out of the hub's. The kernels get the client alone, same version.
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
+MLFLOW_VERSION := 3.17.2
+MLFLOW_CLIENT := mlflow-skinny==$(MLFLOW_VERSION)
 # The scientific Python stack in each engine's kernel (and in the images, same pins): what a data
 # scientist expects beside the engine, at versions that engine supports. pyspark 4.3's extras need
 # pandas >= 2.2 and pyarrow >= 18, and pyspark.pandas does not import with pandas 3; apache-flink
@@ -42,8 +48,8 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: install system test unit bench lint format up down clean
 
-install: system $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP) $(KERNELS_STAMP) $(LAB_OVERRIDES) \
-	$(PROXY_STAMP) $(TOOLS_STAMP) $(CDS_STAMP)
+install: system $(STAMP) $(SPARK_STAMP) $(FLINK_STAMP) $(MLFLOW_STAMP) $(KERNELS_STAMP) \
+	$(LAB_OVERRIDES) $(PROXY_STAMP) $(TOOLS_STAMP) $(CDS_STAMP)
 
 system:
 	@missing=""; \
@@ -61,16 +67,24 @@ system:
 $(SPARK_STAMP): Makefile
 	test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
 	$(SPARK_VENV)/bin/pip install --quiet --disable-pip-version-check \
-		'pyspark[sql,ml,pandas-on-spark]==$(PYSPARK_VERSION)' '$(IPYKERNEL)' $(SPARK_PYTHON_PACKAGES)
+		'pyspark[sql,ml,pandas-on-spark]==$(PYSPARK_VERSION)' '$(IPYKERNEL)' $(SPARK_PYTHON_PACKAGES) \
+		'$(MLFLOW_CLIENT)'
 	$(SPARK_VENV)/bin/pip check
 	touch $(SPARK_STAMP)
 
 $(FLINK_STAMP): Makefile
 	test -x $(FLINK_VENV)/bin/python || $(PYTHON) -m venv $(FLINK_VENV)
 	$(FLINK_VENV)/bin/pip install --quiet --disable-pip-version-check \
-		'apache-flink==$(APACHE_FLINK_VERSION)' '$(IPYKERNEL)' $(FLINK_PYTHON_PACKAGES)
+		'apache-flink==$(APACHE_FLINK_VERSION)' '$(IPYKERNEL)' $(FLINK_PYTHON_PACKAGES) \
+		'$(MLFLOW_CLIENT)'
 	$(FLINK_VENV)/bin/pip check
 	touch $(FLINK_STAMP)
+
+$(MLFLOW_STAMP): Makefile
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet --disable-pip-version-check 'mlflow==$(MLFLOW_VERSION)'
+	$(MLFLOW_VENV)/bin/pip check
+	touch $(MLFLOW_STAMP)
 
 # jsonschema (under jupyter-events, nbformat and kubernetes-validate) imports rfc3987-syntax when it
 # is there, for the "iri" formats no Jupyter, chart or Kubernetes schema uses; that import compiles
@@ -130,6 +144,7 @@ bench: install
 	$(BIN)/python -m benchmarks.controller_scale --clusters 1000 --json bench/results/controller_scale.json
 	$(BIN)/python -m benchmarks.flink_tls --runs 3 --json bench/results/flink-tls.json
 	$(BIN)/python -m benchmarks.usage_pages --json bench/results/usage-pages.json
+	$(BIN)/python -m benchmarks.tracking --json bench/results/tracking.json
 
 lint: install
 	$(BIN)/ruff check .
@@ -140,7 +155,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Prometheus, the controller and the hub on 127.0.0.1:8000; Ctrl-C (or `make down`) stops them all.
+# Prometheus, MLflow, the controller and the hub on 127.0.0.1:8000; Ctrl-C (or `make down`) stops them all.
 up: install
 	$(BIN)/python -m local_stack.up
 
@@ -148,4 +163,4 @@ down:
 	$(BIN)/python -m local_stack.down
 
 clean:
-	rm -rf $(VENV) $(SPARK_VENV) $(FLINK_VENV) $(NODE_PREFIX) $(TOOLS) bench/results .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SPARK_VENV) $(FLINK_VENV) $(MLFLOW_VENV) $(NODE_PREFIX) $(TOOLS) bench/results .pytest_cache .ruff_cache .hypothesis

@@ -16,6 +16,14 @@ CULLER_SERVICE = "idle-culler"
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 USAGE_SERVICE = "hubscale"  # /services/hubscale/: My compute, the usage JSON API
 USAGE_SCOPES = ["read:users"]  # to tell a hub admin (the user model's admin field) from others
+TRACKING_SERVICE = "mlflow"  # /services/mlflow/: MLflow's tracking server, as the hub's users
+# A notebook server's own token (JUPYTERHUB_API_TOKEN): JupyterHub's `server` role, plus the
+# tracking service, so the kernels log runs as their user (MLFLOW_TRACKING_TOKEN).
+SERVER_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    f"access:services!service={TRACKING_SERVICE}",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,22 @@ def usage_service(
         USAGE_SERVICE,
         USAGE_SCOPES,
         command=[sys.executable, "-m", "usage", *args],
+        environment=environment or {},
+        url=f"http://127.0.0.1:{port}",
+        cwd=cwd,
+        for_every_user=True,
+    )
+
+
+def tracking_service(
+    port: int, mlflow_socket: str, cwd: str, environment: Mapping[str, str] | None = None
+) -> Service:
+    """The ``mlflow`` service (``python -m tracking``) on a loopback port, in front of MLflow's
+    server on its Unix socket; it asks the hub only who a caller is (no scopes of its own)."""
+    return Service(
+        TRACKING_SERVICE,
+        [],
+        command=[sys.executable, "-m", "tracking", f"--mlflow-socket={mlflow_socket}"],
         environment=environment or {},
         url=f"http://127.0.0.1:{port}",
         cwd=cwd,

@@ -12,15 +12,19 @@ from typing import Any
 from hub_config import credentials
 from hub_config.access import (
     CULLER_SERVICE,
+    SERVER_TOKEN_SCOPES,
+    TRACKING_SERVICE,
     USAGE_SERVICE,
     Service,
     idle_culler,
     set_services,
     shared_password,
+    tracking_service,
     usage_service,
 )
 from hub_config.settings import REPO, Settings
 from hubscale.processes import MARKER_VARIABLE
+from hubscale.state_dir import mlflow_socket
 from spawner.budgets import parse_group_budgets
 from spawner.profiles import load_profiles
 
@@ -85,13 +89,15 @@ def _spawner(c: Any, settings: Settings) -> None:
     c.LocalSpawner.clusters_timeout_s = settings.clusters_timeout_s
     c.LocalSpawner.group_budget_cores = parse_group_budgets(settings.group_budgets)
     c.LocalSpawner.heads_on_demand = settings.heads_on_demand
+    c.LocalSpawner.tracking_url = f"{settings.url}/services/{TRACKING_SERVICE}"
+    c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
     c.Spawner.start_timeout = int(settings.clusters_timeout_s + SERVER_START_S)
     c.Spawner.http_timeout = int(SERVER_START_S)
 
 
 def _services(c: Any, settings: Settings) -> None:
-    """The admin token's service, the idle culler and the usage service, each with only the
-    scopes it needs."""
+    """The admin token's service, the idle culler, the usage service and the tracking service,
+    each with only the scopes it needs."""
     token = credentials.api_token(settings.admin_token_file)
     culler_marker = {MARKER_VARIABLE: f"{hub_marker(settings)}/{CULLER_SERVICE}"}
     usage_args = [
@@ -99,11 +105,18 @@ def _services(c: Any, settings: Settings) -> None:
         f"--prometheus-url=http://127.0.0.1:{settings.prometheus_port}",
     ]
     usage_marker = {MARKER_VARIABLE: f"{hub_marker(settings)}/{USAGE_SERVICE}"}
+    tracking_marker = {MARKER_VARIABLE: f"{hub_marker(settings)}/{TRACKING_SERVICE}"}
     set_services(
         c,
         [
             Service(ADMIN_SERVICE, ADMIN_SCOPES, api_token=token),
             idle_culler(settings.cull_timeout_s, settings.cull_every_s, culler_marker),
             usage_service(settings.usage_port, usage_args, str(REPO), usage_marker),
+            tracking_service(
+                settings.mlflow_port,
+                str(mlflow_socket(settings.state_dir)),
+                str(REPO),
+                tracking_marker,
+            ),
         ],
     )

@@ -78,6 +78,7 @@ class Settings:
     prometheus_port: int = 9090
     controller_port: int = 9310
     usage_port: int = 9320
+    mlflow_port: int = 9330  # the hub service in front of MLflow (/services/mlflow/)
     scrape_interval_s: float = 1.0
     cull_timeout_s: float = 3600.0
     cull_every_s: float = 300.0
@@ -148,6 +149,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "prometheus_port": ("HUBSCALE_PROMETHEUS_PORT", _port, "Prometheus (make up starts it)"),
     "controller_port": ("HUBSCALE_CONTROLLER_PORT", _port, "controller /metrics and /healthz"),
     "usage_port": ("HUBSCALE_USAGE_PORT", _port, "the usage service (/services/hubscale/)"),
+    "mlflow_port": ("HUBSCALE_MLFLOW_PORT", _port, "the tracking service (/services/mlflow/)"),
     "scrape_interval_s": ("HUBSCALE_SCRAPE_INTERVAL_S", _seconds, "Prometheus scrape interval"),
     "cull_timeout_s": (
         "HUBSCALE_CULL_TIMEOUT_S",

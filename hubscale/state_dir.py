@@ -10,6 +10,8 @@
 ``<state>/logs/``               ``make up``'s components' logs (``local_stack``)
 ``<state>/run/``                ``make up``'s pid files, one per component
 ``<state>/prometheus/``         ``make up``'s Prometheus: configuration, data, its own targets
+``<state>/mlflow/``             ``make up``'s MLflow server: its SQLite database, ``artifacts/``
+                                and the socket it listens on
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ TARGETS = "targets"
 LOGS = "logs"
 PLATFORM_PIDS = "run"
 PROMETHEUS = "prometheus"
+MLFLOW = "mlflow"
+MLFLOW_SOCKET = "mlflow.sock"
 
 
 def default_state_dir() -> Path:
@@ -94,3 +98,13 @@ def platform_pid_dir(state_dir: Path) -> Path:
 def prometheus_dir(state_dir: Path) -> Path:
     """The directory of ``make up``'s Prometheus (``hubscale.prometheus_server``)."""
     return state_dir / PROMETHEUS
+
+
+def mlflow_dir(state_dir: Path) -> Path:
+    """The directory of ``make up``'s MLflow server (``tracking.server``)."""
+    return state_dir / MLFLOW
+
+
+def mlflow_socket(state_dir: Path) -> Path:
+    """The Unix socket ``make up``'s MLflow server listens on (its only way in)."""
+    return mlflow_dir(state_dir) / MLFLOW_SOCKET

@@ -1,9 +1,10 @@
-"""The local platform as processes: Prometheus, the controller and the hub, each with a pid file.
+"""The local platform as processes: Prometheus, MLflow, the controller and the hub, each with a
+pid file.
 
 Starting adopts what still runs (after a killed terminal or a crash) and starts the rest, so users'
 servers and clusters carry on. Stopping goes in order: the hub (its users' servers stop, and the
 spawner deletes their clusters), then every cluster is torn down by the controller, then the
-controller and Prometheus stop: no JVM is left behind.
+controller, MLflow and Prometheus stop: no JVM is left behind.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from hubscale.state_dir import (
     RUNTIME,
     SERVERS,
     logs_dir,
+    mlflow_dir,
     pid_dir,
     platform_pid_dir,
     prometheus_dir,
@@ -36,10 +38,18 @@ from hubscale.state_dir import (
 )
 from hubscale.store import LocalClusterStore
 from spawner.local import servers_marker, stop_marked
+from tracking.server import (
+    SERVER_ENV,
+    UPSTREAM_URL,
+    MlflowMissing,
+    mlflow_command,
+    server_argv,
+    socket_path,
+)
 
-COMPONENTS = ("prometheus", "controller", "hub")
+COMPONENTS = ("prometheus", "mlflow", "controller", "hub")
 # Generous: on a loaded 2-core machine importing the controller alone has taken a minute.
-READY_S = {"prometheus": 30.0, "controller": 180.0, "hub": 180.0}
+READY_S = {"prometheus": 30.0, "mlflow": 180.0, "controller": 180.0, "hub": 180.0}
 HUB_STOP_S = 180.0  # the hub stops every user's server before it exits
 TEARDOWN_S = 240.0  # the controller stops every cluster's JVMs (Spark workers drain first)
 LEFTOVER_GRACE_S = 10.0
@@ -129,7 +139,16 @@ class Stack:
     def _spec(self, component: str) -> processes.ProcessSpec:
         settings = self.settings
         env = {**os.environ, **settings.env()}
-        if component == "controller":
+        marker = ""
+        if component == "mlflow":
+            directory = mlflow_dir(self.state_dir)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                argv = server_argv(mlflow_command(REPO), directory)
+            except (MlflowMissing, ValueError) as error:
+                raise StackError(str(error)) from None
+            env.update(SERVER_ENV)
+        elif component == "controller":
             argv = [
                 sys.executable, "-m", "autoscaler",
                 "--state-dir", str(self.state_dir),
@@ -137,7 +156,6 @@ class Stack:
                 "--prometheus-url", f"http://127.0.0.1:{settings.prometheus_port}",
                 "--listen", f"127.0.0.1:{settings.controller_port}",
             ]  # fmt: skip
-            marker = ""
         else:
             argv = [
                 sys.executable,
@@ -156,7 +174,16 @@ class Stack:
             marker=marker,
         )
 
+    def _get(self, component: str, url: str) -> httpx.Response:
+        if component != "mlflow":
+            return httpx.get(url, timeout=2.0)
+        transport = httpx.HTTPTransport(uds=str(socket_path(mlflow_dir(self.state_dir))))
+        with httpx.Client(transport=transport, timeout=2.0) as client:
+            return client.get(url)
+
     def _ready_url(self, component: str) -> str:
+        if component == "mlflow":
+            return f"{UPSTREAM_URL}/health"  # over its socket
         if component == "prometheus":
             return f"http://127.0.0.1:{self.settings.prometheus_port}/-/ready"
         if component == "controller":
@@ -170,7 +197,7 @@ class Stack:
             if self.pid(component) is None:
                 raise StackError(f"{component} exited while starting:\n{self.log_tail(component)}")
             try:
-                if httpx.get(url, timeout=2.0).status_code == 200:
+                if self._get(component, url).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -204,7 +231,7 @@ class Stack:
         for stored in store.list():
             store.delete(stored.name)
         self._tear_down_clusters()
-        for component in ("controller", "prometheus"):
+        for component in ("controller", "mlflow", "prometheus"):
             processes.stop(self.pid_file(component), timeout_s=30.0)
         self.say("hubscale stopped: no cluster left running")
 

@@ -1,4 +1,5 @@
-"""``make up``: Prometheus, the controller and the hub on 127.0.0.1, until Ctrl-C or ``make down``.
+"""``make up``: Prometheus, MLflow, the controller and the hub on 127.0.0.1, until Ctrl-C or
+``make down``.
 
 Settings come from the environment (``python -m local_stack.up --help`` lists them). A second
 ``make up`` on the same state directory while one runs is refused; after a crash it adopts what
@@ -34,6 +35,7 @@ def banner(settings: Settings) -> str:
             f"  log in with any user name and the password {password}",
             f"  (user 'admin' is the hub admin: password in {settings.admin_password_file})",
             f"  admin API token for scripts: {settings.admin_token_file}",
+            f"  experiment tracking (MLflow): {settings.url}/services/mlflow/",
             f"  state: {settings.state_dir}   logs: {logs_dir(settings.state_dir)}",
             "Stop with Ctrl-C here, or `make down` from another terminal.",
             "",

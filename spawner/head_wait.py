@@ -150,7 +150,7 @@ TARGETS = {
 }
 
 
-class _PatchOnImport(importlib.abc.MetaPathFinder):
+class PatchOnImport(importlib.abc.MetaPathFinder):
     """Patches one module right after it first runs, before anything binds its names."""
 
     def __init__(self, module: str, patch: Callable[[Any], None]) -> None:
@@ -181,11 +181,15 @@ def install() -> None:
     if wait is None:
         return
     module_name, patch = TARGETS[engine]
-    apply = functools.partial(_patch_with, patch, wait)
+    patch_on_import(module_name, functools.partial(_patch_with, patch, wait))
+
+
+def patch_on_import(module_name: str, patch: Callable[[Any], None]) -> None:
+    """``patch(module)`` now if it is imported, else right after its first import."""
     if module_name in sys.modules:
-        apply(sys.modules[module_name])
+        patch(sys.modules[module_name])
     else:
-        sys.meta_path.insert(0, _PatchOnImport(module_name, apply))
+        sys.meta_path.insert(0, PatchOnImport(module_name, patch))
 
 
 def _patch_with(patch: Callable, wait: Callable[[], None], module: Any) -> None:

@@ -30,6 +30,11 @@ def status_file_variable(engine: str) -> str:
     return f"HUBSCALE_{engine.upper()}_STATUS_FILE"
 
 
+def cluster_variable(engine: str) -> str:
+    """The server's environment variable naming the user's ComputeCluster of one engine."""
+    return f"HUBSCALE_{engine.upper()}_CLUSTER"
+
+
 def notice(engine: str, status: Mapping[str, Any] | None) -> str | None:
     """What to tell the user about a running cell, given the cluster's status; None: nothing."""
     if not isinstance(status, Mapping):
@@ -91,13 +96,22 @@ class CellWatch:
             self.kernel.session.send(self.kernel.iopub_socket, "stream", content, parent=parent)
 
     def _status(self) -> Mapping[str, Any] | None:
-        import yaml
+        return read_status(self.status_file)
 
-        try:
-            with open(self.status_file, encoding="utf-8") as file:
-                return yaml.safe_load(file.read(1_000_000))
-        except (OSError, yaml.YAMLError):
-            return None
+
+def read_status(path: str) -> Mapping[str, Any] | None:
+    """A cluster's status file as a mapping; None if unnamed, unreadable or without PyYAML."""
+    try:
+        import yaml
+    except ImportError:
+        return None
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            return yaml.safe_load(file.read(1_000_000))
+    except (OSError, yaml.YAMLError):
+        return None
 
 
 def install() -> None:

@@ -61,8 +61,8 @@ from spawner.account_limits import account_limits
 from spawner.cluster_clients import ClustersNotReady, wait_for_clients, wait_for_teardown
 from spawner.compute import Resolved, compute_clusters
 from spawner.flink_client import remove_client_dir, write_client_dir
-from spawner.kernel_notice import status_file_variable
-from spawner.notebook_env import flink_env, server_args, spark_env
+from spawner.kernel_notice import cluster_variable, status_file_variable
+from spawner.notebook_env import flink_env, server_args, spark_env, tracking_env
 from spawner.profiles import NOTEBOOK_TRAITS, Profile
 from spawner.progress import Event, ProgressLog, follow
 from spawner.user_options import ProfileChoice, clusters_failed, shown_without_paths
@@ -114,6 +114,12 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         config=True,
         help="Run each cluster's master/JobManager only while the server has a kernel of its"
         " engine (needs the Prometheus activity token); False: from the spawn on.",
+    )
+    tracking_url = Unicode(
+        "",
+        config=True,
+        help="The hub's tracking service (MLflow, .../services/mlflow): the kernels log runs"
+        " there as their user (MLFLOW_TRACKING_URI and _TOKEN); empty: not wired.",
     )
     account: Account | None = None  # system accounts: this user's, once the first start made it
 
@@ -216,6 +222,8 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
         env.update(self.git_env)
         env.update(self.activity_env)
         env[processes.MARKER_VARIABLE] = self.process_marker
+        if self.tracking_url:
+            env.update(tracking_env(self.tracking_url, env["JUPYTERHUB_API_TOKEN"]))
         return env
 
     async def start(self) -> tuple[str, int]:
@@ -357,11 +365,15 @@ class LocalSpawner(ProfileChoice, SimpleLocalProcessSpawner):
             status_file_variable(engine): str(self.store.status_path(name))
             for engine, name in self.cluster_names.items()
         }
+        names = {  # what MLflow runs record (spawner.kernel_tracking)
+            cluster_variable(engine): name for engine, name in self.cluster_names.items()
+        }
         return {
             **spark_client_env(Path(spark["conf_dir"])),
             **spark_env(spark),
             **flink_env(flink, client_dir),
             **status_files,
+            **names,
         }
 
     async def stop(self, now: bool = False) -> None:

@@ -51,6 +51,19 @@ def flink_env(client: Mapping[str, str], client_directory: PurePath) -> dict[str
     }
 
 
+def tracking_env(tracking_url: str, api_token: str) -> dict[str, str]:
+    """MLflow's client in the kernels: the hub's tracking service, as the server's own user.
+
+    The token is the server's own (``JUPYTERHUB_API_TOKEN``, which may reach that service): in
+    the environment only, never on a command line. No usage telemetry leaves the machine.
+    """
+    return {
+        "MLFLOW_TRACKING_URI": tracking_url.rstrip("/"),
+        "MLFLOW_TRACKING_TOKEN": api_token,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+
+
 def server_args(default_kernel: str = SPARK_KERNEL, activity: bool = False) -> list[str]:
     """Notebook server options: only the engine kernels, Spark's by default, the notebook
     review page (``<server>/hubscale/review``) and, with ``activity`` (heads on demand), the

@@ -232,6 +232,7 @@ def platform_env(state_dir: Path, **overrides: str) -> dict[str, str]:
         "HUBSCALE_PROMETHEUS_PORT": str(free_port()),
         "HUBSCALE_CONTROLLER_PORT": str(free_port()),
         "HUBSCALE_USAGE_PORT": str(free_port()),
+        "HUBSCALE_MLFLOW_PORT": str(free_port()),
         "HUBSCALE_INTERVAL_S": "1",
         **overrides,
     }

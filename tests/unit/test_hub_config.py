@@ -67,7 +67,7 @@ def test_the_idle_culler_is_on_by_default_and_can_be_turned_off(monkeypatch, tmp
         in next(r for r in c.JupyterHub.load_roles if r["name"] == "idle-culler")["scopes"]
     )
     c = load(monkeypatch, tmp_path, HUBSCALE_CULL_TIMEOUT_S="0")
-    assert [s["name"] for s in c.JupyterHub.services] == ["hubscale-admin", "hubscale"]
+    assert [s["name"] for s in c.JupyterHub.services] == ["hubscale-admin", "hubscale", "mlflow"]
 
 
 # What the chart's hub ConfigMap renders (templates/hub/configmap.yaml) for release "hs".
@@ -262,4 +262,28 @@ def test_local_mode_runs_the_usage_service_in_the_services_menu_with_read_users_
     ]
     assert role["scopes"] == ["read:users"]
     users = next(r for r in c.JupyterHub.load_roles if r["name"] == "user")
-    assert users["scopes"] == ["self", "access:services!service=hubscale"]
+    assert users["scopes"] == [
+        "self",
+        "access:services!service=hubscale",
+        "access:services!service=mlflow",
+    ]
+
+
+def test_local_mode_puts_mlflow_behind_a_service_the_servers_own_token_may_reach(
+    monkeypatch, tmp_path
+):
+    """The tracking service forwards to MLflow's socket and holds no scope of its own;
+    a notebook server's token (its kernels' MLflow credential) may reach it and nothing more."""
+    c = load(monkeypatch, tmp_path, HUBSCALE_PORT="18000")
+
+    service = next(s for s in c.JupyterHub.services if s["name"] == "mlflow")
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "mlflow")
+    socket = tmp_path / "state" / "mlflow" / "mlflow.sock"
+    assert service["command"][1:] == ["-m", "tracking", f"--mlflow-socket={socket}"]
+    assert role["scopes"] == []
+    assert c.LocalSpawner.tracking_url == "http://127.0.0.1:18000/services/mlflow"
+    assert c.Spawner.server_token_scopes == [
+        "users:activity!user",
+        "access:servers!server",
+        "access:services!service=mlflow",
+    ]

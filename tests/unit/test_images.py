@@ -297,12 +297,12 @@ def kernel_installs(instructions: list[Instruction]) -> dict[str, dict[str, str]
 
 def test_the_images_engine_kernels_start_the_kernel_notice_as_make_install_does():
     """Each engine kernel names its engine and starts kernel_startup.py, copied beside the
-    kernel_notice and head_wait modules it imports by name; the Makefile sets the same for local
-    kernels."""
+    kernel_notice, head_wait and kernel_tracking modules it imports by name; the Makefile sets the
+    same for local kernels."""
     instructions = dockerfile("singleuser")
     copies = [shlex.split(i.value) for i in instructions if i.name == "COPY"]
     (into,) = [words[-1] for words in copies if "spawner/kernel_startup.py" in words]
-    for module in ("kernel_notice", "head_wait"):
+    for module in ("kernel_notice", "head_wait", "kernel_tracking"):
         assert any(f"spawner/{module}.py" in words and words[-1] == into for words in copies)
     startup = f"{into.rstrip('/')}/kernel_startup.py"
     assert kernel_installs(instructions) == {

@@ -31,6 +31,7 @@ OURS = (  # ships
     "local_stack",
     "hubscale_nb",
     "usage",
+    "tracking",
 )
 UNSHIPPED = ("benchmarks", "tests", "tools")  # may import anything of ours
 ON_TOP = ("local_stack",)  # runs the platform; only tests and benchmarks import it
@@ -95,9 +96,14 @@ RULES = (
         ("autoscaler", "spawner", "hub_config", "local_stack", "hubscale_nb"),
         "the usage service reads objects and metrics, never the controller's or hub's code",
     ),
+    Rule(
+        "tracking",
+        tuple(other for other in _others("tracking") if other != "hubscale"),
+        "the tracking service stands in front of MLflow: it imports only the shared vocabulary",
+    ),
     *(
         Rule(below, ON_TOP, "nothing below make up imports it")
-        for below in ("autoscaler", "spawner", "hub_config", "usage")
+        for below in ("autoscaler", "spawner", "hub_config", "usage", "tracking")
     ),
     Rule(
         "local_stack", ("autoscaler",), "make up runs the controller as a process, never imports it"

@@ -77,3 +77,26 @@ def test_a_failed_start_shows_the_user_no_absolute_path(tmp_path: Path):
     shown, _ = format_exception(failed.value)  # what the hub's pages and progress show
     assert "Not a directory" in shown and str(tmp_path) not in shown, shown
     assert str(tmp_path) in str(failed.value)  # the hub's log keeps the whole error
+
+
+def test_the_kernels_environment_reaches_the_tracking_service_as_the_servers_user(
+    tmp_path: Path,
+):
+    """The server's environment (its kernels inherit it) names the hub's MLflow service and
+    carries the server's own hub token for it; the token is on no command line."""
+    spawner = spawner_for("jane", tmp_path)
+    spawner.api_token = "jane-server-token"
+    spawner.tracking_url = "http://127.0.0.1:8000/services/mlflow/"
+
+    env = spawner.get_env()
+
+    assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:8000/services/mlflow"
+    assert env["MLFLOW_TRACKING_TOKEN"] == env["JUPYTERHUB_API_TOKEN"] == "jane-server-token"
+    assert "jane-server-token" not in " ".join([*spawner.cmd, *spawner.get_args()])
+
+
+def test_without_a_tracking_url_the_kernels_get_no_tracking_variables(tmp_path: Path):
+    spawner = spawner_for("jane", tmp_path)
+    spawner.api_token = "jane-server-token"
+
+    assert not any(name.startswith("MLFLOW_TRACKING") for name in spawner.get_env())

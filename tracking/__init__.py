@@ -1,0 +1,1 @@
+"""Experiment tracking: MLflow's server in the platform, behind the hub's identity."""
