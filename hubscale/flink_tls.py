@@ -140,6 +140,26 @@ def generate(hosts: Sequence[str], now: datetime.datetime | None = None) -> Rest
     )
 
 
+def from_keystore(keystore: bytes, password: str) -> RestTls:
+    """The credential in a PKCS12 keystore (a client's copy: ``rest.p12`` and its password).
+
+    Raises ``ValueError`` when the password does not open it or it holds no key and certificate.
+    """
+    key, certificate, _ = pkcs12.load_key_and_certificates(keystore, password.encode())
+    if key is None or certificate is None:
+        raise ValueError("the keystore holds no key and certificate")
+    return RestTls(
+        certificate.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        keystore,
+        password,
+    )
+
+
 def load(directory: Path) -> RestTls | None:
     """The credential kept in ``directory``; None if it is not (all) there."""
     files = {}

@@ -1,0 +1,105 @@
+"""One cluster web UI behind the user's notebook server, through jupyter-server-proxy's handler.
+
+Each UI gets a handler bound to one fixed address (``hubscale.web_uis.WebUi``): the request's
+path is the only thing a user chooses, never a host or a port, so the server forwards to its own
+clusters and nothing else. It forwards GET and HEAD only (the UIs are for watching; jobs are
+submitted and cancelled from kernels), without the user's Jupyter cookies and token. Flink's
+dashboard is served by its REST API, which answers only clients presenting the cluster's
+certificate: the handler presents the server's copy of it (``FLINK_CONF_DIR``), as PyFlink does.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jupyter_server_proxy.handlers import ProxyHandler
+from tornado import web
+
+from hubscale import flink_tls
+from hubscale.flink_conf import rest_keystore, rest_keystore_password
+from hubscale.web_uis import FLINK_CONF_DIR, WebUi
+from hubscale.yaml_input import YamlInputError, load_yaml
+
+NOT_FORWARDED = ("Cookie", "Authorization")  # the user's Jupyter credentials stay here
+HEAD_NAMES = {"spark": "Spark master", "flink": "Flink JobManager"}
+
+
+class UiUnavailable(RuntimeError):
+    """The UI cannot be reached now; the message says why, for the user."""
+
+
+def flink_client_context(conf_dir: Path) -> ssl.SSLContext:
+    """A TLS context presenting the cluster's certificate, from the Flink client's configuration
+    (its keystore and password, as PyFlink reads them)."""
+    try:
+        config = load_yaml((conf_dir / "config.yaml").read_text(encoding="utf-8"))
+        keystore_file, password = rest_keystore(config), rest_keystore_password(config)
+        if keystore_file is None or password is None:
+            raise ValueError("its configuration names no REST keystore")
+        tls = flink_tls.from_keystore(Path(keystore_file).read_bytes(), password)
+    except (OSError, YamlInputError, ValueError, AttributeError, TypeError) as error:
+        raise UiUnavailable(f"cannot read your Flink cluster's credential: {error}") from None
+    return flink_tls.client_context(tls)
+
+
+class ClusterUiHandler(ProxyHandler):
+    """GET/HEAD ``<server>/hubscale/ui/<name>/<path>`` -> ``<the UI's address>/<path>``."""
+
+    ui: WebUi
+    env: Mapping[str, str]
+
+    def initialize(self, ui: WebUi, env: Mapping[str, str]) -> None:
+        self.ui = ui
+        self.env = env
+        self.proxy_base = ui.path.rstrip("/")  # Location headers and X-Forwarded-Context
+
+    async def get(self, path: str) -> None:
+        if self.request.headers.get("Upgrade", "").lower() == "websocket":
+            raise web.HTTPError(405, "the cluster UIs are forwarded without websockets")
+        await self._forward(path)
+
+    async def head(self, path: str) -> None:
+        await self._forward(path)
+
+    async def _forward(self, path: str) -> None:
+        try:
+            await self.proxy(self.ui.host, self.ui.port, "/" + path.lstrip("/"))
+        except web.HTTPError as error:
+            if error.status_code != 599:  # tornado's code for "no connection"
+                raise
+            head = HEAD_NAMES.get(self.ui.engine, self.ui.title)
+            raise web.HTTPError(
+                503,
+                f"Your {head} is not running now: it starts with your first"
+                f" {self.ui.engine.capitalize()} kernel, and stops when none has needed it for"
+                " the cluster's idle time.",
+            ) from None
+
+    def _read_only(self, *args: Any) -> None:
+        raise web.HTTPError(405, "the cluster UIs are read-only here: use your notebook's kernel")
+
+    post = put = delete = patch = options = _read_only
+
+    def get_client_uri(self, protocol: str, host: str, port: int, proxied_path: str) -> str:
+        scheme = self.ui.scheme if protocol == "http" else protocol
+        return super().get_client_uri(scheme, host, port, proxied_path)
+
+    def proxy_request_headers(self) -> Any:
+        headers = super().proxy_request_headers()
+        for name in NOT_FORWARDED:
+            headers.pop(name, None)
+        return headers
+
+    def proxy_request_options(self) -> dict[str, Any]:
+        options = super().proxy_request_options()
+        if self.ui.scheme == "https":
+            try:
+                conf_dir = Path(self.env[FLINK_CONF_DIR])
+                options["ssl_options"] = flink_client_context(conf_dir)
+            except (KeyError, UiUnavailable) as error:
+                message = f"Your Flink dashboard cannot be reached: {error}"
+                raise web.HTTPError(503, message) from None
+        return options
