@@ -27,6 +27,13 @@ NOT_FORWARDED = ("Cookie", "Authorization")  # the user's Jupyter credentials st
 HEAD_NAMES = {"spark": "Spark master", "flink": "Flink JobManager"}
 
 
+def not_running(head: str, engine: str) -> str:
+    return (
+        f"Your {head} is not running now: it starts with your first {engine.capitalize()}"
+        " kernel, and stops when none has needed it for the cluster's idle time."
+    )
+
+
 class UiUnavailable(RuntimeError):
     """The UI cannot be reached now; the message says why, for the user."""
 
@@ -65,18 +72,17 @@ class ClusterUiHandler(ProxyHandler):
         await self._forward(path)
 
     async def _forward(self, path: str) -> None:
+        head = HEAD_NAMES.get(self.ui.engine, self.ui.title)
         try:
             await self.proxy(self.ui.host, self.ui.port, "/" + path.lstrip("/"))
+        except ConnectionRefusedError:
+            raise web.HTTPError(503, not_running(head, self.ui.engine)) from None
+        except OSError as error:  # TLS and network failures: the user's page says which
+            raise web.HTTPError(502, f"Could not reach your {head}: {error}") from None
         except web.HTTPError as error:
-            if error.status_code != 599:  # tornado's code for "no connection"
-                raise
-            head = HEAD_NAMES.get(self.ui.engine, self.ui.title)
-            raise web.HTTPError(
-                503,
-                f"Your {head} is not running now: it starts with your first"
-                f" {self.ui.engine.capitalize()} kernel, and stops when none has needed it for"
-                " the cluster's idle time.",
-            ) from None
+            if error.status_code == 599:  # jupyter-server-proxy's: no answer in time
+                raise web.HTTPError(503, f"Your {head} did not answer in time") from None
+            raise
 
     def _read_only(self, *args: Any) -> None:
         raise web.HTTPError(405, "the cluster UIs are read-only here: use your notebook's kernel")
