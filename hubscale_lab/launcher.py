@@ -3,7 +3,9 @@
 jupyter-server-proxy's JupyterLab extension adds a launcher card for each entry that its
 ``server-proxy/servers-info`` page lists; ``hubscale_lab.server`` serves that page with these
 entries: one per cluster UI and "Review branch…" (``hubscale_nb``'s review page, whose picker
-chooses the repository and branch). Each opens in a new browser tab.
+chooses the repository and branch). Each opens in a new browser tab. They go in the "Notebook"
+section (jupyter-server-proxy's default): JupyterLab's launcher draws an entry's icon only in the
+"Notebook" and "Console" sections, so elsewhere they would be blank cards at the bottom.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from hubscale.web_uis import WebUi
 from hubscale_nb.server import ROUTE as REVIEW_ROUTE
 
 ICONS = Path(__file__).resolve().parent / "icons"
-CLUSTERS_CATEGORY = "Your clusters"
+CATEGORY = "Notebook"
 REVIEW = "hubscale-review"
 REVIEW_TITLE = "Review branch…"
 
@@ -27,13 +29,9 @@ def entry_name(ui: WebUi) -> str:
 
 
 def launcher_entries(uis: Sequence[WebUi]) -> list[ServerProcess]:
-    """A card per cluster UI (in their own launcher section), then "Review branch…"."""
-    entries = [
-        _entry(entry_name(ui), ui.title, ui.path, CLUSTERS_CATEGORY, ICONS / f"{ui.engine}.svg")
-        for ui in uis
-    ]
-    review_path = REVIEW_ROUTE.strip("/")
-    entries.append(_entry(REVIEW, REVIEW_TITLE, review_path, "Other", ICONS / "review.svg"))
+    """A card per cluster UI, then "Review branch…"."""
+    entries = [_entry(entry_name(ui), ui.title, ui.path, ICONS / f"{ui.engine}.svg") for ui in uis]
+    entries.append(_entry(REVIEW, REVIEW_TITLE, REVIEW_ROUTE.strip("/"), ICONS / "review.svg"))
     return entries
 
 
@@ -46,6 +44,6 @@ def icons(entries: Sequence[ServerProcess]) -> dict[str, str]:
     }
 
 
-def _entry(name: str, title: str, path: str, category: str, icon: Path) -> ServerProcess:
-    launcher = {"title": title, "path_info": path, "category": category, "icon_path": str(icon)}
+def _entry(name: str, title: str, path: str, icon: Path) -> ServerProcess:
+    launcher = {"title": title, "path_info": path, "category": CATEGORY, "icon_path": str(icon)}
     return ServerProcess(name=name, launcher_entry=launcher, new_browser_tab=True)

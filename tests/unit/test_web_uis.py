@@ -29,7 +29,7 @@ def test_an_address_that_is_not_http_host_port_is_refused_naming_the_variable(ur
         cluster_uis({"SPARK_MASTER_UI": url})
 
 
-def test_the_launcher_offers_each_ui_in_its_own_section_and_review_branch():
+def test_the_launcher_offers_each_ui_and_review_branch_with_icons():
     uis = cluster_uis({"SPARK_MASTER_UI": "http://127.0.0.1:21001"})
     entries = launcher_entries(uis)
     shown = [
@@ -37,7 +37,7 @@ def test_the_launcher_offers_each_ui_in_its_own_section_and_review_branch():
         for e in entries
     ]
     assert shown == [
-        ("Spark master", "hubscale/ui/spark-master/", "Your clusters"),
-        ("Review branch…", "hubscale/review", "Other"),
+        ("Spark master", "hubscale/ui/spark-master/", "Notebook"),
+        ("Review branch…", "hubscale/review", "Notebook"),
     ]
     assert all(e.new_browser_tab and e.launcher_entry.icon_path for e in entries)
