@@ -11,15 +11,17 @@ allowed.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.utils import url_path_join
 from jupyter_server_proxy.api import IconHandler, ServersInfoHandler
 from jupyter_server_proxy.handlers import AddSlashHandler
 
-from hubscale.web_uis import ROUTE, WebUi, WebUiError, cluster_uis
+from hubscale.web_uis import WebUi, WebUiError, cluster_uis, parse_spark_defaults
 from hubscale_lab.launcher import icons, launcher_entries
-from hubscale_lab.ui_proxy import ClusterUiHandler
+from hubscale_lab.ui_proxy import ClusterUiHandler, SparkAppUiHandler
 
 SERVERS_INFO = "server-proxy/servers-info"  # what jupyter-server-proxy's lab extension asks
 ICON = "server-proxy/icon/(.*)"
@@ -33,7 +35,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     web_app = serverapp.web_app
     base_url = web_app.settings["base_url"]
     try:
-        uis = cluster_uis(os.environ)
+        uis = cluster_uis(os.environ, spark_defaults(os.environ))
     except WebUiError as error:  # the server starts without the UIs, and the log says why
         serverapp.log.warning("cluster-uis-off reason=%r", str(error))
         uis = []
@@ -53,8 +55,21 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     serverapp.log.info("cluster-uis %s", " ".join(f"{ui.name}={ui.path}" for ui in uis) or "none")
 
 
+def spark_defaults(env: Mapping[str, str]) -> dict[str, str]:
+    """The Spark client configuration the kernels use (empty if there is none)."""
+    try:
+        text = (Path(env["SPARK_CONF_DIR"]) / "spark-defaults.conf").read_text(encoding="utf-8")
+    except (KeyError, OSError, UnicodeDecodeError):
+        return {}
+    return parse_spark_defaults(text)
+
+
 def ui_handlers(base_url: str, ui: WebUi) -> list[tuple[str, type, dict[str, Any]]]:
-    """The UI's route (forwarding to its one address) and the slash-adding one before it."""
-    route = url_path_join(base_url, ROUTE, ui.name)
+    """The UI's route (forwarding to its one address, or a port of its ``ports``) and the
+    slash-adding one before it."""
+    route = url_path_join(base_url, ui.route)
     arguments = {"ui": ui, "env": os.environ, "host_allowlist": [ui.host]}
+    if ui.ports:
+        route += r"/(\d+)"
+        return [(route + "/(.*)", SparkAppUiHandler, arguments), (route, AddSlashHandler, {})]
     return [(route + "/(.*)", ClusterUiHandler, arguments), (route, AddSlashHandler, {})]

@@ -10,6 +10,7 @@ certificate: the handler presents the server's copy of it (``FLINK_CONF_DIR``), 
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,14 +25,6 @@ from hubscale.web_uis import FLINK_CONF_DIR, WebUi
 from hubscale.yaml_input import YamlInputError, load_yaml
 
 NOT_FORWARDED = ("Cookie", "Authorization")  # the user's Jupyter credentials stay here
-HEAD_NAMES = {"spark": "Spark master", "flink": "Flink JobManager"}
-
-
-def not_running(head: str, engine: str) -> str:
-    return (
-        f"Your {head} is not running now: it starts with your first {engine.capitalize()}"
-        " kernel, and stops when none has needed it for the cluster's idle time."
-    )
 
 
 class UiUnavailable(RuntimeError):
@@ -72,16 +65,16 @@ class ClusterUiHandler(ProxyHandler):
         await self._forward(path)
 
     async def _forward(self, path: str) -> None:
-        head = HEAD_NAMES.get(self.ui.engine, self.ui.title)
+        title = self.ui.title
         try:
             await self.proxy(self.ui.host, self.ui.port, "/" + path.lstrip("/"))
         except ConnectionRefusedError:
-            raise web.HTTPError(503, not_running(head, self.ui.engine)) from None
+            raise web.HTTPError(503, self.ui.stopped) from None
         except OSError as error:  # TLS and network failures: the user's page says which
-            raise web.HTTPError(502, f"Could not reach your {head}: {error}") from None
+            raise web.HTTPError(502, f"Could not reach your {title}: {error}") from None
         except web.HTTPError as error:
             if error.status_code == 599:  # jupyter-server-proxy's: no answer in time
-                raise web.HTTPError(503, f"Your {head} did not answer in time") from None
+                raise web.HTTPError(503, f"Your {title} did not answer in time") from None
             raise
 
     def _read_only(self, *args: Any) -> None:
@@ -109,3 +102,25 @@ class ClusterUiHandler(ProxyHandler):
                 message = f"Your Flink dashboard cannot be reached: {error}"
                 raise web.HTTPError(503, message) from None
         return options
+
+
+class SparkAppUiHandler(ClusterUiHandler):
+    """``<server>/hubscale/ui/spark-app/<port>/<path>``: a driver's UI in one of the user's
+    kernels, on one of the ports of the cluster's client configuration (any other: 404)."""
+
+    async def get(self, port: str, path: str) -> None:  # type: ignore[override]
+        self._choose(port)
+        await super().get(path)
+
+    async def head(self, port: str, path: str) -> None:  # type: ignore[override]
+        self._choose(port)
+        await super().head(path)
+
+    def _choose(self, port: str) -> None:
+        ports = self.ui.ports or range(0)
+        if int(port) not in ports:
+            raise web.HTTPError(
+                404, f"not a Spark application UI port of yours ({ports[0]}-{ports[-1]})"
+            )
+        self.ui = dataclasses.replace(self.ui, port=int(port))
+        self.proxy_base = f"{self.ui.route}/{port}"

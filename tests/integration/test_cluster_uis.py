@@ -22,7 +22,8 @@ import pytest
 
 from hubscale import flink_tls
 from hubscale.flink_conf import REST_KEYSTORE, render_config, rest_tls_config
-from hubscale.ports import free_port
+from hubscale.ports import free_port, free_port_range
+from hubscale.spark_conf import render_properties
 from spawner.notebook_env import server_args
 from tests.nb_support import REPO
 from tests.support import wait_for
@@ -95,6 +96,7 @@ class Served:
     url: str
     spark: StandIn
     flink: StandIn
+    app: StandIn  # a driver's UI, on the first port of the client configuration's range
     bystander: StandIn  # listens on loopback, belongs to nobody's clusters
 
 
@@ -109,10 +111,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         render_config(rest_tls_config(conf / REST_KEYSTORE, tls.password))
     )
     spark, flink, bystander = StandIn().start(), flink_stand_in(tls, directory), StandIn().start()
+    app = StandIn(port=free_port_range(2)).start()
+    spark_conf = directory / "spark-conf"
+    spark_conf.mkdir()
+    ui_ports = {"spark.ui.port": str(app.port), "spark.port.maxRetries": "1"}
+    (spark_conf / "spark-defaults.conf").write_text(render_properties(ui_ports))
     port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),  # this checkout's extensions
+        "SPARK_CONF_DIR": str(spark_conf),
+        "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_MASTER_UI": f"http://127.0.0.1:{spark.port}",
         "FLINK_REST_URL": f"https://127.0.0.1:{flink.port}",
         "FLINK_CONF_DIR": str(conf),
@@ -128,11 +137,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(f"{url}/api/status"), timeout_s=120, every_s=0.5)
-        yield Served(url, spark, flink, bystander)
+        yield Served(url, spark, flink, app, bystander)
     finally:
         process.terminate()
         process.wait(30)
-        for stand_in in (spark, flink, bystander):
+        for stand_in in (spark, flink, app, bystander):
             stand_in.stop()
 
 
@@ -174,9 +183,26 @@ def test_the_flink_dashboard_is_reached_with_the_clusters_client_certificate(ser
         httpx.get(f"https://127.0.0.1:{served.flink.port}/config", verify=False, timeout=10)
 
 
+def test_a_drivers_ui_is_forwarded_on_the_ports_of_the_spark_client_configuration(served):
+    response = get(served, f"hubscale/ui/spark-app/{served.app.port}/jobs/")
+    assert response.status_code == 200, response.text
+    assert served.app.seen[-1][:2] == ("GET", "/jobs/")
+    assert (
+        served.app.seen[-1][2]["X-Forwarded-Context"] == f"/hubscale/ui/spark-app/{served.app.port}"
+    )
+    nothing_there = get(served, f"hubscale/ui/spark-app/{served.app.port + 1}/")
+    assert nothing_there.status_code == 503
+    assert "each SparkSession of your Spark kernels serves one" in nothing_there.text
+
+
 def test_no_other_port_is_reachable_and_the_uis_are_read_only(served):
     port = served.bystander.port
-    for path in (f"proxy/{port}/", f"proxy/127.0.0.1:{port}/", f"proxy/absolute/{port}/"):
+    for path in (
+        f"proxy/{port}/",
+        f"proxy/127.0.0.1:{port}/",
+        f"proxy/absolute/{port}/",
+        f"hubscale/ui/spark-app/{port}/",
+    ):
         assert get(served, path, follow_redirects=True).status_code == 404, path
     assert served.bystander.seen == []
     before = len(served.spark.seen)
@@ -205,6 +231,7 @@ def test_the_launcher_lists_both_uis_and_review_branch(served):
     shown = {e["launcher_entry"]["title"]: e["launcher_entry"]["path_info"] for e in entries}
     assert shown == {
         "Spark master": "hubscale/ui/spark-master/",
+        "Spark application": f"hubscale/ui/spark-app/{served.app.port}/",
         "Flink dashboard": "hubscale/ui/flink/",
         "Review branch…": "hubscale/review",
     }

@@ -4,21 +4,43 @@ from __future__ import annotations
 
 import pytest
 
-from hubscale.web_uis import WebUi, WebUiError, cluster_uis
+from hubscale.web_uis import WebUiError, cluster_uis, parse_spark_defaults, spark_app_ports
 from hubscale_lab.launcher import launcher_entries
 
 
 def test_the_uis_are_the_users_spark_master_and_flink_jobmanager_from_the_environment():
     env = {"SPARK_MASTER_UI": "http://127.0.0.1:21001", "FLINK_REST_URL": "https://h.svc:8081"}
-    assert cluster_uis(env) == [
-        WebUi("spark-master", "Spark master", "spark", "http", "127.0.0.1", 21001),
-        WebUi("flink", "Flink dashboard", "flink", "https", "h.svc", 8081),
+    uis = cluster_uis(env)
+    assert [(ui.name, ui.scheme, ui.host, ui.port, ui.ports) for ui in uis] == [
+        ("spark-master", "http", "127.0.0.1", 21001, None),
+        ("flink", "https", "h.svc", 8081, None),
     ]
-    assert [ui.path for ui in cluster_uis(env)] == [
-        "hubscale/ui/spark-master/",
-        "hubscale/ui/flink/",
-    ]
+    assert [ui.path for ui in uis] == ["hubscale/ui/spark-master/", "hubscale/ui/flink/"]
+    assert "starts with your first Spark kernel" in uis[0].stopped
     assert cluster_uis({}) == []
+
+
+def test_the_application_uis_are_the_drivers_ports_of_the_spark_client_configuration():
+    defaults = parse_spark_defaults(
+        "# a comment\nspark.master spark://127.0.0.1:7077\n"
+        "spark.ui.port 24040\nspark.port.maxRetries 7\n"
+    )
+    assert spark_app_ports(defaults) == range(24040, 24048)
+    (app,) = cluster_uis({"SPARK_LOCAL_IP": "10.0.0.7"}, defaults)
+    assert (app.name, app.host, app.port, app.ports) == (
+        "spark-app",
+        "10.0.0.7",
+        24040,
+        range(24040, 24048),
+    )
+    assert app.path == "hubscale/ui/spark-app/24040/"
+    assert cluster_uis({}, {"spark.ui.port": "24040"})[0].host == "127.0.0.1"
+    for broken in (
+        {},
+        {"spark.ui.port": "x"},
+        {"spark.ui.port": "65535", "spark.port.maxRetries": "8"},
+    ):
+        assert spark_app_ports(broken) is None
 
 
 @pytest.mark.parametrize(
