@@ -32,6 +32,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -128,16 +129,7 @@ def generate(hosts: Sequence[str], now: datetime.datetime | None = None) -> Rest
         .build(password.encode())
     )
     keystore = pkcs12.serialize_key_and_certificates(b"rest", key, certificate, None, encryption)
-    return RestTls(
-        certificate.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-        keystore,
-        password,
-    )
+    return _credential(key, certificate, keystore, password)
 
 
 def from_keystore(keystore: bytes, password: str) -> RestTls:
@@ -148,6 +140,13 @@ def from_keystore(keystore: bytes, password: str) -> RestTls:
     key, certificate, _ = pkcs12.load_key_and_certificates(keystore, password.encode())
     if key is None or certificate is None:
         raise ValueError("the keystore holds no key and certificate")
+    return _credential(key, certificate, keystore, password)
+
+
+def _credential(
+    key: PrivateKeyTypes, certificate: x509.Certificate, keystore: bytes, password: str
+) -> RestTls:
+    """The key and certificate as PEM (the key unencrypted, PKCS8) beside their keystore."""
     return RestTls(
         certificate.public_bytes(serialization.Encoding.PEM),
         key.private_bytes(

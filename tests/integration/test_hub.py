@@ -29,6 +29,11 @@ from tests.integration.flink_fixtures import client_tls
 from tests.integration.hub_fixtures import FLINK_JOB, SPARK_JOB, RunningHub, run_platform, unique
 from tests.support import wait_for
 
+SPARK_SESSION_UI = """
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("hubscale-ui-test").getOrCreate()
+print("UI", spark.sparkContext.uiWebUrl)
+"""
 SHOW_ENV = """
 import json, os
 names = ["SPARK_MASTER", "SPARK_CONF_DIR", "FLINK_REST_URL", "FLINK_CONF_DIR", "SUBMIT_ARGS"]
@@ -347,8 +352,10 @@ def test_the_users_server_forwards_their_own_spark_and_flink_uis_and_no_other_po
 ):
     """``<server>/hubscale/ui/``: alice's Spark master UI and Flink dashboard (over the cluster's
     mutual TLS) through her server; no other port of the machine, bob's master UI included."""
-    for engine in ("spark", "flink"):
-        with_head(hub, alice.name, engine)
+    with_head(hub, alice.name, "flink")
+    session = hub.kernel(alice.name, "spark").execute(SPARK_SESSION_UI, timeout_s=300)
+    assert session.status == "ok", session.error or session.stderr[-3000:]
+    (app_ui,) = session.lines("UI")
     server, headers = hub.server_url(alice.name), {"Authorization": f"token {hub.token}"}
     master_url = hub.client(alice.name, "spark")["master_url"]
 
@@ -359,6 +366,8 @@ def test_the_users_server_forwards_their_own_spark_and_flink_uis_and_no_other_po
     wait_for(lambda: forwarded("hubscale/ui/spark-master/", master_url), timeout_s=120, every_s=1)
     wait_for(lambda: forwarded("hubscale/ui/flink/config", "flink-version"), timeout_s=120)
     assert forwarded("hubscale/ui/flink/", "<title>Apache Flink Web Dashboard</title>")
+    app = f"hubscale/ui/spark-app/{urlsplit(app_ui).port}/jobs/"  # the kernel's driver
+    wait_for(lambda: forwarded(app, "hubscale-ui-test - Spark Jobs"), timeout_s=60, every_s=1)
     config = httpx.get(f"{server}hubscale/ui/flink/config", headers=headers, timeout=60).json()
 
     bob_master_ui = urlsplit(hub.client(bob.name, "spark")["master_ui"]).port
