@@ -21,6 +21,13 @@ SPARK_LOCAL_IP = "SPARK_LOCAL_IP"  # where the kernels' drivers serve their appl
 ROUTE = "/hubscale/ui"  # under the server's base URL: <ROUTE>/<name>/
 
 
+def status_file_variable(engine: str) -> str:
+    """The server's variable naming a cluster's status file: the controller's (locally) or the
+    short one mounted from the cluster's Secret (Kubernetes). ``spawner.kernel_notice`` spells it
+    the same (it cannot import this: it runs in the engines' kernels); a test compares them."""
+    return f"HUBSCALE_{engine.upper()}_STATUS_FILE"
+
+
 class WebUiError(ValueError):
     """An address in the environment that a UI cannot be forwarded to."""
 

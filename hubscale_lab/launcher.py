@@ -2,8 +2,9 @@
 
 jupyter-server-proxy's JupyterLab extension adds a launcher card for each entry that its
 ``server-proxy/servers-info`` page lists; ``hubscale_lab.server`` serves that page with these
-entries: one per cluster UI and "Review branch…" (``hubscale_nb``'s review page, whose picker
-chooses the repository and branch). Each opens in a new browser tab. They go in the "Notebook"
+entries: "My clusters" (``clusters_page``, opened as a JupyterLab tab), one per cluster UI and
+"Review branch…" (``hubscale_nb``'s review page, whose picker chooses the repository and branch),
+these in a new browser tab. They go in the "Notebook"
 section (jupyter-server-proxy's default): JupyterLab's launcher draws an entry's icon only in the
 "Notebook" and "Console" sections, so elsewhere they would be blank cards at the bottom.
 """
@@ -16,12 +17,15 @@ from pathlib import Path
 from jupyter_server_proxy.config import ServerProcess
 
 from hubscale.web_uis import WebUi
+from hubscale_lab.clusters_page import ROUTE as CLUSTERS_ROUTE
 from hubscale_nb.server import ROUTE as REVIEW_ROUTE
 
 ICONS = Path(__file__).resolve().parent / "icons"
 CATEGORY = "Notebook"
 REVIEW = "hubscale-review"
 REVIEW_TITLE = "Review branch…"
+CLUSTERS = "hubscale-clusters"
+CLUSTERS_TITLE = "My clusters"
 
 
 def entry_name(ui: WebUi) -> str:
@@ -29,8 +33,10 @@ def entry_name(ui: WebUi) -> str:
 
 
 def launcher_entries(uis: Sequence[WebUi]) -> list[ServerProcess]:
-    """A card per cluster UI, then "Review branch…"."""
-    entries = [_entry(entry_name(ui), ui.title, ui.path, ICONS / f"{ui.engine}.svg") for ui in uis]
+    """ "My clusters" (a tab in JupyterLab), a card per cluster UI, then "Review branch…"."""
+    clusters = CLUSTERS_ROUTE.strip("/")
+    entries = [_entry(CLUSTERS, CLUSTERS_TITLE, clusters, ICONS / "clusters.svg", new_tab=False)]
+    entries += [_entry(entry_name(ui), ui.title, ui.path, ICONS / f"{ui.engine}.svg") for ui in uis]
     entries.append(_entry(REVIEW, REVIEW_TITLE, REVIEW_ROUTE.strip("/"), ICONS / "review.svg"))
     return entries
 
@@ -44,6 +50,6 @@ def icons(entries: Sequence[ServerProcess]) -> dict[str, str]:
     }
 
 
-def _entry(name: str, title: str, path: str, icon: Path) -> ServerProcess:
+def _entry(name: str, title: str, path: str, icon: Path, new_tab: bool = True) -> ServerProcess:
     launcher = {"title": title, "path_info": path, "category": CATEGORY, "icon_path": str(icon)}
-    return ServerProcess(name=name, launcher_entry=launcher, new_browser_tab=True)
+    return ServerProcess(name=name, launcher_entry=launcher, new_browser_tab=new_tab)

@@ -1,5 +1,6 @@
-"""The server extension: ``<server>/hubscale/ui/<name>/`` for the user's own cluster UIs, and the
-launcher entries (``server-proxy/servers-info``) that jupyter-server-proxy's JupyterLab part reads.
+"""The server extension: ``<server>/hubscale/ui/<name>/`` for the user's own cluster UIs, the
+``<server>/hubscale/clusters`` page, and the launcher entries (``server-proxy/servers-info``) that
+jupyter-server-proxy's JupyterLab part reads.
 
 Only this extension's routes forward anything: jupyter-server-proxy's own server extension, whose
 ``/proxy/<port>/`` reaches any port of the host (on one machine, every user's clusters and the
@@ -20,6 +21,7 @@ from jupyter_server_proxy.api import IconHandler, ServersInfoHandler
 from jupyter_server_proxy.handlers import AddSlashHandler
 
 from hubscale.web_uis import WebUi, WebUiError, cluster_uis, parse_spark_defaults
+from hubscale_lab.clusters_page import clusters_handler
 from hubscale_lab.launcher import icons, launcher_entries
 from hubscale_lab.ui_proxy import ClusterUiHandler, SparkAppUiHandler
 
@@ -44,6 +46,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         ".*$",
         [
             *(handler for ui in uis for handler in ui_handlers(base_url, ui)),
+            clusters_handler(base_url, uis, os.environ),
             (
                 url_path_join(base_url, SERVERS_INFO),
                 ServersInfoHandler,

@@ -116,10 +116,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     spark_conf.mkdir()
     ui_ports = {"spark.ui.port": str(app.port), "spark.port.maxRetries": "1"}
     (spark_conf / "spark-defaults.conf").write_text(render_properties(ui_ports))
+    spark_status = directory / "alice-spark.status.yaml"  # as the controller writes it
+    spark_status.write_text("workers: 1\ndesired: 2\nphase: Scaling\nreason: 1 app waits\n")
     port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),  # this checkout's extensions
+        "HUBSCALE_SPARK_STATUS_FILE": str(spark_status),
+        "HUBSCALE_FLINK_STATUS_FILE": str(directory / "none-yet.status.yaml"),
         "SPARK_CONF_DIR": str(spark_conf),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_MASTER_UI": f"http://127.0.0.1:{spark.port}",
@@ -226,10 +230,20 @@ def test_a_stopped_master_gets_a_page_that_says_when_it_starts(served):
     assert "Your Spark master is not running now" in response.text
 
 
+def test_my_clusters_shows_the_status_files_and_links_the_uis(served):
+    page = get(served, "hubscale/clusters")
+    assert page.status_code == 200, page.text
+    assert "<td>Scaling</td><td>1 / 2</td><td>1 app waits</td>" in page.text
+    assert "<th>Flink</th><td>–</td><td>–</td><td>–</td>" in page.text  # no status file yet
+    assert 'href="/hubscale/ui/flink/"' in page.text
+    assert httpx.get(f"{served.url}/hubscale/clusters", timeout=60).status_code in (302, 403)
+
+
 def test_the_launcher_lists_both_uis_and_review_branch(served):
     entries = get(served, "server-proxy/servers-info").json()["server_processes"]
     shown = {e["launcher_entry"]["title"]: e["launcher_entry"]["path_info"] for e in entries}
     assert shown == {
+        "My clusters": "hubscale/clusters",
         "Spark master": "hubscale/ui/spark-master/",
         "Spark application": f"hubscale/ui/spark-app/{served.app.port}/",
         "Flink dashboard": "hubscale/ui/flink/",

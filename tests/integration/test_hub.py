@@ -254,7 +254,7 @@ def test_in_a_browser_a_first_login_opens_the_welcome_notebook_then_both_engines
 
     def platform_cards(driver: WebDriver) -> list[str]:  # jupyter-server-proxy adds them later
         shown = [card.text for card in driver.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard")]
-        titles = ("Spark master", "Flink dashboard", "Review branch…")
+        titles = ("My clusters", "Spark master", "Flink dashboard", "Review branch…")
         found = [title for title in titles if any(text.startswith(title) for text in shown)]
         return found if len(found) == len(titles) else []
 
@@ -369,6 +369,10 @@ def test_the_users_server_forwards_their_own_spark_and_flink_uis_and_no_other_po
     app = f"hubscale/ui/spark-app/{urlsplit(app_ui).port}/jobs/"  # the kernel's driver
     wait_for(lambda: forwarded(app, "hubscale-ui-test - Spark Jobs"), timeout_s=60, every_s=1)
     config = httpx.get(f"{server}hubscale/ui/flink/config", headers=headers, timeout=60).json()
+
+    clusters = httpx.get(f"{server}hubscale/clusters", headers=headers, timeout=60)
+    assert clusters.status_code == 200, clusters.text  # "My clusters": the controller's status
+    assert re.search(r"<th>Spark</th><td>(Pending|Ready|Scaling|Idle)</td>", clusters.text)
 
     bob_master_ui = urlsplit(hub.client(bob.name, "spark")["master_ui"]).port
     for port in (bob_master_ui, hub.settings.prometheus_port):

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from hubscale.web_uis import WebUiError, cluster_uis, parse_spark_defaults, spark_app_ports
+from hubscale.web_uis import (
+    WebUiError,
+    cluster_uis,
+    parse_spark_defaults,
+    spark_app_ports,
+    status_file_variable,
+)
+from hubscale_lab.clusters_page import render
 from hubscale_lab.launcher import launcher_entries
+from spawner import kernel_notice
 
 
 def test_the_uis_are_the_users_spark_master_and_flink_jobmanager_from_the_environment():
@@ -59,7 +67,28 @@ def test_the_launcher_offers_each_ui_and_review_branch_with_icons():
         for e in entries
     ]
     assert shown == [
+        ("My clusters", "hubscale/clusters", "Notebook"),
         ("Spark master", "hubscale/ui/spark-master/", "Notebook"),
         ("Review branch…", "hubscale/review", "Notebook"),
     ]
-    assert all(e.new_browser_tab and e.launcher_entry.icon_path for e in entries)
+    assert [e.new_browser_tab for e in entries] == [False, True, True]  # a JupyterLab tab first
+    assert all(e.launcher_entry.icon_path for e in entries)
+
+
+def test_the_status_file_variable_is_the_one_the_kernels_read():
+    for engine in ("spark", "flink"):
+        assert status_file_variable(engine) == kernel_notice.status_file_variable(engine)
+
+
+def test_my_clusters_shows_what_each_status_file_holds_escaped():
+    local = {"workers": 2, "desired": 3, "phase": "Scaling", "reason": "2 <apps> wait"}
+    short = {"desired": 1, "reason": "at maxWorkers"}  # Kubernetes: no phase, no workers
+    uis = cluster_uis({"SPARK_MASTER_UI": "http://127.0.0.1:21001"})
+    page = render({"spark": local, "flink": short}, uis, "/user/a/", "/")
+    assert "<td>Scaling</td><td>2 / 3</td><td>2 &lt;apps&gt; wait</td>" in page
+    assert "<th>Flink</th><td>–</td><td>1</td><td>at maxWorkers</td><td>–</td>" in page
+    assert 'href="/user/a/hubscale/ui/spark-master/"' in page
+    assert 'href="/services/hubscale/"' in page
+    empty = render({"spark": None, "flink": None}, [], "/", "/hub-prefix/")
+    assert "<th>Spark</th><td>–</td><td>–</td><td>–</td><td>–</td>" in empty
+    assert 'href="/hub-prefix/services/hubscale/"' in empty
