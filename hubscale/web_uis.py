@@ -10,6 +10,7 @@ the drivers' in the user's own kernels, on the ports of the cluster's client con
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -121,3 +122,18 @@ def cluster_uis(
         stopped = _head_stopped("Flink JobManager", "Flink")
         found.append(WebUi("flink", "Flink dashboard", "flink", scheme, host, port, stopped))
     return found
+
+
+def forwarded_driver_links(page: str, app: WebUi, base_url: str) -> str:
+    """A master UI page with its links to the drivers' UIs (``http://<host>:<port>`` on one of
+    ``app.ports``) made their forwarded paths under the server's ``base_url``; others kept."""
+    if not app.ports:
+        return page
+    pattern = re.compile(rf'href="https?://{re.escape(app.host)}:(\d+)')
+    prefix = f"{base_url.rstrip('/')}/{app.route}"
+
+    def forwarded(match: re.Match[str]) -> str:
+        port = int(match[1])
+        return f'href="{prefix}/{port}' if port in app.ports else match[0]
+
+    return pattern.sub(forwarded, page)

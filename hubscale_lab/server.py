@@ -12,7 +12,7 @@ allowed.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from jupyter_server_proxy.handlers import AddSlashHandler
 from hubscale.web_uis import WebUi, WebUiError, cluster_uis, parse_spark_defaults
 from hubscale_lab.clusters_page import clusters_handler
 from hubscale_lab.launcher import icons, launcher_entries
-from hubscale_lab.ui_proxy import ClusterUiHandler, SparkAppUiHandler
+from hubscale_lab.ui_proxy import ClusterUiHandler, SparkAppUiHandler, driver_links
 
 SERVERS_INFO = "server-proxy/servers-info"  # what jupyter-server-proxy's lab extension asks
 ICON = "server-proxy/icon/(.*)"
@@ -45,7 +45,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     web_app.add_handlers(
         ".*$",
         [
-            *(handler for ui in uis for handler in ui_handlers(base_url, ui)),
+            *(handler for ui in uis for handler in ui_handlers(base_url, ui, uis)),
             clusters_handler(base_url, uis, os.environ),
             (
                 url_path_join(base_url, SERVERS_INFO),
@@ -67,11 +67,16 @@ def spark_defaults(env: Mapping[str, str]) -> dict[str, str]:
     return parse_spark_defaults(text)
 
 
-def ui_handlers(base_url: str, ui: WebUi) -> list[tuple[str, type, dict[str, Any]]]:
+def ui_handlers(
+    base_url: str, ui: WebUi, uis: Sequence[WebUi] = ()
+) -> list[tuple[str, type, dict[str, Any]]]:
     """The UI's route (forwarding to its one address, or a port of its ``ports``) and the
-    slash-adding one before it."""
+    slash-adding one before it; the master UI's links to drivers lead to their routes."""
     route = url_path_join(base_url, ui.route)
-    arguments = {"ui": ui, "env": os.environ, "host_allowlist": [ui.host]}
+    arguments: dict[str, Any] = {"ui": ui, "env": os.environ, "host_allowlist": [ui.host]}
+    apps = [other for other in uis if other.ports and other.engine == ui.engine]
+    if ui.name == "spark-master" and apps:
+        arguments["rewrite_response"] = driver_links(apps[0], base_url)
     if ui.ports:
         route += r"/(\d+)"
         return [(route + "/(.*)", SparkAppUiHandler, arguments), (route, AddSlashHandler, {})]

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from jupyter_server_proxy.handlers import ProxyHandler
+from jupyter_server_proxy.handlers import ProxyHandler, RewritableResponse
 from tornado import web
 
 from hubscale import flink_tls
 from hubscale.flink_conf import rest_keystore, rest_keystore_password
-from hubscale.web_uis import FLINK_CONF_DIR, WebUi
+from hubscale.web_uis import FLINK_CONF_DIR, WebUi, forwarded_driver_links
 from hubscale.yaml_input import YamlInputError, load_yaml
 
 NOT_FORWARDED = ("Cookie", "Authorization")  # the user's Jupyter credentials stay here
@@ -43,6 +43,19 @@ def flink_client_context(conf_dir: Path) -> ssl.SSLContext:
     except (OSError, YamlInputError, ValueError, AttributeError, TypeError) as error:
         raise UiUnavailable(f"cannot read your Flink cluster's credential: {error}") from None
     return flink_tls.client_context(tls)
+
+
+def driver_links(app: WebUi, base_url: str) -> Callable[[RewritableResponse], None]:
+    """A ``rewrite_response`` for the master UI: its links to the user's drivers' UIs lead to
+    their forwarded paths (``forwarded_driver_links``), not to ports a browser cannot open."""
+
+    def rewrite(response: RewritableResponse) -> None:
+        html = "text/html" in response.headers.get("Content-Type", "")
+        if html and not response.headers.get("Content-Encoding"):
+            page = response.body.decode("utf-8", "replace")
+            response.body = forwarded_driver_links(page, app, base_url).encode("utf-8")
+
+    return rewrite
 
 
 class ClusterUiHandler(ProxyHandler):
@@ -90,6 +103,8 @@ class ClusterUiHandler(ProxyHandler):
         headers = super().proxy_request_headers()
         for name in NOT_FORWARDED:
             headers.pop(name, None)
+        if self.rewrite_response:  # pages it rewrites come uncompressed
+            headers.pop("Accept-Encoding", None)
         return headers
 
     def proxy_request_options(self) -> dict[str, Any]:

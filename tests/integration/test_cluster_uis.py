@@ -40,9 +40,10 @@ class StandIn:
     port: int = field(default_factory=free_port)
     seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     server: http.server.ThreadingHTTPServer | None = None
+    page: str = ""  # what /page.html answers (text/html)
 
     def start(self) -> StandIn:
-        seen = self.seen
+        seen, stand_in = self.seen, self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -51,6 +52,12 @@ class StandIn:
                     self.send_response(302)
                     self.send_header("Location", "/json/")
                     self.end_headers()
+                    return
+                if self.path == "/page.html":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.end_headers()
+                    self.wfile.write(stand_in.page.encode())
                     return
                 body = json.dumps({"path": self.path, "flink-version": "stand-in"}).encode()
                 self.send_response(200)
@@ -112,6 +119,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     spark, flink, bystander = StandIn().start(), flink_stand_in(tls, directory), StandIn().start()
     app = StandIn(port=free_port_range(2)).start()
+    spark.page = (  # the master UI's links: a driver's UI, and a worker's (not forwarded)
+        f'<a href="http://127.0.0.1:{app.port}">app</a> <a href="http://127.0.0.1:{bystander.port}">w</a>'
+    )
     spark_conf = directory / "spark-conf"
     spark_conf.mkdir()
     ui_ports = {"spark.ui.port": str(app.port), "spark.port.maxRetries": "1"}
@@ -185,6 +195,14 @@ def test_the_flink_dashboard_is_reached_with_the_clusters_client_certificate(ser
     assert response.json() == {"path": "/config", "flink-version": "stand-in"}
     with pytest.raises(httpx.HTTPError):  # the stand-in, like Flink, wants the certificate
         httpx.get(f"https://127.0.0.1:{served.flink.port}/config", verify=False, timeout=10)
+
+
+def test_the_master_uis_links_to_the_users_drivers_lead_through_the_server(served):
+    page = get(served, "hubscale/ui/spark-master/page.html")
+    assert page.status_code == 200, page.text
+    assert f'<a href="/hubscale/ui/spark-app/{served.app.port}">app</a>' in page.text
+    assert f'<a href="http://127.0.0.1:{served.bystander.port}">w</a>' in page.text
+    assert "Accept-Encoding" not in served.spark.seen[-1][2]  # a page it rewrites: plain
 
 
 def test_a_drivers_ui_is_forwarded_on_the_ports_of_the_spark_client_configuration(served):

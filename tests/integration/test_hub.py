@@ -366,8 +366,10 @@ def test_the_users_server_forwards_their_own_spark_and_flink_uis_and_no_other_po
     wait_for(lambda: forwarded("hubscale/ui/spark-master/", master_url), timeout_s=120, every_s=1)
     wait_for(lambda: forwarded("hubscale/ui/flink/config", "flink-version"), timeout_s=120)
     assert forwarded("hubscale/ui/flink/", "<title>Apache Flink Web Dashboard</title>")
-    app = f"hubscale/ui/spark-app/{urlsplit(app_ui).port}/jobs/"  # the kernel's driver
-    wait_for(lambda: forwarded(app, "hubscale-ui-test - Spark Jobs"), timeout_s=60, every_s=1)
+    app = f"hubscale/ui/spark-app/{urlsplit(app_ui).port}"  # the kernel's driver
+    wait_for(lambda: forwarded(f"{app}/jobs/", "hubscale-ui-test - Spark Jobs"), timeout_s=60)
+    linked = f'href="{urlsplit(server).path}{app}"'  # the master UI's link to it, forwarded
+    wait_for(lambda: forwarded("hubscale/ui/spark-master/", linked), timeout_s=60, every_s=1)
     config = httpx.get(f"{server}hubscale/ui/flink/config", headers=headers, timeout=60).json()
 
     clusters = httpx.get(f"{server}hubscale/clusters", headers=headers, timeout=60)

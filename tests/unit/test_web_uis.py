@@ -7,6 +7,7 @@ import pytest
 from hubscale.web_uis import (
     WebUiError,
     cluster_uis,
+    forwarded_driver_links,
     parse_spark_defaults,
     spark_app_ports,
     status_file_variable,
@@ -92,3 +93,15 @@ def test_my_clusters_shows_what_each_status_file_holds_escaped():
     empty = render({"spark": None, "flink": None}, [], "/", "/hub-prefix/")
     assert "<th>Spark</th><td>–</td><td>–</td><td>–</td><td>–</td>" in empty
     assert 'href="/hub-prefix/services/hubscale/"' in empty
+
+
+def test_the_master_uis_links_to_drivers_become_their_forwarded_paths_and_no_others():
+    (app,) = cluster_uis({}, {"spark.ui.port": "24040", "spark.port.maxRetries": "1"})
+    page = (
+        '<a href="http://127.0.0.1:24041">q</a> <a href="http://127.0.0.1:24042">x</a>'
+        ' <a href="http://10.1.1.1:24040">y</a>'
+    )
+    assert forwarded_driver_links(page, app, "/user/a/") == (
+        '<a href="/user/a/hubscale/ui/spark-app/24041">q</a>'
+        ' <a href="http://127.0.0.1:24042">x</a> <a href="http://10.1.1.1:24040">y</a>'
+    )
