@@ -40,6 +40,7 @@ REST_TLS_PROTOCOL = "TLSv1.3"  # Flink's default, TLSv1.2 with TLS_RSA_WITH_AES_
 REST_TLS_CIPHERS = "TLS_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256"  # refused by Python's ssl
 _REST_SSL = "security.ssl.rest"
 REST_KEYSTORE_KEYS = (f"{_REST_SSL}.keystore", f"{_REST_SSL}.truststore")
+REST_KEYSTORE_PASSWORD = f"{_REST_SSL}.keystore-password"
 # Copied from the cluster's configuration into a client's; the keystore paths become the client's.
 REST_TLS_KEYS = (
     f"{_REST_SSL}.enabled",
@@ -47,7 +48,7 @@ REST_TLS_KEYS = (
     *REST_KEYSTORE_KEYS,
     f"{_REST_SSL}.keystore-type",
     f"{_REST_SSL}.truststore-type",
-    f"{_REST_SSL}.keystore-password",
+    REST_KEYSTORE_PASSWORD,
     f"{_REST_SSL}.key-password",
     f"{_REST_SSL}.truststore-password",
     "security.ssl.protocol",
@@ -105,7 +106,7 @@ def rest_tls_config(keystore: str | PurePath, password: str) -> dict[str, str]:
         **dict.fromkeys(REST_KEYSTORE_KEYS, str(keystore)),
         f"{_REST_SSL}.keystore-type": "PKCS12",
         f"{_REST_SSL}.truststore-type": "PKCS12",
-        f"{_REST_SSL}.keystore-password": password,
+        REST_KEYSTORE_PASSWORD: password,
         f"{_REST_SSL}.key-password": password,
         f"{_REST_SSL}.truststore-password": password,
         "security.ssl.protocol": REST_TLS_PROTOCOL,
@@ -215,6 +216,12 @@ def rest_keystore(config: Mapping[str, object]) -> str | None:
     """The keystore a parsed cluster configuration names for its REST API; None: no REST TLS."""
     value = lookup(config, REST_KEYSTORE_KEYS[0])
     return None if value is None else str(value)
+
+
+def rest_keystore_password(config: Mapping[str, object]) -> str | None:
+    """The password of that keystore; None: no REST TLS."""
+    value = lookup(config, REST_KEYSTORE_PASSWORD)
+    return None if value is None else _text(value)
 
 
 def dynamic_properties(properties: Mapping[str, str]) -> list[str]:

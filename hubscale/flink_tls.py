@@ -32,6 +32,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -128,6 +129,24 @@ def generate(hosts: Sequence[str], now: datetime.datetime | None = None) -> Rest
         .build(password.encode())
     )
     keystore = pkcs12.serialize_key_and_certificates(b"rest", key, certificate, None, encryption)
+    return _credential(key, certificate, keystore, password)
+
+
+def from_keystore(keystore: bytes, password: str) -> RestTls:
+    """The credential in a PKCS12 keystore (a client's copy: ``rest.p12`` and its password).
+
+    Raises ``ValueError`` when the password does not open it or it holds no key and certificate.
+    """
+    key, certificate, _ = pkcs12.load_key_and_certificates(keystore, password.encode())
+    if key is None or certificate is None:
+        raise ValueError("the keystore holds no key and certificate")
+    return _credential(key, certificate, keystore, password)
+
+
+def _credential(
+    key: PrivateKeyTypes, certificate: x509.Certificate, keystore: bytes, password: str
+) -> RestTls:
+    """The key and certificate as PEM (the key unencrypted, PKCS8) beside their keystore."""
     return RestTls(
         certificate.public_bytes(serialization.Encoding.PEM),
         key.private_bytes(

@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import PurePath
 
+from hubscale.web_uis import FLINK_CONF_DIR, FLINK_REST_URL, SPARK_MASTER_UI
+
 SPARK_KERNEL = "spark"  # the default kernel: "Python 3 (Spark)"
 FLINK_KERNEL = "flink"  # "Python 3 (Flink)"
 KERNELS = (SPARK_KERNEL, FLINK_KERNEL)
 REVIEW_EXTENSION = "hubscale_nb.server"  # a Jupyter server extension (module name)
+CLUSTER_UI_EXTENSION = "hubscale_lab.server"  # the clusters' web UIs, launcher entries
+# Its /proxy/<port>/ forwards to any port of the host, whatever its allow-list says: off.
+SERVER_PROXY_EXTENSION = "jupyter_server_proxy"
 ACTIVITY_EXTENSION = "hubscale_nb.activity"  # kernels per engine for Prometheus (heads on demand)
 
 
@@ -25,12 +30,16 @@ def spark_env(client: Mapping[str, str]) -> dict[str, str]:
     """``SPARK_CONF_DIR`` (spark-defaults: master URL, auth secret, dynamic allocation) and more.
 
     ``SparkSession.builder.getOrCreate()`` reads spark.master from spark-defaults; ``SPARK_MASTER``
-    only tells the user where their master is.
+    only tells the user where their master is; the server forwards ``SPARK_MASTER_UI``
+    (``hubscale_lab``).
     """
     for key in ("master_url", "conf_dir"):
         if not client.get(key):
             raise ClientError(f"Spark client description has no {key!r}: {dict(client)}")
-    return {"SPARK_CONF_DIR": client["conf_dir"], "SPARK_MASTER": client["master_url"]}
+    env = {"SPARK_CONF_DIR": client["conf_dir"], "SPARK_MASTER": client["master_url"]}
+    if client.get("master_ui"):
+        env[SPARK_MASTER_UI] = client["master_ui"]
+    return env
 
 
 def flink_env(client: Mapping[str, str], client_directory: PurePath) -> dict[str, str]:
@@ -44,9 +53,9 @@ def flink_env(client: Mapping[str, str], client_directory: PurePath) -> dict[str
     if not client.get("rest_url"):
         raise ClientError(f"Flink client description has no 'rest_url': {dict(client)}")
     return {
-        "FLINK_CONF_DIR": str(client_directory / "conf"),
+        FLINK_CONF_DIR: str(client_directory / "conf"),
         "FLINK_LOG_DIR": str(client_directory / "logs"),
-        "FLINK_REST_URL": client["rest_url"],
+        FLINK_REST_URL: client["rest_url"],
         "SUBMIT_ARGS": "remote",
     }
 
@@ -66,12 +75,18 @@ def tracking_env(tracking_url: str, api_token: str) -> dict[str, str]:
 
 def server_args(default_kernel: str = SPARK_KERNEL, activity: bool = False) -> list[str]:
     """Notebook server options: only the engine kernels, Spark's by default, the notebook
-    review page (``<server>/hubscale/review``) and, with ``activity`` (heads on demand), the
-    activity metrics (``hubscale_nb.activity``)."""
-    extensions = [REVIEW_EXTENSION, *([ACTIVITY_EXTENSION] if activity else [])]
+    review page (``<server>/hubscale/review``), the clusters' web UIs (``<server>/hubscale/ui/``;
+    jupyter-server-proxy's own routes off) and, with ``activity`` (local mode: the image for
+    Kubernetes has no ``spawner`` package yet), the activity metrics (``spawner.activity``)."""
+    extensions = [
+        REVIEW_EXTENSION,
+        CLUSTER_UI_EXTENSION,
+        *([ACTIVITY_EXTENSION] if activity else []),
+    ]
     return [
         *(f"--KernelSpecManager.allowed_kernelspecs={kernel}" for kernel in KERNELS),
         "--KernelSpecManager.ensure_native_kernel=False",
         f"--MappingKernelManager.default_kernel_name={default_kernel}",
         *(f"--ServerApp.jpserver_extensions={extension}=True" for extension in extensions),
+        f"--ServerApp.jpserver_extensions={SERVER_PROXY_EXTENSION}=False",
     ]

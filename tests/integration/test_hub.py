@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -28,6 +29,11 @@ from tests.integration.flink_fixtures import client_tls
 from tests.integration.hub_fixtures import FLINK_JOB, SPARK_JOB, RunningHub, run_platform, unique
 from tests.support import wait_for
 
+SPARK_SESSION_UI = """
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("hubscale-ui-test").getOrCreate()
+print("UI", spark.sparkContext.uiWebUrl)
+"""
 SHOW_ENV = """
 import json, os
 names = ["SPARK_MASTER", "SPARK_CONF_DIR", "FLINK_REST_URL", "FLINK_CONF_DIR", "SUBMIT_ARGS"]
@@ -246,6 +252,15 @@ def test_in_a_browser_a_first_login_opens_the_welcome_notebook_then_both_engines
     for engine in ("Spark", "Flink"):  # a notebook and a console each
         assert cards.count(f"Python 3 ({engine})") == 2, cards
 
+    def platform_cards(driver: WebDriver) -> list[str]:  # jupyter-server-proxy adds them later
+        shown = [card.text for card in driver.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard")]
+        titles = ("My clusters", "Spark master", "Flink dashboard", "Review branch…")
+        found = [title for title in titles if any(text.startswith(title) for text in shown)]
+        return found if len(found) == len(titles) else []
+
+    wait(browser).until(platform_cards)
+    browser.save_screenshot(str(tmp_path / "jupyterlab-launcher.png"))
+
 
 def test_jupyterlab_asks_users_nothing_about_news_and_fetches_nothing_from_the_internet(hub, alice):
     """The platform's JupyterLab defaults (overrides.json) are what the user's server serves."""
@@ -330,6 +345,57 @@ def test_a_flink_sql_job_from_the_users_kernel_runs_on_their_flink_cluster(hub, 
     job = job.json()
     assert job["state"] == "FINISHED"
     assert taskmanagers.most >= 1, "the Flink cluster did not grow for the job"
+
+
+def test_the_users_server_forwards_their_own_spark_and_flink_uis_and_no_other_port(
+    hub, alice, bob, browser, tmp_path
+):
+    """``<server>/hubscale/ui/``: alice's Spark master UI and Flink dashboard (over the cluster's
+    mutual TLS) through her server; no other port of the machine, bob's master UI included."""
+    with_head(hub, alice.name, "flink")
+    session = hub.kernel(alice.name, "spark").execute(SPARK_SESSION_UI, timeout_s=300)
+    assert session.status == "ok", session.error or session.stderr[-3000:]
+    (app_ui,) = session.lines("UI")
+    server, headers = hub.server_url(alice.name), {"Authorization": f"token {hub.token}"}
+    master_url = hub.client(alice.name, "spark")["master_url"]
+
+    def forwarded(path: str, expected: str) -> bool:
+        response = httpx.get(f"{server}{path}", headers=headers, timeout=60)
+        return response.status_code == 200 and expected in response.text
+
+    wait_for(lambda: forwarded("hubscale/ui/spark-master/", master_url), timeout_s=120, every_s=1)
+    wait_for(lambda: forwarded("hubscale/ui/flink/config", "flink-version"), timeout_s=120)
+    assert forwarded("hubscale/ui/flink/", "<title>Apache Flink Web Dashboard</title>")
+    app = f"hubscale/ui/spark-app/{urlsplit(app_ui).port}"  # the kernel's driver
+    wait_for(lambda: forwarded(f"{app}/jobs/", "hubscale-ui-test - Spark Jobs"), timeout_s=60)
+    linked = f'href="{urlsplit(server).path}{app}"'  # the master UI's link to it, forwarded
+    wait_for(lambda: forwarded("hubscale/ui/spark-master/", linked), timeout_s=60, every_s=1)
+    config = httpx.get(f"{server}hubscale/ui/flink/config", headers=headers, timeout=60).json()
+
+    clusters = httpx.get(f"{server}hubscale/clusters", headers=headers, timeout=60)
+    assert clusters.status_code == 200, clusters.text  # "My clusters": the controller's status
+    assert re.search(r"<th>Spark</th><td>(Pending|Ready|Scaling|Idle)</td>", clusters.text)
+
+    bob_master_ui = urlsplit(hub.client(bob.name, "spark")["master_ui"]).port
+    for port in (bob_master_ui, hub.settings.prometheus_port):
+        for path in (f"proxy/{port}/", f"proxy/127.0.0.1:{port}/api/v1/status/config"):
+            response = httpx.get(
+                f"{server}{path}", headers=headers, timeout=60, follow_redirects=True
+            )
+            assert response.status_code == 404, (path, response.text[:300])
+
+    sign_in(browser, hub, alice.name)
+    browser.get(f"{server}hubscale/ui/spark-master/")
+    wait(browser).until(lambda d: master_url in d.title)  # "Spark Master at spark://..."
+    browser.save_screenshot(str(tmp_path / "spark-master-ui.png"))
+    browser.get(f"{server}hubscale/ui/flink/")  # the dashboard asks the REST API through it
+
+    def dashboard_drawn(driver: WebDriver) -> bool:
+        text = driver.find_element(By.TAG_NAME, "body").text
+        return "Available Task Slots" in text and config["flink-version"] in text
+
+    wait(browser).until(dashboard_drawn)
+    browser.save_screenshot(str(tmp_path / "flink-dashboard.png"))
 
 
 def test_each_user_sees_only_their_own_clusters(hub, alice, bob):

@@ -141,3 +141,10 @@ def test_the_controller_gets_nothing_without_the_clusters_certificate(jobmanager
     trusting.load_verify_locations(cadata=tls.certificate.decode())
     with pytest.raises(FlinkUnavailable):  # trusts the server, presents no certificate
         demand(url, trusting)
+
+
+def test_a_clients_keystore_gives_back_the_clusters_credential_and_a_wrong_password_fails():
+    tls = flink_tls.generate(["127.0.0.1"])
+    assert flink_tls.from_keystore(tls.keystore, tls.password).fingerprint() == tls.fingerprint()
+    with pytest.raises(ValueError):
+        flink_tls.from_keystore(tls.keystore, "not-the-password")

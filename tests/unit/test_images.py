@@ -360,6 +360,16 @@ def test_singleuser_has_the_notebook_tools_set_up_for_every_user():
     assert {"hubscale_nb", "templates"} <= copied
 
 
+def test_singleuser_forwards_only_the_cluster_uis():
+    """hubscale_lab and what it imports are in the image; jupyter-server-proxy's own extension,
+    whose /proxy/<port>/ reaches any port, is disabled there as server_args does."""
+    copied = {shlex.split(i.value)[0] for i in dockerfile("singleuser") if i.name == "COPY"}
+    assert {"hubscale", "hubscale_nb", "hubscale_lab"} <= copied
+    assert len(pinned("singleuser", "jupyter-server-proxy")) == 1
+    runs = " ".join(i.value for i in dockerfile("singleuser") if i.name == "RUN")
+    assert "jupyter server extension disable --sys-prefix jupyter_server_proxy" in runs
+
+
 def test_spark_image_matches_what_the_controller_starts():
     instructions = dockerfile("spark")
     assert env(instructions)["SPARK_HOME"] == SPARK_HOME

@@ -30,6 +30,7 @@ OURS = (  # ships
     "hub_config",
     "local_stack",
     "hubscale_nb",
+    "hubscale_lab",
     "usage",
     "tracking",
 )
@@ -109,6 +110,11 @@ RULES = (
         "local_stack", ("autoscaler",), "make up runs the controller as a process, never imports it"
     ),
     Rule("hubscale_nb", _others("hubscale_nb"), "the notebook image ships hubscale_nb alone"),
+    Rule(
+        "hubscale_lab",
+        ("autoscaler", "spawner", "hub_config", "local_stack", "usage"),
+        "the notebook image ships hubscale_lab with hubscale and hubscale_nb only",
+    ),
     *(Rule(package, UNSHIPPED, "what ships never imports what does not") for package in OURS),
     Rule("autoscaler/policy", IO_MODULES, "the policy is pure: no I/O, no clock"),
     Rule(

@@ -30,6 +30,11 @@ def test_spark_reads_master_and_secret_from_the_clusters_conf_dir():
         spark_env({"conf_dir": "/c"})
 
 
+def test_the_server_is_told_where_the_spark_master_ui_is_to_forward_it():
+    client = {"master_url": "spark://h:7077", "master_ui": "http://h:8080", "conf_dir": "/c"}
+    assert spark_env(client)["SPARK_MASTER_UI"] == "http://h:8080"
+
+
 def test_the_server_offers_only_the_engine_kernels_spark_first():
     app = ServerApp()
     app.parse_command_line(server_args())
@@ -42,6 +47,14 @@ def test_the_server_loads_the_review_page_extension():
     app = ServerApp()
     app.parse_command_line(server_args())
     assert app.jpserver_extensions.get("hubscale_nb.server") is True
+
+
+def test_the_server_forwards_only_its_cluster_uis_not_any_port():
+    """jupyter-server-proxy's own extension (``/proxy/<port>/``: any port) is off."""
+    app = ServerApp()
+    app.parse_command_line(server_args())
+    assert app.jpserver_extensions.get("hubscale_lab.server") is True
+    assert app.jpserver_extensions.get("jupyter_server_proxy") is False
 
 
 def test_servers_with_heads_on_demand_also_load_the_activity_extension_beside_the_review_page():

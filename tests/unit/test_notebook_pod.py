@@ -65,6 +65,7 @@ def test_the_environment_points_at_the_users_own_clusters():
     assert cluster_env("alice-spark-1", "alice-flink-1", "hub") == {
         "SPARK_CONF_DIR": "/etc/hubscale",
         "SPARK_MASTER": "spark://alice-spark-1-master.hub.svc:7077",
+        "SPARK_MASTER_UI": "http://alice-spark-1-master.hub.svc:8080",  # the server forwards it
         "SPARK_LOCAL_IP": {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         "FLINK_CONF_DIR": "/var/lib/hubscale/flink/conf",
         "FLINK_LOG_DIR": "/var/lib/hubscale/flink/logs",
