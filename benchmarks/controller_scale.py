@@ -90,10 +90,10 @@ class _Server(ThreadingHTTPServer):
 class StandInPrometheus:
     """Answers the controller's instant queries from fixed per-cluster values; counts them."""
 
-    def __init__(self, clusters: list[tuple[str, str]]) -> None:
+    def __init__(self, clusters: list[tuple[str, str]], active_share: float = ACTIVE_SHARE) -> None:
         spark = [name for name, engine in clusters if engine == "spark"]
         flink = [name for name, engine in clusters if engine == "flink"]
-        active = spark[: math.ceil(len(spark) * ACTIVE_SHARE)]
+        active = spark[: math.ceil(len(spark) * active_share)]
         self.answers: dict[str, Mapping[str, float]] = {
             queries.SPARK_NEEDED_EXECUTORS: dict.fromkeys(active, 2.0),
             queries.SPARK_WAITING_APPS: dict.fromkeys(spark, 0.0),
@@ -234,8 +234,18 @@ def wait_until(condition, process: subprocess.Popen) -> None:
 
 
 def all_have_status(double: ApiServerDouble, count: int) -> bool:
-    clusters = double.objects("computeclusters", NAMESPACE)
-    return sum(1 for c in clusters if c.get("status", {}).get("phase")) == count
+    """Read in place under the store's lock: a listing sorts every object of every kind and
+    deep-copies the clusters (tens of thousands at 10,000 clusters, twice a second, while the
+    double's requests wait for that lock)."""
+    with double.store.lock:
+        return (
+            sum(
+                1
+                for (plural, _, _), obj in double.store.objects.items()
+                if plural == "computeclusters" and obj.get("status", {}).get("phase")
+            )
+            == count
+        )
 
 
 def decide_ms(count: int) -> float:
