@@ -40,6 +40,7 @@ from autoscaler.backends.base import (
     BackendOverdue,
     Observation,
     changed_clusters,
+    ensures_at_once,
 )
 from autoscaler.controller import dry_run
 from autoscaler.controller.flink_clients import FlinkClients
@@ -288,6 +289,7 @@ class Controller:
         changed = changed_clusters(self.backend)
         due = self._resync_slice(valid)
         ensured: dict[str, Observation] = {}
+        needed = []
         for name, item in valid.items():
             ensured_as = (_spec_version(item), heads[name].run)  # a head to start or stop: ensure
             current = observed.get(name)
@@ -299,19 +301,31 @@ class Controller:
                 and self._ensured.get(name) == ensured_as
             ):
                 ensured[name] = current
-                continue
+            else:
+                needed.append((item, ensured_as, current))
+        room = asyncio.Semaphore(ensures_at_once(self.backend))
+
+        async def ensure(
+            item: StoredCluster, ensured_as: tuple, current: Observation | None
+        ) -> None:
+            name = item.name
             self._ensured.pop(name, None)
             try:
-                ensured[name] = await self._ensure_within_deadline(item.cluster, heads[name].run)
+                async with room:
+                    ensured[name] = await self._ensure_within_deadline(
+                        item.cluster, heads[name].run
+                    )
             except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("ensure").inc()
                 self._write_error(item, current, f"backend: {error}", now)
-                continue
+                return
             self._ensured[name] = ensured_as
+
+        await asyncio.gather(*(ensure(*each) for each in needed))
         for name, task in list(self._overdue.items()):  # deleted meanwhile: kept until it ends
             if name not in valid and task.done():
                 _settle(self._overdue.pop(name))
-        return ensured
+        return {name: ensured[name] for name in valid if name in ensured}
 
     async def _ensure_within_deadline(self, cluster: ComputeCluster, head: bool) -> Observation:
         """The backend's ensure, waited for at most ``ensure_deadline_s``. One past it goes on

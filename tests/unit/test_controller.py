@@ -555,6 +555,40 @@ def test_only_clusters_whose_objects_or_spec_changed_are_ensured(tmp_path: Path)
     assert loop_ensures(loop) == ["a", "b", "c"]
 
 
+class SlowEnsure(MemoryBackend):
+    """Each ensure waits a moment (API calls); records how many ran at once."""
+
+    ensures_at_once = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = self.peak = 0
+
+    async def ensure(self, cluster: ComputeCluster, head: bool = True) -> Observation:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        await asyncio.sleep(0.01)
+        self.running -= 1
+        return await super().ensure(cluster, head)
+
+
+def test_clusters_are_ensured_as_many_at_once_as_the_backend_allows(tmp_path: Path):
+    """Issue 17: one ensure at a time, 10,000 clusters coming up through the API-server double
+    had not finished their first loop after 17 minutes."""
+    loop = controller(tmp_path, prometheus_answering({}), SlowEnsure())
+    for index in range(10):
+        apply(loop.objects, f"c{index}", maxWorkers=4)
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert loop.backend.peak == 4
+    assert list(result.decisions) == [f"c{index}" for index in range(10)]  # in the objects' order
+    loop.backend.ensures_at_once = 1
+    loop.backend.peak, loop._ensured = 0, {}  # every cluster ensured again
+    asyncio.run(loop.reconcile_once())
+    assert loop.backend.peak == 1
+
+
 def test_the_slow_full_resync_ensures_every_cluster_a_slice_per_loop(tmp_path: Path):
     loop = controller(tmp_path, prometheus_answering({}), WatchingBackend())
     for name in ("a", "b", "c", "d"):
