@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = []
     for count in args.clusters:
         with tempfile.TemporaryDirectory(prefix="hubscale-controller-local-") as directory:
-            runs.append(run(count, Path(directory)))
+            runs.append(run(count, Path(directory), say=functools.partial(print, flush=True)))
         print(json.dumps(asdict(runs[-1])), flush=True)
     write_json(args.json, {"runs": [asdict(r) for r in runs]})
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import re
@@ -26,6 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -233,19 +235,27 @@ def wait_until(condition, process: subprocess.Popen) -> None:
     wait_for(running_and, timeout_s=CONVERGE_TIMEOUT_S, every_s=0.5)
 
 
-def all_have_status(double: ApiServerDouble, count: int) -> bool:
-    """Read in place under the store's lock: a listing sorts every object of every kind and
-    deep-copies the clusters (tens of thousands at 10,000 clusters, twice a second, while the
-    double's requests wait for that lock)."""
+def phases(double: ApiServerDouble) -> Counter[str | None]:
+    """Each cluster's status phase, counted. Read in place under the store's lock: a listing
+    sorts every object of every kind and deep-copies the clusters (tens of thousands at 10,000
+    clusters, twice a second, while the double's requests wait for that lock)."""
     with double.store.lock:
-        return (
-            sum(
-                1
-                for (plural, _, _), obj in double.store.objects.items()
-                if plural == "computeclusters" and obj.get("status", {}).get("phase")
-            )
-            == count
+        return Counter(
+            obj.get("status", {}).get("phase")
+            for (plural, _, _), obj in double.store.objects.items()
+            if plural == "computeclusters"
         )
+
+
+def all_have_status(double: ApiServerDouble) -> bool:
+    return phases(double)[None] == 0
+
+
+def settled(double: ApiServerDouble) -> bool:
+    """Every head's pod runs and every cluster has the workers it wants (at 10,000 clusters the
+    double's kubelet takes minutes past the first statuses)."""
+    counted = phases(double)
+    return counted["Pending"] == counted["Scaling"] == counted[None] == 0
 
 
 def decide_ms(count: int) -> float:
@@ -290,11 +300,12 @@ def run(count: int, directory: Path, say=print) -> Run:
         try:
             with kubelet(double), LoopWatch(metrics_url).watching() as watch:
                 started = time.monotonic()
-                wait_until(lambda: all_have_status(double, count), process)
+                wait_until(lambda: all_have_status(double), process)
                 converge_s = time.monotonic() - started
                 up_requests, up_loops = len(double.requests), max(watch.loops(), 1)
                 say(f"  {count} clusters: every status written after {converge_s:.0f} s")
-                settle = watch.loops() + 3  # the heads' pods run; the statuses say so
+                wait_until(lambda: settled(double), process)
+                settle = watch.loops() + 3  # the statuses that say so are written
                 wait_until(lambda: watch.loops() >= settle, process)
                 first = watch.loops()
                 requests, writes = len(double.requests), status_writes(double)
@@ -348,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = []
     for count in args.clusters:
         with tempfile.TemporaryDirectory(prefix="hubscale-controller-bench-") as directory:
-            runs.append(run(count, Path(directory)))
+            runs.append(run(count, Path(directory), say=functools.partial(print, flush=True)))
         print(json.dumps(asdict(runs[-1])), flush=True)
     print(" ".join(f"{header:>{width}}" for header, _, width, _ in COLUMNS))
     for r in runs:
