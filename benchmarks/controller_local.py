@@ -13,20 +13,16 @@ controller's RSS, and the time until every cluster had a status.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import functools
-import json
 import os
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.controller_scale import (
@@ -37,9 +33,9 @@ from benchmarks.controller_scale import (
     StandInPrometheus,
     cluster_names,
     quantile,
+    run_sizes,
     stop,
 )
-from benchmarks.results import write_json
 from hubscale import processes
 from hubscale.ports import free_port
 from hubscale.state_dir import clusters_dir
@@ -198,18 +194,7 @@ def run(count: int, directory: Path, say=print) -> LocalRun:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.controller_local", description=__doc__
-    )
-    parser.add_argument("--clusters", type=int, nargs="+", default=[1000])
-    parser.add_argument("--json", type=Path, help="also write the runs here")
-    args = parser.parse_args(argv)
-    runs = []
-    for count in args.clusters:
-        with tempfile.TemporaryDirectory(prefix="hubscale-controller-local-") as directory:
-            runs.append(run(count, Path(directory), say=functools.partial(print, flush=True)))
-        print(json.dumps(asdict(runs[-1])), flush=True)
-    write_json(args.json, {"runs": [asdict(r) for r in runs]})
+    run_sizes(argv, "python -m benchmarks.controller_local", __doc__, run)
 
 
 if __name__ == "__main__":

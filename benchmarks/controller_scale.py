@@ -9,9 +9,9 @@ per loop while the clusters come up and once steady, status writes per steady lo
 queries per loop, the controller's RSS, and the policy's time for N decisions in this process.
 It is a double, not a cluster: the API server's own cost is not what a real one would be.
 
-``python -m benchmarks.controller_scale [--clusters 1000 ...] [--json out.json]``. A steady
-loop now costs a few API requests whatever N (issue 17), but bringing N clusters up still takes
-about six requests each through the double; ``make bench`` runs 1,000 (10,000 not tried yet).
+``python -m benchmarks.controller_scale [--clusters 1000 ...] [--json out.json]``. Bringing N
+clusters up takes about six requests each through the double (16 clusters at a time): at
+10,000, nine minutes of the run on a loaded 2-core machine (README, "The controller at scale").
 """
 
 from __future__ import annotations
@@ -349,22 +349,27 @@ COLUMNS = (
 )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.controller_scale", description=__doc__
-    )
+def run_sizes(argv: list[str] | None, prog: str, description: str | None, measure) -> list:
+    """``--clusters N ...`` and ``--json``: ``measure(count, directory, say)`` per size, each in a
+    temporary directory of its own, printed as JSON as it ends; the runs (also written out)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--clusters", type=int, nargs="+", default=[1000])
     parser.add_argument("--json", type=Path, help="also write the runs here")
     args = parser.parse_args(argv)
     runs = []
     for count in args.clusters:
         with tempfile.TemporaryDirectory(prefix="hubscale-controller-bench-") as directory:
-            runs.append(run(count, Path(directory), say=functools.partial(print, flush=True)))
+            runs.append(measure(count, Path(directory), functools.partial(print, flush=True)))
         print(json.dumps(asdict(runs[-1])), flush=True)
+    write_json(args.json, {"runs": [asdict(r) for r in runs]})
+    return runs
+
+
+def main(argv: list[str] | None = None) -> None:
+    runs = run_sizes(argv, "python -m benchmarks.controller_scale", __doc__, run)
     print(" ".join(f"{header:>{width}}" for header, _, width, _ in COLUMNS))
     for r in runs:
         print(" ".join(f"{getattr(r, field):>{width}{form}}" for _, field, width, form in COLUMNS))
-    write_json(args.json, {"runs": [asdict(r) for r in runs]})
 
 
 if __name__ == "__main__":
