@@ -166,8 +166,8 @@ class LocalBackend:
         return await asyncio.to_thread(self._observe_all)
 
     def changed(self) -> set[str]:
-        """The clusters whose processes or record changed since last asked (what ``observe``
-        saw move, or never ensured by this process): only these need their ``ensure``."""
+        """The clusters whose processes or record ``observe`` saw change since last asked:
+        besides the ones the controller has not ensured yet, only these need their ``ensure``."""
         moved, self._moved = self._moved, set()
         return moved
 
