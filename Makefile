@@ -141,7 +141,8 @@ bench: install
 	$(BIN)/python -m benchmarks.local_backend
 	$(BIN)/python -m benchmarks.login --users 10 --json bench/results/hub.json
 	$(BIN)/python -m benchmarks.login --users 20 --json bench/results/hub-20.json
-	$(BIN)/python -m benchmarks.controller_scale --clusters 1000 --json bench/results/controller_scale.json
+	$(BIN)/python -m benchmarks.controller_scale --clusters 1000 10000 --json bench/results/controller_scale.json
+	$(BIN)/python -m benchmarks.controller_local --clusters 1000 --json bench/results/controller_local.json
 	$(BIN)/python -m benchmarks.flink_tls --runs 3 --json bench/results/flink-tls.json
 	$(BIN)/python -m benchmarks.usage_pages --json bench/results/usage-pages.json
 	$(BIN)/python -m benchmarks.tracking --json bench/results/tracking.json

@@ -21,6 +21,7 @@ from typing import Any
 from autoscaler.controller import wiring
 from autoscaler.controller.loop import Controller
 from autoscaler.controller.metrics import serve
+from autoscaler.controller.shard import parse_shard
 from autoscaler.readers.prometheus import PrometheusClient
 from hubscale.kube_conf import PROMETHEUS_POD_LABELS
 from hubscale.names import is_label_key, is_label_value
@@ -143,6 +144,9 @@ FLAGS = (
          "kubernetes: the Lease's name"),
     Flag("lease-duration", ("HUBSCALE_LEASE_DURATION_S",), _seconds, 15.0,
          "kubernetes: seconds a standby waits for a silent leader; renewed every third"),
+    Flag("shard", ("HUBSCALE_SHARD",), parse_shard, None,
+         "I/N: handle only the clusters whose name hashes to I mod N, beside N-1 other"
+         " replicas (each with its own --lease-name); budgets then apply per shard"),
     Flag("log-level", ("HUBSCALE_LOG_LEVEL",), _log_level, "INFO",
          "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
 )  # fmt: skip
@@ -224,16 +228,18 @@ async def run(args: argparse.Namespace) -> None:
             interval_s=args.interval,
             budget_cores=args.budget_cores,
             dry_run=args.dry_run,
+            shard=args.shard,
         )
         host, _, port = args.listen.rpartition(":")
         server, _ = serve(controller.metrics, controller.health, host, int(port))
         companions = [asyncio.create_task(companion) for companion in wired.companions]
         log.info(
-            "controller-start backend=%s prometheus=%s listen=%s dry-run=%s",
+            "controller-start backend=%s prometheus=%s listen=%s dry-run=%s shard=%s",
             args.backend,
             args.prometheus_url,
             args.listen,
             args.dry_run,
+            args.shard or "-",
         )
         try:
             if wired.ready is not None:

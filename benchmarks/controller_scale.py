@@ -9,15 +9,16 @@ per loop while the clusters come up and once steady, status writes per steady lo
 queries per loop, the controller's RSS, and the policy's time for N decisions in this process.
 It is a double, not a cluster: the API server's own cost is not what a real one would be.
 
-``python -m benchmarks.controller_scale [--clusters 1000 ...] [--json out.json]``. A steady
-loop now costs a few API requests whatever N (issue 17), but bringing N clusters up still takes
-about six requests each through the double; ``make bench`` runs 1,000 (10,000 not tried yet).
+``python -m benchmarks.controller_scale [--clusters 1000 ...] [--json out.json]``. Bringing N
+clusters up takes about six requests each through the double (16 clusters at a time): at
+10,000, nine minutes of the run on a loaded 2-core machine (README, "The controller at scale").
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import re
@@ -26,6 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,6 +55,10 @@ ACTIVE_SHARE = 0.1  # of the Spark clusters: a driver wants executors
 LOOP_S = 2.0
 STEADY_LOOPS = 5
 CONVERGE_TIMEOUT_S = 3600.0
+# Past the first statuses, the wait for every head to run (the double's kubelet, then one more
+# status write per cluster): at 10,000 clusters on a loaded machine it took longer than the rest
+# of the run, so the steady loops start after this at the latest and the run says it.
+SETTLE_LIMIT_S = 300.0
 LOOP_METRIC = "hubscale_controller_loop_duration_seconds"
 STATUS_WRITE = re.compile(r"^(PUT|PATCH) .*/computeclusters/[^/?]+/status")
 
@@ -72,6 +78,7 @@ class Run:
     controller_rss_mib: float
     decide_ms: float
     converge_s: float
+    settled: bool  # every head ran and every cluster had its workers before the steady loops
 
 
 def cluster_names(count: int) -> list[tuple[str, str]]:
@@ -90,10 +97,10 @@ class _Server(ThreadingHTTPServer):
 class StandInPrometheus:
     """Answers the controller's instant queries from fixed per-cluster values; counts them."""
 
-    def __init__(self, clusters: list[tuple[str, str]]) -> None:
+    def __init__(self, clusters: list[tuple[str, str]], active_share: float = ACTIVE_SHARE) -> None:
         spark = [name for name, engine in clusters if engine == "spark"]
         flink = [name for name, engine in clusters if engine == "flink"]
-        active = spark[: math.ceil(len(spark) * ACTIVE_SHARE)]
+        active = spark[: math.ceil(len(spark) * active_share)]
         self.answers: dict[str, Mapping[str, float]] = {
             queries.SPARK_NEEDED_EXECUTORS: dict.fromkeys(active, 2.0),
             queries.SPARK_WAITING_APPS: dict.fromkeys(spark, 0.0),
@@ -222,6 +229,15 @@ def start_controller(double: ApiServerDouble, prometheus_url: str, directory: Pa
     return process, f"http://{listen}/metrics"
 
 
+def settle_within(double: ApiServerDouble, process: subprocess.Popen, limit_s: float) -> bool:
+    """Wait until ``settled``, at most ``limit_s``; whether it did."""
+    try:
+        wait_for(lambda: process.poll() is not None or settled(double), timeout_s=limit_s)
+    except AssertionError:
+        return False
+    return process.poll() is None
+
+
 def wait_until(condition, process: subprocess.Popen) -> None:
     """``tests.support.wait_for`` on ``condition``, failing at once if the controller exits."""
 
@@ -233,9 +249,27 @@ def wait_until(condition, process: subprocess.Popen) -> None:
     wait_for(running_and, timeout_s=CONVERGE_TIMEOUT_S, every_s=0.5)
 
 
-def all_have_status(double: ApiServerDouble, count: int) -> bool:
-    clusters = double.objects("computeclusters", NAMESPACE)
-    return sum(1 for c in clusters if c.get("status", {}).get("phase")) == count
+def phases(double: ApiServerDouble) -> Counter[str | None]:
+    """Each cluster's status phase, counted. Read in place under the store's lock: a listing
+    sorts every object of every kind and deep-copies the clusters (tens of thousands at 10,000
+    clusters, twice a second, while the double's requests wait for that lock)."""
+    with double.store.lock:
+        return Counter(
+            obj.get("status", {}).get("phase")
+            for (plural, _, _), obj in double.store.objects.items()
+            if plural == "computeclusters"
+        )
+
+
+def all_have_status(double: ApiServerDouble) -> bool:
+    return phases(double)[None] == 0
+
+
+def settled(double: ApiServerDouble) -> bool:
+    """Every head's pod runs and every cluster has the workers it wants (at 10,000 clusters the
+    double's kubelet takes minutes past the first statuses)."""
+    counted = phases(double)
+    return counted["Pending"] == counted["Scaling"] == counted[None] == 0
 
 
 def decide_ms(count: int) -> float:
@@ -280,11 +314,12 @@ def run(count: int, directory: Path, say=print) -> Run:
         try:
             with kubelet(double), LoopWatch(metrics_url).watching() as watch:
                 started = time.monotonic()
-                wait_until(lambda: all_have_status(double, count), process)
+                wait_until(lambda: all_have_status(double), process)
                 converge_s = time.monotonic() - started
                 up_requests, up_loops = len(double.requests), max(watch.loops(), 1)
                 say(f"  {count} clusters: every status written after {converge_s:.0f} s")
-                settle = watch.loops() + 3  # the heads' pods run; the statuses say so
+                calm = settle_within(double, process, SETTLE_LIMIT_S)
+                settle = watch.loops() + 3  # the statuses that say so are written
                 wait_until(lambda: watch.loops() >= settle, process)
                 first = watch.loops()
                 requests, writes = len(double.requests), status_writes(double)
@@ -308,6 +343,7 @@ def run(count: int, directory: Path, say=print) -> Run:
                     controller_rss_mib=round(rss, 0),
                     decide_ms=round(decide_ms(count), 1),
                     converge_s=round(converge_s, 1),
+                    settled=calm,
                 )
         finally:
             stop(process)
@@ -328,22 +364,27 @@ COLUMNS = (
 )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.controller_scale", description=__doc__
-    )
+def run_sizes(argv: list[str] | None, prog: str, description: str | None, measure) -> list:
+    """``--clusters N ...`` and ``--json``: ``measure(count, directory, say)`` per size, each in a
+    temporary directory of its own, printed as JSON as it ends; the runs (also written out)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--clusters", type=int, nargs="+", default=[1000])
     parser.add_argument("--json", type=Path, help="also write the runs here")
     args = parser.parse_args(argv)
     runs = []
     for count in args.clusters:
         with tempfile.TemporaryDirectory(prefix="hubscale-controller-bench-") as directory:
-            runs.append(run(count, Path(directory)))
+            runs.append(measure(count, Path(directory), functools.partial(print, flush=True)))
         print(json.dumps(asdict(runs[-1])), flush=True)
+    write_json(args.json, {"runs": [asdict(r) for r in runs]})
+    return runs
+
+
+def main(argv: list[str] | None = None) -> None:
+    runs = run_sizes(argv, "python -m benchmarks.controller_scale", __doc__, run)
     print(" ".join(f"{header:>{width}}" for header, _, width, _ in COLUMNS))
     for r in runs:
         print(" ".join(f"{getattr(r, field):>{width}{form}}" for _, field, width, form in COLUMNS))
-    write_json(args.json, {"runs": [asdict(r) for r in runs]})
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ A name belongs to the user's server whose document holds it: ``apply`` replaces 
 server's document, as the API server's 409 and the Kubernetes spawner's owner check do; a
 delete for an owner removes only theirs. Both hold the directory's lock while they check and
 write, so two spawns of colliding names cannot both take one.
+
+``list`` is the controller's every loop: it reads again only the files that changed since the
+last call (a file's inode, size and times: every write is a new file), so a loop over thousands
+of steady objects costs one directory scan and a stat per file, not a YAML parse each.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import fcntl
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -44,6 +49,11 @@ DIR_MODE = 0o700  # the directory will hold per-user secrets
 # directory, which lists nothing to them (and every document stays 0600, the controller's).
 TRAVERSABLE_DIR_MODE = 0o711
 StatusGroup = Callable[[str], int | None]  # a cluster's owner -> the group reading its status
+FileSignature = tuple[int, int, int, int]  # inode, size, modification and change time (ns)
+# A file changed this recently may change again within the clock's granularity with the same
+# signature (an inode reused, the same size): it is read again until it is older (as git does).
+SETTLED_NS = 2_000_000_000
+UNSETTLED: FileSignature = (-1, -1, -1, -1)  # equal to no file's signature
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,9 @@ class LocalClusterStore:
         traversable = stat.S_IMODE(os.stat(self.directory).st_mode) == TRAVERSABLE_DIR_MODE
         mode = TRAVERSABLE_DIR_MODE if status_group or traversable else DIR_MODE
         os.chmod(self.directory, mode)
+        # name -> (its document's and status's signatures, what ``list`` read from them)
+        self._listed: dict[str, tuple[FileSignature, FileSignature | None, StoredCluster]] = {}
+        self.settled_ns = SETTLED_NS
 
     def apply(self, cluster: ComputeCluster) -> ComputeCluster:
         """Create an object's document, or replace it if it is the same user's same server's (the
@@ -117,9 +130,48 @@ class LocalClusterStore:
             os.close(descriptor)  # releases the lock
 
     def list(self) -> list[StoredCluster]:
-        """Every object, sorted by name; an unusable document is listed with its error."""
-        stored = (self._read(name) for name in sorted(self._spec_names()))
-        return [item for item in stored if item is not None]
+        """Every object, sorted by name; an unusable document is listed with its error.
+
+        An object whose files did not change since the last call is the same ``StoredCluster``
+        again (not read); a changed status alone is the only file read again."""
+        settled_before = time.time_ns() - self.settled_ns
+        documents, statuses = self._signatures()
+        listed: dict[str, tuple[FileSignature, FileSignature | None, StoredCluster]] = {}
+        for name in sorted(documents):
+            document, status = documents[name], statuses.get(name)
+            known = self._listed.get(name)
+            if known is not None and known[0] == document:
+                item = known[2]
+                if known[1] != status:
+                    item = replace(item, status=self._read_status(name))
+            else:
+                item = self._read(name)
+            if item is not None:
+                status = None if status is None else _settled(status, settled_before)
+                listed[name] = (_settled(document, settled_before), status, item)
+        self._listed = listed
+        return [item for _, _, item in listed.values()]
+
+    def _signatures(self) -> tuple[dict[str, FileSignature], dict[str, FileSignature]]:
+        """Each document's and each status's file signature, from one directory scan."""
+        documents: dict[str, FileSignature] = {}
+        statuses: dict[str, FileSignature] = {}
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.name.endswith(SPEC_SUFFIX):
+                    continue
+                try:
+                    info = entry.stat()
+                except FileNotFoundError:  # deleted meanwhile
+                    continue
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                signature = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+                if entry.name.endswith(STATUS_SUFFIX):
+                    statuses[entry.name.removesuffix(STATUS_SUFFIX)] = signature
+                else:
+                    documents[entry.name.removesuffix(SPEC_SUFFIX)] = signature
+        return documents, statuses
 
     def get(self, name: str) -> StoredCluster | None:
         """One object, or None when its document does not exist."""
@@ -152,20 +204,8 @@ class LocalClusterStore:
 
     def orphaned_statuses(self) -> list[str]:
         """Names with a status but no document: deleted while the controller was down."""
-        names = (path.name.removesuffix(STATUS_SUFFIX) for path in self._files(STATUS_SUFFIX))
-        return sorted(name for name in names if not self._spec_path(name).exists())
-
-    def _spec_names(self) -> Iterator[str]:
-        """Names of the spec files (status files end in .yaml too)."""
-        for path in self._files(SPEC_SUFFIX):
-            if not path.name.endswith(STATUS_SUFFIX):
-                yield path.name.removesuffix(SPEC_SUFFIX)
-
-    def _files(self, suffix: str) -> Iterator[Path]:
-        """Regular files with this suffix; dot files (our temp files among them) are skipped."""
-        for path in self.directory.glob(f"*{suffix}"):
-            if not path.name.startswith(".") and path.is_file():
-                yield path
+        documents, statuses = self._signatures()
+        return sorted(statuses.keys() - documents.keys())
 
     def _read(self, name: str) -> StoredCluster | None:
         """One object with its status; None when its document does not exist."""
@@ -201,6 +241,11 @@ class LocalClusterStore:
     def status_path(self, name: str) -> Path:
         """Where an object's status lives, beside its document."""
         return self.directory / f"{_file_stem(name)}{STATUS_SUFFIX}"
+
+
+def _settled(signature: FileSignature, settled_before_ns: int) -> FileSignature:
+    """The signature to remember: ``UNSETTLED`` for a file changed too recently to trust it."""
+    return signature if max(signature[2], signature[3]) <= settled_before_ns else UNSETTLED
 
 
 def _document(name: str, text: str) -> ComputeCluster:

@@ -80,3 +80,9 @@ def changed_clusters(backend: Backend) -> set[str] | None:
     (``changed()``, e.g. from watches); None: it cannot, every cluster needs its ``ensure``."""
     changed = getattr(backend, "changed", None)
     return None if changed is None else changed()
+
+
+def ensures_at_once(backend: Backend) -> int:
+    """How many clusters the backend may ensure at the same time (``ensures_at_once``, e.g.
+    API calls that wait on the network); 1 when it does not say."""
+    return max(1, int(getattr(backend, "ensures_at_once", 1)))

@@ -40,10 +40,12 @@ from autoscaler.backends.base import (
     BackendOverdue,
     Observation,
     changed_clusters,
+    ensures_at_once,
 )
 from autoscaler.controller import dry_run
 from autoscaler.controller.flink_clients import FlinkClients
 from autoscaler.controller.metrics import ControllerMetrics
+from autoscaler.controller.shard import Shard
 from autoscaler.controller.status import (
     head_condition,
     state_from_status,
@@ -132,6 +134,7 @@ class Controller:
         dry_run: bool = False,
         flink_reads_at_once: int = FLINK_READS_AT_ONCE,
         resync_s: float = RESYNC_S,
+        shard: Shard | None = None,
     ) -> None:
         self.objects = objects
         self.backend = backend
@@ -148,6 +151,7 @@ class Controller:
         self._overdue: dict[str, asyncio.Task[Observation]] = {}  # ensures past their deadline
         self.flink_reads = asyncio.Semaphore(flink_reads_at_once)
         self.resync_s = resync_s
+        self.shard = shard  # None: every cluster is this controller's
         self._resync_at = 0  # where the next slice of the full resync starts (sorted names)
         self._resync_share = 0.0  # clusters due for the resync, carried between loops
         self._ensured: dict[str, tuple[object, bool]] = {}  # name -> (spec version, head) ensured
@@ -195,10 +199,10 @@ class Controller:
     async def reconcile_once(self) -> LoopResult:
         """One loop, in the order the module's docstring gives."""
         started, now = time.monotonic(), self.clock()
-        stored = self.objects.list()
+        stored = [item for item in self.objects.list() if self._owns(item.name)]
         valid = {item.name: item for item in stored if item.cluster is not None}
         invalid = [item for item in stored if item.cluster is None]
-        observed = await self._observe()
+        observed = {name: o for name, o in (await self._observe()).items() if self._owns(name)}
         await self._forget_deleted({item.name for item in stored}, observed)
         heads = self._heads(valid, observed, await self._activity(valid, now), now)
         ensured = await self._ensure(valid, observed, heads, now)
@@ -215,6 +219,9 @@ class Controller:
         self._forget_memory(valid.keys() | {item.name for item in invalid})
         self._record_loop(ensured, invalid, started)
         return LoopResult(decisions, problems.get(ALL_CLUSTERS))
+
+    def _owns(self, name: str) -> bool:
+        return self.shard is None or self.shard.owns(name)
 
     async def _observe(self) -> dict[str, Observation]:
         try:
@@ -235,7 +242,7 @@ class Controller:
                 continue
             self.objects.delete_status(name)
         for name in self.objects.orphaned_statuses():
-            if name not in observed:
+            if name not in observed and self._owns(name):
                 self.objects.delete_status(name)
 
     async def _activity(
@@ -288,6 +295,7 @@ class Controller:
         changed = changed_clusters(self.backend)
         due = self._resync_slice(valid)
         ensured: dict[str, Observation] = {}
+        needed = []
         for name, item in valid.items():
             ensured_as = (_spec_version(item), heads[name].run)  # a head to start or stop: ensure
             current = observed.get(name)
@@ -299,19 +307,31 @@ class Controller:
                 and self._ensured.get(name) == ensured_as
             ):
                 ensured[name] = current
-                continue
+            else:
+                needed.append((item, ensured_as, current))
+        room = asyncio.Semaphore(ensures_at_once(self.backend))
+
+        async def ensure(
+            item: StoredCluster, ensured_as: tuple, current: Observation | None
+        ) -> None:
+            name = item.name
             self._ensured.pop(name, None)
             try:
-                ensured[name] = await self._ensure_within_deadline(item.cluster, heads[name].run)
+                async with room:
+                    ensured[name] = await self._ensure_within_deadline(
+                        item.cluster, heads[name].run
+                    )
             except BACKEND_ERRORS as error:
                 self.metrics.backend_errors.labels("ensure").inc()
                 self._write_error(item, current, f"backend: {error}", now)
-                continue
+                return
             self._ensured[name] = ensured_as
+
+        await asyncio.gather(*(ensure(*each) for each in needed))
         for name, task in list(self._overdue.items()):  # deleted meanwhile: kept until it ends
             if name not in valid and task.done():
                 _settle(self._overdue.pop(name))
-        return ensured
+        return {name: ensured[name] for name in valid if name in ensured}
 
     async def _ensure_within_deadline(self, cluster: ComputeCluster, head: bool) -> Observation:
         """The backend's ensure, waited for at most ``ensure_deadline_s``. One past it goes on

@@ -4,16 +4,18 @@ the controller's API calls and the Lease handover, not a cluster."""
 
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Iterator
 
 import pytest
 
+from autoscaler.controller.shard import Shard
 from tests.kube.apiserver import ApiServerDouble
-from tests.kube.controller import start_controller, status_of, workers_wanted
+from tests.kube.controller import controller_process, start_controller, status_of, workers_wanted
 from tests.kube.fixtures import NAMESPACE, create_cluster, running_double
 from tests.kube.protocol import ApiError
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 LEASE = "hubscale-autoscaler"
 
@@ -54,6 +56,44 @@ def test_one_controller_leads_and_a_standby_takes_over_when_it_dies(
         assert lease["spec"]["leaseTransitions"] >= 1
         wait_for(lambda: status_of(apiserver, "second").get("desired") == 1, timeout_s=30)
         assert "holding" in status_of(apiserver, "second")["reason"]  # no metrics for it: hold
+    finally:
+        for controller in controllers:
+            if controller.poll() is None:
+                controller.send_signal(signal.SIGTERM)
+                controller.wait(30)
+
+
+def start_shard(apiserver, prometheus, tmp_path, shard: Shard):
+    """A controller for one shard, leading through that shard's own Lease."""
+    return controller_process(
+        apiserver, tmp_path, f"shard{shard.index}",
+        "--leader-election", "--lease-duration", "3",
+        "--lease-name", f"{LEASE}-{shard.index}", "--shard", str(shard),
+        "--prometheus-url", prometheus.url, "--interval", "0.5",
+        "--listen", f"127.0.0.1:{free_port()}",
+    )  # fmt: skip
+
+
+def test_two_shards_each_handle_only_their_own_clusters_with_their_own_lease(
+    apiserver, prometheus, tmp_path
+):
+    """Issue 17, sharding: ``--shard I/2`` beside ``--shard 1-I/2``; every cluster is scaled by
+    exactly the shard its name hashes to, and each shard leads through its own Lease."""
+    names = [f"c{index}" for index in range(8)]
+    shards = [Shard(index, 2) for index in range(2)]
+    assert all(any(shard.owns(name) for name in names) for shard in shards)  # both have work
+    controllers = [start_shard(apiserver, prometheus, tmp_path, shard) for shard in shards]
+    try:
+        for name in names:
+            create_cluster(apiserver, name, minWorkers=1, maxWorkers=2)
+        wait_for(lambda: all(workers_wanted(apiserver, n) == 1 for n in names), timeout_s=90)
+        wait_for(lambda: all(status_of(apiserver, n).get("desired") == 1 for n in names))
+        for shard, controller in zip(shards, controllers, strict=True):
+            log = (tmp_path / f"shard{shard.index}.log").read_text()
+            scaled = set(re.findall(r"scale cluster=(\S+)", log))
+            assert scaled == {name for name in names if shard.owns(name)}
+            lease = apiserver.get("leases", NAMESPACE, f"{LEASE}-{shard.index}")
+            assert lease["spec"]["holderIdentity"].endswith(f"_{controller.pid}")
     finally:
         for controller in controllers:
             if controller.poll() is None:

@@ -19,6 +19,7 @@ import pytest
 from autoscaler.backends.base import Observation
 from autoscaler.controller import dry_run
 from autoscaler.controller.loop import Controller, LoopResult
+from autoscaler.controller.shard import Shard, parse_shard
 from autoscaler.controller.status import REASON_REFRESH_S, worth_writing
 from autoscaler.policy.decision import Decision
 from autoscaler.readers.flink_rest import FlinkRest
@@ -553,6 +554,68 @@ def test_only_clusters_whose_objects_or_spec_changed_are_ensured(tmp_path: Path)
     assert loop_ensures(loop) == ["c"]
     loop.backend.moved = None
     assert loop_ensures(loop) == ["a", "b", "c"]
+
+
+class SlowEnsure(MemoryBackend):
+    """Each ensure waits a moment (API calls); records how many ran at once."""
+
+    ensures_at_once = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = self.peak = 0
+
+    async def ensure(self, cluster: ComputeCluster, head: bool = True) -> Observation:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        await asyncio.sleep(0.01)
+        self.running -= 1
+        return await super().ensure(cluster, head)
+
+
+def test_clusters_are_ensured_as_many_at_once_as_the_backend_allows(tmp_path: Path):
+    """Issue 17: one ensure at a time, 10,000 clusters coming up through the API-server double
+    had not finished their first loop after 17 minutes."""
+    loop = controller(tmp_path, prometheus_answering({}), SlowEnsure())
+    for index in range(10):
+        apply(loop.objects, f"c{index}", maxWorkers=4)
+
+    result = asyncio.run(loop.reconcile_once())
+
+    assert loop.backend.peak == 4
+    assert list(result.decisions) == [f"c{index}" for index in range(10)]  # in the objects' order
+    loop.backend.ensures_at_once = 1
+    loop.backend.peak, loop._ensured = 0, {}  # every cluster ensured again
+    asyncio.run(loop.reconcile_once())
+    assert loop.backend.peak == 1
+
+
+def test_a_shard_handles_its_own_clusters_and_never_tears_down_another_shards(tmp_path: Path):
+    """Issue 17, sharding: each cluster belongs to one shard; a shard does not see the others'
+    clusters, so it never takes one for deleted (its object is not in the shard's list)."""
+    names = [f"c{index}" for index in range(12)]
+    shards = [Shard(index, 3) for index in range(3)]
+    assert all(sum(shard.owns(name) for shard in shards) == 1 for name in names)
+    backend = MemoryBackend()
+    handled = []
+    for shard in shards:
+        loop = controller(tmp_path, prometheus_answering({}), backend)
+        loop.shard = shard
+        for name in names:
+            apply(loop.objects, name, minWorkers=1, maxWorkers=2)
+        result = asyncio.run(loop.reconcile_once())
+        handled.append(set(result.decisions))
+        assert handled[-1] == {name for name in names if shard.owns(name)}
+    assert backend.deleted == []
+    assert set().union(*handled) == set(names)
+
+
+def test_a_shard_is_written_i_slash_n():
+    assert parse_shard("1/3") == Shard(1, 3) and str(Shard(1, 3)) == "1/3"
+    assert parse_shard("") is None and parse_shard("0/1") is None
+    for bad in ("3/3", "1", "a/2", "-1/2"):
+        with pytest.raises(ValueError):
+            parse_shard(bad)
 
 
 def test_the_slow_full_resync_ensures_every_cluster_a_slice_per_loop(tmp_path: Path):

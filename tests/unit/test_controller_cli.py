@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from autoscaler.__main__ import FLAGS, parse_args, parser
+from autoscaler.controller.shard import Shard
 from hubscale.state_dir import default_state_dir
 
 # Per flag: a text to give and the value the controller gets from it.
@@ -31,6 +32,7 @@ GIVEN = {
     "leader-election": ("yes", True),
     "lease-name": ("team-a-autoscaler", "team-a-autoscaler"),
     "lease-duration": ("30", 30.0),
+    "shard": ("1/3", Shard(1, 3)),
     "log-level": ("debug", "DEBUG"),
 }
 DEFAULTS = {
@@ -50,6 +52,7 @@ DEFAULTS = {
     "leader_election": False,
     "lease_name": "hubscale-autoscaler",
     "lease_duration": 15.0,
+    "shard": None,
     "log_level": "INFO",
 }
 
@@ -122,6 +125,8 @@ BAD = [
     ("HUBSCALE_PROMETHEUS_POD_LABELS", "app=prom etheus", LABELS),
     ("HUBSCALE_PROMETHEUS_POD_LABELS", "Example.com/app=x", LABELS),
     ("HUBSCALE_PROMETHEUS_POD_LABELS", "=x", LABELS),
+    ("HUBSCALE_SHARD", "2/2", "needs 0 <= I < N, got 2/2"),
+    ("HUBSCALE_SHARD", "half", "must be I/N with whole numbers, e.g. 0/2"),
 ]
 
 

@@ -13,15 +13,20 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import httpx
 import pytest
 
+from autoscaler.backends.base import Observation
 from autoscaler.backends.local.backend import LocalBackend, RuntimeRecord
+from autoscaler.controller.loop import Controller
+from autoscaler.readers.prometheus import PrometheusClient
 from hubscale import processes
 from hubscale.atomic_files import replace_if_changed
 from hubscale.processes import ProcessSpec
 from hubscale.scrape_targets import ScrapeTarget
 from hubscale.spec import ComputeCluster
 from hubscale.state_dir import client_file, pid_dir
+from hubscale.store import LocalClusterStore
 from tests.builders import cluster
 from tests.support import wait_for
 
@@ -242,7 +247,8 @@ def test_a_restarted_backend_adopts_processes_and_kills_unrecorded_ones(tmp_path
     second = LocalBackend(tmp_path / "state", tmp_path / "targets", engines)
     run(second.ensure(cluster("c")))
     try:
-        assert processes.group_leaders(c) == before  # same pids, orphan gone
+        # same pids, the orphan gone (its SIGKILL takes effect a moment later)
+        wait_for(lambda: processes.group_leaders(c) == before, timeout_s=10)
         assert orphan not in processes.marked(c)
         assert run(second.observe())["c"].workers == ("w0",)
     finally:
@@ -272,3 +278,60 @@ def test_an_orphan_killed_by_its_marker_is_gone_when_the_kill_returns(tmp_path: 
         processes.kill_group(pid)
         assert processes.start_time(pid) is None or pid not in processes.marked(spec.marker)
         assert not processes.running_pid(spec.pid_file)
+
+
+class CountingBackend(LocalBackend):
+    """The real local backend, counting the ensures the controller asks of it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ensured: list[str] = []
+
+    def _ensure(self, cluster: ComputeCluster, run_head: bool = True) -> Observation:
+        self.ensured.append(cluster.metadata.name)
+        return super()._ensure(cluster, run_head)
+
+
+def files(root: Path) -> dict[Path, tuple[int, int]]:
+    """Every file under ``root`` with its inode and modification time: a write changes one."""
+    return {
+        path: (path.stat().st_ino, path.stat().st_mtime_ns)
+        for path in root.rglob("*")
+        if path.is_file() and not path.name.startswith(".")
+    }
+
+
+def test_a_steady_loop_ensures_and_writes_nothing_and_a_dead_head_is_restarted(tmp_path: Path):
+    """Issue 17: with nothing changed, a loop over local clusters ensures none and writes no
+    file; a head that died is noticed by ``observe`` and only its cluster is ensured again."""
+    engines = {"spark": (SleepEngine, lambda: {"master": 1})}
+    backend = CountingBackend(tmp_path / "state", tmp_path / "targets", engines)
+    store = LocalClusterStore(tmp_path / "state")
+    empty = {"status": "success", "data": {"resultType": "vector", "result": []}}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=empty))
+    prometheus = PrometheusClient("http://prometheus.test", transport=transport)
+    loop = Controller(store, backend, prometheus, clock=lambda: 1_800_000_000.0)
+    loop.resync_s = 1e9  # no periodic resync in this test
+    for name in ("a", "b", "c"):
+        store.apply(cluster(name))
+    try:
+        for _ in range(3):  # up: heads started, first statuses written
+            run(loop.reconcile_once())
+        backend.ensured, before = [], files(tmp_path)
+        for _ in range(2):
+            run(loop.reconcile_once())
+        assert backend.ensured == []
+        assert files(tmp_path) == before
+
+        b = backend.marker_prefix("b") + "head"
+        head = processes.group_leaders(b)[b]
+        processes.kill_group(head)
+        wait_for(
+            lambda: processes.running_pid(pid_dir(backend.directory("b")) / "head.pid") is None
+        )
+        run(loop.reconcile_once())
+        assert backend.ensured == ["b"]
+        assert processes.group_leaders(b)[b] != head  # started again
+    finally:
+        for name in ("a", "b", "c"):
+            run(backend.delete(name))

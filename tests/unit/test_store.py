@@ -67,6 +67,31 @@ def test_apply_replaces_the_document(store: LocalClusterStore):
     assert stored.cluster.spec.max_workers == 2
 
 
+def test_list_reads_again_only_the_files_that_changed(store: LocalClusterStore):
+    """Issue 17: the controller lists every loop; steady objects are not parsed again."""
+    store.settled_ns = 0  # every file counts as settled at once (the default waits 2 s)
+    for name in ("a-spark", "b-spark", "c-spark"):
+        store.apply(cluster(name))
+    first = store.list()
+    assert all(again is before for again, before in zip(store.list(), first, strict=True))
+
+    store.write_status("a-spark", ComputeClusterStatus(workers=2, desired=2, phase="Ready"))
+    store.apply(cluster("b-spark", maxWorkers=3))
+    store.delete("c-spark")
+    a, b = store.list()
+    assert a.status is not None and a.status.workers == 2
+    assert a.cluster is first[0].cluster  # its document was not read again
+    assert b.cluster is not None and b.cluster.spec.max_workers == 3
+
+
+def test_a_file_changed_within_the_last_two_seconds_is_read_again(store: LocalClusterStore):
+    """Two writes of the same size within the clock's granularity may share a signature."""
+    store.apply(cluster())
+    (first,) = store.list()
+    (again,) = store.list()
+    assert again is not first and again == first
+
+
 def test_get_of_an_unknown_name_is_none(store: LocalClusterStore):
     assert store.get("nobody-spark") is None
 

@@ -8,6 +8,11 @@ Workers leave through a drain: they finish their tasks first and are stopped onc
 A head asked to stop (heads on demand) stops only once no worker remains, and never on the first
 ensure of a process (a restarted controller has not observed it yet: the next loop decides).
 
+The work per loop follows what changed (issue 17): ``observe`` reads each cluster's record and
+checks its processes are alive, and builds an observation, rewrites scrape targets or asks the
+engine adapter only for a cluster whose processes or record moved; ``changed`` names those, so
+the controller ensures only them (plus its slow full resync).
+
 All of a machine's JVMs share its cores, and a JVM's start is CPU-bound: a cluster starts at most
 ``start_concurrency`` workers at a time (half the cores, at least one), the next once one has
 registered with its head and the executors it launched are past their start, so the first task
@@ -51,6 +56,18 @@ CHILD_START_S = 5.0  # a worker's new child (a Spark executor JVM) counts as sta
 def default_start_concurrency() -> int:
     """Workers a cluster starts at once: half this machine's cores, at least one."""
     return max(1, (os.cpu_count() or 1) // 2)
+
+
+@dataclass
+class _Seen:
+    """What this process knows of one cluster it ensured: the engine adapter for its spec, its
+    processes' pid files, and the last observation reported to the controller."""
+
+    engine: LocalEngine
+    head_pid_file: Path
+    worker_pid_files: dict[str, Path] = field(default_factory=dict)
+    observation: Observation | None = None
+    targets_of: tuple[tuple[str, int], ...] | None = None  # the workers the targets file lists
 
 
 @dataclass
@@ -124,6 +141,8 @@ class LocalBackend:
         self.clock = clock
         self.start_concurrency = start_concurrency or default_start_concurrency()
         self._clusters: dict[str, ComputeCluster] = {}  # last ensured document, a cache
+        self._seen: dict[str, _Seen] = {}  # per cluster ensured by this process
+        self._moved: set[str] = set()  # clusters whose observation changed since ``changed``
         self._swept: set[str] = set()  # clusters checked for orphans since this process started
 
     def directory(self, name: str) -> Path:
@@ -146,6 +165,12 @@ class LocalBackend:
     async def observe(self) -> dict[str, Observation]:
         return await asyncio.to_thread(self._observe_all)
 
+    def changed(self) -> set[str]:
+        """The clusters whose processes or record ``observe`` saw change since last asked:
+        besides the ones the controller has not ensured yet, only these need their ``ensure``."""
+        moved, self._moved = self._moved, set()
+        return moved
+
     def _ensure(self, cluster: ComputeCluster, run_head: bool = True) -> Observation:
         name = cluster.metadata.name
         record = self._load(name)
@@ -166,6 +191,7 @@ class LocalBackend:
             self._kill_orphans(name, record)
             self._swept.add(name)
         head = engine.head()
+        self._seen[name] = _Seen(engine, head.pid_file)
         head_pid = processes.running_pid(head.pid_file)
         if run_head and head_pid is None:
             log.info("head-start cluster=%s engine=%s", name, record.engine)
@@ -175,7 +201,9 @@ class LocalBackend:
             processes.stop(head.pid_file)
         self._refresh(name, record, engine)
         replace_if_changed(client_file(self.directory(name)), json.dumps(engine.client_config()))
-        return self._observation(name, record, engine)
+        observation = self._observation(name, record, engine)
+        self._seen[name].observation = observation
+        return observation
 
     def _scale(self, cluster: ComputeCluster, workers: int, victims: Sequence[str]) -> None:
         name = cluster.metadata.name
@@ -241,6 +269,7 @@ class LocalBackend:
             with contextlib.suppress(BackendError, CgroupError):
                 self.accounts.cgroup(self.accounts.account(record.owner)).remove()
         self._clusters.pop(name, None)
+        self._seen.pop(name, None)
         self._swept.discard(name)
         log.info("cluster-stopped cluster=%s", name)
 
@@ -255,20 +284,36 @@ class LocalBackend:
                 continue
             if record is None:
                 continue
-            cluster = self._clusters.get(directory.name)
-            if cluster is None:  # not ensured by this process: no engine adapter to drain with
+            seen = self._seen.get(directory.name)
+            if seen is None:  # not ensured by this process: no engine adapter to drain with
                 observed[directory.name] = Observation(directory.name, record.engine, False)
                 continue
-            engine = self._engine(cluster, record)
-            self._refresh(directory.name, record, engine)
-            observed[directory.name] = self._observation(directory.name, record, engine)
+            observed[directory.name] = self._observe_one(directory.name, record, seen)
         return observed
 
+    def _observe_one(self, name: str, record: RuntimeRecord, seen: _Seen) -> Observation:
+        """One ensured cluster now: its last observation again while its head's and workers'
+        liveness and its record are as they were, else a fresh one (and the cluster changed)."""
+        self._refresh(name, record, seen.engine)
+        head = processes.running_pid(seen.head_pid_file) is not None
+        last = seen.observation
+        if (
+            last is not None
+            and last.head_running == head
+            and last.workers == tuple(record.serving())
+            and last.draining == tuple(record.draining)
+        ):
+            return last
+        seen.observation = self._observation(name, record, seen.engine)
+        self._moved.add(name)
+        return seen.observation
+
     def _refresh(self, name: str, record: RuntimeRecord, engine: LocalEngine) -> None:
-        """Forget dead workers, stop drained ones, and rewrite the scrape targets."""
+        """Forget dead workers, stop drained ones, and rewrite the scrape targets (only when
+        the workers changed since this process wrote them)."""
         changed = False
         for worker, port in list(record.workers.items()):
-            pid_file = engine.worker(worker, port).pid_file
+            pid_file = self._worker_pid_file(name, engine, worker, port)
             pid = processes.running_pid(pid_file)
             if pid is not None and worker in record.draining:
                 waited = self.clock() - record.draining[worker]
@@ -286,12 +331,28 @@ class LocalBackend:
                 changed = True
         if changed:
             self._save(name, record)
+        seen = self._seen.get(name)
+        workers = tuple(record.workers.items())
+        if seen is not None and seen.targets_of == workers:
+            return
         labels = {"cluster": name, "user": record.owner, "engine": record.engine}
         targets = [
             ScrapeTarget(t.address, {**labels, **t.labels}, t.metrics_path)
             for t in engine.targets(record.workers)
         ]
         write_file_sd(self._targets_file(name), targets)
+        if seen is not None:
+            seen.targets_of = workers
+
+    def _worker_pid_file(self, name: str, engine: LocalEngine, worker: str, port: int) -> Path:
+        """A worker's pid file, remembered: building a worker's process (its environment, its
+        directories) to learn it cost ~2 ms, once per worker per loop."""
+        seen = self._seen.get(name)
+        if seen is None:
+            return engine.worker(worker, port).pid_file
+        if worker not in seen.worker_pid_files:
+            seen.worker_pid_files[worker] = engine.worker(worker, port).pid_file
+        return seen.worker_pid_files[worker]
 
     def _kill_orphans(self, name: str, record: RuntimeRecord) -> None:
         """Kill process groups marked as this cluster's that no pid file accounts for."""

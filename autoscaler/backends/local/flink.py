@@ -10,6 +10,7 @@ once into ``tls/`` (``hubscale.flink_tls``).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import ssl
@@ -74,15 +75,14 @@ class LocalFlinkCluster:
         self.conf_dir.mkdir(exist_ok=True, mode=0o700)
         for name in ("logs", "run", "tmp", "web"):
             (self.directory / name).mkdir(exist_ok=True, mode=0o700)
-        shipped = flink_home() / "conf"
-        for log4j in sorted(shipped.glob("log4j*.properties")):
-            replace_if_changed(self.conf_dir / log4j.name, log4j.read_text())
-        default = yaml.safe_load((shipped / "config.yaml").read_text()) or {}
+        log4j, java_opts = shipped_conf(flink_home() / "conf")
+        for name, text in log4j.items():
+            replace_if_changed(self.conf_dir / name, text)
         config = flink_config(
             self.ports,
             self.directory,
             flink_python(),
-            shipped_java_opts(default),
+            java_opts,
             self.slots_per_taskmanager,
             self.taskmanager_memory_mib,
             rescale_cooldown_s=self.rescale_cooldown_s,
@@ -211,6 +211,15 @@ class LocalFlinkCluster:
             "conf_dir": str(self.conf_dir),
             "rest_tls_dir": str(self.tls_dir),
         }
+
+
+@functools.cache
+def shipped_conf(shipped: Path) -> tuple[dict[str, str], str]:
+    """The distribution's log4j files (name -> text) and its JVM options, read once per process:
+    parsing its config.yaml took ~40 ms, paid by every Flink cluster's ensure."""
+    log4j = {path.name: path.read_text() for path in sorted(shipped.glob("log4j*.properties"))}
+    default = yaml.safe_load((shipped / "config.yaml").read_text()) or {}
+    return log4j, shipped_java_opts(default)
 
 
 def allocate_ports() -> dict[str, int]:
