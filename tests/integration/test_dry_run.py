@@ -14,13 +14,12 @@ import httpx
 import pytest
 
 from hubscale.prometheus_server import PrometheusServer
-from tests.integration.controller_fixtures import LocalPlatform, running_platform
+from tests.integration.controller_fixtures import MASTER_UP_S, LocalPlatform, running_platform
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.controller import controller_process, status_of, workers_wanted
 from tests.kube.fixtures import NAMESPACE, create_cluster, running_double
 from tests.support import free_port, wait_for
 
-SPARK_UP_S = 120.0  # a Spark master JVM beside other tests' JVMs
 LOOPS_S = 8.0  # a handful of the controller's loops (interval 1 s locally, 0.5 s on the double)
 
 
@@ -36,7 +35,7 @@ def test_locally_a_dry_run_says_it_would_scale_and_starts_no_worker(dry_platform
         status = dry_platform.status("dry-spark")
         return status is not None and "would scale to 1" in status.reason
 
-    wait_for(said, timeout_s=SPARK_UP_S, every_s=1)
+    wait_for(said, timeout_s=MASTER_UP_S, every_s=1)
     deadline = time.monotonic() + LOOPS_S  # more loops pass: still none, at any moment
     while time.monotonic() < deadline:
         assert dry_platform.worker_pids("dry-spark") == {}
