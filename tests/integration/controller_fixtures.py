@@ -24,6 +24,8 @@ from tests.builders import cluster
 from tests.support import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+CONTROLLER_UP_S = 180.0
+MASTER_UP_S = 120.0  # a cluster's Spark master JVM, beside other tests' JVMs on two cores
 
 
 @dataclass
@@ -57,9 +59,12 @@ class LocalPlatform:
             start_new_session=True,
         )  # fmt: skip
         log.close()
-        wait_for(self._healthy, timeout_s=30)
+        # imports and the first loop: ~5 s idle, over a minute seen on two loaded cores
+        wait_for(self._healthy, timeout_s=CONTROLLER_UP_S)
 
     def _healthy(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:  # no use waiting on
+            raise AssertionError(f"the controller exited:\n{self.log()[-3000:]}")
         try:
             return httpx.get(self.url("/healthz"), timeout=2).status_code == 200
         except httpx.HTTPError:

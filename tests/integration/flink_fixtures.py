@@ -145,7 +145,7 @@ def flink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFlink]:
         for name in list(running.taskmanagers):
             running.stop_taskmanager(name)
         processes.stop(running.jobmanager.pid_file)
-        wait_for(lambda: not processes_mentioning(f"{cluster.directory}/"), timeout_s=10)
+        wait_for(lambda: not processes_mentioning(f"{cluster.directory}/"), timeout_s=60)
 
 
 # A streaming SQL job (datagen -> group by -> blackhole), submitted as a user's kernel would.

@@ -42,7 +42,7 @@ def test_the_activity_page_counts_kernels_per_engine_for_the_scrape_token_only(s
     kernel = httpx.post(f"{url}/api/kernels", json={"name": "spark"}, headers=login, timeout=60)
     assert kernel.status_code == 201, kernel.text
 
-    page = httpx.get(f"{url}{ROUTE}", headers={"Authorization": f"Bearer {token}"})
+    page = httpx.get(f"{url}{ROUTE}", headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert page.status_code == 200
     assert 'hubscale_notebook_kernels{engine="spark"} 1.0' in page.text
     assert 'hubscale_notebook_kernels{engine="flink"} 0.0' in page.text
@@ -55,10 +55,11 @@ def test_the_activity_page_counts_kernels_per_engine_for_the_scrape_token_only(s
         answer = httpx.get(
             f"{prometheus.url}/api/v1/query",
             params={"query": 'hubscale_notebook_kernels{engine="spark",role="notebook"}'},
+            timeout=30,
         ).json()
         return [r for r in answer["data"]["result"] if r["value"][1] == "1"]
 
-    found = wait_for(scraped_kernels, timeout_s=30)
+    found = wait_for(scraped_kernels, timeout_s=90)  # file_sd refresh (5 s), then a scrape
     assert found[0]["metric"]["job"] == "hubscale-notebooks"
 
 

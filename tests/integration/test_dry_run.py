@@ -14,13 +14,12 @@ import httpx
 import pytest
 
 from hubscale.prometheus_server import PrometheusServer
-from tests.integration.controller_fixtures import LocalPlatform, running_platform
+from tests.integration.controller_fixtures import MASTER_UP_S, LocalPlatform, running_platform
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.controller import controller_process, status_of, workers_wanted
 from tests.kube.fixtures import NAMESPACE, create_cluster, running_double
 from tests.support import free_port, wait_for
 
-SPARK_UP_S = 120.0  # a Spark master JVM beside other tests' JVMs
 LOOPS_S = 8.0  # a handful of the controller's loops (interval 1 s locally, 0.5 s on the double)
 
 
@@ -36,8 +35,11 @@ def test_locally_a_dry_run_says_it_would_scale_and_starts_no_worker(dry_platform
         status = dry_platform.status("dry-spark")
         return status is not None and "would scale to 1" in status.reason
 
-    wait_for(said, timeout_s=SPARK_UP_S, every_s=1)
-    time.sleep(LOOPS_S)  # more loops pass: still none
+    wait_for(said, timeout_s=MASTER_UP_S, every_s=1)
+    deadline = time.monotonic() + LOOPS_S  # more loops pass: still none, at any moment
+    while time.monotonic() < deadline:
+        assert dry_platform.worker_pids("dry-spark") == {}
+        time.sleep(0.5)
 
     status = dry_platform.status("dry-spark")
     assert (status.desired, status.workers) == (1, 0)
@@ -65,15 +67,23 @@ def test_on_kubernetes_a_dry_run_writes_status_and_an_event_and_no_replica(
     try:
         create_cluster(apiserver, "dry", minWorkers=1, maxWorkers=2)
         wait_for(lambda: status_of(apiserver, "dry").get("desired") == 1, timeout_s=60)
-        time.sleep(LOOPS_S / 2)  # more loops pass: still no replica, no second event
+        # The Event is posted after the status it is about: waited for, then watched over more
+        # loops: still no replica, no second event.
+        wait_for(lambda: events_about(apiserver, "dry"), timeout_s=60)
+        deadline = time.monotonic() + LOOPS_S / 2
+        while time.monotonic() < deadline:
+            assert workers_wanted(apiserver, "dry") in (None, 0)  # created at zero, never scaled
+            assert [e["reason"] for e in events_about(apiserver, "dry")] == ["WouldScaleUp"]
+            time.sleep(0.25)
 
-        status = status_of(apiserver, "dry")
-        events = [e for e in apiserver.objects("events", NAMESPACE)
-                  if e["involvedObject"]["name"] == "dry"]  # fmt: skip
-        assert "dry run: would scale to 1 (running 0)" in status["reason"]
-        assert workers_wanted(apiserver, "dry") in (None, 0)  # created at zero, never scaled
-        assert [e["reason"] for e in events] == ["WouldScaleUp"]
-        assert "would scale to 1" in events[0]["message"]
+        assert "dry run: would scale to 1 (running 0)" in status_of(apiserver, "dry")["reason"]
+        assert "would scale to 1" in events_about(apiserver, "dry")[0]["message"]
     finally:
         controller.send_signal(signal.SIGTERM)
         controller.wait(30)
+
+
+def events_about(apiserver: ApiServerDouble, name: str) -> list[dict]:
+    """The Events the API server holds for the ComputeCluster ``name``."""
+    events = apiserver.objects("events", NAMESPACE)
+    return [e for e in events if e["involvedObject"]["name"] == name]

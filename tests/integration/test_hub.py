@@ -292,8 +292,12 @@ def test_heads_start_with_the_first_kernel_of_their_engine_and_stop_after_the_id
     hub.start_server(name, options={"profile": "small", "idle_timeout_seconds": 60})
     spark, flink = hub.cluster(name, "spark"), hub.cluster(name, "flink")
     # the server's activity read (scraped with the dedicated token): no kernel, no head
-    wait_for(lambda: "no Spark kernel" in head_condition(hub, spark)[1], timeout_s=60)
-    assert head_condition(hub, spark)[0] == "False"
+
+    def no_head_wanted() -> bool:  # one condition's status and message, not two reads of it
+        state, why = head_condition(hub, spark)
+        return state == "False" and "no Spark kernel" in why
+
+    wait_for(no_head_wanted, timeout_s=60)
     assert "master" not in hub.jvm_pids(spark) and "jobmanager" not in hub.jvm_pids(flink)
 
     started = time.monotonic()
@@ -313,7 +317,8 @@ def test_heads_start_with_the_first_kernel_of_their_engine_and_stop_after_the_id
     wait_for(lambda: "master" not in hub.jvm_pids(spark), timeout_s=300, every_s=1.0)
     print(f"kernel-shutdown-to-master-stopped seconds={time.monotonic() - stopping:.1f}")
     assert not hub.jvm_pids(spark), "no worker left behind either"
-    assert hub.store.get(spark).status.phase == "Idle"
+    # the loop that stopped the master writes the status after it: waited for, not read once
+    wait_for(lambda: hub.store.get(spark).status.phase == "Idle", timeout_s=60)
     hub.stop_server(name)
 
 
@@ -341,9 +346,12 @@ def test_a_flink_sql_job_from_the_users_kernel_runs_on_their_flink_cluster(hub, 
     assert run.status == "ok", run.error or run.stderr[-3000:]
     assert run.lines("ROWS") == ["[(1, 1), (2, 4), (3, 9), (4, 16)]"]
     (job_id,) = run.lines("JOB")
-    job = httpx.get(f"{flink['rest_url']}/jobs/{job_id}", timeout=10, verify=client_tls(flink))
-    job = job.json()
-    assert job["state"] == "FINISHED"
+
+    def finished() -> bool:  # Flink serves a job's graph cached for a few seconds: waited for
+        url = f"{flink['rest_url']}/jobs/{job_id}"
+        return httpx.get(url, timeout=10, verify=client_tls(flink)).json()["state"] == "FINISHED"
+
+    wait_for(finished, timeout_s=60)
     assert taskmanagers.most >= 1, "the Flink cluster did not grow for the job"
 
 

@@ -40,4 +40,6 @@ def test_an_idle_server_is_culled_and_its_clusters_are_stopped(hub):
         lambda: not any(runtime_dir(hub.state_dir, name).exists() for name in names),
         timeout_s=120,
     )
-    assert f"DELETE /hub/api/users/{user}/server (idle-culler@" in hub.hub_log()
+    # the hub logs a request once it has answered it, a moment after the server is gone
+    culled_by = f"DELETE /hub/api/users/{user}/server (idle-culler@"
+    wait_for(lambda: culled_by in hub.hub_log(), timeout_s=60)

@@ -50,7 +50,7 @@ async def eventually_observed(
     backend: KubernetesBackend, condition: Callable[[Observation], bool]
 ) -> Observation:
     """The one cluster's observation once ``condition`` holds (the cache follows the watch)."""
-    deadline = asyncio.get_running_loop().time() + 5
+    deadline = asyncio.get_running_loop().time() + 30  # a watch event, on a loaded machine
     while True:
         (seen,) = (await backend.observe()).values()
         if condition(seen):

@@ -30,7 +30,13 @@ from spawner.compute import cluster_name
 from spawner.kernel_notice import notice, status_file_variable
 from spawner.notebook_pod import FLINK_CLIENT_INIT
 from tests.kube.apiserver import ApiServerDouble
-from tests.kube.controller import start_controller, status_of, waiting_apps, workers_wanted
+from tests.kube.controller import (
+    CONTROLLER_UP_S,
+    start_controller,
+    status_of,
+    waiting_apps,
+    workers_wanted,
+)
 from tests.kube.fixtures import NAMESPACE
 from tests.kube.hub import Mounts, kubelet, make_spawner, run_init_container, stop_reflectors
 from tests.support import free_port
@@ -123,8 +129,10 @@ def test_a_spawn_gets_its_clusters_a_backlog_scales_them_up_and_idle_back_to_zer
                 }
                 assert workers_wanted(spawner_apiserver, SPARK) == 0  # the profile's minWorkers
                 with waiting_apps(prometheus, SPARK, USER) as waiting:
-                    waiting.set(2)
-                    await until(lambda: workers_wanted(spawner_apiserver, SPARK) == 2, 60)
+                    waiting.set(2)  # the controller may still be starting
+                    await until(
+                        lambda: workers_wanted(spawner_apiserver, SPARK) == 2, CONTROLLER_UP_S
+                    )
                     waiting.set(0)  # the backlog is gone: zero after the idle window
                     started = time.monotonic()
                     # the controller scales, then writes the status: wait for both
@@ -168,7 +176,9 @@ async def hold_without_prometheus(controllers, double, tmp_path: Path, down_s: f
     controllers[0].wait(30)
     unreachable = SimpleNamespace(url=f"http://127.0.0.1:{free_port()}")
     controllers.append(start_controller(double, unreachable, tmp_path, "blind-controller"))
-    await until(lambda: "without metrics" in status_of(double, SPARK).get("reason", ""), 60)
+    await until(
+        lambda: "without metrics" in status_of(double, SPARK).get("reason", ""), CONTROLLER_UP_S
+    )
     deadline = time.monotonic() + down_s + 5
     while time.monotonic() < deadline:
         assert workers_wanted(double, SPARK) == 2
@@ -204,7 +214,8 @@ def test_work_past_maxworkers_reaches_the_notebooks_kernels_through_the_mounted_
         try:
             async with kubelet(spawner_apiserver, pod, secrets=True, workloads=True):
                 await asyncio.wait_for(spawner.start(), 90)
-                await until(lambda: status_of(spawner_apiserver, LIMITED_SPARK), 30)
+                # the controller's first status: it may still be starting
+                await until(lambda: status_of(spawner_apiserver, LIMITED_SPARK), CONTROLLER_UP_S)
                 for engine in ("spark", "flink"):  # within limits: the kernels say nothing
                     assert kernel_notice(spawner_apiserver, pod, engine, tmp_path) is None
                 with waiting_apps(prometheus, LIMITED_SPARK, LIMITED_USER) as waiting:

@@ -19,12 +19,13 @@ from autoscaler.readers.prometheus import (
 )
 from tests.support import free_port, wait_for
 
+QUERY_TIMEOUT_S = 10.0  # polled in wait_for, which a timeout raised out of would end early
 QUERY = 'max by (cluster) (hubscale_test_needed{{cluster=~"{}"}})'
 
 
 def read(url: str, promql: str) -> Reading:
     async def query() -> Reading:
-        async with PrometheusClient(url, timeout_s=2.0) as client:
+        async with PrometheusClient(url, timeout_s=QUERY_TIMEOUT_S) as client:
             return await client.by_label(promql)
 
     return asyncio.run(query())

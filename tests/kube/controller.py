@@ -39,11 +39,17 @@ def controller_process(double: ApiServerDouble, directory: Path, name: str, *arg
     )  # fmt: skip
 
 
+# Renewed every third of it: a leader starved for a few seconds on a loaded machine keeps its
+# Lease (at 3 s a standby could take over mid-test and act beside it).
+LEASE_S = 10
+CONTROLLER_UP_S = 180.0  # imports and the first loops: over a minute seen on two loaded cores
+
+
 def start_controller(double, prometheus, tmp_path: Path, name: str) -> subprocess.Popen:
     """The controller with leader election and a fast loop, as the tests run it."""
     return controller_process(
         double, tmp_path, name,
-        "--leader-election", "--lease-duration", "3", "--prometheus-url", prometheus.url,
+        "--leader-election", "--lease-duration", str(LEASE_S), "--prometheus-url", prometheus.url,
         "--interval", "0.5", "--listen", f"127.0.0.1:{free_port()}",
     )  # fmt: skip
 

@@ -394,7 +394,7 @@ while :; do sleep 0.1; done
 """
 
 
-def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+def eventually(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -430,7 +430,7 @@ def test_pre_stop_decommissions_the_worker_and_waits_until_its_executor_exits(fa
         time.sleep(1.5)  # the executor still runs: so must the hook
         assert hook.poll() is None
         os.kill(executor, signal.SIGTERM)
-        assert hook.wait(timeout=5) == 0
+        assert hook.wait(timeout=30) == 0
     finally:
         hook.kill()
 
@@ -438,8 +438,8 @@ def test_pre_stop_decommissions_the_worker_and_waits_until_its_executor_exits(fa
 def test_pre_stop_gives_up_at_its_deadline_while_an_executor_still_runs(fake_worker):
     worker, executor, log = fake_worker
     started = time.monotonic()
-    assert pre_stop(worker, 1).wait(timeout=10) == 0
-    assert time.monotonic() - started < 5
+    assert pre_stop(worker, 1).wait(timeout=60) == 0
+    assert time.monotonic() - started < 30  # its 1 s, not the executor's 120 s (loaded: slower)
     assert log.read_text() == "decommissioned\n"
     os.kill(executor, 0)  # still running: the kubelet's SIGTERM and Spark take over
 
@@ -448,5 +448,5 @@ def test_pre_stop_returns_at_once_when_the_worker_is_gone():
     gone = subprocess.Popen(["true"])
     gone.wait()
     started = time.monotonic()
-    assert pre_stop(gone.pid, 60).wait(timeout=5) == 0
-    assert time.monotonic() - started < 2
+    assert pre_stop(gone.pid, 60).wait(timeout=60) == 0
+    assert time.monotonic() - started < 30  # not its 60 s wait (a loaded machine is slower)
