@@ -9,6 +9,9 @@ from hubscale.ports import free_port
 
 __all__ = ["free_port", "wait_for"]
 
+# A controller's start (imports, first loops): over a minute was seen on two loaded cores.
+CONTROLLER_UP_S = 180.0
+
 
 def wait_for(condition: Callable[[], object], timeout_s: float = 30.0, every_s: float = 0.2):
     """Poll until ``condition()`` is truthy; its value, or AssertionError after the timeout."""

@@ -21,10 +21,9 @@ from hubscale.spec import ComputeCluster, ComputeClusterStatus
 from hubscale.state_dir import client_file, runtime_dir
 from hubscale.store import LocalClusterStore
 from tests.builders import cluster
-from tests.support import free_port, wait_for
+from tests.support import CONTROLLER_UP_S, free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-CONTROLLER_UP_S = 180.0
 MASTER_UP_S = 120.0  # a cluster's Spark master JVM, beside other tests' JVMs on two cores
 
 

@@ -13,7 +13,6 @@ import pytest
 from autoscaler.controller.shard import Shard
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.controller import (
-    CONTROLLER_UP_S,
     controller_process,
     start_controller,
     status_of,
@@ -21,7 +20,7 @@ from tests.kube.controller import (
 )
 from tests.kube.fixtures import NAMESPACE, create_cluster, running_double
 from tests.kube.protocol import ApiError
-from tests.support import free_port, wait_for
+from tests.support import CONTROLLER_UP_S, free_port, wait_for
 
 LEASE = "hubscale-autoscaler"
 

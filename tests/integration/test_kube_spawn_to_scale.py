@@ -31,7 +31,6 @@ from spawner.kernel_notice import notice, status_file_variable
 from spawner.notebook_pod import FLINK_CLIENT_INIT
 from tests.kube.apiserver import ApiServerDouble
 from tests.kube.controller import (
-    CONTROLLER_UP_S,
     start_controller,
     status_of,
     waiting_apps,
@@ -39,7 +38,7 @@ from tests.kube.controller import (
 )
 from tests.kube.fixtures import NAMESPACE
 from tests.kube.hub import Mounts, kubelet, make_spawner, run_init_container, stop_reflectors
-from tests.support import free_port
+from tests.support import CONTROLLER_UP_S, free_port
 
 USER = "dora"
 SPARK = cluster_name(USER, "", "spark")

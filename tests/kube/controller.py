@@ -42,7 +42,6 @@ def controller_process(double: ApiServerDouble, directory: Path, name: str, *arg
 # Renewed every third of it: a leader starved for a few seconds on a loaded machine keeps its
 # Lease (at 3 s a standby could take over mid-test and act beside it).
 LEASE_S = 10
-CONTROLLER_UP_S = 180.0  # imports and the first loops: over a minute seen on two loaded cores
 
 
 def start_controller(double, prometheus, tmp_path: Path, name: str) -> subprocess.Popen:
