@@ -7,6 +7,7 @@ Surviving faults (a killed controller or worker, Prometheus down) is test_fault_
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -67,7 +68,9 @@ def test_a_job_grows_the_cluster_to_its_bound_and_idle_shrinks_it_to_zero(platfo
 
     # idle timeout, Spark's decommissioning of the executors (~30 s), the JVMs' exit
     wait_for(lambda: idle_at_zero() and not platform.worker_pids(name), 300)
-    assert f"scale cluster={name} from=2 to=0 cause=idle" in platform.log()
+    # At idleTimeoutSeconds 60 the policy may first keep one worker warm for the user's usual
+    # pause (2 -> 1, cause=shrink) and then release it (1 -> 0): either way the last step is idle.
+    assert re.search(rf"scale cluster={name} from=[12] to=0 cause=idle", platform.log())
 
 
 def test_a_scale_down_during_a_job_keeps_its_result_exact(platform, tmp_path):
