@@ -308,6 +308,11 @@ class ComputeClusterStatus(_Model):
     last_scale_time: Timestamp | None = Field(
         None, alias="lastScaleTime", description="When the cluster was last resized (RFC 3339)."
     )
+    last_scale_reason: str = Field(
+        "",
+        alias="lastScaleReason",
+        description="Why the cluster was last resized: the reason that moved desired.",
+    )
     reason: str = Field("", description="Why the last decision was taken.")
     conditions: list[Condition] = Field(
         default_factory=list,

@@ -29,10 +29,13 @@ def cause_of(view: ClusterView) -> str:
 
 
 def decision_between(view: ClusterView, before_desired: int, now_s: float) -> Decision | None:
-    """The decision a changed desired count shows, or None if it did not change."""
+    """The decision a changed desired count shows, or None if it did not change. Its reason is
+    the one the controller gave when it moved desired (``lastScaleReason``), not the newest loop's:
+    a round samples seconds after the decision, and by then the next loop may say something else."""
     if view.desired == before_desired:
         return None
-    reason = view.status.reason if view.status is not None else ""
+    status = view.status
+    reason = (status.last_scale_reason or status.reason) if status is not None else ""
     return Decision(now_s, view.key, before_desired, view.desired, cause_of(view), reason)
 
 

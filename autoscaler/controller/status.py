@@ -57,8 +57,10 @@ def status_after(
     """The status to write after a decision; times move only when what they date changed."""
     desired_before = previous.desired if previous is not None else 0
     last_scale_time = previous.last_scale_time if previous is not None else None
+    last_scale_reason = previous.last_scale_reason if previous is not None else ""
     if decision.target != desired_before:
         last_scale_time = _rfc3339(now)
+        last_scale_reason = decision.reason
     ready = "True" if phase in READY_PHASES else "False"
     conditions = previous.conditions if previous is not None else []
     before = next((c for c in conditions if c.type == READY), None)
@@ -76,6 +78,7 @@ def status_after(
         desired=decision.target,
         phase=phase,
         last_scale_time=last_scale_time,
+        last_scale_reason=last_scale_reason,
         reason=decision.reason,
         conditions=[condition, _capacity_limited(decision, conditions, now), *others],
         policy_state=dict(decision.memo),

@@ -83,3 +83,17 @@ def test_the_short_status_changes_with_the_limit_or_the_desired_workers_not_the_
     assert short_status_changed(None, first)
     assert not short_status_changed(first, recount)
     assert short_status_changed(first, freed) and short_status_changed(first, grown)
+
+
+def test_the_status_keeps_the_reason_of_the_last_resize_until_the_next_one():
+    """``lastScaleReason``: what moved desired (the usage service records it), kept while
+    later loops' reasons change and desired does not."""
+    grown = status_after(Decision(1, "1 apps waiting", "backlog"), 0, NOW, "Scaling", None)
+    held = status_after(Decision(1, "keeping 1 warm", "anticipate"), 1, NOW + 5, "Ready", grown)
+    shrunk = status_after(Decision(0, "idle for 600 s", "idle"), 1, NOW + 700, "Idle", held)
+    assert [s.last_scale_reason for s in (grown, held, shrunk)] == [
+        "1 apps waiting",
+        "1 apps waiting",
+        "idle for 600 s",
+    ]
+    assert held.reason == "keeping 1 warm"

@@ -222,3 +222,16 @@ def test_a_database_of_the_first_schema_upgrades_with_its_data_kept(url):
     assert "usage_point" in inspect(db.engine).get_table_names()
     assert db.totals(since_day=100)["alice"] == Totals(42, 11, 0)
     assert db.series("alice", since_s=T0) == [Point(T0, 2, 1.0)]
+
+
+def test_a_scaling_keeps_the_reason_that_moved_desired_not_the_newest_loops(url):
+    """A round samples seconds after a decision; by then the controller's next loop has a new
+    reason ("nothing running for 1 s ...") while ``lastScaleReason`` still says why it grew."""
+    clusters, db = FakeClusters(), AccountingDB(url)
+    later = status(0, 1, reason="nothing running for 1 s; keeping 1 warm for 30 s")
+    grew = later.model_copy(update={"last_scale_reason": "0 executors needed, 1 apps waiting"})
+    clusters.views = [ClusterView(ALICE, 2, 8, grew)]
+
+    Sampler(clusters, FakeBusy(), db).sample(T0)
+
+    assert [d.reason for d in db.decisions(since_s=0)] == ["0 executors needed, 1 apps waiting"]
