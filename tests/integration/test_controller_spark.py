@@ -7,11 +7,16 @@ Surviving faults (a killed controller or worker, Prometheus down) is test_fault_
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import threading
 import time
 
+from autoscaler.readers.prometheus import PrometheusClient
+from autoscaler.sim.from_prometheus import Reconstruction, reconstruct
+from autoscaler.sim.trace import Session, SparkJob
+from hubscale.scrape_targets import ScrapeTarget, write_file_sd
 from tests.integration.controller_fixtures import (
     EXPECTED,
     MASTER_UP_S,
@@ -44,6 +49,16 @@ class MaxWorkers:
         self._thread.join()
 
 
+def replayed(url: str, start: float, end: float, step_s: float) -> Reconstruction:
+    """The trace ``hubscale-sim --from-prometheus`` rebuilds from ``[start, end]``."""
+
+    async def read() -> Reconstruction:
+        async with PrometheusClient(url, timeout_s=30.0) as prometheus:
+            return await reconstruct(prometheus, start, end, step_s)
+
+    return asyncio.run(read())
+
+
 def test_a_job_grows_the_cluster_to_its_bound_and_idle_shrinks_it_to_zero(platform, tmp_path):
     name = "grow-shrink"
     # Idle means no task (a session without a job holds nothing). A loaded machine took over
@@ -54,12 +69,23 @@ def test_a_job_grows_the_cluster_to_its_bound_and_idle_shrinks_it_to_zero(platfo
     wait_for(lambda: ready(platform, name), timeout_s=MASTER_UP_S)
     assert platform.worker_pids(name) == {}
 
-    with MaxWorkers(platform, name) as workers:
-        result = run_driver(platform, name, partitions=40, tmp_path=tmp_path)
+    # Prometheus scrapes the controller as under `make up`: its series are the replay's sessions.
+    controller_targets = platform.prometheus.file_sd_dir / f"controller-{name}.json"
+    controller = ScrapeTarget(f"127.0.0.1:{platform.listen_port}", {"role": "controller"})
+    write_file_sd(controller_targets, [controller])
+    try:
+        submitted = time.time()
+        with MaxWorkers(platform, name) as workers:
+            result = run_driver(platform, name, partitions=40, tmp_path=tmp_path)
+        finished = time.time()
+        time.sleep(4)  # the driver's and the controller's last samples scraped (2 steps)
+    finally:
+        controller_targets.unlink()
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"RESULT {EXPECTED}" in result.stdout
     assert workers.seen == 2  # grew from zero, and never past maxWorkers
+    assert_replayed_from_prometheus(platform, name, submitted, finished)
 
     def idle_at_zero() -> bool:  # one status (one loop's), not its fields read apart
         status = platform.status(name)
@@ -71,6 +97,25 @@ def test_a_job_grows_the_cluster_to_its_bound_and_idle_shrinks_it_to_zero(platfo
     # At idleTimeoutSeconds 60 the policy may first keep one worker warm for the user's usual
     # pause (2 -> 1, cause=shrink) and then release it (1 -> 0): either way the last step is idle.
     assert re.search(rf"scale cluster={name} from=[12] to=0 cause=idle", platform.log())
+
+
+def assert_replayed_from_prometheus(platform, name: str, submitted: float, finished: float):
+    """The job just run comes back from the real Prometheus that scraped the real JVMs (issue 15's
+    "replay your own week" on a real day: test_replay_prometheus.py covers the rules on a backfill).
+    """
+    step_s = 2.0  # two scrapes: one scrape missed on a loaded machine does not split the job
+    rebuilt = replayed(platform.prometheus.url, submitted - 30, finished + 2 * step_s, step_s)
+    t0 = rebuilt.start
+    jobs = [e for e in rebuilt.events if isinstance(e, SparkJob) and e.job.startswith(f"{name}-")]
+    assert len(jobs) == 1, rebuilt.events  # one job, not split by a missed sample
+    (job,) = jobs
+    assert job.user == "alice"
+    # Demand shows once the driver is scraped (after its start) and ends with its last task.
+    assert submitted - step_s <= t0 + job.t <= finished
+    assert t0 + job.t + sum(stage.task_seconds for stage in job.stages) <= finished + 2 * step_s
+    assert 1 <= max(stage.tasks for stage in job.stages) <= 40  # 40 partitions, 1-core executors
+    sessions = [e for e in rebuilt.events if isinstance(e, Session) and e.user == "alice"]
+    assert any(s.state == "start" and s.t <= job.t for s in sessions)
 
 
 def test_a_scale_down_during_a_job_keeps_its_result_exact(platform, tmp_path):
